@@ -1,0 +1,153 @@
+/* A small fork-safe thread pool for parallel-for. Workers start lazily on first use; a
+ * forked child (DataLoader workers) starts with no pool and builds its own if it needs one.
+ * The calling thread takes chunks too, so n threads means n-1 workers. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 256
+
+static int num_threads = 0;              /* configured; 0 = not yet decided */
+static int pool_size = 0;                /* workers running */
+static pthread_t workers[MAX_THREADS];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static _Thread_local int in_parallel = 0;
+
+static struct {
+    ct_range_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+    int64_t next;        /* atomic: next chunk start */
+    int active;          /* workers still inside the job (under mu) */
+    uint64_t generation; /* bumped per job (under mu) */
+    int stop;
+} job;
+
+static int default_threads(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int c = CPU_COUNT(&set);
+        if (c > 0) return c > MAX_THREADS ? MAX_THREADS : c;
+    }
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)(c > MAX_THREADS ? MAX_THREADS : c) : 1;
+}
+
+int ct_get_num_threads(void) {
+    if (num_threads == 0) {
+        const char *e = getenv("OMP_NUM_THREADS");
+        int v = e ? atoi(e) : 0;
+        num_threads = v > 0 ? (v > MAX_THREADS ? MAX_THREADS : v) : default_threads();
+    }
+    return num_threads;
+}
+
+static void run_chunks(void) {
+    for (;;) {
+        int64_t b = __atomic_fetch_add(&job.next, job.chunk, __ATOMIC_RELAXED);
+        if (b >= job.n) break;
+        int64_t e = b + job.chunk < job.n ? b + job.chunk : job.n;
+        job.fn(b, e, job.ctx);
+    }
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    in_parallel = 1;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (job.generation == seen && !job.stop) pthread_cond_wait(&cv_work, &mu);
+        if (job.stop) break;
+        seen = job.generation;
+        pthread_mutex_unlock(&mu);
+        run_chunks();
+        pthread_mutex_lock(&mu);
+        if (--job.active == 0) pthread_cond_signal(&cv_done);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void stop_pool(void) {
+    pthread_mutex_lock(&mu);
+    job.stop = 1;
+    pthread_cond_broadcast(&cv_work);
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < pool_size; i++) pthread_join(workers[i], NULL);
+    pool_size = 0;
+    job.stop = 0;
+}
+
+static void start_pool(int nworkers) {
+    for (int i = 0; i < nworkers; i++) {
+        if (pthread_create(&workers[i], NULL, worker_main, NULL) != 0) break;
+        pool_size++;
+    }
+}
+
+/* After fork only the forking thread exists: forget the pool, reset the locks. */
+static void atfork_child(void) {
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_init(&submit_mu, NULL);
+    pthread_cond_init(&cv_work, NULL);
+    pthread_cond_init(&cv_done, NULL);
+    pool_size = 0;
+    job.stop = 0;
+    job.active = 0;
+    in_parallel = 0;
+}
+static void atfork_prepare(void) { pthread_mutex_lock(&submit_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&submit_mu); }
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+void ct_set_num_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_lock(&submit_mu);
+    if (pool_size) stop_pool();
+    num_threads = n;
+    pthread_mutex_unlock(&submit_mu);
+}
+
+void ct_parallel_for(int64_t n, int64_t grain, ct_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int nt = ct_get_num_threads();
+    if (in_parallel || nt <= 1 || n < 2 * grain) {
+        fn(0, n, ctx);
+        return;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&submit_mu);
+    if (pool_size == 0) start_pool(nt - 1);
+    int64_t parts = n / grain;
+    if (parts > nt) parts = nt;
+    int64_t chunk = (n + parts - 1) / parts;
+    pthread_mutex_lock(&mu);
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.chunk = chunk;
+    job.next = 0;
+    job.active = pool_size;
+    job.generation++;
+    pthread_cond_broadcast(&cv_work);
+    pthread_mutex_unlock(&mu);
+    in_parallel = 1;
+    run_chunks();
+    in_parallel = 0;
+    pthread_mutex_lock(&mu);
+    while (job.active > 0) pthread_cond_wait(&cv_done, &mu);
+    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&submit_mu);
+}

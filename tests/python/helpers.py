@@ -1,0 +1,102 @@
+"""Shared test helpers: run the same function in ctorch and torch and compare values,
+dtypes, shapes and exception classes."""
+import numpy as np
+import torch
+
+import ctorch
+
+DTYPES = {
+    "bool": (ctorch.bool, torch.bool), "uint8": (ctorch.uint8, torch.uint8), "int8": (ctorch.int8, torch.int8),
+    "int16": (ctorch.int16, torch.int16), "int32": (ctorch.int32, torch.int32), "int64": (ctorch.int64, torch.int64),
+    "float16": (ctorch.float16, torch.float16), "bfloat16": (ctorch.bfloat16, torch.bfloat16),
+    "float32": (ctorch.float32, torch.float32), "float64": (ctorch.float64, torch.float64),
+}
+FLOAT_DTYPES = ["float32", "float64", "float16", "bfloat16"]
+INT_DTYPES = ["uint8", "int8", "int16", "int32", "int64"]
+ALL_DTYPES = ["bool"] + INT_DTYPES + FLOAT_DTYPES
+
+TOL = {"float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2), "float32": (1e-5, 1e-5), "float64": (1e-10, 1e-10)}
+
+
+def to_torch(x):
+    """ctorch value -> torch value (tensors copied via numpy-free lists where needed)."""
+    if isinstance(x, ctorch.Tensor):
+        name = str(x.dtype).split(".")[1]
+        t = torch.tensor(x.tolist(), dtype=DTYPES[name][1]) if x.dim() else torch.tensor(x.item(), dtype=DTYPES[name][1])
+        return t.reshape(tuple(x.shape))
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_torch(v) for v in x)
+    if isinstance(x, dict):
+        return {k: to_torch(v) for k, v in x.items()}
+    if x in DTYPES_C2T:
+        return DTYPES_C2T[x]
+    return x
+
+
+DTYPES_C2T = {c: t for c, t in DTYPES.values()}
+
+
+def make_pair(shape, dtype="float32", low=-3, high=3, noncontig=False, seed=None):
+    """The same random values as a (ctorch, torch) pair; noncontig gives a transposed view."""
+    rng = np.random.default_rng(seed)
+    if dtype == "bool":
+        arr = rng.integers(0, 2, size=shape).astype(np.bool_)
+    elif dtype in INT_DTYPES:
+        lo = 0 if dtype == "uint8" else low
+        arr = rng.integers(lo, high + 1, size=shape).astype(dtype)
+    else:
+        arr = rng.uniform(low, high, size=shape).astype(np.float64)
+    tt = torch.tensor(arr).to(DTYPES[dtype][1])
+    src = tt.float().numpy() if dtype in ("float16", "bfloat16") else tt.numpy()
+    ct = ctorch.tensor(src, dtype=DTYPES[dtype][0])
+    if noncontig and len(shape) >= 2:
+        tt = tt.transpose(0, 1).contiguous().transpose(0, 1)
+        ct = ct.transpose(0, 1).contiguous().transpose(0, 1) if hasattr(ct, "transpose") else ct
+    return ct, tt
+
+
+def assert_same(c, t, rtol=None, atol=None, check_dtype=True):
+    """Compare a ctorch result with a torch result: type, shape, dtype and values."""
+    if isinstance(t, torch.Tensor):
+        assert isinstance(c, ctorch.Tensor), "expected a Tensor, got %r" % type(c)
+        assert tuple(c.shape) == tuple(t.shape), "shape %s vs torch %s" % (tuple(c.shape), tuple(t.shape))
+        cname = str(c.dtype).split(".")[1]
+        tname = str(t.dtype).split(".")[1]
+        if check_dtype:
+            assert cname == tname, "dtype %s vs torch %s" % (cname, tname)
+        r, a = TOL.get(tname, (0, 0))
+        r = rtol if rtol is not None else r
+        a = atol if atol is not None else a
+        cv = np.array(c.tolist(), dtype=np.float64).reshape(tuple(c.shape))
+        tv = t.detach().double().numpy() if t.dtype != torch.bool else t.numpy().astype(np.float64)
+        np.testing.assert_allclose(cv, tv, rtol=r, atol=a, equal_nan=True)
+    elif isinstance(t, (tuple, list)):
+        assert len(c) == len(t)
+        for x, y in zip(c, t):
+            assert_same(x, y, rtol, atol, check_dtype)
+    elif isinstance(t, float):
+        assert isinstance(c, float) or isinstance(c, int)
+        np.testing.assert_allclose(c, t, rtol=rtol or 1e-6, atol=atol or 1e-6, equal_nan=True)
+    else:
+        assert c == t, "%r vs torch %r" % (c, t)
+
+
+def check(fn, *args, rtol=None, atol=None, check_dtype=True, **kwargs):
+    """Run fn(lib, *args) with lib = ctorch and torch (args given as (ctorch, torch) pairs or
+    plain values); compare results, or compare exception classes when torch raises."""
+    cargs = [a[0] if isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], torch.Tensor) else a for a in args]
+    targs = [a[1] if isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], torch.Tensor) else a for a in args]
+    try:
+        tres = fn(torch, *targs, **kwargs)
+    except Exception as e:  # torch raised: ctorch must raise the same class
+        texc = type(e)
+        try:
+            cres = fn(ctorch, *cargs, **kwargs)
+        except Exception as ce:
+            assert isinstance(ce, texc) or issubclass(texc, type(ce)) and type(ce) is not Exception, \
+                "ctorch raised %s(%s), torch raised %s(%s)" % (type(ce).__name__, ce, texc.__name__, e)
+            return
+        raise AssertionError("torch raised %s(%s) but ctorch returned %r" % (texc.__name__, e, cres))
+    cres = fn(ctorch, *cargs, **kwargs)
+    assert_same(cres, tres, rtol, atol, check_dtype)
+    return cres, tres
