@@ -136,6 +136,8 @@ struct ct_storage {
     void *deleter_ctx;
     int64_t version;        /* bumped by every in-place write through any view */
     bool owned;             /* allocated by us (resizable) */
+    bool inline_data;       /* data lives in the struct's own block (small storages) */
+    bool block_header;      /* the struct was allocated with the data allocator */
 };
 
 struct ct_tensor {

@@ -298,6 +298,9 @@ static int combine_categories(int higher, int lower) {
 }
 
 int ct_result_type(int n, ct_tensor *const *ts) {
+    if (n == 2 && ts[0] && ts[1] && ts[0]->dtype == ts[1]->dtype &&
+        !((ts[0]->flags | ts[1]->flags) & CT_FLAG_WRAPPED_NUMBER))
+        return ts[0]->dtype;
     int tier_dt[3] = {-1, -1, -1}; /* dimensioned, zero-dim, wrapped numbers */
     for (int i = 0; i < n; i++) {
         const ct_tensor *t = ts[i];

@@ -150,7 +150,27 @@ void ct_free_bytes(void *p) {
 
 /* ------------------------------------------------------------------ storage */
 
+/* Small storages keep their data in the same 64-byte aligned block as the struct: one
+ * allocation per tensor result instead of two on the per-op fast path. */
+#define CT_INLINE_STORAGE_MAX 512
+_Static_assert(sizeof(ct_storage) <= 64, "ct_storage must fit the inline header");
+#define CT_STORAGE_HEADER 64
+
 ct_storage *ct_storage_new(size_t nbytes) {
+    if (nbytes <= CT_INLINE_STORAGE_MAX) {
+        ct_storage *s = ct_alloc_bytes(CT_STORAGE_HEADER + nbytes);
+        if (!s) return NULL;
+        s->refcount = 1;
+        s->data = (char *)s + CT_STORAGE_HEADER;
+        s->nbytes = nbytes;
+        s->deleter = NULL;
+        s->deleter_ctx = NULL;
+        s->version = 0;
+        s->owned = true;
+        s->inline_data = true;
+        s->block_header = true;
+        return s;
+    }
     ct_storage *s = malloc(sizeof *s);
     if (!s) return ct_error(CT_ERR_MEMORY, "[storage] out of memory");
     s->data = ct_alloc_bytes(nbytes);
@@ -164,6 +184,8 @@ ct_storage *ct_storage_new(size_t nbytes) {
     s->deleter_ctx = NULL;
     s->version = 0;
     s->owned = true;
+    s->inline_data = false;
+    s->block_header = false;
     return s;
 }
 
@@ -177,6 +199,8 @@ ct_storage *ct_storage_wrap(void *data, size_t nbytes, ct_deleter_fn deleter, vo
     s->deleter_ctx = ctx;
     s->version = 0;
     s->owned = false;
+    s->inline_data = false;
+    s->block_header = false;
     return s;
 }
 
@@ -187,11 +211,15 @@ void ct_storage_retain(ct_storage *s) {
 void ct_storage_release(ct_storage *s) {
     if (!s) return;
     if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
-    if (s->owned)
-        ct_free_bytes(s->data);
-    else if (s->deleter)
+    if (s->owned) {
+        if (!s->inline_data) ct_free_bytes(s->data);
+    } else if (s->deleter) {
         s->deleter(s->data, s->deleter_ctx);
-    free(s);
+    }
+    if (s->block_header)
+        ct_free_bytes(s);
+    else
+        free(s);
 }
 
 void *ct_storage_data(const ct_storage *s) { return s->data; }
@@ -205,7 +233,8 @@ int ct_storage_resize(ct_storage *s, size_t nbytes) {
     void *p = ct_alloc_bytes(nbytes);
     if (!p) return -1;
     memcpy(p, s->data, s->nbytes);
-    ct_free_bytes(s->data);
+    if (!s->inline_data) ct_free_bytes(s->data);
+    s->inline_data = false; /* the struct stays in its block (block_header) until release */
     s->data = p;
     s->nbytes = nbytes;
     return 0;

@@ -89,7 +89,24 @@ static ct_tensor *ew_run(const char *op, int nin, ct_tensor **in, const int64_t 
     }
     ops[0] = res;
     ct_iter it;
-    if (ct_iter_init(&it, nin + 1, ops, shape, ndim, op)) goto fail;
+    /* Fast path: every operand contiguous and either full-size or a single element: one
+     * 1-D run, no broadcasting analysis (the per-op overhead path for small tensors). */
+    bool flat = ct_tensor_is_contiguous(res);
+    for (int k = 0; flat && k <= nin; k++)
+        flat = ct_tensor_is_contiguous(ops[k]) && (ops[k]->numel == res->numel || ops[k]->numel == 1);
+    if (flat) {
+        it.nops = nin + 1;
+        it.ndim = 1;
+        it.numel = res->numel;
+        it.shape[0] = res->numel;
+        for (int k = 0; k <= nin; k++) {
+            it.base[k] = (char *)ct_tensor_data(ops[k]);
+            it.strides[k][0] = ops[k]->numel == res->numel && res->numel != 1 ? (int64_t)ct_dtype_sizes[ops[k]->dtype] : 0;
+        }
+        if (res->numel == 1) it.strides[0][0] = ct_dtype_sizes[res->dtype];
+    } else if (ct_iter_init(&it, nin + 1, ops, shape, ndim, op)) {
+        goto fail;
+    }
     ct_iter_run(&it, fn, ctx, true);
     if (direct) {
         ct_tensor_bump_version(out);
