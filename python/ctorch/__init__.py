@@ -22,6 +22,12 @@ from ._size import Size  # noqa: E402
 _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401
+from . import _tensor  # noqa: E402,F401  (Python-level Tensor methods)
+from . import autograd  # noqa: E402,F401
+from .autograd.grad_mode import (  # noqa: E402,F401
+    enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
+from ._C import is_grad_enabled  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

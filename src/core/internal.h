@@ -16,6 +16,7 @@
 void *ct_alloc_bytes(size_t n);  /* through the allocator hook; sets error on failure */
 void ct_free_bytes(void *p);
 void ct_autograd_meta_free(ct_autograd_meta *m);
+void ct_autograd_forget_tensor(ct_tensor *t);
 
 /* ------------------------------------------------------------------ 16-bit floats */
 

@@ -406,7 +406,10 @@ void ct_tensor_retain(ct_tensor *t) {
 void ct_tensor_release(ct_tensor *t) {
     if (!t) return;
     if (__atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
-    if (t->autograd) ct_autograd_meta_free(t->autograd);
+    if (t->autograd) {
+        ct_autograd_forget_tensor(t);
+        ct_autograd_meta_free(t->autograd);
+    }
     ct_storage_release(t->storage);
     free(t);
 }

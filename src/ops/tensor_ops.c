@@ -3,8 +3,18 @@
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 #include "../kernels/cpu/elementwise.h"
+#include "../autograd/autograd_internal.h"
 
-ct_tensor *ct_clone(ct_tensor *self) {
+/* In-place writes that replace self's values entirely: a leaf requiring grad refuses them;
+ * a non-leaf loses its old history. */
+static int inplace_overwrite_check(ct_tensor *self) {
+    if (!ct_grad_enabled() || !ct_tensor_requires_grad(self)) return 0;
+    if (ct_tensor_is_leaf(self))
+        return ct_errorf(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    return 0;
+}
+
+ct_tensor *ct_clone_impl(ct_tensor *self) {
     ct_tensor *t = ct_empty(self->sizes, self->ndim, self->dtype);
     if (!t) return NULL;
     if (ct_copy_into(t, self)) {
@@ -14,22 +24,25 @@ ct_tensor *ct_clone(ct_tensor *self) {
     return t;
 }
 
-ct_tensor *ct_contiguous(ct_tensor *self) {
+ct_tensor *ct_contiguous_impl(ct_tensor *self) {
     if (ct_tensor_is_contiguous(self)) {
         ct_tensor_retain(self);
         return self;
     }
-    return ct_clone(self);
+    return ct_clone_impl(self);
 }
 
 ct_tensor *ct_copy_(ct_tensor *self, ct_tensor *src, bool non_blocking) {
     (void)non_blocking;
+    if (ct_grad_enabled() && ct_tensor_is_leaf(self) && ct_tensor_requires_grad(self))
+        return ct_error(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
     if (ct_copy_into(self, src)) return NULL;
+    if (ct_grad_enabled() && ct_autograd_after_copy_(self, src)) return NULL;
     ct_tensor_retain(self);
     return self;
 }
 
-ct_tensor *ct_to_dtype(ct_tensor *self, int dtype, bool copy) {
+ct_tensor *ct_to_dtype_impl(ct_tensor *self, int dtype, bool copy) {
     if (dtype == self->dtype && !copy) {
         ct_tensor_retain(self);
         return self;
@@ -102,7 +115,7 @@ static bool view_strides(const ct_tensor *t, const int64_t *shape, int nd, int64
     return view_d == -1;
 }
 
-ct_tensor *ct_view(ct_tensor *self, ct_intlist size) {
+ct_tensor *ct_view_impl(ct_tensor *self, ct_intlist size) {
     int64_t shape[CT_MAX_DIM], st[CT_MAX_DIM];
     if (infer_size("view", size, self->numel, shape)) return NULL;
     if (!view_strides(self, shape, (int)size.n, st))
@@ -111,19 +124,35 @@ ct_tensor *ct_view(ct_tensor *self, ct_intlist size) {
     return ct_tensor_new_view(self->storage, self->dtype, self->offset, shape, st, (int)size.n);
 }
 
-ct_tensor *ct_reshape(ct_tensor *self, ct_intlist shape_in) {
+ct_tensor *ct_reshape_impl(ct_tensor *self, ct_intlist shape_in) {
     int64_t shape[CT_MAX_DIM], st[CT_MAX_DIM];
     if (infer_size("reshape", shape_in, self->numel, shape)) return NULL;
     if (view_strides(self, shape, (int)shape_in.n, st))
         return ct_tensor_new_view(self->storage, self->dtype, self->offset, shape, st, (int)shape_in.n);
-    ct_tensor *c = ct_clone(self);
+    ct_tensor *c = ct_clone_impl(self);
     if (!c) return NULL;
     ct_tensor *r = ct_tensor_new_view(c->storage, c->dtype, 0, shape, NULL, (int)shape_in.n);
     ct_tensor_release(c);
     return r;
 }
 
+static int fill_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    (void)n;
+    (void)g;
+    (void)gi;
+    return 0;
+}
+
 ct_tensor *ct_fill_(ct_tensor *self, ct_scalar value) {
+    if (inplace_overwrite_check(self)) return NULL;
+    if (ct_grad_enabled() && ct_tensor_requires_grad(self)) {
+        /* the new values depend on nothing: history is replaced by a node without inputs */
+        ct_node *n = ct_node_new("FillBackward0", fill_backward, 0, NULL, 1);
+        if (!n) return NULL;
+        int rc = ct_node_set_output(n, self, 0);
+        ct_node_release(n);
+        if (rc) return NULL;
+    }
     ct_tensor *v = ct_empty(NULL, 0, self->dtype);
     if (!v) return NULL;
     ct_store_scalar(ct_tensor_data(v), self->dtype, value);

@@ -144,5 +144,9 @@ int ctp_init_dtypes(PyObject *m);
 int ctp_init_tensor_type(PyObject *m);
 extern PyMethodDef ctp_tensor_methods_manual[];
 extern PyMethodDef ctp_module_functions_manual[];
+extern PyMethodDef ctp_tensor_methods_autograd[];
+extern PyGetSetDef ctp_tensor_getset_autograd[];
+int ctp_init_autograd(PyObject *m);
+PyObject *ctp_wrap_node(struct ct_node *n);
 
 #endif

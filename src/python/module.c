@@ -391,7 +391,7 @@ PyMODINIT_FUNC PyInit__C(void) {
                       "bool pin_memory=False)", &sig_tensor) ||
         ctp_parse_sig("as_tensor(PyObject data, ScalarType? dtype=None, Device? device=None)", &sig_as_tensor))
         goto fail;
-    if (ctp_init_dtypes(m) < 0 || ctp_init_tensor_type(m) < 0) goto fail;
+    if (ctp_init_dtypes(m) < 0 || ctp_init_tensor_type(m) < 0 || ctp_init_autograd(m) < 0) goto fail;
     PyObject *rt = PyModule_New("ctorch.return_types");
     if (!rt || PyModule_AddObject(m, "return_types", rt) < 0) goto fail;
     if (ctp_init_generated(rt) < 0) goto fail;

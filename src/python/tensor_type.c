@@ -120,11 +120,6 @@ static int set_grad(PyObject *self, PyObject *v, void *c) {
     }
     return 0;
 }
-static PyObject *get_is_leaf(PyObject *self, void *c) {
-    (void)c;
-    ct_tensor *t = ctp_t(self);
-    return PyBool_FromLong(!(t->autograd && t->autograd->grad_fn));
-}
 static PyObject *get_data(PyObject *self, void *c) {
     (void)c;
     return ctp_wrap(ct_tensor_alias(ctp_t(self)));
@@ -170,11 +165,6 @@ static PyObject *get_nbytes(PyObject *self, void *c) {
     ct_tensor *t = ctp_t(self);
     return PyLong_FromLongLong(t->numel * (int64_t)ct_dtype_size(t->dtype));
 }
-static PyObject *get_grad_fn(PyObject *self, void *c) {
-    (void)self;
-    (void)c;
-    Py_RETURN_NONE;
-}
 
 static PyGetSetDef tensor_getset[] = {
     {"shape", get_shape, NULL, NULL, NULL},
@@ -182,8 +172,6 @@ static PyGetSetDef tensor_getset[] = {
     {"ndim", get_ndim, NULL, NULL, NULL},
     {"requires_grad", get_requires_grad, set_requires_grad, NULL, NULL},
     {"grad", get_grad, set_grad, NULL, NULL},
-    {"is_leaf", get_is_leaf, NULL, NULL, NULL},
-    {"grad_fn", get_grad_fn, NULL, NULL, NULL},
     {"data", get_data, set_data, NULL, NULL},
     {"device", get_device, NULL, NULL, NULL},
     {"is_cuda", get_false, NULL, NULL, NULL},
@@ -434,22 +422,33 @@ static PyMemberDef tensor_members[] = {
     {NULL, 0, 0, 0, NULL}};
 
 /* Merge the manual and generated method tables into tp_methods before PyType_Ready. */
+/* Concatenate NULL-terminated tables (methods or getsets) into one new table. */
+#define CONCAT_TABLES(TYPE, FIELD, OUT, ...)                                          \
+    do {                                                                              \
+        TYPE *parts_[] = {__VA_ARGS__};                                               \
+        size_t total_ = 0;                                                            \
+        for (size_t k_ = 0; k_ < sizeof parts_ / sizeof parts_[0]; k_++)             \
+            for (TYPE *p_ = parts_[k_]; p_ && p_->FIELD; p_++) total_++;              \
+        OUT = PyMem_Calloc(total_ + 1, sizeof(TYPE));                                 \
+        if (!OUT) return -1;                                                          \
+        size_t i_ = 0;                                                                \
+        for (size_t k_ = 0; k_ < sizeof parts_ / sizeof parts_[0]; k_++)             \
+            for (TYPE *p_ = parts_[k_]; p_ && p_->FIELD; p_++) OUT[i_++] = *p_;       \
+    } while (0)
+
 int ctp_init_tensor_type(PyObject *m) {
-    Py_ssize_t n1 = 0, n2 = 0;
-    while (ctp_tensor_methods_manual[n1].ml_name) n1++;
-    if (ctp_tensor_methods_gen)
-        while (ctp_tensor_methods_gen[n2].ml_name) n2++;
-    PyMethodDef *all = PyMem_Calloc((size_t)(n1 + n2 + 1), sizeof(PyMethodDef));
-    if (!all) return -1;
-    memcpy(all, ctp_tensor_methods_manual, sizeof(PyMethodDef) * (size_t)n1);
-    if (n2) memcpy(all + n1, ctp_tensor_methods_gen, sizeof(PyMethodDef) * (size_t)n2);
+    PyMethodDef *all;
+    PyGetSetDef *getset;
+    CONCAT_TABLES(PyMethodDef, ml_name, all, ctp_tensor_methods_manual, ctp_tensor_methods_gen,
+                  ctp_tensor_methods_autograd);
+    CONCAT_TABLES(PyGetSetDef, name, getset, tensor_getset, ctp_tensor_getset_autograd);
     /* A heap type, so the Python layer can add methods (backward, __repr__ helpers ...) to
      * ctorch.Tensor itself and every op result is directly a ctorch.Tensor. */
     PyType_Slot slots[] = {
         {Py_tp_dealloc, tensor_dealloc},
         {Py_tp_traverse, tensor_traverse},
         {Py_tp_clear, tensor_clear},
-        {Py_tp_getset, tensor_getset},
+        {Py_tp_getset, getset},
         {Py_tp_methods, all},
         {Py_tp_members, tensor_members},
         {Py_tp_new, tensor_new},

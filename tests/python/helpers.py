@@ -100,3 +100,43 @@ def check(fn, *args, rtol=None, atol=None, check_dtype=True, **kwargs):
     cres = fn(ctorch, *cargs, **kwargs)
     assert_same(cres, tres, rtol, atol, check_dtype)
     return cres, tres
+
+
+def check_grad(fn, *shapes, dtype="float64", seed=0, rtol=1e-6, atol=1e-8, create_graph=False, low=-2, high=2):
+    """Run fn(lib, *inputs) in ctorch and torch with inputs requiring grad; compare the
+    output and the gradients of sum(output * fixed random weights) w.r.t. every input.
+    With create_graph, also compare second derivatives (gradient of the sum of the first
+    gradients)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    arrs = [rng.uniform(low, high, size=s) for s in shapes]
+    cin = [ctorch.tensor(a, dtype=DTYPES[dtype][0], requires_grad=True) for a in arrs]
+    tin = [torch.tensor(a, dtype=DTYPES[dtype][1], requires_grad=True) for a in arrs]
+    cout = fn(ctorch, *cin)
+    tout = fn(torch, *tin)
+    assert_same(cout, tout, rtol, atol)
+    wt = rng.uniform(-1, 1, size=tuple(tout.shape))
+    cw = ctorch.tensor(wt, dtype=DTYPES[dtype][0])
+    tw = torch.tensor(wt, dtype=DTYPES[dtype][1])
+    cg = ctorch.autograd.grad((cout * cw), cin, grad_outputs=ctorch.ones(tuple(cout.shape), dtype=cout.dtype),
+                              create_graph=create_graph, allow_unused=True)
+    tg = torch.autograd.grad((tout * tw), tin, grad_outputs=torch.ones_like(tout), create_graph=create_graph,
+                             allow_unused=True)
+    for c, t in zip(cg, tg):
+        if t is None:
+            assert c is None
+        else:
+            assert_same(c, t, rtol, atol)
+    if create_graph:
+        pairs = [(c, t) for c, t in zip(cg, tg) if t is not None and t.requires_grad]
+        if pairs:
+            c, t = pairs[0]
+            c2 = ctorch.autograd.grad(c * c, cin, grad_outputs=ctorch.ones(tuple(c.shape), dtype=c.dtype),
+                                      allow_unused=True)
+            t2 = torch.autograd.grad(t * t, tin, grad_outputs=torch.ones_like(t), allow_unused=True)
+            for a, b in zip(c2, t2):
+                if b is None:
+                    assert a is None
+                else:
+                    assert_same(a, b, rtol, atol)
+    return cout, tout

@@ -74,15 +74,15 @@ static ct_tensor *add_impl(const char *op, ct_tensor *self, ct_tensor *other, ct
     return ct_ew_binary(op, self, other, out, &adda_loops, CT_RULE_SAME, 0, &c);
 }
 
-ct_tensor *ct_add(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("add", self, other, alpha, NULL, false); }
-ct_tensor *ct_add_(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("add_", self, other, alpha, self, false); }
-ct_tensor *ct_sub(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("sub", self, other, alpha, NULL, true); }
-ct_tensor *ct_sub_(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("sub_", self, other, alpha, self, true); }
+ct_tensor *ct_add_impl(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("add", self, other, alpha, NULL, false); }
+ct_tensor *ct_add__impl(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("add_", self, other, alpha, self, false); }
+ct_tensor *ct_sub_impl(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("sub", self, other, alpha, NULL, true); }
+ct_tensor *ct_sub__impl(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("sub_", self, other, alpha, self, true); }
 
-ct_tensor *ct_mul(ct_tensor *self, ct_tensor *other) {
+ct_tensor *ct_mul_impl(ct_tensor *self, ct_tensor *other) {
     return ct_ew_binary("mul", self, other, NULL, &mul_loops, CT_RULE_SAME, 0, NULL);
 }
-ct_tensor *ct_mul_(ct_tensor *self, ct_tensor *other) {
+ct_tensor *ct_mul__impl(ct_tensor *self, ct_tensor *other) {
     return ct_ew_binary("mul_", self, other, self, &mul_loops, CT_RULE_SAME, 0, NULL);
 }
 
@@ -91,9 +91,9 @@ static ct_tensor *div_impl(const char *op, ct_tensor *self, ct_tensor *other, co
         return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] rounding_mode '%s' is not supported yet", op, mode);
     return ct_ew_binary(op, self, other, out, &div_loops, CT_RULE_FLOAT, 0, NULL);
 }
-ct_tensor *ct_div(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
+ct_tensor *ct_div_impl(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     return div_impl("div", self, other, rounding_mode, NULL);
 }
-ct_tensor *ct_div_(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
+ct_tensor *ct_div__impl(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     return div_impl("div_", self, other, rounding_mode, self);
 }

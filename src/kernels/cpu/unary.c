@@ -17,11 +17,11 @@ static ct_tensor *neg_impl(const char *op, ct_tensor *self, ct_tensor *out) {
                         "are trying to invert a mask, use the `~` or `logical_not()` operator instead.", op);
     return ct_ew_unary(op, self, out, &neg_loops, CT_RULE_SAME, 0, NULL);
 }
-ct_tensor *ct_neg(ct_tensor *self) { return neg_impl("neg", self, NULL); }
-ct_tensor *ct_neg_(ct_tensor *self) { return neg_impl("neg_", self, self); }
+ct_tensor *ct_neg_impl(ct_tensor *self) { return neg_impl("neg", self, NULL); }
+ct_tensor *ct_neg__impl(ct_tensor *self) { return neg_impl("neg_", self, self); }
 
 CT_UNARY_LOOP(exp_f32, float, float, expf(a))
 CT_UNARY_LOOP(exp_f64, double, double, exp(a))
 static const ct_loops exp_loops = {{NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, exp_f32, exp_f64}};
-ct_tensor *ct_exp(ct_tensor *self) { return ct_ew_unary("exp", self, NULL, &exp_loops, CT_RULE_FLOAT, 0, NULL); }
-ct_tensor *ct_exp_(ct_tensor *self) { return ct_ew_unary("exp_", self, self, &exp_loops, CT_RULE_FLOAT, 0, NULL); }
+ct_tensor *ct_exp_impl(ct_tensor *self) { return ct_ew_unary("exp", self, NULL, &exp_loops, CT_RULE_FLOAT, 0, NULL); }
+ct_tensor *ct_exp__impl(ct_tensor *self) { return ct_ew_unary("exp_", self, self, &exp_loops, CT_RULE_FLOAT, 0, NULL); }

@@ -1,0 +1,30 @@
+/* Autograd internals shared by meta.c, engine.c and the backward formulas. */
+#ifndef CTORCH_AUTOGRAD_INTERNAL_H
+#define CTORCH_AUTOGRAD_INTERNAL_H
+
+#include "ctorch/autograd.h"
+#include "ctorch/ops_gen.h"
+#include "../core/internal.h"
+
+typedef struct ct_hook {
+    int64_t id;
+    int output_nr;          /* pre-hooks: which output's gradient; -2: post-accumulate */
+    ct_hook_fn fn;
+    void *ctx;
+    ct_hook_free free_fn;
+    ct_tensor *retain_owner; /* retain_grad hooks: the (weakly held) tensor */
+    struct ct_hook *next;
+} ct_hook;
+
+void ct_hooks_free(ct_hook *h);
+/* The leaf's AccumulateGrad node (created on demand, cached weakly). New reference. */
+ct_node *ct_autograd_grad_accumulator(ct_tensor *leaf);
+/* Edge for the gradient of t (new reference on e->fn, which is NULL when t needs none). */
+int ct_gradient_edge(ct_tensor *t, ct_edge *e);
+
+/* Differentiable sum over dims with keepdim (create_graph path of ct_sum_to_meta). */
+ct_tensor *ct_sum_to_dims(ct_tensor *grad, const int64_t *dims, int nd);
+/* History of self after copy_(self, src). */
+int ct_autograd_after_copy_(ct_tensor *self, ct_tensor *src);
+
+#endif

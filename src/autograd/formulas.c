@@ -1,0 +1,334 @@
+/* Backward formulas of the core ops (arithmetic, copies, views), written with ops so that
+ * they are differentiable again under create_graph, plus the in-place protocol used by the
+ * generated wrappers of `autograd=inplace` ops. Each op has a maker ctg_<op> (records the
+ * node when an input requires grad) and a backward function. */
+#include <stdlib.h>
+
+#include "autograd_internal.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+/* grad (borrowed) reduced to input i's shape and dtype; new reference. */
+static ct_tensor *to_input(ct_node *n, int i, ct_tensor *grad) { return ct_sum_to_meta(grad, &n->in_meta[i]); }
+
+static ct_tensor *mul_scalar(ct_tensor *g, ct_scalar s) {
+    ct_tensor *st = s.kind == CT_SCALAR_FLOAT ? ct_scalar_tensor_f64(s.v.d, CT_FLOAT64)
+                                              : ct_scalar_tensor_i64(s.v.i, CT_INT64);
+    if (!st) return NULL;
+    st->flags |= CT_FLAG_WRAPPED_NUMBER;
+    ct_tensor *r = ct_mul(g, st);
+    ct_tensor_release(st);
+    return r;
+}
+
+/* Take ownership of `r` into grad_in[i] after reducing it to input i; r consumed. */
+static int put(ct_node *n, ct_tensor **grad_in, int i, ct_tensor *r) {
+    if (!r) return -1;
+    ct_tensor *s = to_input(n, i, r);
+    ct_tensor_release(r);
+    if (!s) return -1;
+    grad_in[i] = s;
+    return 0;
+}
+
+#define RECORD(NAME, FN, OUT, ...)                                                    \
+    do {                                                                              \
+        ct_tensor *ins_[] = {__VA_ARGS__};                                            \
+        int nin_ = (int)(sizeof ins_ / sizeof ins_[0]);                               \
+        if (!ct_autograd_should_record(nin_, ins_) || !ct_dtype_is_floating((OUT)->dtype)) return 0; \
+        node = ct_autograd_record(NAME, FN, OUT, nin_, ins_);                         \
+        if (!node) return -1;                                                         \
+    } while (0)
+
+/* ------------------------------------------------------------------ sum to size */
+
+static int sum_to_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    /* expand the gradient back: zeros of the input's shape + grad (broadcast) */
+    ct_tensor *z = ct_zeros((ct_intlist){n->in_meta[0].sizes, n->in_meta[0].ndim}, g[0]->dtype, -1);
+    if (!z) return -1;
+    gi[0] = ct_add(z, g[0], ct_scalar_i(1));
+    ct_tensor_release(z);
+    return gi[0] ? 0 : -1;
+}
+
+/* Differentiable "sum over dims" used by ct_sum_to_meta under create_graph. */
+ct_tensor *ct_sum_to_dims(ct_tensor *grad, const int64_t *dims, int nd) {
+    int64_t sizes[CT_MAX_DIM];
+    int k = 0;
+    for (int i = 0; i < grad->ndim; i++) {
+        bool red = false;
+        for (int j = 0; j < nd; j++) red |= dims[j] == i;
+        sizes[k++] = red ? 1 : grad->sizes[i];
+    }
+    ct_input_meta m = {0};
+    m.ndim = (int8_t)grad->ndim;
+    m.dtype = grad->dtype;
+    for (int i = 0; i < k; i++) m.sizes[i] = sizes[i];
+    bool prev = ct_set_grad_enabled(false);
+    ct_tensor *r = ct_sum_to_meta(grad, &m);
+    ct_set_grad_enabled(prev);
+    if (!r) return NULL;
+    if (ct_autograd_should_record(1, &grad) && !ct_autograd_record("SumBackward1", sum_to_backward, r, 1, &grad)) {
+        ct_tensor_release(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------ in-place protocol */
+
+/* 1: record through the out-of-place op; 0: run the plain kernel; -1: error. */
+int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) {
+    if (!ct_autograd_should_record(n, inputs)) return 0;
+    if (self->autograd && self->autograd->requires_grad && !self->autograd->grad_fn)
+        return ct_errorf(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    if (self->autograd && self->autograd->is_view_of_grad)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED,
+                         "in-place operation on a view of a tensor that requires grad is not supported yet; apply "
+                         "the operation out of place (or clone() the view first)");
+    return 1;
+}
+
+/* self takes result's values and history (result consumed). Returns a new ref to self. */
+ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
+    if (!result) return NULL;
+    bool same = result->ndim == self->ndim;
+    for (int i = 0; same && i < self->ndim; i++) same = result->sizes[i] == self->sizes[i];
+    if (!same) {
+        char b1[128], b2[128];
+        ct_tensor_release(result);
+        return ct_error(CT_ERR_RUNTIME, "output with shape %s doesn't match the broadcast shape %s",
+                        ct_shape_str(self->sizes, self->ndim, b1, sizeof b1),
+                        ct_shape_str(result->sizes, result->ndim, b2, sizeof b2));
+    }
+    if (!ct_can_cast(result->dtype, self->dtype)) {
+        ct_tensor_release(result);
+        return ct_error(CT_ERR_RUNTIME, "result type %s can't be cast to the desired output type %s",
+                        ct_dtype_name(result->dtype), ct_dtype_name(self->dtype));
+    }
+    if (ct_copy_into(self, result)) {
+        ct_tensor_release(result);
+        return NULL;
+    }
+    ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
+    if (fn) {
+        if (ct_node_set_output(fn, self, result->autograd->output_nr)) {
+            ct_tensor_release(result);
+            return NULL;
+        }
+    }
+    ct_tensor_release(result);
+    ct_tensor_retain(self);
+    return self;
+}
+
+/* ------------------------------------------------------------------ arithmetic */
+
+static int add_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (ct_node_needs_grad(n, 0)) {
+        ct_tensor_retain(g[0]);
+        if (put(n, gi, 0, g[0])) return -1;
+    }
+    if (ct_node_needs_grad(n, 1)) {
+        ct_scalar a = n->sc[0];
+        bool one = a.kind == CT_SCALAR_FLOAT ? a.v.d == 1.0 : a.v.i == 1;
+        ct_tensor *r;
+        if (one) {
+            ct_tensor_retain(g[0]);
+            r = g[0];
+        } else {
+            r = mul_scalar(g[0], a);
+        }
+        if (put(n, gi, 1, r)) return -1;
+    }
+    return 0;
+}
+
+int ctg_add(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alpha) {
+    ct_node *node;
+    RECORD("AddBackward0", add_backward, result, self, other);
+    node->sc[0] = alpha;
+    return 0;
+}
+
+int ctg_sub(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alpha) {
+    ct_node *node;
+    RECORD("SubBackward0", add_backward, result, self, other);
+    if (alpha.kind == CT_SCALAR_FLOAT)
+        alpha.v.d = -alpha.v.d;
+    else
+        alpha.v.i = -alpha.v.i;
+    node->sc[0] = alpha;
+    return 0;
+}
+
+static int mul_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (ct_node_needs_grad(n, 0)) {
+        ct_tensor *o = ct_node_saved(n, 1);
+        if (!o) return -1;
+        ct_tensor *r = ct_mul(g[0], o);
+        ct_tensor_release(o);
+        if (put(n, gi, 0, r)) return -1;
+    }
+    if (ct_node_needs_grad(n, 1)) {
+        ct_tensor *s = ct_node_saved(n, 0);
+        if (!s) return -1;
+        ct_tensor *r = ct_mul(g[0], s);
+        ct_tensor_release(s);
+        if (put(n, gi, 1, r)) return -1;
+    }
+    return 0;
+}
+
+int ctg_mul(ct_tensor *result, ct_tensor *self, ct_tensor *other) {
+    ct_node *node;
+    RECORD("MulBackward0", mul_backward, result, self, other);
+    if (ct_node_needs_grad(node, 1) && ct_node_save(node, 0, self, -1)) return -1;
+    if (ct_node_needs_grad(node, 0) && ct_node_save(node, 1, other, -1)) return -1;
+    return 0;
+}
+
+static int div_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *o = ct_node_saved(n, 1);
+    if (!o) return -1;
+    if (ct_node_needs_grad(n, 0)) {
+        ct_tensor *r = ct_div(g[0], o, NULL);
+        if (put(n, gi, 0, r)) goto fail;
+    }
+    if (ct_node_needs_grad(n, 1)) {
+        /* -grad * self / other^2 */
+        ct_tensor *s = ct_node_saved(n, 0);
+        if (!s) goto fail;
+        ct_tensor *a = ct_mul(g[0], s);
+        ct_tensor_release(s);
+        ct_tensor *o2 = a ? ct_mul(o, o) : NULL;
+        ct_tensor *q = o2 ? ct_div(a, o2, NULL) : NULL;
+        ct_tensor_release(a);
+        ct_tensor_release(o2);
+        ct_tensor *r = q ? ct_neg(q) : NULL;
+        ct_tensor_release(q);
+        if (put(n, gi, 1, r)) goto fail;
+    }
+    ct_tensor_release(o);
+    return 0;
+fail:
+    ct_tensor_release(o);
+    return -1;
+}
+
+int ctg_div(ct_tensor *result, ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
+    ct_node *node;
+    if (rounding_mode) {
+        /* floor/trunc division: gradient is zero almost everywhere; torch records nothing
+         * differentiable either (DivBackward with zero grads) — keep the result out of the graph */
+        return 0;
+    }
+    RECORD("DivBackward0", div_backward, result, self, other);
+    if (ct_node_save(node, 1, other, -1)) return -1;
+    if (ct_node_needs_grad(node, 1) && ct_node_save(node, 0, self, -1)) return -1;
+    return 0;
+}
+
+static int neg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) { return put(n, gi, 0, ct_neg(g[0])); }
+
+int ctg_neg(ct_tensor *result, ct_tensor *self) {
+    ct_node *node;
+    RECORD("NegBackward0", neg_backward, result, self);
+    (void)node;
+    return 0;
+}
+
+static int exp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *r = ct_node_saved(n, 0);
+    if (!r) return -1;
+    ct_tensor *m = ct_mul(g[0], r);
+    ct_tensor_release(r);
+    return put(n, gi, 0, m);
+}
+
+int ctg_exp(ct_tensor *result, ct_tensor *self) {
+    ct_node *node;
+    RECORD("ExpBackward0", exp_backward, result, self);
+    return ct_node_save(node, 0, result, 0);
+}
+
+/* ------------------------------------------------------------------ copies and views */
+
+static int identity_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor_retain(g[0]);
+    return put(n, gi, 0, g[0]);
+}
+
+static int reshape_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *r = ct_reshape(g[0], (ct_intlist){n->in_meta[0].sizes, n->in_meta[0].ndim});
+    if (!r) return -1;
+    return put(n, gi, 0, r);
+}
+
+/* Views of tensors that require grad are marked so in-place ops on them are refused
+ * rather than silently giving the base a wrong gradient. */
+static void mark_view(ct_tensor *result, ct_tensor *self) {
+    if (result->storage == self->storage && result->autograd) result->autograd->is_view_of_grad = true;
+}
+
+int ctg_view(ct_tensor *result, ct_tensor *self, ct_intlist size) {
+    (void)size;
+    ct_node *node;
+    RECORD("ViewBackward0", reshape_backward, result, self);
+    (void)node;
+    mark_view(result, self);
+    return 0;
+}
+
+int ctg_reshape(ct_tensor *result, ct_tensor *self, ct_intlist shape) {
+    (void)shape;
+    ct_node *node;
+    RECORD(result->storage == self->storage ? "ViewBackward0" : "UnsafeViewBackward0", reshape_backward, result,
+           self);
+    (void)node;
+    mark_view(result, self);
+    return 0;
+}
+
+int ctg_clone(ct_tensor *result, ct_tensor *self) {
+    ct_node *node;
+    RECORD("CloneBackward0", identity_backward, result, self);
+    (void)node;
+    return 0;
+}
+
+int ctg_contiguous(ct_tensor *result, ct_tensor *self) {
+    if (result == self) return 0;
+    ct_node *node;
+    RECORD("CloneBackward0", identity_backward, result, self);
+    (void)node;
+    return 0;
+}
+
+int ctg_to_dtype(ct_tensor *result, ct_tensor *self, int dtype, bool copy) {
+    (void)dtype;
+    (void)copy;
+    if (result == self) return 0;
+    ct_node *node;
+    RECORD("ToCopyBackward0", identity_backward, result, self);
+    (void)node;
+    return 0;
+}
+
+/* copy_(self, src): gradient flows to src only; self's old history is cut. */
+static int copy_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor_retain(g[0]);
+    return put(n, gi, 0, g[0]);
+}
+
+int ct_autograd_after_copy_(ct_tensor *self, ct_tensor *src) {
+    if (!ct_autograd_should_record(1, &src)) {
+        if (self->autograd && self->autograd->grad_fn) ct_detach_(self);
+        return 0;
+    }
+    ct_node *n = ct_node_new("CopyBackwards", copy_backward, 1, &src, 1);
+    if (!n) return -1;
+    int rc = ct_node_set_output(n, self, 0);
+    ct_node_release(n);
+    return rc;
+}
