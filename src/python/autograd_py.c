@@ -273,6 +273,155 @@ PyGetSetDef ctp_tensor_getset_autograd[] = {
     {"_version", get_version, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
+/* ------------------------------------------------------------------ custom Functions */
+
+/* NOTE [ Python Function nodes ]
+ * A node recorded by ctorch.autograd.Function.apply holds the ctx object (a Python
+ * FunctionCtx) in its payload. Its backward calls ctx._do_backward(grads) under the GIL
+ * (backward always runs on the thread that called it, which holds the GIL). Outputs saved
+ * by save_for_backward are stored detached by the Python layer, so there is no
+ * node -> ctx -> output -> node cycle invisible to Python's GC. */
+typedef struct {
+    PyObject *ctx;
+    char name[96];
+    int n_out;
+    ct_input_meta out_meta[];
+} py_fn_payload;
+
+static void py_fn_destroy(ct_node *n) {
+    py_fn_payload *p = n->payload;
+    if (!p) return;
+    PyGILState_STATE st = PyGILState_Ensure();
+    Py_XDECREF(p->ctx);
+    PyGILState_Release(st);
+    free(p);
+    n->payload = NULL;
+}
+
+static int py_fn_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    py_fn_payload *p = n->payload;
+    PyObject *grads = PyTuple_New(p->n_out);
+    if (!grads) return -1;
+    PyObject *mat = PyObject_GetAttrString(p->ctx, "materialize_grads");
+    int materialize = mat ? PyObject_IsTrue(mat) : 1;
+    Py_XDECREF(mat);
+    PyErr_Clear();
+    for (int i = 0; i < p->n_out; i++) {
+        PyObject *v;
+        if (g[i]) {
+            ct_tensor_retain(g[i]);
+            v = ctp_wrap(g[i]);
+        } else if (materialize && p->out_meta[i].ndim >= 0) {
+            v = ctp_wrap(ct_zeros((ct_intlist){p->out_meta[i].sizes, p->out_meta[i].ndim}, p->out_meta[i].dtype, -1));
+        } else {
+            v = Py_NewRef(Py_None);
+        }
+        if (!v) {
+            Py_DECREF(grads);
+            return -1;
+        }
+        PyTuple_SET_ITEM(grads, i, v);
+    }
+    PyObject *meth = PyUnicode_FromString("_do_backward");
+    PyObject *res = meth ? PyObject_CallMethodOneArg(p->ctx, meth, grads) : NULL;
+    Py_XDECREF(meth);
+    Py_DECREF(grads);
+    if (!res) return -1;
+    if (!PyTuple_Check(res)) {
+        Py_DECREF(res);
+        PyErr_SetString(PyExc_TypeError, "backward must return a tuple of gradients");
+        return -1;
+    }
+    Py_ssize_t nr = PyTuple_GET_SIZE(res);
+    for (int i = 0; i < n->n_inputs; i++) {
+        PyObject *v = i < nr ? PyTuple_GET_ITEM(res, i) : Py_None;
+        if (v == Py_None || !ct_node_needs_grad(n, i)) continue;
+        if (!PyTensor_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "%s returned a gradient of type %s at index %d, expected a Tensor or None",
+                         n->name, Py_TYPE(v)->tp_name, i);
+            Py_DECREF(res);
+            return -1;
+        }
+        ct_tensor *t = ctp_t(v);
+        const ct_input_meta *im = &n->in_meta[i];
+        bool same = t->ndim == im->ndim;
+        for (int d = 0; same && d < im->ndim; d++) same = t->sizes[d] == im->sizes[d];
+        if (!same) {
+            /* torch accepts a gradient that sums to the input's shape */
+            ct_tensor *r = ct_sum_to_meta(t, im);
+            if (!r || r->ndim != im->ndim) {
+                ct_tensor_release(r);
+                char b1[128], b2[128];
+                PyErr_Format(PyExc_RuntimeError, "Function %s returned an invalid gradient at index %d - got %s but "
+                             "expected shape compatible with %s", n->name, i,
+                             ct_shape_str(t->sizes, t->ndim, b1, sizeof b1),
+                             ct_shape_str(im->sizes, im->ndim, b2, sizeof b2));
+                Py_DECREF(res);
+                return -1;
+            }
+            gi[i] = r;
+        } else {
+            ct_tensor_retain(t);
+            gi[i] = t;
+        }
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* _function_record(ctx, name, inputs, outputs, differentiable): inputs is a tuple with a
+ * Tensor or None per forward argument; outputs a tuple (Tensor or anything); differentiable
+ * a tuple of bools per output. */
+static PyObject *f_function_record(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *ctx, *inputs, *outputs, *diff;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "OsO!O!O!", &ctx, &name, &PyTuple_Type, &inputs, &PyTuple_Type, &outputs,
+                          &PyTuple_Type, &diff))
+        return NULL;
+    Py_ssize_t nin = PyTuple_GET_SIZE(inputs), nout = PyTuple_GET_SIZE(outputs);
+    ct_tensor **ins = PyMem_Calloc((size_t)(nin ? nin : 1), sizeof(ct_tensor *));
+    if (!ins) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < nin; i++) {
+        PyObject *v = PyTuple_GET_ITEM(inputs, i);
+        ins[i] = PyTensor_Check(v) ? ctp_t(v) : NULL;
+    }
+    py_fn_payload *p = calloc(1, sizeof(py_fn_payload) + sizeof(ct_input_meta) * (size_t)(nout ? nout : 1));
+    if (!p) {
+        PyMem_Free(ins);
+        return PyErr_NoMemory();
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->n_out = (int)nout;
+    ct_node *n = ct_node_new(p->name, py_fn_backward, (int)nin, ins, (int)nout);
+    PyMem_Free(ins);
+    if (!n) {
+        free(p);
+        return ctp_raise_ct_error();
+    }
+    Py_INCREF(ctx);
+    p->ctx = ctx;
+    n->payload = p;
+    n->destroy = py_fn_destroy;
+    for (Py_ssize_t i = 0; i < nout; i++) {
+        PyObject *o = PyTuple_GET_ITEM(outputs, i);
+        p->out_meta[i].ndim = -1;
+        if (!PyTensor_Check(o)) continue;
+        ct_tensor *t = ctp_t(o);
+        p->out_meta[i].ndim = t->ndim;
+        p->out_meta[i].dtype = t->dtype;
+        for (int d = 0; d < t->ndim; d++) p->out_meta[i].sizes[d] = t->sizes[d];
+        if (PyObject_IsTrue(PyTuple_GET_ITEM(diff, i)) && ct_dtype_is_floating(t->dtype)) {
+            if (ct_node_set_output(n, t, (int)i)) {
+                ct_node_release(n);
+                return ctp_raise_ct_error();
+            }
+        }
+    }
+    ct_node_release(n);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------ module functions */
 
 static PyObject *f_backward(PyObject *m, PyObject *args, PyObject *kw) {
@@ -416,6 +565,7 @@ static PyObject *f_is_anomaly(PyObject *m, PyObject *u) {
 PyMethodDef ctp_autograd_functions[] = {
     {"_autograd_backward", (PyCFunction)(void (*)(void))f_backward, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_autograd_grad", (PyCFunction)(void (*)(void))f_grad, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_function_record", f_function_record, METH_VARARGS, NULL},
     {"is_grad_enabled", f_is_grad_enabled, METH_NOARGS, NULL},
     {"_set_grad_enabled", f_set_grad_enabled, METH_O, NULL},
     {"is_inference_mode_enabled", f_is_inference, METH_NOARGS, NULL},

@@ -1,5 +1,6 @@
 """ctorch.autograd: backward(), grad(), grad modes, anomaly detection."""
 from .. import _C
+from .function import Function, FunctionCtx, InplaceFunction, once_differentiable  # noqa: F401
 from .grad_mode import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
