@@ -10,6 +10,7 @@ from ._C import (  # noqa: F401
     half, float, double, short, int, long,
     tensor, as_tensor, get_default_dtype, set_default_dtype, promote_types, result_type, can_cast,
     get_num_threads, set_num_threads, is_tensor,
+    set_printoptions, get_printoptions, from_numpy, from_dlpack,
 )
 
 # Every generated op function (ctorch.add, ctorch.zeros, ...).
@@ -22,6 +23,10 @@ from ._size import Size  # noqa: E402
 _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401
+from ._legacy import (  # noqa: E402,F401
+    BoolTensor, ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, HalfTensor, BFloat16Tensor,
+    FloatTensor, DoubleTensor,
+)
 
 __version__ = "0.1.0"
 

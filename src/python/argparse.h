@@ -144,5 +144,11 @@ int ctp_init_dtypes(PyObject *m);
 int ctp_init_tensor_type(PyObject *m);
 extern PyMethodDef ctp_tensor_methods_manual[];
 extern PyMethodDef ctp_module_functions_manual[];
+/* Printing (repr.c), NumPy interop (numpy_interop.c), DLPack (dlpack.c). */
+PyObject *ctp_tensor_repr(PyObject *self);
+int ctp_add_tensor_methods(PyMethodDef *defs); /* onto the created Tensor type */
+int ctp_init_repr(PyObject *m);
+int ctp_init_numpy(PyObject *m);
+int ctp_init_dlpack(PyObject *m);
 
 #endif
