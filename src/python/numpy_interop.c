@@ -216,7 +216,7 @@ static int as_i64(PyObject *o, int64_t *v) {
 
 /* A tensor sharing the ndarray's memory (kept alive by the storage). New reference, or
  * NULL with a Python error. Errors as torch.from_numpy. */
-ct_tensor *ctp_tensor_from_ndarray(PyObject *arr) {
+ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly) {
     PyObject *ai = PyObject_GetAttrString(arr, "__array_interface__");
     if (!ai) return NULL;
     ct_tensor *result = NULL;
@@ -282,7 +282,7 @@ ct_tensor *ctp_tensor_from_ndarray(PyObject *arr) {
     if (!ptr && PyErr_Occurred()) goto done;
     int readonly = PyObject_IsTrue(PyTuple_GET_ITEM(data, 1));
     if (readonly < 0) goto done;
-    if (readonly &&
+    if (readonly && warn_readonly &&
         PyErr_WarnEx(PyExc_UserWarning,
                      "The given NumPy array is not writable, and PyTorch does not support non-writable tensors. This "
                      "means writing to this tensor will result in undefined behavior. You may want to copy the array "
@@ -314,7 +314,7 @@ static PyObject *py_from_numpy(PyObject *m, PyObject *arr) {
     int is = ctp_is_ndarray(arr);
     if (is < 0) return NULL;
     if (!is) return PyErr_Format(PyExc_TypeError, "expected np.ndarray (got %s)", Py_TYPE(arr)->tp_name);
-    ct_tensor *t = ctp_tensor_from_ndarray(arr);
+    ct_tensor *t = ctp_tensor_from_ndarray(arr, 1);
     return t ? ctp_wrap(t) : NULL;
 }
 
