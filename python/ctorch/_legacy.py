@@ -31,7 +31,10 @@ class tensortype(type):
                 return _C.Tensor(a)
             if isinstance(a, tuple) and type(a).__name__ == "Size":
                 return _C._ns_torch.empty(tuple(a), dtype=dtype)
-            if not isinstance(a, int):
+            if isinstance(a, (bool, float, complex, str, bytes)) or not hasattr(a, "__len__"):
+                if not isinstance(a, int) or isinstance(a, bool):
+                    raise TypeError(f"new(): data must be a sequence (got {type(a).__name__})")
+            else:
                 return _C.tensor(a, dtype=dtype)
         if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
             return _C._ns_torch.empty(args, dtype=dtype)

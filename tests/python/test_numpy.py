@@ -308,6 +308,9 @@ def test_legacy_misc():
     same_exception(lambda: ctorch.FloatTensor(ctorch.ones(2, dtype=ctorch.int64)),
                    lambda: torch.FloatTensor(torch.ones(2, dtype=torch.int64)))
     same_exception(lambda: ctorch.FloatTensor(2, "x"), lambda: torch.FloatTensor(2, "x"))
+    for bad in [2.5, True, "ab", None]:
+        same_exception(lambda: ctorch.FloatTensor(bad), lambda: torch.FloatTensor(bad))
+    same_exception(lambda: ctorch.FloatTensor([1], device="cuda"), lambda: torch.FloatTensor([1], device="cuda"))
     assert repr(ctorch.FloatTensor([1, 2])) == repr(torch.FloatTensor([1, 2]))
 
 
