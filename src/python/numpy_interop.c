@@ -309,6 +309,30 @@ done:
     return result;
 }
 
+/* Tensor.__array_wrap__(array, context=None, return_scalar=False): NumPy ufuncs applied
+ * to a tensor give a tensor back, sharing the result array (bool results become uint8, as
+ * torch does). */
+static PyObject *tensor_array_wrap(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static char *kwlist[] = {"array", "context", "return_scalar", NULL};
+    PyObject *arr, *ctx = Py_None, *rs = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:__array_wrap__", kwlist, &arr, &ctx, &rs)) return NULL;
+    int is = ctp_is_ndarray(arr);
+    if (is < 0) return NULL;
+    if (!is) return PyErr_Format(PyExc_TypeError, "expected np.ndarray (got %s)", Py_TYPE(arr)->tp_name);
+    PyObject *dt = PyObject_GetAttrString(arr, "dtype");
+    PyObject *kind = dt ? PyObject_GetAttrString(dt, "kind") : NULL;
+    Py_XDECREF(dt);
+    if (!kind) return NULL;
+    int is_bool = PyUnicode_Check(kind) && PyUnicode_CompareWithASCIIString(kind, "b") == 0;
+    Py_DECREF(kind);
+    PyObject *src = is_bool ? PyObject_CallMethod(arr, "astype", "s", "uint8") : Py_NewRef(arr);
+    if (!src) return NULL;
+    ct_tensor *t = ctp_tensor_from_ndarray(src, 1);
+    Py_DECREF(src);
+    return t ? ctp_wrap(t) : NULL;
+}
+
 static PyObject *py_from_numpy(PyObject *m, PyObject *arr) {
     (void)m;
     int is = ctp_is_ndarray(arr);
@@ -338,6 +362,7 @@ static PyMethodDef numpy_functions[] = {
 static PyMethodDef numpy_methods[] = {
     {"numpy", (PyCFunction)(void (*)(void))tensor_numpy, METH_VARARGS | METH_KEYWORDS, NULL},
     {"__array__", (PyCFunction)(void (*)(void))tensor_array, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"__array_wrap__", (PyCFunction)(void (*)(void))tensor_array_wrap, METH_VARARGS | METH_KEYWORDS, NULL},
     {NULL, NULL, 0, NULL}};
 
 int ctp_init_numpy(PyObject *m) {

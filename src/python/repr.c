@@ -8,6 +8,7 @@
  * tensor has more than `threshold` elements. With edgeitems == 0 a 1-D tensor still
  * measures every element (torch's x[:0] ++ x[-0:] quirk) and higher ranks measure none. */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,8 +156,8 @@ static int formatter_init(formatter *f, const ct_tensor *t, int summarize) {
     f->floating = ct_dtype_is_floating(t->dtype);
     f->int_mode = 1;
     f->max_width = 1;
-    f->prec = opts.precision < 0 ? 0 : opts.precision;
-    f->tmpcap = 400 + (size_t)f->prec;
+    f->prec = 0; /* set below once the precision is actually used */
+    f->tmpcap = 400;
     f->tmp = PyMem_Malloc(f->tmpcap);
     if (!f->tmp) return (PyErr_NoMemory(), -1);
     if (!f->floating) {
@@ -172,6 +173,22 @@ static int formatter_init(formatter *f, const ct_tensor *t, int summarize) {
         f->sci_mode = f->amax / f->amin > 1000.0 || f->amax > 1.0e8 || f->amin < 1.0e-4;
     else
         f->sci_mode = opts.sci_mode;
+    if (f->sci_mode || !f->int_mode) {
+        /* Python's format() rules for the "{:.{precision}f}" torch builds */
+        if (opts.precision < 0) {
+            PyErr_SetString(PyExc_ValueError, "Format specifier missing precision");
+            return -1;
+        }
+        if (opts.precision > INT_MAX) {
+            PyErr_SetString(PyExc_ValueError, "precision too big");
+            return -1;
+        }
+        f->prec = opts.precision;
+        char *np = PyMem_Realloc(f->tmp, 400 + (size_t)f->prec);
+        if (!np) return (PyErr_NoMemory(), -1);
+        f->tmp = np;
+        f->tmpcap = 400 + (size_t)f->prec;
+    }
     visit(t, summarize, v_float_width, f);
     return 0;
 }

@@ -166,6 +166,17 @@ def test_array_protocol():
     assert (c.__array__(copy=True) == a).all()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's __array_wrap__ takes one argument
+def test_numpy_ufuncs_return_tensors():
+    c, t = ctorch.tensor([0.5, 1.0]), torch.tensor([0.5, 1.0])
+    for f in [np.sin, lambda x: np.add(x, 1), lambda x: np.greater(x, 0.7), lambda x: np.multiply(x, x)]:
+        rc, rt = f(c), f(t)
+        assert isinstance(rc, ctorch.Tensor) and isinstance(rt, torch.Tensor)
+        assert str(rc.dtype) == str(rt.dtype) and rc.tolist() == pytest.approx(rt.tolist())
+    with pytest.raises(TypeError):
+        c.__array_wrap__([1, 2])
+
+
 # ------------------------------------------------------------------ DLPack
 
 def test_dlpack_device_and_capsules():

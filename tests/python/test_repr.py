@@ -238,3 +238,18 @@ def test_dtype_repr():
     for name, (cd, td) in DTYPES.items():
         assert repr(cd) == repr(td)
         assert str(cd) == str(td)
+
+
+def test_repr_extreme_precision():
+    for p in [-1, 20, 400, 10**10]:
+        for v in [[1.5], [1.0], [float("nan")], [1e-9, 1.0], [1e300]]:
+            torch.set_printoptions(precision=p)
+            ctorch.set_printoptions(precision=p)
+            c, t = pair_from_numpy(np.array(v), "float64")
+            try:
+                expected = repr(t)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    repr(c)
+                continue
+            assert repr(c) == expected
