@@ -146,6 +146,7 @@ extern PyMethodDef ctp_tensor_methods_manual[];
 extern PyMethodDef ctp_module_functions_manual[];
 /* Printing (repr.c), NumPy interop (numpy_interop.c), DLPack (dlpack.c). */
 PyObject *ctp_tensor_repr(PyObject *self);
+PyObject *ctp_tensor_str(PyObject *self);
 int ctp_add_tensor_methods(PyMethodDef *defs); /* onto the created Tensor type */
 int ctp_init_repr(PyObject *m);
 int ctp_init_numpy(PyObject *m);

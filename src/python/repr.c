@@ -389,6 +389,10 @@ done:
     return result;
 }
 
+/* str(t) is repr(t), through the type so that a subclass overriding __repr__ gets it for
+ * str() too (as object.__str__ does for torch.Tensor). */
+PyObject *ctp_tensor_str(PyObject *self) { return PyObject_Repr(self); }
+
 /* Tensor.__format__: 0-dim plain tensors format their Python number; otherwise only the
  * empty spec is accepted (as object.__format__). */
 static PyObject *tensor_format(PyObject *self, PyObject *spec) {

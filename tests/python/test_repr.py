@@ -217,6 +217,18 @@ def test_repr_subclass_prefix():
     t = torch.Tensor._make_subclass(MyTT, torch.ones(2))
     assert repr(c).replace("MyT(", "X(") == repr(t).replace("MyTT(", "X(")
 
+    class Custom(ctorch.Tensor):
+        def __repr__(self):
+            return "custom"
+
+    class CustomT(torch.Tensor):
+        def __repr__(self):
+            return "custom"
+
+    c = ctorch.Tensor._make_subclass(Custom, ctorch.ones(2))
+    t = torch.Tensor._make_subclass(CustomT, torch.ones(2))
+    assert str(c) == str(t) == "custom" and f"{c}" == f"{t}"
+
 
 def test_format():
     for v, d in [(2.5, "float32"), (3, "int64"), (True, "bool"), (-1.25, "float64")]:
