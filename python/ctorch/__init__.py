@@ -10,6 +10,7 @@ from ._C import (  # noqa: F401
     half, float, double, short, int, long,
     tensor, as_tensor, get_default_dtype, set_default_dtype, promote_types, result_type, can_cast,
     get_num_threads, set_num_threads, is_tensor,
+    set_printoptions, get_printoptions, from_numpy, from_dlpack,
 )
 
 # Every generated op function (ctorch.add, ctorch.zeros, ...).
@@ -29,6 +30,10 @@ from .autograd.grad_mode import (  # noqa: E402,F401
     enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
 from ._C import is_grad_enabled  # noqa: E402,F401
+from ._legacy import (  # noqa: E402,F401
+    BoolTensor, ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, HalfTensor, BFloat16Tensor,
+    FloatTensor, DoubleTensor,
+)
 
 __version__ = "0.1.0"
 

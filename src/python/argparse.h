@@ -148,5 +148,15 @@ extern PyMethodDef ctp_tensor_methods_autograd[];
 extern PyGetSetDef ctp_tensor_getset_autograd[];
 int ctp_init_autograd(PyObject *m);
 PyObject *ctp_wrap_node(struct ct_node *n);
+/* Printing (repr.c), NumPy interop (numpy_interop.c), DLPack (dlpack.c). */
+PyObject *ctp_tensor_repr(PyObject *self);
+PyObject *ctp_tensor_str(PyObject *self);
+int ctp_add_tensor_methods(PyMethodDef *defs); /* onto the created Tensor type */
+int ctp_init_repr(PyObject *m);
+int ctp_init_numpy(PyObject *m);
+int ctp_is_ndarray(PyObject *o); /* 1/0, -1 on error; never imports numpy */
+/* Tensor sharing an ndarray's memory (torch.from_numpy's checks); new reference or NULL. */
+ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly);
+int ctp_init_dlpack(PyObject *m);
 
 #endif

@@ -215,8 +215,11 @@ PyObject *ctp_tensor_from_data(PyObject *data, int dtype, int copy) {
         }
         return ctp_wrap(t);
     }
-    if (has_buffer(data)) {
-        ct_tensor *v = ctp_tensor_from_buffer(data, 0);
+    int is_nd = ctp_is_ndarray(data);
+    if (is_nd < 0) return NULL;
+    if (is_nd || has_buffer(data)) {
+        /* ndarrays: torch.from_numpy's checks (negative strides, byte order, dtypes) */
+        ct_tensor *v = is_nd ? ctp_tensor_from_ndarray(data, !copy) : ctp_tensor_from_buffer(data, 0);
         if (!v) return NULL;
         int dt = dtype < 0 ? v->dtype : dtype;
         if (!copy && dt == v->dtype) return ctp_wrap(v);
@@ -392,6 +395,7 @@ PyMODINIT_FUNC PyInit__C(void) {
         ctp_parse_sig("as_tensor(PyObject data, ScalarType? dtype=None, Device? device=None)", &sig_as_tensor))
         goto fail;
     if (ctp_init_dtypes(m) < 0 || ctp_init_tensor_type(m) < 0 || ctp_init_autograd(m) < 0) goto fail;
+    if (ctp_init_repr(m) < 0 || ctp_init_numpy(m) < 0 || ctp_init_dlpack(m) < 0) goto fail;
     PyObject *rt = PyModule_New("ctorch.return_types");
     if (!rt || PyModule_AddObject(m, "return_types", rt) < 0) goto fail;
     if (ctp_init_generated(rt) < 0) goto fail;

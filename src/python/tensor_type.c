@@ -452,6 +452,8 @@ int ctp_init_tensor_type(PyObject *m) {
         {Py_tp_methods, all},
         {Py_tp_members, tensor_members},
         {Py_tp_new, tensor_new},
+        {Py_tp_repr, ctp_tensor_repr},
+        {Py_tp_str, ctp_tensor_str},
         {Py_nb_add, nb_add},
         {Py_nb_subtract, nb_sub},
         {Py_nb_multiply, nb_mul},
