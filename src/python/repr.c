@@ -344,7 +344,7 @@ PyObject *ctp_tensor_repr(PyObject *self) {
     PyObject *gf = PyObject_GetAttrString(self, "grad_fn");
     if (!gf) goto done;
     if (gf != Py_None) {
-        PyObject *gname = PyObject_GetAttrString((PyObject *)Py_TYPE(gf), "__name__");
+        PyObject *gname = PyObject_CallMethod(gf, "name", NULL); /* the node's name, e.g. MulBackward0 */
         const char *gn = gname ? PyUnicode_AsUTF8(gname) : NULL;
         if (!gn) {
             Py_XDECREF(gname);

@@ -255,3 +255,10 @@ def test_double_backward_matches_torch_hvp():
     ch, = ctorch.autograd.grad(cg, cx, grad_outputs=ctorch.tensor(v))
     th, = torch.autograd.grad(tg, tx, grad_outputs=torch.tensor(v))
     assert_same(ch, th, rtol=1e-6, atol=1e-6)
+
+
+def test_repr_shows_grad_fn_like_torch():
+    for expr in (lambda lib, x: x * 2, lambda lib, x: (x / 3).exp(), lambda lib, x: x.view(2, 1)):
+        c = expr(ctorch, ctorch.tensor([1.0, 2.0], requires_grad=True))
+        t = expr(torch, torch.tensor([1.0, 2.0], requires_grad=True))
+        assert repr(c) == repr(t)
