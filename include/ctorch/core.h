@@ -118,6 +118,17 @@ CT_API int64_t ct_storage_refcount(const ct_storage *s);
 /* Grow/shrink an owned storage (used by resize_). Fails for wrapped memory. */
 CT_API int ct_storage_resize(ct_storage *s, size_t nbytes);
 
+/* Shared memory (for passing tensors between processes without copying through pipes).
+ * ct_storage_share moves s's bytes into a new POSIX shared-memory object, in place; the
+ * name (ct_storage_shm_name, borrowed) can be opened once by another process with
+ * ct_storage_open_shared, which maps it and unlinks the name. */
+CT_API int ct_storage_share(ct_storage *s);
+CT_API bool ct_storage_is_shared(const ct_storage *s);
+CT_API const char *ct_storage_shm_name(const ct_storage *s);
+CT_API ct_storage *ct_storage_open_shared(const char *name, size_t nbytes);
+/* Extra text in the names this process creates (lets a parent find leftovers). */
+CT_API void ct_shm_set_prefix(const char *prefix);
+
 /* ------------------------------------------------------------------ tensor */
 
 typedef struct ct_tensor ct_tensor;

@@ -158,5 +158,6 @@ int ctp_is_ndarray(PyObject *o); /* 1/0, -1 on error; never imports numpy */
 /* Tensor sharing an ndarray's memory (torch.from_numpy's checks); new reference or NULL. */
 ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly);
 int ctp_init_dlpack(PyObject *m);
+int ctp_init_shared(PyObject *m);
 
 #endif

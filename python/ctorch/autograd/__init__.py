@@ -66,3 +66,7 @@ class set_detect_anomaly:
 
     def __exit__(self, *exc):
         _C.set_anomaly_enabled(self.prev)
+
+
+from . import functional  # noqa: F401,E402
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401,E402
