@@ -1,0 +1,2 @@
+/* linalg ops */
+#include "ctorch/ops_gen.h"
