@@ -91,14 +91,6 @@ static int check_dtypes(const char *op, const ct_tensor *a, const ct_tensor *b) 
     return 0;
 }
 
-/* Integral GEMMs take integer alpha/beta only. */
-static int check_scalars(const char *op, int dtype, ct_scalar beta, ct_scalar alpha) {
-    if (!ct_dtype_is_floating(dtype) && (alpha.kind == CT_SCALAR_FLOAT || beta.kind == CT_SCALAR_FLOAT))
-        return ct_errorf(CT_ERR_RUNTIME, "[%s] For integral input tensors, argument %s must not be a floating point number.",
-                         op, alpha.kind == CT_SCALAR_FLOAT ? "alpha" : "beta");
-    return 0;
-}
-
 /* ------------------------------------------------------------------ matmul */
 
 /* The general product: a (..., M, K) or (K), b (..., K, N) or (K); batch dims broadcast.
@@ -275,7 +267,6 @@ static ct_tensor *addmm_impl(const char *op, ct_tensor *self, ct_tensor *m1, ct_
     if (self->dtype != m1->dtype)
         return ct_error(CT_ERR_RUNTIME, "[%s] self and mat2 must have the same dtype, but got %s and %s", op,
                         dname(self->dtype), dname(m1->dtype));
-    if (check_scalars(op, m1->dtype, beta, alpha)) return NULL;
     bool batched = want_nd1 == 3;
     int64_t nbat = batched ? m1->sizes[0] : 1;
     int64_t M = m1->sizes[want_nd1 - 2], K = m1->sizes[want_nd1 - 1];
