@@ -528,7 +528,7 @@ static ct_tensor *contract_labelled(const char *op, int nops, ct_tensor *const *
                                 (long long)s, (long long)lsize[l]);
         }
     }
-    lview *v = calloc((size_t)nops, sizeof(lview));
+    lview *v = calloc((size_t)(nops > 0 ? nops : 1), sizeof(lview));
     if (!v) return ct_error(CT_ERR_MEMORY, "[%s] out of memory", op);
     ct_tensor *res = NULL;
     for (int i = 0; i < nops; i++) {

@@ -5,6 +5,7 @@
  * to the input dtype (float32 or float64) on the way out. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
