@@ -3,10 +3,36 @@
 from . import _C
 
 
+def _sublist_equation(args):
+    """einsum(op1, sublist1, op2, sublist2, ..., [sublist_out]) -> (equation, operands)."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def sub(lst):
+        out = []
+        for v in lst:
+            if v is Ellipsis:
+                out.append("...")
+            elif isinstance(v, int) and 0 <= v < 52:
+                out.append(letters[v])
+            else:
+                raise ValueError("einsum(): subscript in subscript list is not within the valid range [0, 52)")
+        return "".join(out)
+
+    ops, terms = list(args[0::2]), [sub(s) for s in args[1::2]]
+    if len(args) % 2 == 1:  # trailing output sublist
+        out = sub(ops.pop())
+        return ",".join(terms) + "->" + out, ops
+    return ",".join(terms), ops
+
+
 def einsum(*args):
-    """einsum(equation, *operands) or einsum(equation, [operands])."""
+    """einsum(equation, *operands), einsum(equation, [operands]) or the sublist form
+    einsum(op1, [0, 1], op2, [1, 2], [0, 2])."""
     if not args:
         raise TypeError("einsum(): must specify the equation string and at least one operand")
+    if not isinstance(args[0], str):
+        equation, operands = _sublist_equation(args)
+        return _C._ns_torch._einsum(equation, list(operands))
     equation, operands = args[0], args[1:]
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]

@@ -210,6 +210,13 @@ def test_einsum(eq, shapes, dt):
     check(lambda lib, *xs: lib.einsum(eq, list(xs)), *ops, **tol(dt))
 
 
+def test_einsum_sublist():
+    a, b = make_pair((2, 3), "float64", seed=1), make_pair((3, 4), "float64", seed=2)
+    check(lambda lib, x, y: lib.einsum(x, [0, 1], y, [1, 2], [0, 2]), a, b, **tol("float64"))
+    check(lambda lib, x, y: lib.einsum(x, [0, 1], y, [1, 2]), a, b, **tol("float64"))
+    check(lambda lib, x: lib.einsum(x, [Ellipsis, 1], [1]), make_pair((2, 3, 4), "float64", seed=3), **tol("float64"))
+
+
 def test_einsum_errors_and_views():
     a = make_pair((2, 3), seed=1)
     check(lambda lib, x: lib.einsum("ii", x), a)
@@ -422,3 +429,18 @@ def test_linalg_matmul_and_namespace():
     for name in ("inv", "solve", "det", "slogdet", "cholesky", "qr", "svd", "svdvals", "eigh", "eigvalsh", "lstsq",
                  "pinv", "matrix_rank", "LinAlgError"):
         assert hasattr(ctorch.linalg, name), name
+
+
+def test_lapack_missing_is_a_clear_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+    code = ("import ctorch\n"
+            "try:\n    ctorch.linalg.inv(ctorch.ones(2, 2))\n"
+            "except RuntimeError as e:\n    print('ERR', e)\n"
+            "print(ctorch.matmul(ctorch.ones(2, 2), ctorch.ones(2, 2)).sum().item() if hasattr(ctorch, 'sum') else 'ok')\n")
+    env = dict(os.environ, CTORCH_LAPACK=str(tmp_path / "missing.so"))
+    # hide the package's own path too: run with a bogus library path set before any linalg call
+    code = "import ctorch\nctorch._C._set_lapack_path('/nonexistent')\n" + code.split("\n", 1)[1]
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "ERR" in out.stdout and "scipy-openblas32" in out.stdout, out.stdout + out.stderr
