@@ -70,60 +70,71 @@ static void FN(gemm_naive)(int64_t M, int64_t N, int64_t K, T alpha, const T *A,
 
 typedef struct FN(gemm_ctx) {
     const FN(gemm_cfg) * cfg;
-    int64_t M, kc, nc, mc, nsplit, npanels;
+    int64_t M, kc, nc, mc, nrs, nsplit, npanels;
     T alpha, beta;
     const T *A; int64_t rsa, csa;
     const T *Bp;
     T *C; int64_t rsc, csc;
 } FN(gemm_ctx);
 
-/* One task: M block (t / nsplit), a share (t % nsplit) of the NR panels of the packed B. */
-static void FN(gemm_task)(int64_t begin, int64_t end, void *vctx) {
-    const FN(gemm_ctx) *g = vctx;
+/* Pack the rows [i0, i0+mc) of A and multiply them with the packed B panels [p0, p1). */
+static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc, int64_t p0, int64_t p1) {
     const FN(gemm_cfg) *cfg = g->cfg;
     const int MR = cfg->MR, NR = cfg->NR;
-    T *Ap = ct_alloc_bytes((size_t)(g->mc + MR) * (size_t)g->kc * sizeof(T) + 64);
     T tile[32 * 16] __attribute__((aligned(64)));
-    for (int64_t t = begin; t < end; t++) {
-        int64_t ib = t / g->nsplit, part = t % g->nsplit;
-        int64_t i0 = ib * g->mc, mc = g->M - i0 < g->mc ? g->M - i0 : g->mc;
-        int64_t p0 = g->npanels * part / g->nsplit, p1 = g->npanels * (part + 1) / g->nsplit;
-        const T *A = g->A + i0 * g->rsa;
-        if (!Ap) { /* out of memory: finish this block without packing */
-            ct_clear_error();
-            int64_t j0 = p0 * NR, j1 = p1 * NR < g->nc ? p1 * NR : g->nc;
-            for (int64_t j = j0; j < j1; j++)
-                for (int64_t i = 0; i < mc; i++) {
-                    const T *bp = g->Bp + (j / NR) * NR * g->kc + j % NR;
-                    double acc = 0;
-                    for (int64_t k = 0; k < g->kc; k++) acc += (double)A[i * g->rsa + k * g->csa] * bp[k * NR];
-                    T *c = g->C + (i0 + i) * g->rsc + j * g->csc;
-                    T v = (T)(g->alpha * (T)acc);
-                    *c = g->beta == 0 ? v : v + g->beta * *c;
-                }
-            continue;
-        }
-        FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap);
-        for (int64_t p = p0; p < p1; p++) {
-            int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
-            const T *bp = g->Bp + p * NR * g->kc;
-            for (int64_t ii = 0; ii < mc; ii += MR) {
-                int64_t mr = mc - ii < MR ? mc - ii : MR;
-                const T *ap = Ap + (ii / MR) * MR * g->kc;
-                T *c = g->C + (i0 + ii) * g->rsc + j0 * g->csc;
-                if (mr == MR && nr == NR && g->rsc == 1) {
-                    cfg->ukr(g->kc, ap, bp, c, g->csc, g->alpha, g->beta);
-                } else {
-                    cfg->ukr(g->kc, ap, bp, tile, MR, 1, 0);
-                    for (int64_t j = 0; j < nr; j++)
-                        for (int64_t i = 0; i < mr; i++) {
-                            T *cp = c + i * g->rsc + j * g->csc;
-                            T v = g->alpha * tile[j * MR + i];
-                            *cp = g->beta == 0 ? v : v + g->beta * *cp;
-                        }
-                }
+    const T *A = g->A + i0 * g->rsa;
+    if (!Ap) { /* out of memory: finish this block without packing */
+        int64_t j0 = p0 * NR, j1 = p1 * NR < g->nc ? p1 * NR : g->nc;
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t i = 0; i < mc; i++) {
+                const T *bp = g->Bp + (j / NR) * NR * g->kc + j % NR;
+                double acc = 0;
+                for (int64_t k = 0; k < g->kc; k++) acc += (double)A[i * g->rsa + k * g->csa] * bp[k * NR];
+                T *c = g->C + (i0 + i) * g->rsc + j * g->csc;
+                T v = (T)(g->alpha * (T)acc);
+                *c = g->beta == 0 ? v : v + g->beta * *c;
+            }
+        return;
+    }
+    FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap);
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
+        const T *bp = g->Bp + p * NR * g->kc;
+        for (int64_t ii = 0; ii < mc; ii += MR) {
+            int64_t mr = mc - ii < MR ? mc - ii : MR;
+            const T *ap = Ap + (ii / MR) * MR * g->kc;
+            T *c = g->C + (i0 + ii) * g->rsc + j0 * g->csc;
+            if (mr == MR && nr == NR && g->rsc == 1) {
+                cfg->ukr(g->kc, ap, bp, c, g->csc, g->alpha, g->beta);
+            } else {
+                cfg->ukr(g->kc, ap, bp, tile, MR, 1, 0);
+                for (int64_t j = 0; j < nr; j++)
+                    for (int64_t i = 0; i < mr; i++) {
+                        T *cp = c + i * g->rsc + j * g->csc;
+                        T v = g->alpha * tile[j * MR + i];
+                        *cp = g->beta == 0 ? v : v + g->beta * *cp;
+                    }
             }
         }
+    }
+}
+
+/* Task t: row share t / nsplit (an equal number of MR panels of M, walked in MC blocks) times
+ * column share t % nsplit of the packed B panels. One task per thread balances the load to
+ * within one micro-panel. */
+static void FN(gemm_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(gemm_ctx) *g = vctx;
+    const int MR = g->cfg->MR;
+    T *Ap = ct_alloc_bytes((size_t)(g->mc + MR) * (size_t)g->kc * sizeof(T) + 64);
+    if (!Ap) ct_clear_error();
+    int64_t P = (g->M + MR - 1) / MR;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t rsh = t / g->nsplit, part = t % g->nsplit;
+        int64_t r0 = P * rsh / g->nrs * MR, r1 = P * (rsh + 1) / g->nrs * MR;
+        if (r1 > g->M) r1 = g->M;
+        int64_t p0 = g->npanels * part / g->nsplit, p1 = g->npanels * (part + 1) / g->nsplit;
+        for (int64_t i0 = r0; i0 < r1; i0 += g->mc)
+            FN(gemm_block)(g, Ap, i0, r1 - i0 < g->mc ? r1 - i0 : g->mc, p0, p1);
     }
     ct_free_bytes(Ap);
 }
@@ -171,10 +182,9 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     int nthreads = ct_get_num_threads();
     int64_t KC = cfg->KC, NC = cfg->NC;
     int64_t mc = cfg->MC;
-    /* Enough M blocks to feed every thread when M is moderate. */
-    int64_t per = (M + nthreads - 1) / nthreads;
-    per = (per + MR - 1) / MR * MR;
-    if (per < mc) mc = per < MR ? MR : per;
+    /* Row shares: one per thread when M has enough micro-panels, else split N too. */
+    int64_t P = (M + MR - 1) / MR;
+    int64_t nrs = P >= nthreads ? nthreads : P;
     int64_t nbpan = ((N < NC ? N : NC) + NR - 1) / NR;
     T *Bp = ct_alloc_bytes((size_t)nbpan * NR * (size_t)(K < KC ? K : KC) * sizeof(T) + 64);
     if (!Bp) {
@@ -189,12 +199,11 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
             int64_t kc = K - pc < KC ? K - pc : KC;
             FN(packb_ctx) pb = {kc, nc, rsb, csb, NR, B + pc * rsb + jc * csb, Bp};
             ct_parallel_for(npanels, 8, FN(packb_task), &pb);
-            int64_t mblocks = (M + mc - 1) / mc;
-            int64_t nsplit = mblocks >= nthreads ? 1 : (nthreads + mblocks - 1) / mblocks;
+            int64_t nsplit = (nthreads + nrs - 1) / nrs;
             if (nsplit > npanels) nsplit = npanels;
-            FN(gemm_ctx) g = {cfg, M, kc, nc, mc, nsplit, npanels, alpha, pc == 0 ? beta : (T)1,
+            FN(gemm_ctx) g = {cfg, M, kc, nc, mc, nrs, nsplit, npanels, alpha, pc == 0 ? beta : (T)1,
                               A + pc * csa, rsa, csa, Bp, C + jc * csc, rsc, csc};
-            int64_t ntasks = mblocks * nsplit;
+            int64_t ntasks = nrs * nsplit;
             /* Tiny work stays on this thread. */
             if ((double)M * (double)nc * (double)kc < 2e5) {
                 FN(gemm_task)(0, ntasks, &g);
