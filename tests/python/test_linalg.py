@@ -444,3 +444,18 @@ def test_lapack_missing_is_a_clear_error(tmp_path):
     code = "import ctorch\nctorch._C._set_lapack_path('/nonexistent')\n" + code.split("\n", 1)[1]
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert "ERR" in out.stdout and "scipy-openblas32" in out.stdout, out.stdout + out.stderr
+
+
+def test_linalg_noncontiguous_and_empty():
+    a = rand_mats((2, 4, 4), seed=21)
+    at = (ctorch.einsum("bij->bji", a[0]), a[1].transpose(1, 2))
+    assert not at[0].is_contiguous()
+    check(lambda lib, x: lib.linalg.inv(x), at, **LTOL["float64"])
+    check(lambda lib, x: lib.linalg.det(x), at, **LTOL["float64"])
+    check(lambda lib, x: lib.linalg.svdvals(x), at, **LTOL["float64"])
+    check(lambda lib, x, y: lib.linalg.solve(x, y), at, at, **LTOL["float64"])
+    e = make_pair((0, 0), "float64", seed=1)
+    check(lambda lib, x: lib.linalg.det(x), e)
+    check(lambda lib, x: lib.linalg.inv(x), e)
+    check(lambda lib, x: lib.linalg.matrix_rank(x), make_pair((3, 0), "float64", seed=1))
+    check(lambda lib, x: lib.linalg.pinv(x), make_pair((3, 0), "float64", seed=1))

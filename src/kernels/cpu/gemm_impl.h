@@ -182,6 +182,7 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     int nthreads = ct_get_num_threads();
     int64_t KC = cfg->KC, NC = cfg->NC;
     int64_t mc = cfg->MC;
+    if (mc > (M + MR - 1) / MR * MR) mc = (M + MR - 1) / MR * MR; /* packed A buffer no bigger than M */
     /* Row shares: one per thread when M has enough micro-panels, else split N too. */
     int64_t P = (M + MR - 1) / MR;
     int64_t nrs = P >= nthreads ? nthreads : P;
