@@ -13,6 +13,8 @@ fi
 VPY="$root/.venv/bin/python"
 export PATH="$root/.venv/bin:$PATH"
 "$VPY" -m pip install -q --disable-pip-version-check meson-python meson ninja pytest numpy hypothesis "torch==2.13.0"
+# LAPACK for ctorch.linalg (dlopen'ed at the first linalg call)
+"$VPY" -m pip install -q --disable-pip-version-check scipy-openblas32
 
 echo "== C tests (ASan + UBSan + LSan)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

@@ -72,7 +72,8 @@ typedef enum ct_error_kind {
     CT_ERR_IO,             /* OSError */
     CT_ERR_UNPICKLING,     /* pickle.UnpicklingError */
     CT_ERR_KEY,            /* KeyError */
-    CT_ERR_PYTHON          /* a Python exception is already set (binding-internal) */
+    CT_ERR_PYTHON,         /* a Python exception is already set (binding-internal) */
+    CT_ERR_LINALG          /* torch.linalg.LinAlgError (a RuntimeError): singular / not converged */
 } ct_error_kind;
 
 /* Set the thread-local error; printf-style. Messages start with "[op] ". Returns NULL so

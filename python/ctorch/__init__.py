@@ -34,6 +34,21 @@ from ._legacy import (  # noqa: E402,F401
     BoolTensor, ByteTensor, CharTensor, ShortTensor, IntTensor, LongTensor, HalfTensor, BFloat16Tensor,
     FloatTensor, DoubleTensor,
 )
+from ._linalg_funcs import einsum, tensordot  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
+
+
+def _find_lapack():
+    """Directory of the scipy-openblas32 library, found without importing the package (the
+    library itself is dlopen'ed at the first linalg call; CTORCH_LAPACK overrides)."""
+    import importlib.util
+    import os
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is not None and spec.submodule_search_locations:
+        _C._set_lapack_path(os.path.join(list(spec.submodule_search_locations)[0], "lib"))
+
+
+_find_lapack()
 
 __version__ = "0.1.0"
 

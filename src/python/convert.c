@@ -30,6 +30,19 @@ PyObject *ctp_raise_ct_error(void) {
         ct_clear_error();
         return NULL;
     }
+    case CT_ERR_LINALG: { /* ctorch.linalg.LinAlgError, a RuntimeError subclass */
+        PyObject *mod = PyImport_ImportModule("ctorch.linalg");
+        PyObject *e = mod ? PyObject_GetAttrString(mod, "LinAlgError") : NULL;
+        Py_XDECREF(mod);
+        if (!e) {
+            PyErr_Clear();
+            e = Py_NewRef(PyExc_RuntimeError);
+        }
+        PyErr_SetString(e, ct_last_error());
+        Py_DECREF(e);
+        ct_clear_error();
+        return NULL;
+    }
     case CT_OK: exc = PyExc_RuntimeError; break;
     default: exc = PyExc_RuntimeError; break;
     }

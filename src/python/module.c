@@ -362,6 +362,15 @@ static PyObject *py_set_size_type(PyObject *m, PyObject *o) {
     Py_XSETREF(ctp_Size_Type, (PyTypeObject *)o);
     Py_RETURN_NONE;
 }
+/* Where LAPACK (scipy-openblas32) lives; loaded at the first linalg call (src/kernels/cpu/lapack.c). */
+void ct_lapack_set_path(const char *path);
+static PyObject *py_set_lapack_path(PyObject *m, PyObject *o) {
+    (void)m;
+    const char *p = PyUnicode_AsUTF8(o);
+    if (!p) return NULL;
+    ct_lapack_set_path(p);
+    Py_RETURN_NONE;
+}
 static PyObject *py_is_tensor(PyObject *m, PyObject *o) {
     (void)m;
     return PyBool_FromLong(PyTensor_Check(o));
@@ -380,6 +389,7 @@ PyMethodDef ctp_module_functions_manual[] = {
     {"set_num_threads", py_set_num_threads, METH_O, NULL},
     {"is_tensor", py_is_tensor, METH_O, NULL},
     {"_set_size_type", py_set_size_type, METH_O, NULL},
+    {"_set_lapack_path", py_set_lapack_path, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 
 /* ------------------------------------------------------------------ init */

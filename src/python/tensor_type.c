@@ -411,6 +411,27 @@ static PyObject *nb_iadd(PyObject *a, PyObject *b) { return inplace_slot(a, b, f
 static PyObject *nb_isub(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_sub_); }
 static PyObject *nb_imul(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_mul_); }
 static PyObject *nb_idiv(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_div_); }
+/* `a @ b` takes tensors only (a Python number gives NotImplemented -> TypeError, as torch);
+ * `a @= b` writes the product into a, whose shape must not change. */
+static PyObject *nb_matmul(PyObject *a, PyObject *b) {
+    if (!PyTensor_Check(a) || !PyTensor_Check(b)) Py_RETURN_NOTIMPLEMENTED;
+    return ctp_wrap(ct_matmul(ctp_t(a), ctp_t(b)));
+}
+static PyObject *nb_imatmul(PyObject *a, PyObject *b) {
+    if (!PyTensor_Check(a) || !PyTensor_Check(b)) Py_RETURN_NOTIMPLEMENTED;
+    ct_tensor *r = ct_matmul(ctp_t(a), ctp_t(b));
+    if (!r) return ctp_raise_ct_error();
+    ct_tensor *t = ctp_t(a);
+    if (r->ndim != t->ndim || memcmp(r->sizes, t->sizes, sizeof(int64_t) * (size_t)t->ndim) != 0) {
+        ct_tensor_release(r);
+        PyErr_SetString(PyExc_RuntimeError, "[matmul] the in-place result shape does not match self's shape");
+        return NULL;
+    }
+    ct_tensor *o = ct_copy_(t, r, false);
+    ct_tensor_release(r);
+    if (!o) return ctp_raise_ct_error();
+    return ctp_wrap_self(a, o);
+}
 static PyObject *nb_neg(PyObject *a) { return ctp_wrap(ct_neg(ctp_t(a))); }
 static PyObject *nb_pos(PyObject *a) { return Py_NewRef(a); }
 
@@ -463,6 +484,8 @@ int ctp_init_tensor_type(PyObject *m) {
         {Py_nb_inplace_multiply, nb_imul},
         {Py_nb_inplace_true_divide, nb_idiv},
         {Py_nb_negative, nb_neg},
+        {Py_nb_matrix_multiply, nb_matmul},
+        {Py_nb_inplace_matrix_multiply, nb_imatmul},
         {Py_nb_positive, nb_pos},
         {Py_nb_bool, tensor_bool},
         {Py_nb_float, tensor_float},

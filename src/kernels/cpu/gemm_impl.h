@@ -1,0 +1,221 @@
+/* GEMM driver template, included by gemm.c once per float type with T (element type), SFX
+ * (name suffix) defined. BLIS-style loops: N blocks of NC, K blocks of KC (B packed into
+ * NR-wide panels, shared), M blocks of MC (A packed into MR-tall panels, per task), then the
+ * MR x NR micro-kernel, which computes a column-major tile (unit stride along M). */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+
+/* Pack A[0:mc, 0:kc] (strides rsa, csa) into MR-tall panels: panel p holds, for each k,
+ * MR consecutive rows (zero padded). dst: ceil(mc/MR)*MR*kc. */
+static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t csa, int MR, T *restrict dst) {
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        int64_t mr = mc - i0 < MR ? mc - i0 : MR;
+        const T *a = A + i0 * rsa;
+        if (rsa == 1 && mr == MR) {
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = a + k * csa;
+                for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i];
+            }
+        } else {
+            for (int64_t i = 0; i < mr; i++) {
+                const T *src = a + i * rsa;
+                for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = src[k * csa];
+            }
+            for (int64_t i = mr; i < MR; i++)
+                for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = 0;
+        }
+        dst += MR * kc;
+    }
+}
+
+/* Pack B[0:kc, j0:j1] into NR-wide panels: for each k, NR consecutive columns. */
+static void FN(pack_b)(int64_t kc, int64_t j0, int64_t j1, const T *B, int64_t rsb, int64_t csb, int NR,
+                       T *restrict dst) {
+    for (; j0 < j1; j0 += NR) {
+        int64_t nr = j1 - j0 < NR ? j1 - j0 : NR;
+        const T *b = B + j0 * csb;
+        if (csb == 1 && nr == NR) {
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = b + k * rsb;
+                for (int j = 0; j < NR; j++) dst[k * NR + j] = src[j];
+            }
+        } else {
+            for (int64_t j = 0; j < nr; j++) {
+                const T *src = b + j * csb;
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = src[k * rsb];
+            }
+            for (int64_t j = nr; j < NR; j++)
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0;
+        }
+        dst += NR * kc;
+    }
+}
+
+/* C[M,N] = alpha*A@B + beta*C by a plain loop (tiny or degenerate shapes). */
+static void FN(gemm_naive)(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
+                           const T *B, int64_t rsb, int64_t csb, T beta, T *C, int64_t rsc, int64_t csc) {
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t j = 0; j < N; j++) {
+            const T *a = A + i * rsa, *b = B + j * csb;
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += (double)a[k * csa] * (double)b[k * rsb];
+            T *c = C + i * rsc + j * csc;
+            T v = (T)(alpha * (T)acc);
+            *c = beta == 0 ? v : v + beta * *c;
+        }
+    }
+}
+
+typedef struct FN(gemm_ctx) {
+    const FN(gemm_cfg) * cfg;
+    int64_t M, kc, nc, mc, nrs, nsplit, npanels;
+    T alpha, beta;
+    const T *A; int64_t rsa, csa;
+    const T *Bp;
+    T *C; int64_t rsc, csc;
+} FN(gemm_ctx);
+
+/* Pack the rows [i0, i0+mc) of A and multiply them with the packed B panels [p0, p1). */
+static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc, int64_t p0, int64_t p1) {
+    const FN(gemm_cfg) *cfg = g->cfg;
+    const int MR = cfg->MR, NR = cfg->NR;
+    T tile[32 * 16] __attribute__((aligned(64)));
+    const T *A = g->A + i0 * g->rsa;
+    if (!Ap) { /* out of memory: finish this block without packing */
+        int64_t j0 = p0 * NR, j1 = p1 * NR < g->nc ? p1 * NR : g->nc;
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t i = 0; i < mc; i++) {
+                const T *bp = g->Bp + (j / NR) * NR * g->kc + j % NR;
+                double acc = 0;
+                for (int64_t k = 0; k < g->kc; k++) acc += (double)A[i * g->rsa + k * g->csa] * bp[k * NR];
+                T *c = g->C + (i0 + i) * g->rsc + j * g->csc;
+                T v = (T)(g->alpha * (T)acc);
+                *c = g->beta == 0 ? v : v + g->beta * *c;
+            }
+        return;
+    }
+    FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap);
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
+        const T *bp = g->Bp + p * NR * g->kc;
+        for (int64_t ii = 0; ii < mc; ii += MR) {
+            int64_t mr = mc - ii < MR ? mc - ii : MR;
+            const T *ap = Ap + (ii / MR) * MR * g->kc;
+            T *c = g->C + (i0 + ii) * g->rsc + j0 * g->csc;
+            if (mr == MR && nr == NR && g->rsc == 1) {
+                cfg->ukr(g->kc, ap, bp, c, g->csc, g->alpha, g->beta);
+            } else {
+                cfg->ukr(g->kc, ap, bp, tile, MR, 1, 0);
+                for (int64_t j = 0; j < nr; j++)
+                    for (int64_t i = 0; i < mr; i++) {
+                        T *cp = c + i * g->rsc + j * g->csc;
+                        T v = g->alpha * tile[j * MR + i];
+                        *cp = g->beta == 0 ? v : v + g->beta * *cp;
+                    }
+            }
+        }
+    }
+}
+
+/* Task t: row share t / nsplit (an equal number of MR panels of M, walked in MC blocks) times
+ * column share t % nsplit of the packed B panels. One task per thread balances the load to
+ * within one micro-panel. */
+static void FN(gemm_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(gemm_ctx) *g = vctx;
+    const int MR = g->cfg->MR;
+    T *Ap = ct_alloc_bytes((size_t)(g->mc + MR) * (size_t)g->kc * sizeof(T) + 64);
+    if (!Ap) ct_clear_error();
+    int64_t P = (g->M + MR - 1) / MR;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t rsh = t / g->nsplit, part = t % g->nsplit;
+        int64_t r0 = P * rsh / g->nrs * MR, r1 = P * (rsh + 1) / g->nrs * MR;
+        if (r1 > g->M) r1 = g->M;
+        int64_t p0 = g->npanels * part / g->nsplit, p1 = g->npanels * (part + 1) / g->nsplit;
+        for (int64_t i0 = r0; i0 < r1; i0 += g->mc)
+            FN(gemm_block)(g, Ap, i0, r1 - i0 < g->mc ? r1 - i0 : g->mc, p0, p1);
+    }
+    ct_free_bytes(Ap);
+}
+
+typedef struct FN(packb_ctx) {
+    int64_t kc, nc, rsb, csb;
+    int NR;
+    const T *B;
+    T *Bp;
+} FN(packb_ctx);
+
+static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(packb_ctx) *p = vctx;
+    int64_t j1 = end * p->NR < p->nc ? end * p->NR : p->nc;
+    FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc);
+}
+
+static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int64_t K, T alpha, const T *A,
+                            int64_t rsa, int64_t csa, const T *B, int64_t rsb, int64_t csb, T beta, T *C,
+                            int64_t rsc, int64_t csc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0) {
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                T *c = C + i * rsc + j * csc;
+                *c = beta == 0 ? 0 : beta * *c;
+            }
+        return;
+    }
+    /* Keep C's unit stride along M (the micro-kernel's vector direction): C^T = B^T A^T. */
+    if (rsc != 1 && (csc == 1 || N == 1)) {
+        int64_t t;
+        const T *tp;
+        t = M; M = N; N = t;
+        tp = A; A = B; B = tp;
+        t = rsa; rsa = csb; csb = t;
+        t = csa; csa = rsb; rsb = t;
+        t = rsc; rsc = csc; csc = t;
+    }
+    if (M * N * K < 8192 || N < 2 || K < 4) {
+        FN(gemm_naive)(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        return;
+    }
+    const int MR = cfg->MR, NR = cfg->NR;
+    int nthreads = ct_get_num_threads();
+    int64_t KC = cfg->KC, NC = cfg->NC;
+    int64_t mc = cfg->MC;
+    if (mc > (M + MR - 1) / MR * MR) mc = (M + MR - 1) / MR * MR; /* packed A buffer no bigger than M */
+    /* Row shares: one per thread when M has enough micro-panels, else split N too. */
+    int64_t P = (M + MR - 1) / MR;
+    int64_t nrs = P >= nthreads ? nthreads : P;
+    int64_t nbpan = ((N < NC ? N : NC) + NR - 1) / NR;
+    T *Bp = ct_alloc_bytes((size_t)nbpan * NR * (size_t)(K < KC ? K : KC) * sizeof(T) + 64);
+    if (!Bp) {
+        ct_clear_error();
+        FN(gemm_naive)(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        return;
+    }
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        int64_t nc = N - jc < NC ? N - jc : NC;
+        int64_t npanels = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            int64_t kc = K - pc < KC ? K - pc : KC;
+            FN(packb_ctx) pb = {kc, nc, rsb, csb, NR, B + pc * rsb + jc * csb, Bp};
+            ct_parallel_for(npanels, 8, FN(packb_task), &pb);
+            int64_t nsplit = (nthreads + nrs - 1) / nrs;
+            if (nsplit > npanels) nsplit = npanels;
+            FN(gemm_ctx) g = {cfg, M, kc, nc, mc, nrs, nsplit, npanels, alpha, pc == 0 ? beta : (T)1,
+                              A + pc * csa, rsa, csa, Bp, C + jc * csc, rsc, csc};
+            int64_t ntasks = nrs * nsplit;
+            /* Tiny work stays on this thread. */
+            if ((double)M * (double)nc * (double)kc < 2e5) {
+                FN(gemm_task)(0, ntasks, &g);
+            } else {
+                ct_parallel_for(ntasks, 1, FN(gemm_task), &g);
+            }
+        }
+    }
+    ct_free_bytes(Bp);
+}
+
+#undef FN
+#undef CAT
+#undef CAT_
