@@ -217,8 +217,10 @@ int ctp_parse(const ctp_sig *s, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *packed = NULL;
     for (int i = 0; i < s->nparams; i++) out[i] = NULL;
     Py_ssize_t npos = nargs;
-    /* varargs sizes: f(2, 3) for f(int[] size, ...) */
-    if (s->nparams > 0 && s->p[0].kind == CTP_INTLIST && !s->p[0].kwonly && nargs >= 1 && is_int_like(args[0])) {
+    /* varargs sizes: f(2, 3) for f(int[] size, ...); as torch, only when the int list is
+     * the one positional parameter (so x.roll(1, 0) is shifts=1, dims=0) */
+    if (s->nparams > 0 && s->p[0].kind == CTP_INTLIST && !s->p[0].kwonly && s->npos == 1 && nargs >= 1 &&
+        is_int_like(args[0])) {
         Py_ssize_t run = 1;
         while (run < nargs && is_int_like(args[run])) run++;
         if (run > 1 || nargs > s->npos) {
