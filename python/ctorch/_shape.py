@@ -52,7 +52,7 @@ def broadcast_shapes(*shapes):
         s = [builtins.int(v) for v in s]
         for v in s:
             if v < 0:
-                raise RuntimeError("Trying to create tensor with negative dimension %d: %s" % (v, s))
+                raise ValueError("Attempting to broadcast a dimension with negative length!")
         n = len(s)
         if n > len(dims):
             dims = [1] * (n - len(dims)) + dims

@@ -24,7 +24,7 @@ static int copy_to_view(ct_tensor *dst, const ct_tensor *src) {
 static bool legacy_empty(const ct_tensor *t) { return t->ndim == 1 && t->sizes[0] == 0; }
 
 static ct_tensor *cat_impl(ct_tensorlist ts, int64_t dim, const char *op) {
-    if (ts.n == 0) return ct_error(CT_ERR_RUNTIME, "[%s] torch.cat(): expected a non-empty list of Tensors", op);
+    if (ts.n == 0) return ct_error(CT_ERR_VALUE, "[%s] torch.cat(): expected a non-empty list of Tensors", op);
     int dtype = ts.data[0]->dtype;
     const ct_tensor *ref = NULL;
     for (int64_t i = 0; i < ts.n; i++) {

@@ -201,7 +201,9 @@ static int type_ok(const ctp_param *p, PyObject *o) {
     case CTP_DTYPE:
         return PyObject_TypeCheck(o, &PyDType_Type) || o == (PyObject *)&PyFloat_Type ||
                o == (PyObject *)&PyLong_Type || o == (PyObject *)&PyBool_Type;
-    case CTP_DEVICE: return PyUnicode_Check(o) || PyLong_Check(o) || !strcmp(Py_TYPE(o)->tp_name, "ctorch.device");
+    case CTP_DEVICE: /* ctorch.device is a Python class: its tp_name is "device" */
+        return PyUnicode_Check(o) || PyLong_Check(o) || !strcmp(Py_TYPE(o)->tp_name, "ctorch.device") ||
+               !strcmp(Py_TYPE(o)->tp_name, "device");
     case CTP_GENERATOR: return ctp_generator_of && ctp_generator_of(o) != NULL;
     default: return 1;
     }

@@ -187,6 +187,7 @@ static PyObject *get_T(PyObject *self, void *c) {
 }
 static PyObject *get_mT(PyObject *self, void *c) {
     ct_tensor *t = ctp_t(self);
+    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t)); /* identity on 0-D, as torch */
     if (t->ndim < 2)
         return PyErr_Format(PyExc_RuntimeError, "tensor.%s is only supported on matrices or batches of matrices. Got "
                             "%d-D tensor.", (const char *)c, t->ndim);
@@ -195,6 +196,7 @@ static PyObject *get_mT(PyObject *self, void *c) {
 static PyObject *get_H(PyObject *self, void *c) {
     (void)c;
     ct_tensor *t = ctp_t(self);
+    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t));
     if (t->ndim != 2)
         return PyErr_Format(PyExc_RuntimeError, "tensor.H is only supported on matrices (2-D tensors). Got %d-D "
                             "tensor.%s", t->ndim, t->ndim > 2 ? " For batches of matrices, consider using tensor.mH" : "");
