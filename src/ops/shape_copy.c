@@ -340,6 +340,28 @@ ct_tensor *ct_repeat_interleave_Tensor(ct_tensor *repeats, const int64_t *output
 
 /* ------------------------------------------------------------------ flip / roll */
 
+/* Reverse-copy rows: dst[r][j] = src_row(r)[(n - 1 - j) * st], rows enumerated over the
+ * outer dims of `v` (a view whose outer strides already encode the other flips). */
+#define REV_ROWS(T)                                                                    \
+    for (int64_t r = 0; r < rows; r++) {                                               \
+        const T *sp = (const T *)(base + row_off(v, r) * (int64_t)sizeof(T));          \
+        T *dp = (T *)dst + r * n;                                                      \
+        if (st == 1)                                                                   \
+            for (int64_t j = 0; j < n; j++) dp[j] = sp[n - 1 - j];                     \
+        else                                                                           \
+            for (int64_t j = 0; j < n; j++) dp[j] = sp[(n - 1 - j) * st];              \
+    }
+
+/* Element offset of row r (row-major over all dims but the last) of view v. */
+static inline int64_t row_off(const ct_tensor *v, int64_t r) {
+    int64_t off = 0;
+    for (int d = v->ndim - 2; d >= 0; d--) {
+        off += (r % v->sizes[d]) * v->strides[d];
+        r /= v->sizes[d];
+    }
+    return off;
+}
+
 ct_tensor *ct_flip(ct_tensor *self, ct_intlist dims) {
     bool f[CT_MAX_DIM] = {false};
     for (int64_t i = 0; i < dims.n; i++) {
@@ -352,24 +374,45 @@ ct_tensor *ct_flip(ct_tensor *self, ct_intlist dims) {
     }
     ct_tensor *out = ct_empty(self->sizes, self->ndim, self->dtype);
     if (!out || out->numel == 0) return out;
-    /* a reversed view (negative strides) copied into the contiguous output */
-    int64_t st[CT_MAX_DIM], off = self->offset;
-    for (int i = 0; i < self->ndim; i++) {
-        st[i] = self->strides[i];
-        if (f[i]) {
-            off += (self->sizes[i] - 1) * st[i];
-            st[i] = -st[i];
+    /* a view with the flipped outer dims as negative strides */
+    int nd = self->ndim;
+    int64_t vst[CT_MAX_DIM], off = self->offset;
+    bool last = nd > 0 && f[nd - 1] && self->sizes[nd - 1] > 1;
+    for (int i = 0; i < nd; i++) {
+        vst[i] = self->strides[i];
+        if (f[i] && (i < nd - 1 || !last)) {
+            off += (self->sizes[i] - 1) * vst[i];
+            vst[i] = -vst[i];
         }
     }
-    ct_tensor *src = view_of(self, off, self->sizes, st, self->ndim);
-    int rc = src ? ct_copy_into(out, src) : -1;
-    ct_tensor_release(src);
-    if (rc) {
+    ct_tensor *v = view_of(self, off, self->sizes, vst, nd);
+    if (!v) {
         ct_tensor_release(out);
         return NULL;
     }
+    if (!last) { /* rows keep their order: the copy iterator memcpy's them */
+        int rc = ct_copy_into(out, v);
+        ct_tensor_release(v);
+        if (rc) {
+            ct_tensor_release(out);
+            return NULL;
+        }
+        return out;
+    }
+    /* the last dim is reversed: a per-row reverse copy */
+    int64_t n = v->sizes[nd - 1], rows = out->numel / n, st = v->strides[nd - 1];
+    const char *base = ct_tensor_data(v);
+    char *dst = ct_tensor_data(out);
+    switch (ct_dtype_sizes[self->dtype]) {
+    case 1: REV_ROWS(uint8_t) break;
+    case 2: REV_ROWS(uint16_t) break;
+    case 4: REV_ROWS(uint32_t) break;
+    default: REV_ROWS(uint64_t) break;
+    }
+    ct_tensor_release(v);
     return out;
 }
+#undef REV_ROWS
 
 ct_tensor *ct_fliplr(ct_tensor *self) {
     if (self->ndim < 2) return ct_error(CT_ERR_RUNTIME, "[fliplr] Input must be >= 2-d.");
@@ -488,34 +531,43 @@ ct_tensor *ct_diag_embed(ct_tensor *self, int64_t offset, int64_t dim1, int64_t 
     return out;
 }
 
-/* Zero the part outside the band of each matrix of a contiguous tensor in place. */
-static void tri_zero(ct_tensor *t, int64_t k, bool lower) {
+/* Band of each matrix: row i keeps columns [keep_lo, keep_hi) (tril: [0, i+k+1), triu:
+ * [i+k, cols)). */
+static inline void band(int64_t i, int64_t k, int64_t cols, bool lower, int64_t *lo, int64_t *hi) {
+    int64_t a = lower ? 0 : i + k, b = lower ? i + k + 1 : cols;
+    *lo = a < 0 ? 0 : a > cols ? cols : a;
+    *hi = b < *lo ? *lo : b > cols ? cols : b;
+}
+
+/* dst (contiguous) = band of src (contiguous, may alias dst): one pass, memcpy + memset per row. */
+static void tri_copy(char *dst, const char *src, const ct_tensor *t, int64_t k, bool lower) {
     int64_t rows = t->sizes[t->ndim - 2], cols = t->sizes[t->ndim - 1];
     if (t->numel == 0) return;
     int64_t mats = t->numel / (rows * cols);
-    size_t es = ct_dtype_sizes[t->dtype];
-    char *base = ct_tensor_data(t);
+    size_t es = ct_dtype_sizes[t->dtype], rb = (size_t)cols * es;
     for (int64_t m = 0; m < mats; m++)
         for (int64_t i = 0; i < rows; i++) {
-            char *row = base + (size_t)((m * rows + i) * cols) * es;
-            int64_t lo, hi; /* zero [lo, hi) */
-            if (lower) {
-                lo = i + k + 1 < 0 ? 0 : i + k + 1;
-                hi = cols;
-            } else {
-                lo = 0;
-                hi = i + k < 0 ? 0 : i + k > cols ? cols : i + k;
-            }
-            if (lo < hi) memset(row + (size_t)lo * es, 0, (size_t)(hi - lo) * es);
+            size_t ro = (size_t)(m * rows + i) * rb;
+            int64_t lo, hi;
+            band(i, k, cols, lower, &lo, &hi);
+            if (lo > 0) memset(dst + ro, 0, (size_t)lo * es);
+            if (hi > lo && dst != src) memcpy(dst + ro + (size_t)lo * es, src + ro + (size_t)lo * es, (size_t)(hi - lo) * es);
+            if (hi < cols) memset(dst + ro + (size_t)hi * es, 0, (size_t)(cols - hi) * es);
         }
 }
 
 static ct_tensor *tri(ct_tensor *self, int64_t k, bool lower, const char *op) {
     if (self->ndim < 2)
         return ct_error(CT_ERR_RUNTIME, "[%s] %s: input tensor must have at least 2 dimensions", op, op);
-    ct_tensor *out = ct_clone(self);
-    if (!out) return NULL;
-    tri_zero(out, k, lower);
+    ct_tensor *src = ct_contig_as(self, -1);
+    if (!src) return NULL;
+    ct_tensor *out = src != self ? src : ct_empty(self->sizes, self->ndim, self->dtype);
+    if (!out) {
+        ct_tensor_release(src);
+        return NULL;
+    }
+    tri_copy(ct_tensor_data(out), ct_tensor_data(src), src, k, lower);
+    if (out != src) ct_tensor_release(src);
     return out;
 }
 
@@ -526,7 +578,8 @@ static ct_tensor *tri_(ct_tensor *self, int64_t k, bool lower, const char *op) {
     if (self->ndim < 2)
         return ct_error(CT_ERR_RUNTIME, "[%s] %s: input tensor must have at least 2 dimensions", op, op);
     if (ct_tensor_is_contiguous(self)) {
-        tri_zero(self, k, lower);
+        char *p = ct_tensor_data(self);
+        tri_copy(p, p, self, k, lower);
         ct_tensor_bump_version(self);
     } else {
         ct_tensor *r = tri(self, k, lower, op);
