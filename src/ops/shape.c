@@ -22,14 +22,14 @@ ct_tensor *ct_reshape_as(ct_tensor *self, ct_tensor *other) {
 }
 
 ct_tensor *ct_flatten(ct_tensor *self, int64_t start_dim, int64_t end_dim) {
-    if (self->ndim == 0) {
-        int64_t one = 1;
-        return ct_reshape(self, (ct_intlist){&one, 1});
-    }
     int s = ct_wrap_dim(start_dim, self->ndim, "flatten");
     if (s < 0) return NULL;
     int e = ct_wrap_dim(end_dim, self->ndim, "flatten");
     if (e < 0) return NULL;
+    if (self->ndim == 0) {
+        int64_t one = 1;
+        return ct_reshape(self, (ct_intlist){&one, 1});
+    }
     if (s > e) return ct_error(CT_ERR_RUNTIME, "[flatten] flatten() has invalid args: start_dim cannot come after end_dim");
     if (s == e) return alias(self);
     int64_t shape[CT_MAX_DIM];
@@ -48,9 +48,12 @@ ct_tensor *ct_ravel(ct_tensor *self) {
 }
 
 ct_tensor *ct_unflatten(ct_tensor *self, int64_t dim, ct_intlist sizes) {
+    if (sizes.n == 0) return ct_error(CT_ERR_RUNTIME, "[unflatten] sizes must be non-empty");
     int d = ct_wrap_dim(dim, self->ndim, "unflatten");
     if (d < 0) return NULL;
-    if (sizes.n == 0) return ct_error(CT_ERR_RUNTIME, "[unflatten] sizes must be non-empty");
+    if (self->ndim == 0)
+        return ct_error(CT_ERR_RUNTIME, "[unflatten] Dimension specified as %lld but tensor has no dimensions",
+                        (long long)dim);
     if (self->ndim - 1 + sizes.n > CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[unflatten] too many dimensions");
     int64_t ins[CT_MAX_DIM];
     int infer = -1;
@@ -120,7 +123,6 @@ ct_tensor *ct_squeeze_dims(ct_tensor *self, ct_intlist dim) {
     for (int64_t i = 0; i < dim.n; i++) {
         int d = ct_wrap_dim(dim.data[i], self->ndim, "squeeze");
         if (d < 0) return NULL;
-        if (self->ndim == 0) continue;
         if (drop[d]) return ct_error(CT_ERR_RUNTIME, "[squeeze] dim %d appears multiple times in the list of dims", d);
         drop[d] = true;
     }
@@ -226,7 +228,9 @@ static ct_tensor *movedim_impl(ct_tensor *self, ct_intlist source, ct_intlist de
                         (long long)destination.n);
     int nd = self->ndim;
     int src[CT_MAX_DIM], dst[CT_MAX_DIM];
-    if (source.n > (nd ? nd : 1)) return ct_error(CT_ERR_RUNTIME, "[%s] too many dims", op);
+    if (source.n > CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[%s] too many dims", op);
+    for (int64_t i = 0; i < source.n; i++) /* torch wraps every dim before looking for repeats */
+        if (ct_wrap_dim(source.data[i], nd, op) < 0 || ct_wrap_dim(destination.data[i], nd, op) < 0) return NULL;
     if (wrap_dims_unique(op, source, nd, src, "repeated dim in `source`")) return NULL;
     if (wrap_dims_unique(op, destination, nd, dst, "repeated dim in `destination`")) return NULL;
     if (nd == 0) return alias(self);
@@ -339,10 +343,10 @@ ct_tensorvec ct_broadcast_tensors(ct_tensorlist tensors) {
 /* ------------------------------------------------------------------ slicing */
 
 ct_tensor *ct_narrow(ct_tensor *self, int64_t dim, int64_t start, int64_t length) {
+    if (length < 0) return ct_error(CT_ERR_RUNTIME, "[narrow] narrow(): length must be non-negative.");
     if (self->ndim == 0) return ct_error(CT_ERR_RUNTIME, "[narrow] narrow() cannot be applied to a 0-dim tensor.");
     int d = ct_wrap_dim(dim, self->ndim, "narrow");
     if (d < 0) return NULL;
-    if (length < 0) return ct_error(CT_ERR_RUNTIME, "[narrow] narrow(): length must be non-negative.");
     int64_t n = self->sizes[d];
     if (start < -n || start > n)
         return ct_error(CT_ERR_INDEX, "[narrow] start out of range (expected to be in range of [%lld, %lld], but got "
@@ -430,6 +434,11 @@ ct_tensorvec ct_unbind(ct_tensor *self, int64_t dim) {
 }
 
 static ct_tensorvec split_size_impl(ct_tensor *self, int64_t split_size, int64_t dim, const char *op) {
+    if (split_size < 0) {
+        ct_error(CT_ERR_RUNTIME, "[%s] split expects split_size be non-negative, but got split_size=%lld", op,
+                 (long long)split_size);
+        return CT_TENSORVEC_ERR;
+    }
     if (self->ndim == 0) {
         ct_error(CT_ERR_RUNTIME, "[%s] %s expects at least a 1-dimensional tensor", op, op);
         return CT_TENSORVEC_ERR;
@@ -437,7 +446,7 @@ static ct_tensorvec split_size_impl(ct_tensor *self, int64_t split_size, int64_t
     int d = ct_wrap_dim(dim, self->ndim, op);
     if (d < 0) return CT_TENSORVEC_ERR;
     int64_t size = self->sizes[d];
-    if (split_size < 0 || (split_size == 0 && size != 0)) {
+    if (split_size == 0 && size != 0) {
         ct_error(CT_ERR_RUNTIME, "[%s] split_size can only be 0 if dimension size is 0, but got dimension size of %lld",
                  op, (long long)size);
         return CT_TENSORVEC_ERR;
@@ -524,12 +533,12 @@ static ct_tensorvec tensor_split_sections(ct_tensor *self, int64_t sections, int
                  "dims", op);
         return CT_TENSORVEC_ERR;
     }
+    int d = ct_wrap_dim(dim, self->ndim, op);
+    if (d < 0) return CT_TENSORVEC_ERR;
     if (sections <= 0) {
         ct_error(CT_ERR_RUNTIME, "[%s] number of sections must be larger than 0, got %lld", op, (long long)sections);
         return CT_TENSORVEC_ERR;
     }
-    int d = ct_wrap_dim(dim, self->ndim, op);
-    if (d < 0) return CT_TENSORVEC_ERR;
     int64_t size = self->sizes[d], base = size / sections, extra = size % sections;
     int64_t *buf = scratch(sections);
     if (!buf) return CT_TENSORVEC_ERR;

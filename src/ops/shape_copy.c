@@ -36,8 +36,7 @@ static ct_tensor *cat_impl(ct_tensorlist ts, int64_t dim, const char *op) {
         if (!ref && !legacy_empty(t)) ref = t;
     }
     if (!ref) {
-        int64_t z = 0;
-        if (ct_wrap_dim(dim, 1, op) < 0) return NULL;
+        int64_t z = 0; /* all inputs are legacy empty: torch skips the dim check too */
         return ct_empty(&z, 1, dtype);
     }
     int d = ct_wrap_dim(dim, ref->ndim, op);
@@ -234,12 +233,6 @@ static ct_tensor *interleave(ct_tensor *self, const int64_t *dimp, const int64_t
         if (d < 0) return NULL;
         x = ct_contig_as(self, -1);
         if (!x) return NULL;
-        if (x->ndim == 0) {
-            ct_tensor *f = view_of(x, x->offset, &x->numel, NULL, 1);
-            ct_tensor_release(x);
-            if (!f) return NULL;
-            x = f;
-        }
     }
     int64_t n = x->sizes[d];
     if (nrep != 1 && nrep != n) {
@@ -297,14 +290,30 @@ static int64_t *read_repeats(const ct_tensor *r, int64_t *n) {
     return v;
 }
 
+/* torch validates dim first; a 0-dim input admits no dim at all (it is flattened to 1-D
+ * first, as torch does, where dim -1/0 would be fine, but torch reports dim 1). */
+static int check_ri_dim(const ct_tensor *self, const int64_t *dim) {
+    if (!dim) return 0;
+    if (self->ndim == 0)
+        return ct_errorf(CT_ERR_INDEX, "[repeat_interleave] Dimension out of range (expected to be in range of [-1, 0], "
+                         "but got 1)");
+    return ct_wrap_dim(*dim, self->ndim, "repeat_interleave") < 0 ? -1 : 0;
+}
+
 ct_tensor *ct_repeat_interleave_self_int(ct_tensor *self, int64_t repeats, const int64_t *dim,
                                          const int64_t *output_size) {
+    if (self->ndim == 0) { /* torch's order for 0-dim inputs: dim range, repeats, then no dim at all */
+        if (dim && ct_wrap_dim(*dim, 0, "repeat_interleave") < 0) return NULL;
+        if (repeats < 0) return ct_error(CT_ERR_RUNTIME, "[repeat_interleave] Repeats must be non-negative");
+    }
+    if (check_ri_dim(self, dim)) return NULL;
     if (repeats < 0) return ct_error(CT_ERR_RUNTIME, "[repeat_interleave] repeats can not be negative");
     return interleave(self, dim, &repeats, 1, output_size);
 }
 
 ct_tensor *ct_repeat_interleave_self_Tensor(ct_tensor *self, ct_tensor *repeats, const int64_t *dim,
                                             const int64_t *output_size) {
+    if (check_ri_dim(self, dim)) return NULL;
     int64_t n;
     int64_t *r = read_repeats(repeats, &n);
     if (!r) return NULL;
@@ -458,6 +467,7 @@ static ct_tensor *roll_one(ct_tensor *x, int d, int64_t shift) {
 ct_tensor *ct_roll(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
     if (shifts.n == 0) return ct_error(CT_ERR_RUNTIME, "[roll] `shifts` required");
     if (dims.n == 0 && shifts.n == 1) {
+        if (self->numel == 0) return ct_clone(self);
         ct_tensor *flat = ct_contig_as(self, -1);
         if (!flat) return NULL;
         ct_tensor *f1 = view_of(flat, flat->offset, &flat->numel, NULL, 1);
@@ -473,6 +483,10 @@ ct_tensor *ct_roll(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
     if (shifts.n != dims.n)
         return ct_error(CT_ERR_RUNTIME, "[roll] shifts and dimensions must align. shifts: %lld, dims:%lld",
                         (long long)shifts.n, (long long)dims.n);
+    if (self->numel == 0) return ct_clone(self);
+    if (self->ndim == 0)
+        return ct_error(CT_ERR_INDEX, "[roll] Dimension specified as %lld but tensor has no dimensions",
+                        (long long)dims.data[0]);
     ct_tensor *cur = self;
     ct_tensor_retain(cur);
     for (int64_t i = 0; i < dims.n; i++) {

@@ -583,3 +583,28 @@ def test_argument_parsing_varargs_rule():
     check(lambda lib, x: x.flip(1, 0), x)
     check(lambda lib, x: x.tile(2, 1), x)
     check(lambda lib, x: lib.zeros(2, 3, dtype=lib.int32), x)
+
+
+def test_error_precedence():
+    # which check fires first decides the exception class: these follow torch's order
+    x = make_pair((3,), "float32", seed=45)
+    e = make_pair((0,), "float32", seed=46)
+    s = make_pair((), "float32", seed=47)
+    for fn in [lambda lib, x: x.narrow(5, 1, -1), lambda lib, x: x.narrow(0, 5, -1), lambda lib, x: x.split(-1, 5),
+               lambda lib, x: x.split([1, 2], 5), lambda lib, x: x.split([-1, 4], 0),
+               lambda lib, x: x.tensor_split(0, 5), lambda lib, x: x.chunk(0, 5), lambda lib, x: x.unflatten(5, ()),
+               lambda lib, x: x.repeat_interleave(-1, dim=3),
+               lambda lib, x: x.repeat_interleave(lib.tensor([1, 2]), dim=3),
+               lambda lib, x: x.unsqueeze(0).movedim((0, 0), (0, 3)), lambda lib, x: x.roll(1, 5)]:
+        check(fn, x)
+    for fn in [lambda lib, x: x.roll(1, 5), lambda lib, x: x.roll((1, 2), (0,)), lambda lib, x: x.roll((), ()),
+               lambda lib, x: lib.cat([x, x], 3), lambda lib, x: lib.cat([x, x], -2),
+               lambda lib, x: x.split(-1, -2)]:
+        check(fn, e)
+    for fn in [lambda lib, x: x.roll(1, 0), lambda lib, x: x.roll(1, -1), lambda lib, x: x.roll(1),
+               lambda lib, x: x.repeat_interleave(2, dim=-1), lambda lib, x: x.repeat_interleave(-1, dim=0),
+               lambda lib, x: x.repeat_interleave(-1, dim=2), lambda lib, x: x.repeat_interleave(2),
+               lambda lib, x: x.unflatten(0, (1,)), lambda lib, x: x.unflatten(-2, (1,)),
+               lambda lib, x: x.squeeze((-1, 0, -3)), lambda lib, x: x.squeeze((-3,)), lambda lib, x: x.flatten(0, 2),
+               lambda lib, x: x.flatten(-2), lambda lib, x: x.movedim((0, -1), (0, 3))]:
+        check(fn, s)
