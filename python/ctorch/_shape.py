@@ -18,6 +18,10 @@ def broadcast_tensors(*tensors):
 
 
 def meshgrid(*tensors, indexing=None):
+    if indexing is None:
+        import warnings
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
     return _ns.meshgrid(list(_unpack(tensors)), indexing=indexing)
 
 

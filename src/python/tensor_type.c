@@ -181,6 +181,13 @@ static PyObject *get_T(PyObject *self, void *c) {
     (void)c;
     ct_tensor *t = ctp_t(self);
     if (t->ndim == 2) return ctp_wrap(ct_transpose(t, 0, 1));
+    if (PyErr_WarnEx(PyExc_UserWarning,
+                     t->ndim == 0 ? "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+                                  : "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+                                    "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+                                    "transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to "
+                                    "reverse the dimensions of a tensor.", 1) < 0)
+        return NULL;
     int64_t rev[CT_MAX_DIM];
     for (int i = 0; i < t->ndim; i++) rev[i] = t->ndim - 1 - i;
     return ctp_wrap(ct_permute(t, (ct_intlist){rev, t->ndim}));

@@ -608,3 +608,19 @@ def test_error_precedence():
                lambda lib, x: x.squeeze((-1, 0, -3)), lambda lib, x: x.squeeze((-3,)), lambda lib, x: x.flatten(0, 2),
                lambda lib, x: x.flatten(-2), lambda lib, x: x.movedim((0, -1), (0, 3))]:
         check(fn, s)
+
+
+def test_deprecation_warnings_as_torch():
+    import warnings
+    # (torch warns once per process for T, so only ctorch's side is counted)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        ctorch.zeros(2, 3, 4).T
+        ctorch.zeros(()).T
+        ctorch.meshgrid(ctorch.zeros(2), ctorch.zeros(3))
+    assert [type(x.message) for x in w] == [UserWarning] * 3
+    for lib in (ctorch, torch):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            lib.zeros(2, 3).T
+            lib.meshgrid(lib.zeros(2), indexing="ij")
