@@ -349,18 +349,6 @@ ct_tensor *ct_repeat_interleave_Tensor(ct_tensor *repeats, const int64_t *output
 
 /* ------------------------------------------------------------------ flip / roll */
 
-/* Reverse-copy rows: dst[r][j] = src_row(r)[(n - 1 - j) * st], rows enumerated over the
- * outer dims of `v` (a view whose outer strides already encode the other flips). */
-#define REV_ROWS(T)                                                                    \
-    for (int64_t r = 0; r < rows; r++) {                                               \
-        const T *sp = (const T *)(base + row_off(v, r) * (int64_t)sizeof(T));          \
-        T *dp = (T *)dst + r * n;                                                      \
-        if (st == 1)                                                                   \
-            for (int64_t j = 0; j < n; j++) dp[j] = sp[n - 1 - j];                     \
-        else                                                                           \
-            for (int64_t j = 0; j < n; j++) dp[j] = sp[(n - 1 - j) * st];              \
-    }
-
 /* Element offset of row r (row-major over all dims but the last) of view v. */
 static inline int64_t row_off(const ct_tensor *v, int64_t r) {
     int64_t off = 0;
@@ -370,6 +358,33 @@ static inline int64_t row_off(const ct_tensor *v, int64_t r) {
     }
     return off;
 }
+
+typedef struct { const ct_tensor *v; char *dst; int64_t n, st; } rev_ctx;
+
+/* Reverse-copy rows [r0, r1): dst[r][j] = row(r)[(n - 1 - j) * st], rows enumerated over
+ * the outer dims of view v (whose outer strides already encode the other flips). */
+#define REV_ROWS(T)                                                                    \
+    for (int64_t r = r0; r < r1; r++) {                                                \
+        const T *sp = (const T *)base + row_off(c->v, r);                              \
+        T *dp = (T *)c->dst + r * n;                                                   \
+        if (st == 1)                                                                   \
+            for (int64_t j = 0; j < n; j++) dp[j] = sp[n - 1 - j];                     \
+        else                                                                           \
+            for (int64_t j = 0; j < n; j++) dp[j] = sp[(n - 1 - j) * st];              \
+    }
+
+static void rev_rows(int64_t r0, int64_t r1, void *ctx) {
+    const rev_ctx *c = ctx;
+    const char *base = ct_tensor_data(c->v);
+    int64_t n = c->n, st = c->st;
+    switch (ct_dtype_sizes[c->v->dtype]) {
+    case 1: REV_ROWS(uint8_t) break;
+    case 2: REV_ROWS(uint16_t) break;
+    case 4: REV_ROWS(uint32_t) break;
+    default: REV_ROWS(uint64_t) break;
+    }
+}
+#undef REV_ROWS
 
 ct_tensor *ct_flip(ct_tensor *self, ct_intlist dims) {
     bool f[CT_MAX_DIM] = {false};
@@ -409,19 +424,12 @@ ct_tensor *ct_flip(ct_tensor *self, ct_intlist dims) {
         return out;
     }
     /* the last dim is reversed: a per-row reverse copy */
-    int64_t n = v->sizes[nd - 1], rows = out->numel / n, st = v->strides[nd - 1];
-    const char *base = ct_tensor_data(v);
-    char *dst = ct_tensor_data(out);
-    switch (ct_dtype_sizes[self->dtype]) {
-    case 1: REV_ROWS(uint8_t) break;
-    case 2: REV_ROWS(uint16_t) break;
-    case 4: REV_ROWS(uint32_t) break;
-    default: REV_ROWS(uint64_t) break;
-    }
+    int64_t n = v->sizes[nd - 1];
+    rev_ctx c = {v, ct_tensor_data(out), n, v->strides[nd - 1]};
+    ct_parallel_for(out->numel / n, CT_GRAIN / n + 1, rev_rows, &c);
     ct_tensor_release(v);
     return out;
 }
-#undef REV_ROWS
 
 ct_tensor *ct_fliplr(ct_tensor *self) {
     if (self->ndim < 2) return ct_error(CT_ERR_RUNTIME, "[fliplr] Input must be >= 2-d.");
@@ -553,21 +561,28 @@ static inline void band(int64_t i, int64_t k, int64_t cols, bool lower, int64_t 
     *hi = b < *lo ? *lo : b > cols ? cols : b;
 }
 
+typedef struct { char *dst; const char *src; int64_t rows, cols, k; size_t es; bool lower; } tri_ctx;
+
+/* Rows [r0, r1) (counted over all matrices) of dst = band of src; src may alias dst. */
+static void tri_rows(int64_t r0, int64_t r1, void *ctx) {
+    const tri_ctx *c = ctx;
+    size_t es = c->es, rb = (size_t)c->cols * es;
+    for (int64_t r = r0; r < r1; r++) {
+        size_t ro = (size_t)r * rb;
+        int64_t lo, hi;
+        band(r % c->rows, c->k, c->cols, c->lower, &lo, &hi);
+        if (lo > 0) memset(c->dst + ro, 0, (size_t)lo * es);
+        if (hi > lo && c->dst != c->src)
+            memcpy(c->dst + ro + (size_t)lo * es, c->src + ro + (size_t)lo * es, (size_t)(hi - lo) * es);
+        if (hi < c->cols) memset(c->dst + ro + (size_t)hi * es, 0, (size_t)(c->cols - hi) * es);
+    }
+}
+
 /* dst (contiguous) = band of src (contiguous, may alias dst): one pass, memcpy + memset per row. */
 static void tri_copy(char *dst, const char *src, const ct_tensor *t, int64_t k, bool lower) {
-    int64_t rows = t->sizes[t->ndim - 2], cols = t->sizes[t->ndim - 1];
     if (t->numel == 0) return;
-    int64_t mats = t->numel / (rows * cols);
-    size_t es = ct_dtype_sizes[t->dtype], rb = (size_t)cols * es;
-    for (int64_t m = 0; m < mats; m++)
-        for (int64_t i = 0; i < rows; i++) {
-            size_t ro = (size_t)(m * rows + i) * rb;
-            int64_t lo, hi;
-            band(i, k, cols, lower, &lo, &hi);
-            if (lo > 0) memset(dst + ro, 0, (size_t)lo * es);
-            if (hi > lo && dst != src) memcpy(dst + ro + (size_t)lo * es, src + ro + (size_t)lo * es, (size_t)(hi - lo) * es);
-            if (hi < cols) memset(dst + ro + (size_t)hi * es, 0, (size_t)(cols - hi) * es);
-        }
+    tri_ctx c = {dst, src, t->sizes[t->ndim - 2], t->sizes[t->ndim - 1], k, ct_dtype_sizes[t->dtype], lower};
+    ct_parallel_for(t->numel / c.cols, CT_GRAIN / c.cols + 1, tri_rows, &c);
 }
 
 static ct_tensor *tri(ct_tensor *self, int64_t k, bool lower, const char *op) {
