@@ -473,6 +473,7 @@ static ct_tensor *roll_one(ct_tensor *x, int d, int64_t shift) {
 }
 
 ct_tensor *ct_roll(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
+    if (dims.n < 0) dims.n = 0; /* None: roll the flattened tensor */
     if (shifts.n == 0) return ct_error(CT_ERR_RUNTIME, "[roll] `shifts` required");
     if (dims.n == 0 && shifts.n == 1) {
         if (self->numel == 0) return ct_clone(self);

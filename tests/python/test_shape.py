@@ -264,6 +264,7 @@ COPY_OPS = {
     "flipud": lambda lib, x: x.flipud(),
     "roll": lambda lib, x: x.roll(1, 0),
     "roll_flat": lambda lib, x: lib.roll(x, 5),
+    "roll_none": lambda lib, x: x.roll(-3, dims=None),
     "roll_neg": lambda lib, x: x.roll(-7, -1),
     "roll_tuple": lambda lib, x: lib.roll(x, shifts=(1, -2), dims=(2, 1)),
     "roll_big": lambda lib, x: x.roll(100, 2),
