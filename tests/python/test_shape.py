@@ -211,6 +211,9 @@ def test_split_family(dt, noncontig):
         lambda lib, x: x.chunk(2), lambda lib, x: lib.chunk(x, 4, 1), lambda lib, x: x.chunk(10, dim=-1),
         lambda lib, x: x.split(2), lambda lib, x: lib.split(x, 4, 1), lambda lib, x: x.split([1, 4]),
         lambda lib, x: lib.split(x, [2, 0, 4], dim=-1), lambda lib, x: x.split(10),
+        lambda lib, x: x.split(split_size=2), lambda lib, x: x.split(split_size=[1, 4], dim=0),
+        lambda lib, x: lib.split(x, split_size_or_sections=3, dim=1),
+        lambda lib, x: x.split(split_size_or_sections=2),
         lambda lib, x: x.split_with_sizes([3, 2]), lambda lib, x: lib.split_with_sizes(x, [1, 5], 1),
         lambda lib, x: x.tensor_split(3), lambda lib, x: lib.tensor_split(x, 4, dim=1),
         lambda lib, x: x.tensor_split([1, 3]), lambda lib, x: lib.tensor_split(x, (2, 1, 9), 1),
@@ -625,3 +628,21 @@ def test_deprecation_warnings_as_torch():
             warnings.simplefilter("error")
             lib.zeros(2, 3).T
             lib.meshgrid(lib.zeros(2), indexing="ij")
+
+
+def test_out_variants():
+    x = make_pair((3, 4), "float32", seed=48)
+    v = make_pair((3,), "int32", seed=49)
+    fns = [lambda lib, x, v, o: lib.tril(x, 1, out=o), lambda lib, x, v, o: lib.triu(x, out=o),
+           lambda lib, x, v, o: lib.diag(x, -1, out=o), lambda lib, x, v, o: lib.diag(v, out=o),
+           lambda lib, x, v, o: lib.hstack([x, x], out=o), lambda lib, x, v, o: lib.vstack([x, v.float()], out=o),
+           lambda lib, x, v, o: lib.dstack([x, x], out=o), lambda lib, x, v, o: lib.column_stack([v, v], out=o),
+           lambda lib, x, v, o: lib.concat([x, x], 1, out=o), lambda lib, x, v, o: lib.concatenate([x, x], out=o)]
+    for fn in fns:
+        res = []
+        for lib, xx, vv in ((ctorch, x[0], v[0]), (torch, x[1], v[1])):
+            o = lib.empty(0, dtype=lib.float32 if fn is not fns[3] else lib.int32)
+            r = fn(lib, xx, vv, o)
+            assert r is o
+            res.append(o)
+        assert_same(res[0], res[1])
