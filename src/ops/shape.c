@@ -756,3 +756,38 @@ ct_tensorvec ct_meshgrid(ct_tensorlist tensors, const char *indexing) {
     }
     return v;
 }
+
+/* ------------------------------------------------------------------ in-place geometry */
+
+/* self takes the geometry of v (a view of self's storage, consumed). New reference to self. */
+static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v) {
+    if (!v) return NULL;
+    self->ndim = v->ndim;
+    self->offset = v->offset;
+    if (v->ndim) {
+        memcpy(self->sizes, v->sizes, sizeof(int64_t) * (size_t)v->ndim);
+        memcpy(self->strides, v->strides, sizeof(int64_t) * (size_t)v->ndim);
+    }
+    ct_tensor_update_meta(self);
+    ct_tensor_release(v);
+    ct_tensor_retain(self);
+    return self;
+}
+
+ct_tensor *ct_t_(ct_tensor *self) { return take_geometry(self, ct_t(self)); }
+ct_tensor *ct_transpose_(ct_tensor *self, int64_t dim0, int64_t dim1) {
+    return take_geometry(self, transpose_impl(self, dim0, dim1, "transpose_"));
+}
+ct_tensor *ct_swapaxes_(ct_tensor *self, int64_t axis0, int64_t axis1) {
+    return take_geometry(self, transpose_impl(self, axis0, axis1, "swapaxes_"));
+}
+ct_tensor *ct_swapdims_(ct_tensor *self, int64_t dim0, int64_t dim1) {
+    return take_geometry(self, transpose_impl(self, dim0, dim1, "swapdims_"));
+}
+ct_tensor *ct_squeeze_(ct_tensor *self) { return take_geometry(self, ct_squeeze(self)); }
+ct_tensor *ct_squeeze__dim(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_squeeze_dim(self, dim)); }
+ct_tensor *ct_squeeze__dims(ct_tensor *self, ct_intlist dim) { return take_geometry(self, ct_squeeze_dims(self, dim)); }
+ct_tensor *ct_unsqueeze_(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_unsqueeze(self, dim)); }
+ct_tensor *ct_as_strided_(ct_tensor *self, ct_intlist size, ct_intlist stride, const int64_t *storage_offset) {
+    return take_geometry(self, ct_as_strided(self, size, stride, storage_offset));
+}

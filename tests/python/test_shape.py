@@ -646,3 +646,34 @@ def test_out_variants():
             assert r is o
             res.append(o)
         assert_same(res[0], res[1])
+
+
+INPLACE_GEOMETRY = [
+    lambda x: x.t_() if x.dim() <= 2 else x.transpose_(0, 1), lambda x: x.transpose_(-1, 0),
+    lambda x: x.swapaxes_(0, 1), lambda x: x.swapdims_(1, -1), lambda x: x.unsqueeze_(1),
+    lambda x: x.unsqueeze_(-1).squeeze_(), lambda x: x.unsqueeze_(0).squeeze_(0), lambda x: x.squeeze_((0, 1)),
+    lambda x: x.contiguous().as_strided_((2, 2), (1, 3), 1),
+]
+
+
+@pytest.mark.parametrize("k", range(len(INPLACE_GEOMETRY)))
+def test_inplace_geometry(k):
+    fn = INPLACE_GEOMETRY[k]
+
+    def run(lib, x):
+        y = x.clone()
+        r = fn(y)
+        assert r is y
+        return y
+
+    check(run, make_pair((2, 3, 4), "float32", seed=50))
+    check(run, make_pair((1, 3, 2), "int64", seed=51, noncontig=True))
+    check(run, make_pair((2, 3), "int16", seed=52))
+
+
+def test_inplace_geometry_errors():
+    x = make_pair((2, 3, 4), "float32", seed=53)
+    for fn in [lambda lib, x: x.clone().t_(), lambda lib, x: x.clone().transpose_(0, 3),
+               lambda lib, x: x.clone().unsqueeze_(5), lambda lib, x: x.clone().squeeze_(4),
+               lambda lib, x: x.clone().as_strided_((30,), (1,))]:
+        check(fn, x)
