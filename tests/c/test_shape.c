@@ -138,7 +138,22 @@ static void test_errors(void) {
     ct_tensor_release(s);
 }
 
+static void test_inplace_geometry(void) {
+    ct_tensor *x = arange(IL(2, 3));
+    ct_tensor *r = ct_t_(x);
+    CHECK(r == x && x->sizes[0] == 3 && x->strides[0] == 1 && at(x, 1) == 3.0f && !ct_tensor_is_contiguous(x));
+    ct_tensor_release(r);
+    r = ct_unsqueeze_(x, 0);
+    CHECK(r == x && x->ndim == 3);
+    ct_tensor_release(r);
+    CHECK(!ct_transpose_(x, 0, 3) && ct_last_error_kind() == CT_ERR_INDEX && x->ndim == 3);
+    CHECK(!ct_as_strided_(x, IL(7), IL(1), NULL) && ct_last_error_kind() == CT_ERR_RUNTIME && x->ndim == 3);
+    ct_clear_error();
+    ct_tensor_release(x);
+}
+
 int main(void) {
+    test_inplace_geometry();
     test_views();
     test_copies();
     test_errors();
