@@ -20,6 +20,9 @@ for _name in dir(_C._ns_torch):
 del _name
 
 from ._size import Size  # noqa: E402
+from ._shape import (  # noqa: E402,F401
+    broadcast_tensors, meshgrid, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes,
+)
 _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401

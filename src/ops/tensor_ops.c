@@ -89,7 +89,7 @@ bad: {
 
 /* Strides for viewing `t` as `shape` without copying, or false (torch's computeStride). */
 static bool view_strides(const ct_tensor *t, const int64_t *shape, int nd, int64_t *st) {
-    if (t->numel == 0) {
+    if (t->numel == 0 || t->ndim == 0) { /* nothing to span, or a single element */
         ct_contiguous_strides(shape, nd, st);
         return true;
     }

@@ -201,7 +201,9 @@ static int type_ok(const ctp_param *p, PyObject *o) {
     case CTP_DTYPE:
         return PyObject_TypeCheck(o, &PyDType_Type) || o == (PyObject *)&PyFloat_Type ||
                o == (PyObject *)&PyLong_Type || o == (PyObject *)&PyBool_Type;
-    case CTP_DEVICE: return PyUnicode_Check(o) || PyLong_Check(o) || !strcmp(Py_TYPE(o)->tp_name, "ctorch.device");
+    case CTP_DEVICE: /* ctorch.device is a Python class: its tp_name is "device" */
+        return PyUnicode_Check(o) || PyLong_Check(o) || !strcmp(Py_TYPE(o)->tp_name, "ctorch.device") ||
+               !strcmp(Py_TYPE(o)->tp_name, "device");
     case CTP_GENERATOR: return ctp_generator_of && ctp_generator_of(o) != NULL;
     default: return 1;
     }
@@ -217,8 +219,10 @@ int ctp_parse(const ctp_sig *s, PyObject *const *args, Py_ssize_t nargs, PyObjec
     PyObject *packed = NULL;
     for (int i = 0; i < s->nparams; i++) out[i] = NULL;
     Py_ssize_t npos = nargs;
-    /* varargs sizes: f(2, 3) for f(int[] size, ...) */
-    if (s->nparams > 0 && s->p[0].kind == CTP_INTLIST && !s->p[0].kwonly && nargs >= 1 && is_int_like(args[0])) {
+    /* varargs sizes: f(2, 3) for f(int[] size, ...); as torch, only when the int list is
+     * the one positional parameter (so x.roll(1, 0) is shifts=1, dims=0) */
+    if (s->nparams > 0 && s->p[0].kind == CTP_INTLIST && !s->p[0].kwonly && s->npos == 1 && nargs >= 1 &&
+        is_int_like(args[0])) {
         Py_ssize_t run = 1;
         while (run < nargs && is_int_like(args[run])) run++;
         if (run > 1 || nargs > s->npos) {

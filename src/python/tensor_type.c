@@ -166,7 +166,45 @@ static PyObject *get_nbytes(PyObject *self, void *c) {
     return PyLong_FromLongLong(t->numel * (int64_t)ct_dtype_size(t->dtype));
 }
 
+/* T / mT / H / mH: transposed views (real dtypes only, so H is T for matrices). */
+static PyObject *get_T(PyObject *self, void *c) {
+    (void)c;
+    ct_tensor *t = ctp_t(self);
+    if (t->ndim == 2) return ctp_wrap(ct_transpose(t, 0, 1));
+    if (PyErr_WarnEx(PyExc_UserWarning,
+                     t->ndim == 0 ? "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+                                  : "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+                                    "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+                                    "transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to "
+                                    "reverse the dimensions of a tensor.", 1) < 0)
+        return NULL;
+    int64_t rev[CT_MAX_DIM];
+    for (int i = 0; i < t->ndim; i++) rev[i] = t->ndim - 1 - i;
+    return ctp_wrap(ct_permute(t, (ct_intlist){rev, t->ndim}));
+}
+static PyObject *get_mT(PyObject *self, void *c) {
+    ct_tensor *t = ctp_t(self);
+    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t)); /* identity on 0-D, as torch */
+    if (t->ndim < 2)
+        return PyErr_Format(PyExc_RuntimeError, "tensor.%s is only supported on matrices or batches of matrices. Got "
+                            "%d-D tensor.", (const char *)c, t->ndim);
+    return ctp_wrap(ct_transpose(t, -2, -1));
+}
+static PyObject *get_H(PyObject *self, void *c) {
+    (void)c;
+    ct_tensor *t = ctp_t(self);
+    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t));
+    if (t->ndim != 2)
+        return PyErr_Format(PyExc_RuntimeError, "tensor.H is only supported on matrices (2-D tensors). Got %d-D "
+                            "tensor.%s", t->ndim, t->ndim > 2 ? " For batches of matrices, consider using tensor.mH" : "");
+    return ctp_wrap(ct_transpose(t, 0, 1));
+}
+
 static PyGetSetDef tensor_getset[] = {
+    {"T", get_T, NULL, NULL, NULL},
+    {"mT", get_mT, NULL, NULL, "mT"},
+    {"H", get_H, NULL, NULL, NULL},
+    {"mH", get_mT, NULL, NULL, "mH"},
     {"shape", get_shape, NULL, NULL, NULL},
     {"dtype", get_dtype, NULL, NULL, NULL},
     {"ndim", get_ndim, NULL, NULL, NULL},

@@ -52,6 +52,10 @@ def make_pair(shape, dtype="float32", low=-3, high=3, noncontig=False, seed=None
     if noncontig and len(shape) >= 2:
         tt = tt.transpose(0, 1).contiguous().transpose(0, 1)
         ct = ct.transpose(0, 1).contiguous().transpose(0, 1) if hasattr(ct, "transpose") else ct
+    elif noncontig and len(shape) == 1 and hasattr(ct, "select"):
+        # every other element of a (n, 2) tensor: a 1-D view with stride 2
+        tt = torch.stack([tt, tt], 1).select(1, 0)
+        ct = ctorch.stack([ct, ct], 1).select(1, 0)
     return ct, tt
 
 
