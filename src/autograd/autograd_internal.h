@@ -24,6 +24,9 @@ int ct_gradient_edge(ct_tensor *t, ct_edge *e);
 
 /* Differentiable sum over dims with keepdim (create_graph path of ct_sum_to_meta). */
 ct_tensor *ct_sum_to_dims(ct_tensor *grad, const int64_t *dims, int nd);
+/* Mark result (a recorded view of self) so in-place ops on it are refused: call after the
+ * node is recorded, for every op returning a view of a tensor that requires grad. */
+void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self);
 /* History of self after copy_(self, src). */
 int ct_autograd_after_copy_(ct_tensor *self, ct_tensor *src);
 

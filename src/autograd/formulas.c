@@ -267,9 +267,10 @@ static int reshape_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
 
 /* Views of tensors that require grad are marked so in-place ops on them are refused
  * rather than silently giving the base a wrong gradient. */
-static void mark_view(ct_tensor *result, ct_tensor *self) {
+void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self) {
     if (result->storage == self->storage && result->autograd) result->autograd->is_view_of_grad = true;
 }
+#define mark_view ct_autograd_mark_view
 
 int ctg_view(ct_tensor *result, ct_tensor *self, ct_intlist size) {
     (void)size;
