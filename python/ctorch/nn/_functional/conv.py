@@ -1,0 +1,2 @@
+"""nn.functional: conv family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""nn.functional: dropout family (C kernels behind thin wrappers)."""
+__all__ = []

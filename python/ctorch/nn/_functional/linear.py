@@ -1,0 +1,2 @@
+"""nn.functional: linear family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""nn.functional: loss family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""nn.functional: normalization family (C kernels behind thin wrappers)."""
+__all__ = []

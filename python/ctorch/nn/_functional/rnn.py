@@ -1,0 +1,2 @@
+"""nn.functional: rnn family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""nn.functional: sparse family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""nn.functional: vision family (C kernels behind thin wrappers)."""
+__all__ = []

@@ -1,0 +1,1 @@
+"""nn.init: parameter initialisation (filled in C through the random generator)."""

@@ -1,0 +1,4 @@
+"""nn.modules.upsampling (file layout mirrors torch's so qualified names match)."""
+from .module import Module  # noqa: F401
+
+__all__ = []
