@@ -22,6 +22,9 @@ from ._size import Size  # noqa: E402
 _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401
+from . import random  # noqa: E402,F401
+from ._C import Generator, default_generator  # noqa: E402,F401
+from .random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
