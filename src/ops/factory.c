@@ -212,7 +212,7 @@ static ct_tensor *tri_indices(int64_t row, int64_t col, int64_t offset, int dtyp
     if (row < 0) return ct_error(CT_ERR_RUNTIME, "row must be non-negative, got%lld", (long long)row);
     if (col < 0) return ct_error(CT_ERR_RUNTIME, "col must be non-negative, got%lld", (long long)col);
     if (dtype != CT_INT64 && dtype != CT_INT32)
-        return ct_error(CT_ERR_RUNTIME, "\"%s_indices\" not implemented for '%s'", lower ? "tril" : "triu",
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"%s_indices\" not implemented for '%s'", lower ? "tril" : "triu",
                         ct_dtype_name(dtype));
     int64_t count = 0;
     for (int64_t i = 0; i < row; i++) {

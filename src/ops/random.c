@@ -9,8 +9,7 @@
  *     largest stride), see visit_order();
  *   - uniform floats: float/half/bfloat16 take (u32 & (2^24 - 1)) * 2^-24 (rounded once),
  *     double takes 53 bits of a 64-bit draw (two u32: first = high word);
- *   - integer ranges: (draw % range) + base, with a 64-bit draw when range >= 2^32 for
- *     int64/float/double/bfloat16;
+ *   - integer ranges: (draw % range) + base, with a 64-bit draw when range >= 2^28;
  *   - normal: contiguous tensors of >= 16 elements are first filled with uniforms and then
  *     transformed by Box-Muller in blocks of 16 (element j with j+8); the tail block is
  *     redrawn over the last 16 elements. Smaller or strided tensors use the scalar double
@@ -171,8 +170,8 @@ static void gen_values(ct_generator *g, int dtype, char *out, int64_t n, const s
     switch (sp->kind) {
     case S_UNIFORM: gen_uniform(g, dtype, out, n, sp->a, sp->b); return;
     case S_RANGE: {
-        bool wide = sp->range >= (1ULL << 32) &&
-                    (dtype == CT_INT64 || dtype == CT_FLOAT64 || dtype == CT_FLOAT32 || dtype == CT_BFLOAT16);
+        /* torch 2.13 switches to a 64-bit draw from ranges of 2^28 up (less modulo bias) */
+        bool wide = sp->range >= (1ULL << 28);
         if (dtype == CT_INT64 && !wide) {
             int64_t *o = (int64_t *)out;
             uint32_t buf[DRAW_CHUNK];
@@ -365,7 +364,7 @@ static const char *dtype_title(int dt) {
 
 static int need_float(int dtype, const char *kernel) {
     if (!is_float_dtype(dtype))
-        return ct_errorf(CT_ERR_RUNTIME, "\"%s\" not implemented for '%s'", kernel, dtype_title(dtype));
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", kernel, dtype_title(dtype));
     return 0;
 }
 
@@ -454,7 +453,7 @@ ct_tensor *ct_bernoulli__float(ct_tensor *self, double p, ct_generator *generato
  * else a 24-bit one compared in float. */
 ct_tensor *ct_bernoulli__Tensor(ct_tensor *self, ct_tensor *p, ct_generator *generator) {
     if (!is_float_dtype(p->dtype))
-        return ct_error(CT_ERR_RUNTIME, "\"bernoulli_tensor_cpu_p_\" not implemented for '%s'", dtype_title(p->dtype));
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"bernoulli_tensor_cpu_p_\" not implemented for '%s'", dtype_title(p->dtype));
     int64_t bshape[CT_MAX_DIM];
     int bn = ct_broadcast_shapes(self->sizes, self->ndim, p->sizes, p->ndim, bshape, "bernoulli_");
     if (bn < 0) return NULL;
@@ -506,7 +505,10 @@ ct_tensor *ct_bernoulli__Tensor(ct_tensor *self, ct_tensor *p, ct_generator *gen
 }
 
 ct_tensor *ct_exponential_(ct_tensor *self, double lambd, ct_generator *generator) {
-    if (need_float(self->dtype, "exponential_cpu")) return NULL;
+    if (!is_float_dtype(self->dtype))
+        return ct_error(CT_ERR_RUNTIME,
+                        "Exponential distribution is a continuous probability distribution. dtype must be a floating "
+                        "point but you specified %s", dtype_title(self->dtype));
     if (!(lambd > 0.0))
         return ct_error(CT_ERR_RUNTIME, "exponential_ expects lambda > 0.0, but found lambda=%g", lambd);
     sample_params sp = {.a = lambd, .kind = S_EXPONENTIAL};
@@ -515,7 +517,7 @@ ct_tensor *ct_exponential_(ct_tensor *self, double lambd, ct_generator *generato
 
 ct_tensor *ct_geometric_(ct_tensor *self, double p, ct_generator *generator) {
     if (self->dtype == CT_BOOL)
-        return ct_error(CT_ERR_RUNTIME, "\"geometric_cpu\" not implemented for 'Bool'");
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"geometric_cpu\" not implemented for 'Bool'");
     if (!(p > 0.0 && p < 1.0))
         return ct_error(CT_ERR_RUNTIME, "geometric_ expects p to be in (0, 1), but got p=%g", p);
     sample_params sp = {.a = p, .kind = S_GEOMETRIC};
