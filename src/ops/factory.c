@@ -90,12 +90,22 @@ static ct_tensor *arange_impl(ct_scalar start, ct_scalar end, ct_scalar step, in
     if (!t) return NULL;
     char *p = ct_tensor_data(t);
     size_t es = ct_dtype_size(dtype);
-    if (dtype == CT_FLOAT32) {
-        float *f = (float *)p;
-        for (int64_t i = 0; i < size; i++) f[i] = (float)(ds + dst * (double)i);
-    } else if (dtype == CT_FLOAT64) {
-        double *d = (double *)p;
-        for (int64_t i = 0; i < size; i++) d[i] = ds + dst * (double)i;
+    if (dtype == CT_FLOAT32 || dtype == CT_FLOAT64) {
+        /* NOTE [ arange rounding ]: torch's CPU kernel fills pairs of 256-bit vectors, each
+         * from base = start + step*i (fused) plus k*step (fused) for k < lanes, and the tail
+         * element by element; we reproduce that to get the same last bits. */
+        int lanes = dtype == CT_FLOAT32 ? 8 : 4;
+        int64_t full = size / (2 * lanes) * (2 * lanes); /* vectors go in pairs */
+        for (int64_t i = 0; i < full; i += lanes) {
+            double base = fma(dst, (double)i, ds);
+            if (dtype == CT_FLOAT32) {
+                base = (float)base;
+                for (int k = 0; k < lanes; k++) ((float *)p)[i + k] = (float)fma((double)k, dst, base);
+            } else {
+                for (int k = 0; k < lanes; k++) ((double *)p)[i + k] = fma((double)k, dst, base);
+            }
+        }
+        for (int64_t i = full; i < size; i++) ct_store_f64(p + i * (int64_t)es, dtype, fma(dst, (double)i, ds));
     } else {
         for (int64_t i = 0; i < size; i++) ct_store_f64(p + i * (int64_t)es, dtype, ds + dst * (double)i);
     }
@@ -135,7 +145,21 @@ static ct_tensor *linspace_impl(ct_scalar start, ct_scalar end, int64_t steps, i
         for (int64_t i = 0; i < steps; i++) f[i] = i < half ? fs + step * (float)i : fe - step * (float)(steps - i - 1);
         return t;
     }
-    if (ct_dtype_is_integral(dtype, true) && !base) {
+    if (dtype == CT_FLOAT32 && base) { /* exponents in float, pow in double */
+        if (steps == 1) {
+            ((float *)p)[0] = (float)pow(*base, s);
+            return t;
+        }
+        float fs = (float)s, fe = (float)e;
+        float step = (fe - fs) / (float)(steps - 1);
+        float *f = (float *)p;
+        for (int64_t i = 0; i < steps; i++) {
+            float x = i < half ? fs + step * (float)i : fe - step * (float)(steps - i - 1);
+            f[i] = (float)pow(*base, (double)x);
+        }
+        return t;
+    }
+    if (ct_dtype_is_integral(dtype, true)) {
         s = (double)ct_scalar_to_i64(start);
         e = (double)ct_scalar_to_i64(end);
     }
