@@ -2,6 +2,8 @@
  * generator, seeding from the OS, state save/restore. See include/ctorch/random.h and
  * NOTE [ Generator state ] in random_impl.h. */
 #define _GNU_SOURCE
+/* Values must round exactly as torch's do: no implicit a*b+c fusion (-march=native enables FMA). */
+#pragma GCC optimize("fp-contract=off")
 #include "random_impl.h"
 
 #include <math.h>
@@ -77,7 +79,7 @@ void ct_gen_fill_u32(ct_generator *g, uint32_t *restrict out, int64_t n) {
 double ct_gen_normal_f64(ct_generator *g, double mean, double std) {
     if (g->has_double_normal) {
         g->has_double_normal = false;
-        return g->double_normal * std + mean;
+        return fma(g->double_normal, std, mean);
     }
     double u1 = ct_gen_uniform_f64(g);
     double u2 = ct_gen_uniform_f64(g);
@@ -85,7 +87,7 @@ double ct_gen_normal_f64(ct_generator *g, double mean, double std) {
     double theta = 2.0 * M_PI * u1;
     g->double_normal = r * sin(theta);
     g->has_double_normal = true;
-    return r * cos(theta) * std + mean;
+    return fma(r * cos(theta), std, mean); /* fused, as torch's FMA build */
 }
 
 /* ------------------------------------------------------------------ objects */

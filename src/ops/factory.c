@@ -1,5 +1,7 @@
 /* Factories: zeros, ones, full, empty, arange, range, linspace, logspace, eye, empty_strided,
  * tril_indices, triu_indices. */
+/* Values must round exactly as torch's do: no implicit a*b+c fusion (-march=native enables FMA). */
+#pragma GCC optimize("fp-contract=off")
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 
@@ -126,6 +128,10 @@ ct_tensor *ct_range(ct_scalar start, ct_scalar end, ct_scalar step, int dtype, i
     return arange_impl(start, end, step, dtype, true);
 }
 
+static float round16(int dtype, float x) {
+    return dtype == CT_FLOAT16 ? ct_half_to_float(ct_float_to_half(x)) : ct_bf16_to_float(ct_float_to_bf16(x));
+}
+
 /* linspace: the first half counts up from start, the second half down from end, in the
  * result's type (double steps for integral results), as torch's CPU kernel. */
 static ct_tensor *linspace_impl(ct_scalar start, ct_scalar end, int64_t steps, int dtype, const double *base) {
@@ -138,27 +144,45 @@ static ct_tensor *linspace_impl(ct_scalar start, ct_scalar end, int64_t steps, i
     double s = ct_scalar_to_f64(start), e = ct_scalar_to_f64(end);
     int64_t half = steps / 2;
     if (steps == 1) half = 1; /* a single point is start */
-    if (dtype == CT_FLOAT32 && !base) {
-        float fs = (float)s, fe = (float)e;
-        float step = steps == 1 ? 0.0f : (fe - fs) / (float)(steps - 1);
-        float *f = (float *)p;
-        for (int64_t i = 0; i < steps; i++) f[i] = i < half ? fs + step * (float)i : fe - step * (float)(steps - i - 1);
-        return t;
-    }
-    if (dtype == CT_FLOAT32 && base) { /* exponents in float, pow in double */
-        if (steps == 1) {
-            ((float *)p)[0] = (float)pow(*base, s);
+    if (!base) {
+        /* torch's linspace kernel fuses start + step*i and end - step*(steps-1-i); floats
+         * step in their own type, integers in double */
+        if (dtype == CT_FLOAT32) {
+            float fs = (float)s, fe = (float)e, step = steps == 1 ? 0.0f : (fe - fs) / (float)(steps - 1);
+            float *f = (float *)p;
+            for (int64_t i = 0; i < steps; i++)
+                f[i] = i < half ? fmaf(step, (float)i, fs) : fmaf(-step, (float)(steps - i - 1), fe);
             return t;
         }
-        float fs = (float)s, fe = (float)e;
-        float step = (fe - fs) / (float)(steps - 1);
-        float *f = (float *)p;
+        if (dtype == CT_FLOAT16 || dtype == CT_BFLOAT16) {
+            /* 16-bit floats: every operation rounds to the type (torch's Half arithmetic) */
+            float hs = round16(dtype, (float)s), he = round16(dtype, (float)e);
+            float step = steps == 1 ? 0.0f : round16(dtype, round16(dtype, he - hs) / round16(dtype, (float)(steps - 1)));
+            for (int64_t i = 0; i < steps; i++) {
+                float v = i < half ? round16(dtype, hs + round16(dtype, step * round16(dtype, (float)i)))
+                                   : round16(dtype, he - round16(dtype, step * round16(dtype, (float)(steps - i - 1))));
+                ct_store_f64(p + i * (int64_t)es, dtype, v);
+            }
+            return t;
+        }
+        if (ct_dtype_is_integral(dtype, true)) { /* the ends converted to the type first */
+            char tmp[8];
+            ct_store_scalar(tmp, dtype, start);
+            s = (double)ct_load_i64(tmp, dtype);
+            ct_store_scalar(tmp, dtype, end);
+            e = (double)ct_load_i64(tmp, dtype);
+        }
+        double step = steps == 1 ? 0.0 : (e - s) / (double)(steps - 1);
         for (int64_t i = 0; i < steps; i++) {
-            float x = i < half ? fs + step * (float)i : fe - step * (float)(steps - i - 1);
-            f[i] = (float)pow(*base, (double)x);
+            double v = i < half ? fma(step, (double)i, s) : fma(-step, (double)(steps - i - 1), e);
+            if (ct_dtype_is_floating(dtype))
+                ct_store_f64(p + i * (int64_t)es, dtype, v);
+            else
+                ct_store_i64(p + i * (int64_t)es, dtype, (int64_t)v);
         }
         return t;
     }
+    /* logspace: exponents and pow in double (torch computes these without fusion) */
     if (ct_dtype_is_integral(dtype, true)) {
         s = (double)ct_scalar_to_i64(start);
         e = (double)ct_scalar_to_i64(end);

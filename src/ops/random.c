@@ -16,9 +16,13 @@
  *     Box-Muller with the cached second sample (ct_gen_normal_f64).
  * torch's float32 normal fill uses vectorised log/sincos approximations when the CPU has
  * AVX2/AVX512; ours uses libm (as torch's portable path does), so float32 randn of >= 16
- * elements can differ from torch in the last bit; everything else is bit-exact. */
+ * elements can differ from torch in the last bit; everything else is bit-exact.
+ * torch's kernels are built with FMA contraction: where they compute a*b+c we call fma(). */
 #include <stdlib.h>
 
+/* Values must round exactly as torch's do: no implicit a*b+c fusion (-march=native enables FMA);
+ * the multiply-adds that torch's kernels (built with FMA) fuse are written as fma(). */
+#pragma GCC optimize("fp-contract=off")
 #include "ctorch/ops_gen.h"
 #include "ctorch/random.h"
 #include "../core/internal.h"
@@ -107,7 +111,7 @@ static void gen_uniform(ct_generator *g, int dtype, char *out, int64_t n, double
             for (int64_t k = 0; k < m; k++) {
                 uint64_t v = ((uint64_t)buf[2 * k] << 32) | buf[2 * k + 1];
                 double x = (double)(v & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
-                o[i + k] = x * span + from;
+                o[i + k] = fma(x, span, from);
             }
             i += m;
         }
@@ -125,7 +129,7 @@ static void gen_uniform(ct_generator *g, int dtype, char *out, int64_t n, double
             for (int64_t k = 0; k < m; k++) {
                 uint32_t r = u[k];
                 float x = (float)(r & 0xffffffu) * (1.0f / 16777216.0f);
-                f[k] = x * span + from;
+                f[k] = fmaf(x, span, from);
             }
             i += m;
         }
@@ -136,7 +140,7 @@ static void gen_uniform(ct_generator *g, int dtype, char *out, int64_t n, double
     float span = round_to(dtype, to - from);
     for (int64_t i = 0; i < n; i++) {
         float x = (float)(ct_gen_u32(g) & 0xffffffu) * (1.0f / 16777216.0f);
-        float v = x * span + from;
+        float v = fmaf(x, span, from);
         if (dtype == CT_FLOAT16)
             ((ct_half *)out)[i] = ct_float_to_half(v);
         else
@@ -219,7 +223,7 @@ static void gen_values(ct_generator *g, int dtype, char *out, int64_t n, const s
         case S_LOG_NORMAL: v = exp(ct_gen_normal_f64(g, sp->a, sp->b)); break;
         case S_EXPONENTIAL: v = -1.0 / sp->a * log1p(-ct_gen_uniform_f64(g)); break;
         case S_GEOMETRIC: v = ceil(log(ct_gen_uniform_f64(g)) / log1p(-sp->a)); break;
-        default: /* S_CAUCHY */ v = sp->a + sp->b * tan(M_PI * (ct_gen_uniform_f64(g) - 0.5)); break;
+        default: /* S_CAUCHY */ v = fma(sp->b, tan(M_PI * (ct_gen_uniform_f64(g) - 0.5)), sp->a); break;
         }
         if (ct_dtype_is_floating(dtype))
             ct_store_f64(out + i * es, dtype, v);
@@ -242,8 +246,8 @@ static void nf_block_f32(float *x, float mean, float std) {
         float u1 = 1.0f - x[j], u2 = x[j + 8];
         float radius = sqrtf(-2.0f * logf(u1));
         float theta = (float)(2.0 * M_PI * (double)u2);
-        x[j] = radius * cosf(theta) * std + mean;
-        x[j + 8] = radius * sinf(theta) * std + mean;
+        x[j] = fmaf(radius * cosf(theta), std, mean);
+        x[j + 8] = fmaf(radius * sinf(theta), std, mean);
     }
 }
 static void nf_block_f64(double *x, double mean, double std) {
@@ -251,8 +255,8 @@ static void nf_block_f64(double *x, double mean, double std) {
         double u1 = 1.0 - x[j], u2 = x[j + 8];
         double radius = sqrt(-2.0 * log(u1));
         double theta = 2.0 * M_PI * u2;
-        x[j] = radius * cos(theta) * std + mean;
-        x[j + 8] = radius * sin(theta) * std + mean;
+        x[j] = fma(radius * cos(theta), std, mean);
+        x[j + 8] = fma(radius * sin(theta), std, mean);
     }
 }
 static void nf_block(const nf_ctx *c, int64_t start) {

@@ -1,8 +1,8 @@
 """Creation ops vs torch 2.13: zeros/ones/full/empty kwargs, arange/range, linspace/logspace,
 eye, empty_strided, tril/triu_indices.
 
-Values are compared exactly, except long logspace (torch's rounding of some elements is
-not reproduced; compared with rtol 1e-6 / 1e-14). arange of more than 32768 floats may differ
+Values are compared exactly, except long float32 logspace (torch's rounding of some elements
+is not reproduced; compared with rtol 1e-6). arange of more than 32768 floats may differ
 in the last bit (torch splits it across threads, changing the vector grouping)."""
 import warnings
 
@@ -114,6 +114,12 @@ def test_linspace(args, dtype):
     exact(lambda l: l.linspace(*args, dtype=getattr(l, dtype)))
 
 
+def test_linspace_other_dtypes():
+    for dt in ["int64", "int32", "int16", "int8", "uint8", "float16", "bfloat16"]:
+        exact(lambda l: l.linspace(-54, 23, 226, dtype=getattr(l, dt)))
+        exact(lambda l: l.linspace(-7.7, 3.4, 57, dtype=getattr(l, dt)))
+
+
 def test_linspace_int_and_default():
     exact(lambda l: l.linspace(0, 10, 5, dtype=l.int64))
     exact(lambda l: l.linspace(-7, 10, 9, dtype=l.int32))
@@ -131,10 +137,11 @@ def test_logspace_exact_small(args):
 
 
 def test_logspace_long():
-    # torch's long logspace rounds some elements differently (last bit): compared closely
+    # torch rounds some float32 elements of long logspaces differently (last bit): compared closely;
+    # float64 is exact
     for args in [(0.913, -1.5347, 923), (-3.2, 2.09, 122)]:
         check(lambda l: l.logspace(*args), rtol=1e-6, atol=0)
-        check(lambda l: l.logspace(*args, dtype=l.float64), rtol=1e-14, atol=0)
+        exact(lambda l: l.logspace(*args, dtype=l.float64))
 
 
 @pytest.mark.parametrize("dtype", ALL)
