@@ -166,6 +166,13 @@ static ct_tensor *linspace_impl(ct_scalar start, ct_scalar end, int64_t steps, i
             return t;
         }
         if (ct_dtype_is_integral(dtype, true)) { /* the ends converted to the type first */
+            static const double lim[][2] = {{0, 1}, {0, 255}, {-128, 127}, {-32768, 32767},
+                                            {-2147483648.0, 2147483647.0}, {-9.3e18, 9.3e18}};
+            static const char *names[] = {"bool", "uint8_t", "int8_t", "int16_t", "int", "int64_t"};
+            if (dtype != CT_BOOL && (s < lim[dtype][0] || s > lim[dtype][1] || e < lim[dtype][0] || e > lim[dtype][1])) {
+                ct_tensor_release(t);
+                return ct_error(CT_ERR_RUNTIME, "value cannot be converted to type %s without overflow", names[dtype]);
+            }
             char tmp[8];
             ct_store_scalar(tmp, dtype, start);
             s = (double)ct_load_i64(tmp, dtype);
