@@ -166,12 +166,20 @@ static ct_tensor *linspace_impl(ct_scalar start, ct_scalar end, int64_t steps, i
             return t;
         }
         if (ct_dtype_is_integral(dtype, true)) { /* the ends converted to the type first */
+            /* c10's checked conversion: in range, except that negative ints may wrap into
+             * an unsigned type (down to -max) */
             static const double lim[][2] = {{0, 1}, {0, 255}, {-128, 127}, {-32768, 32767},
                                             {-2147483648.0, 2147483647.0}, {-9.3e18, 9.3e18}};
             static const char *names[] = {"bool", "uint8_t", "int8_t", "int16_t", "int", "int64_t"};
-            if (dtype != CT_BOOL && (s < lim[dtype][0] || s > lim[dtype][1] || e < lim[dtype][0] || e > lim[dtype][1])) {
-                ct_tensor_release(t);
-                return ct_error(CT_ERR_RUNTIME, "value cannot be converted to type %s without overflow", names[dtype]);
+            ct_scalar ends[2] = {start, end};
+            for (int k = 0; k < 2 && dtype != CT_BOOL; k++) {
+                double v = ct_scalar_to_f64(ends[k]);
+                double lo = lim[dtype][0];
+                if (dtype == CT_UINT8 && ends[k].kind != CT_SCALAR_FLOAT) lo = -255;
+                if (v < lo || v > lim[dtype][1]) {
+                    ct_tensor_release(t);
+                    return ct_error(CT_ERR_RUNTIME, "value cannot be converted to type %s without overflow", names[dtype]);
+                }
             }
             char tmp[8];
             ct_store_scalar(tmp, dtype, start);
