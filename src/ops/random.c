@@ -14,9 +14,8 @@
  *     transformed by Box-Muller in blocks of 16 (element j with j+8); the tail block is
  *     redrawn over the last 16 elements. Smaller or strided tensors use the scalar double
  *     Box-Muller with the cached second sample (ct_gen_normal_f64).
- * torch's float32 normal fill uses vectorised log/sincos approximations when the CPU has
- * AVX2/AVX512; ours uses libm (as torch's portable path does), so float32 randn of >= 16
- * elements can differ from torch in the last bit; everything else is bit-exact.
+ * The float32 block transform reproduces torch's vectorised log/sincos (NOTE [ float32
+ * normal fill ]), so float32 randn matches too.
  * torch's kernels are built with FMA contraction: where they compute a*b+c we call fma(). */
 #include <stdlib.h>
 
@@ -240,8 +239,8 @@ typedef struct {
     double mean, std;
 } nf_ctx;
 
-/* 16 uniforms in place -> 16 normals: element j pairs with j + 8. */
-static void nf_block_f32(float *x, float mean, float std) {
+/* 16 uniforms in place -> 16 normals: element j pairs with j + 8 (libm; 16-bit floats). */
+static void nf_block_f32_libm(float *x, float mean, float std) {
     for (int j = 0; j < 8; j++) {
         float u1 = 1.0f - x[j], u2 = x[j + 8];
         float radius = sqrtf(-2.0f * logf(u1));
@@ -250,6 +249,114 @@ static void nf_block_f32(float *x, float mean, float std) {
         x[j + 8] = fmaf(radius * sinf(theta), std, mean);
     }
 }
+
+/* NOTE [ float32 normal fill ]
+ * torch's float32 fill (AVX2 kernels, also used on AVX512 machines) evaluates log and
+ * sin/cos with the classic Cephes single-precision polynomials (Pommier's avx_mathfun), its
+ * compiler fusing each multiply-add. To give the same bits we evaluate the same polynomials
+ * with the same fused operations, lane by lane; the loops are branch-free so they
+ * vectorise. The coefficients are Cephes' (logf, sinf, cosf). */
+static inline uint32_t f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ln(x) for x in (0, 1] (no NaN/inf handling needed: u1 = 1 - u). */
+static inline float cephes_logf(float x) {
+    uint32_t big = -(uint32_t)(x > 1.17549435e-38f); /* x = max(x, FLT_MIN), branch-free */
+    x = u2f((f2u(x) & big) | (f2u(1.17549435e-38f) & ~big));
+    int32_t ex = (int32_t)(f2u(x) >> 23) - 0x7f;
+    x = u2f((f2u(x) & ~0x7f800000u) | 0x3f000000u); /* mantissa in [0.5, 1) */
+    float e = (float)ex + 1.0f;
+    uint32_t small = -(uint32_t)(x < 0.707106781186547524f); /* all-ones mask */
+    float keep = u2f(f2u(x) & small);
+    x = x - 1.0f;
+    e = e - u2f(f2u(1.0f) & small);
+    x = x + keep;
+    float z = x * x;
+    float y = 7.0376836292E-2f;
+    y = fmaf(y, x, -1.1514610310E-1f);
+    y = fmaf(y, x, 1.1676998740E-1f);
+    y = fmaf(y, x, -1.2420140846E-1f);
+    y = fmaf(y, x, 1.4249322787E-1f);
+    y = fmaf(y, x, -1.6668057665E-1f);
+    y = fmaf(y, x, 2.0000714765E-1f);
+    y = fmaf(y, x, -2.4999993993E-1f);
+    y = fmaf(y, x, 3.3333331174E-1f);
+    y = y * x;
+    y = fmaf(y, z, e * -2.12194440e-4f);
+    y = fmaf(-z, 0.5f, y);
+    x = x + y;
+    return fmaf(e, 0.693359375f, x);
+}
+
+/* sin and cos of x >= 0 (theta = 2*pi*u). */
+static inline void cephes_sincosf(float x, float *s, float *c) {
+    int32_t j = (int32_t)(x * 1.27323954473516f); /* x * 4/pi */
+    j = (j + 1) & ~1;
+    float y = (float)j;
+    uint32_t sign_sin = ((uint32_t)(j & 4)) << 29;
+    uint32_t sign_cos = ((uint32_t)(~(j - 2) & 4)) << 29;
+    uint32_t cos_poly = -(uint32_t)((j & 2) == 0); /* all-ones mask */
+    x = fmaf(y, -0.78515625f, x); /* x - y*pi/4 in three parts */
+    x = fmaf(y, -2.4187564849853515625e-4f, x);
+    x = fmaf(y, -3.77489497744594108e-8f, x);
+    float z = x * x;
+    float yc = 2.443315711809948E-005f;
+    yc = fmaf(yc, z, -1.388731625493765E-003f);
+    yc = fmaf(yc, z, 4.166664568298827E-002f);
+    yc = yc * z;
+    yc = fmaf(yc, z, -(z * 0.5f));
+    yc = yc + 1.0f;
+    float ys = -1.9515295891E-4f;
+    ys = fmaf(ys, z, 8.3321608736E-3f);
+    ys = fmaf(ys, z, -1.6666654611E-1f);
+    ys = ys * z;
+    ys = fmaf(ys, x, x);
+    float sin_part = u2f(f2u(ys) & cos_poly), cos_part = u2f(f2u(yc) & ~cos_poly);
+    ys = ys - sin_part;
+    yc = yc - cos_part;
+    *s = u2f(f2u(cos_part + sin_part) ^ sign_sin);
+    *c = u2f(f2u(yc + ys) ^ sign_cos);
+}
+
+/* Transform `nb` consecutive blocks of 16 floats (pairs j, j+8 within each block). The
+ * pairs are gathered into flat arrays so that the arithmetic loop vectorises. */
+#define NF_TILE 64 /* blocks per tile */
+static void nf_blocks_f32(float *restrict x, int64_t nb, float mean, float std) {
+    const float two_pi = (float)(2.0 * M_PI);
+    float a[NF_TILE * 8], b[NF_TILE * 8];
+    while (nb > 0) {
+        int t = nb < NF_TILE ? (int)nb : NF_TILE;
+        for (int k = 0; k < t; k++)
+            for (int j = 0; j < 8; j++) {
+                a[k * 8 + j] = x[k * 16 + j];
+                b[k * 8 + j] = x[k * 16 + 8 + j];
+            }
+        int m = t * 8;
+        for (int i = 0; i < m; i++) {
+            float radius = sqrtf(-2.0f * cephes_logf(1.0f - a[i]));
+            float sn, cs;
+            cephes_sincosf(two_pi * b[i], &sn, &cs);
+            a[i] = fmaf(radius * cs, std, mean);
+            b[i] = fmaf(radius * sn, std, mean);
+        }
+        for (int k = 0; k < t; k++)
+            for (int j = 0; j < 8; j++) {
+                x[k * 16 + j] = a[k * 8 + j];
+                x[k * 16 + 8 + j] = b[k * 8 + j];
+            }
+        x += (int64_t)t * 16;
+        nb -= t;
+    }
+}
+
 static void nf_block_f64(double *x, double mean, double std) {
     for (int j = 0; j < 8; j++) {
         double u1 = 1.0 - x[j], u2 = x[j + 8];
@@ -263,7 +370,7 @@ static void nf_block(const nf_ctx *c, int64_t start) {
     size_t es = ct_dtype_size(c->dtype);
     char *p = c->data + start * (int64_t)es;
     if (c->dtype == CT_FLOAT32)
-        nf_block_f32((float *)p, (float)c->mean, (float)c->std);
+        nf_blocks_f32((float *)p, 1, (float)c->mean, (float)c->std);
     else
         nf_block_f64((double *)p, c->mean, c->std);
 }
@@ -275,7 +382,7 @@ static void normal_fill_16bit(ct_generator *g, int dtype, char *data, int64_t n,
     for (int64_t i = 0; i + 16 <= n + (n % 16 ? 16 - n % 16 : 0); i += 16) {
         int64_t at = i + 16 <= n ? i : n - 16;
         gen_uniform(g, CT_FLOAT32, (char *)x, 16, 0.0, 1.0);
-        nf_block_f32(x, (float)mean, (float)std);
+        nf_block_f32_libm(x, (float)mean, (float)std);
         for (int j = 0; j < 16; j++) {
             if (dtype == CT_FLOAT16)
                 ((ct_half *)data)[at + j] = ct_float_to_half(x[j]);
@@ -286,6 +393,11 @@ static void normal_fill_16bit(ct_generator *g, int dtype, char *data, int64_t n,
 }
 
 static void nf_range(int64_t b, int64_t e, void *ctx) {
+    const nf_ctx *c = ctx;
+    if (c->dtype == CT_FLOAT32) {
+        nf_blocks_f32((float *)c->data + b * 16, e - b, (float)c->mean, (float)c->std);
+        return;
+    }
     for (int64_t k = b; k < e; k++) nf_block(ctx, k * 16);
 }
 
