@@ -99,6 +99,12 @@ def test_arange_bad(fn):
     exact(fn)
 
 
+def test_range_warns():
+    for lib in (ctorch, torch):
+        with pytest.warns(UserWarning, match="deprecated"):
+            lib.range(0, 2)
+
+
 def test_range():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
