@@ -725,13 +725,12 @@ ct_tensor *ct_randperm(int64_t n, ct_generator *generator, int dtype, int device
             perm[z + i] = s;
         }
     } else {
-        /* Fisher-Yates from the end with 64-bit draws (distribution-equivalent; the exact
-         * stream of torch's large-n path is not reproduced) */
-        for (int64_t i = n - 1; i > 0; i--) {
+        /* large n: "inside-out" Fisher-Yates with one 64-bit draw per element, the scheme
+         * torch uses here as far as we know; not compared with torch (too large to test) */
+        for (int64_t i = 0; i < n; i++) {
             int64_t z = (int64_t)(ct_gen_u64(g) % (uint64_t)(i + 1));
-            int64_t s = perm[i];
             perm[i] = perm[z];
-            perm[z] = s;
+            perm[z] = i;
         }
     }
     ct_gen_unlock(g);
