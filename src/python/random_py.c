@@ -112,15 +112,28 @@ static PyObject *gen_device(PyObject *o, void *c) {
     return r;
 }
 
+/* Pickling: (Generator, (), state bytes); the state as bytes keeps it independent of
+ * tensor pickling. */
 static PyObject *gen_reduce(PyObject *o, PyObject *unused) {
     (void)unused;
-    /* (Generator, ('cpu',), state) restored by __setstate__ */
-    PyObject *state = gen_get_state(o, NULL);
-    if (!state) return NULL;
-    return Py_BuildValue("(O(s)N)", (PyObject *)Py_TYPE(o), "cpu", state);
+    ct_tensor *st = ct_generator_get_state(((PyGenerator *)o)->g);
+    if (!st) return ctp_raise_ct_error();
+    PyObject *bytes = PyBytes_FromStringAndSize(ct_tensor_data(st), (Py_ssize_t)st->numel);
+    ct_tensor_release(st);
+    if (!bytes) return NULL;
+    return Py_BuildValue("(O()N)", (PyObject *)Py_TYPE(o), bytes);
 }
 
 static PyObject *gen_setstate(PyObject *o, PyObject *state) {
+    if (PyBytes_Check(state)) {
+        int64_t n = PyBytes_GET_SIZE(state);
+        ct_tensor *t = ct_tensor_from_data(PyBytes_AS_STRING(state), &n, 1, CT_UINT8);
+        if (!t) return ctp_raise_ct_error();
+        int rc = ct_generator_set_state(((PyGenerator *)o)->g, t);
+        ct_tensor_release(t);
+        if (rc) return ctp_raise_ct_error();
+        Py_RETURN_NONE;
+    }
     PyObject *r = gen_set_state(o, state);
     if (!r) return NULL;
     Py_DECREF(r);

@@ -379,3 +379,15 @@ def test_samples_in_range():
 ])
 def test_bad_dtypes_and_shapes(fn):
     seeded(fn)
+
+
+def test_generator_pickle_and_clone():
+    import pickle
+    g = ctorch.Generator().manual_seed(5)
+    ctorch.rand(3, generator=g)
+    h = pickle.loads(pickle.dumps(g))
+    c = g.clone_state()
+    a = ctorch.rand(4, generator=g).tolist()
+    assert ctorch.rand(4, generator=h).tolist() == a
+    assert ctorch.rand(4, generator=c).tolist() == a
+    assert h.initial_seed() == 5
