@@ -25,6 +25,7 @@
 
 #include "ctorch/core.h"
 #include "ctorch/autograd.h"
+#include "ctorch/random.h"
 #include "ctorch/ops_gen.h"
 
 #endif

@@ -52,6 +52,9 @@ def _find_lapack():
 
 
 _find_lapack()
+from . import random  # noqa: E402,F401
+from ._C import Generator, default_generator  # noqa: E402,F401
+from .random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
@@ -62,3 +65,12 @@ def is_floating_point(input):
 
 def numel(input):
     return input.numel()
+
+
+def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the builtin too)
+    """Deprecated torch.range: [start, end] inclusive, default float dtype; warns as torch does."""
+    import warnings
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
+                  "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values "
+                  "in [start, end).", UserWarning, stacklevel=2)
+    return _C._ns_torch.range(start, end, step, **kwargs)

@@ -142,6 +142,7 @@ int ctp_init_generated(PyObject *return_types_module);
 /* Module pieces. */
 int ctp_init_dtypes(PyObject *m);
 int ctp_init_tensor_type(PyObject *m);
+int ctp_init_random(PyObject *m); /* random_py.c: Generator, default_generator */
 extern PyMethodDef ctp_tensor_methods_manual[];
 extern PyMethodDef ctp_module_functions_manual[];
 extern PyMethodDef ctp_tensor_methods_autograd[];

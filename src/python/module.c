@@ -410,6 +410,7 @@ PyMODINIT_FUNC PyInit__C(void) {
     PyObject *rt = PyModule_New("ctorch.return_types");
     if (!rt || PyModule_AddObject(m, "return_types", rt) < 0) goto fail;
     if (ctp_init_generated(rt) < 0) goto fail;
+    if (ctp_init_random(m) < 0) goto fail;
     if (PyModule_AddFunctions(m, ctp_module_functions_manual) < 0) goto fail;
     for (const ctp_namespace *ns = ctp_namespaces; ns->defs; ns++) {
         char name[64];
