@@ -26,5 +26,6 @@
 #include "ctorch/core.h"
 #include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
+#include "ctorch/indexing.h"
 
 #endif

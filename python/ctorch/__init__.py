@@ -32,3 +32,5 @@ def is_floating_point(input):
 
 def numel(input):
     return input.numel()
+
+from ._indexing import nonzero  # noqa: E402,F401

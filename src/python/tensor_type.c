@@ -428,6 +428,10 @@ static PyObject *nb_pos(PyObject *a) { return Py_NewRef(a); }
 
 PyTypeObject *ctp_Tensor_Type = NULL;
 
+/* t[...] and t[...] = v live in indexing.c */
+PyObject *ctp_tensor_getitem(PyObject *self, PyObject *index);
+int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value);
+
 static PyMemberDef tensor_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(PyTensor, dict), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, NULL},
@@ -469,6 +473,8 @@ int ctp_init_tensor_type(PyObject *m) {
         {Py_nb_index, tensor_index},
         {Py_sq_length, tensor_len},
         {Py_mp_length, tensor_len},
+        {Py_mp_subscript, ctp_tensor_getitem},
+        {Py_mp_ass_subscript, ctp_tensor_setitem},
         {0, NULL}};
     PyType_Spec spec = {"ctorch.Tensor", sizeof(PyTensor), 0,
                         Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, slots};
