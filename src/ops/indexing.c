@@ -70,11 +70,10 @@ static int consumed_dims(const ct_index_item *it) {
 static int apply_items(ct_tensor *self, const ct_index_item *items, int n, geom *g) {
     memset(g, 0, sizeof *g);
     g->offset = self->offset;
-    int used = 0, ell = -1;
+    int used = 0;
     for (int i = 0; i < n; i++) {
         if (items[i].kind == CT_INDEX_ELLIPSIS) {
-            if (ell >= 0) return ct_errorf(CT_ERR_INDEX, "[index] an index can only have a single ellipsis ('...')");
-            ell = i;
+            /* torch lets every further ellipsis skip the same count again */
         } else if (items[i].kind == CT_INDEX_TENSOR && !items[i].tensor) {
             return ct_errorf(CT_ERR_INDEX, "[index] NULL index tensor");
         } else {
@@ -94,6 +93,8 @@ static int apply_items(ct_tensor *self, const ct_index_item *items, int n, geom 
     int sd = 0; /* next dim of self */
     for (int i = 0; i < n; i++) {
         const ct_index_item *it = &items[i];
+        if (sd + consumed_dims(it) > self->ndim)
+            return ct_errorf(CT_ERR_INDEX, "[index] index 0 is out of bounds for dimension %d with size 0", sd);
         switch (it->kind) {
         case CT_INDEX_INT: {
         select:;
@@ -131,7 +132,7 @@ static int apply_items(ct_tensor *self, const ct_index_item *items, int n, geom 
         case CT_INDEX_ELLIPSIS: {
             int k = self->ndim - used;
             for (int j = 0; j < k; j++, sd++)
-                if (push_dim(g, self->sizes[sd], self->strides[sd], NULL)) return -1;
+                if (sd < self->ndim && push_dim(g, self->sizes[sd], self->strides[sd], NULL)) return -1;
             break;
         }
         case CT_INDEX_BOOL: {
@@ -360,7 +361,47 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
     geom g;
     int rc = -1;
     ct_tensor *dense = NULL, *vs = NULL, *view = NULL;
+    if (n == 1 && items[0].kind == CT_INDEX_BOOL && !accumulate) {
+        /* t[True] = v writes t (v may carry the new leading dim); t[False] = v is a no-op */
+        memset(&g, 0, sizeof g);
+        if (!items[0].i) {
+            rc = 0;
+            goto done;
+        }
+        int64_t sz1[CT_MAX_DIM + 1], st1[CT_MAX_DIM + 1];
+        if (self->ndim >= CT_MAX_DIM) {
+            ct_error(CT_ERR_INDEX, "[index_put_] too many dimensions");
+            goto done;
+        }
+        sz1[0] = 1;
+        st1[0] = 0;
+        memcpy(sz1 + 1, self->sizes, sizeof(int64_t) * (size_t)self->ndim);
+        memcpy(st1 + 1, self->strides, sizeof(int64_t) * (size_t)self->ndim);
+        view = ct_tensor_new_view(self->storage, self->dtype, self->offset, sz1, st1, self->ndim + 1);
+        vs = view ? strip_leading_ones(value, view->ndim) : NULL;
+        if (!vs) goto done;
+        rc = ct_copy_into(view, vs);
+        goto done;
+    }
     if (apply_items(self, items, n, &g)) goto done;
+    if (g.nadv > 0 && value->dtype != self->dtype) {
+        /* torch casts only on its masked_fill path: one mask index and a one-element value */
+        int nmask = 0, nother = 0;
+        for (int i = 0; i < n; i++) {
+            const ct_index_item *it = &items[i];
+            if (it->kind == CT_INDEX_BOOL) nother++;
+            if (it->kind != CT_INDEX_TENSOR) continue;
+            const ct_tensor *t = it->tensor;
+            if ((t->dtype == CT_BOOL || t->dtype == CT_UINT8) && t->ndim > 0) nmask++;
+            else if (!(t->ndim == 0 && is_int_index_dtype(t->dtype))) nother++;
+        }
+        if (!(nmask == 1 && nother == 0 && value->numel == 1)) {
+            ct_error(CT_ERR_RUNTIME, "[index_put_] Index put requires the source and destination dtypes match, got %s "
+                     "for the destination and %s for the source.", ct_dtype_name(self->dtype),
+                     ct_dtype_name(value->dtype));
+            goto done;
+        }
+    }
     if (g.nadv == 0 && !accumulate) {
         view = ct_tensor_new_view(self->storage, self->dtype, g.offset, g.sizes, g.strides, g.nd);
         vs = view ? strip_leading_ones(value, view->ndim) : NULL;

@@ -176,6 +176,11 @@ static PyObject *get_grad_fn(PyObject *self, void *c) {
     Py_RETURN_NONE;
 }
 
+static PyObject *get_version(PyObject *self, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(ctp_t(self)->storage->version);
+}
+
 static PyGetSetDef tensor_getset[] = {
     {"shape", get_shape, NULL, NULL, NULL},
     {"dtype", get_dtype, NULL, NULL, NULL},
@@ -192,6 +197,7 @@ static PyGetSetDef tensor_getset[] = {
     {"is_meta", get_false, NULL, NULL, NULL},
     {"itemsize", get_itemsize, NULL, NULL, NULL},
     {"nbytes", get_nbytes, NULL, NULL, NULL},
+    {"_version", get_version, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 /* ------------------------------------------------------------------ manual methods */

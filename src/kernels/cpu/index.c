@@ -490,9 +490,7 @@ static ct_tensor *scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *i
     ct_tensor *out;
     if (!include_self) {
         ct_scalar idv = red_identity(red, self->dtype);
-        out = scatter_impl("scatter_reduce", self, dim, index, src, &idv, CT_IX_COPY, inplace && !work_copy);
-        /* validation (dtype of src) happens on the second pass; scatter_impl with a value
-         * skipped the src checks, so run them now before the first write matters */
+        out = scatter_impl("scatter_reduce", self, dim, index, NULL, &idv, CT_IX_COPY, inplace && !work_copy);
     } else {
         out = start_from(self, inplace && !work_copy);
     }
@@ -506,11 +504,12 @@ static ct_tensor *scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *i
     if (red == RED_MEAN) {
         /* counts of contributions per element, then out /= max(count, 1) */
         ct_tensor *cnt = ct_empty(out->sizes, out->ndim, CT_INT64);
-        ct_tensor *one = ct_scalar_tensor_i64(1, CT_INT64);
-        if (!cnt || !one) goto mean_fail;
+        ct_tensor *one = NULL;
+        ct_scalar one_s = ct_scalar_i(1);
+        if (!cnt) goto mean_fail;
         int64_t *c = ct_tensor_data(cnt);
         for (int64_t i = 0; i < cnt->numel; i++) c[i] = include_self ? 1 : 0;
-        ct_tensor *rc = scatter_impl("scatter_reduce", cnt, dim, index, one, NULL, CT_IX_ADD, true);
+        ct_tensor *rc = scatter_impl("scatter_reduce", cnt, dim, index, NULL, &one_s, CT_IX_ADD, true);
         if (!rc) goto mean_fail;
         ct_tensor_release(rc);
         ct_tensor *w = out;
@@ -695,6 +694,8 @@ ct_tensor *ct_index_copy_(ct_tensor *self, int64_t dim, ct_tensor *index, ct_ten
 static ct_tensor *index_fill_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value, bool inplace) {
     int d = ct_wrap_dim(dim, self->ndim, "index_fill_");
     if (d < 0) return NULL;
+    if (index->dtype != CT_INT64)
+        return ct_error(CT_ERR_INDEX, "[index_fill_] index_fill_(): Expected dtype int64 for index.");
     ct_tensor *ix = vector_index("index_fill_", index, CT_ERR_INDEX);
     if (!ix) return NULL;
     ct_tensor *out = NULL, *val = NULL;
@@ -1070,7 +1071,19 @@ ct_tensor *ct_take_along_dim(ct_tensor *self, ct_tensor *indices, const int64_t 
     ss[d] = indices->sizes[d];
     int nd = ct_broadcast_shapes(ss, self->ndim, indices->sizes, indices->ndim, bs, "take_along_dim");
     if (nd < 0) return NULL;
-    ct_tensor *ib = ct_ix_expand(indices, bs, nd, "take_along_dim");
+    ct_tensor *ie = ct_ix_expand(indices, bs, nd, "take_along_dim");
+    /* torch 2.13 reads indices along dim modulo the size there (Python's remainder) */
+    ct_tensor *ib = ie ? ct_empty(bs, nd, CT_INT64) : NULL;
+    if (ib && ct_copy_into(ib, ie)) {
+        ct_tensor_release(ib);
+        ib = NULL;
+    }
+    ct_tensor_release(ie);
+    int64_t m = self->sizes[d];
+    if (ib && m > 0) {
+        int64_t *q = ct_tensor_data(ib);
+        for (int64_t i = 0; i < ib->numel; i++) q[i] = ((q[i] % m) + m) % m;
+    }
     bs[d] = self->sizes[d];
     ct_tensor *sb = ib ? ct_ix_expand(self, bs, nd, "take_along_dim") : NULL;
     ct_tensor *r = sb ? ct_gather(sb, d, ib, false) : NULL;
