@@ -233,7 +233,14 @@ static int finish_geom(geom *g, int es) {
     g->bnumel = bn;
     g->boff = calloc((size_t)(bn ? bn : 1), sizeof(int64_t));
     if (!g->boff) return ct_errorf(CT_ERR_MEMORY, "[index] out of memory");
-    for (int d = 0; d < g->nd; d++) {
+    for (int d = 0; d < g->nd; d++)
+        if (g->adv[d] && g->sizes[d] == 0 && bn > 0)
+            return ct_errorf(CT_ERR_INDEX, "[index] index is out of bounds for dimension with size 0");
+    /* like torch, indices are otherwise only checked (and used) when the result has elements */
+    int64_t rnumel = bn;
+    for (int d = 0; d < g->nd; d++)
+        if (!g->adv[d]) rnumel *= g->sizes[d];
+    for (int d = 0; d < g->nd && rnumel > 0; d++) {
         ct_tensor *t = g->adv[d];
         if (!t) continue;
         int64_t bad;

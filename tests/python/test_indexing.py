@@ -66,8 +66,12 @@ def test_getitem_zero_dim_and_empty():
     for expr in ["x[...]", "x[None]", "x[()]", "x[True]", "x[False]", "x[None, ..., None]", "x[0]", "x[0:1]",
                  "x[[0]]", "x[B(True)]"]:
         check(lambda lib, x: _eval(expr, lib, x), make_pair((), "float32", seed=3))
-    for expr in ["x[0]", "x[:, 1]", "x[[0, 0]]", "x[:, []]", "x[..., 1:]", "x[B([])]", "x[:, [2]]"]:
+    for expr in ["x[0]", "x[:, 1]", "x[[0, 0]]", "x[:, []]", "x[..., 1:]", "x[B([])]", "x[:, [2]]", "x[:, [5]]",
+                 "x[[], [5]]", "x[[0]]"]:
         check(lambda lib, x: _eval(expr, lib, x), make_pair((0, 3), "int32", seed=4))
+    for expr in ["x[[0]]", "x[[], [0]]", "x[:, [0]]", "x[[5]]", "x[[1, 5]]", "x[:1, [0]]"]:
+        check(lambda lib, x: _eval(expr, lib, x), make_pair((3, 0), "int32", seed=4))
+        check(lambda lib, x: _eval(expr, lib, x), make_pair((0, 0), "int32", seed=4))
 
 
 def test_basic_index_is_view():
@@ -122,6 +126,65 @@ def test_setitem_through_view_and_noncontiguous():
         y[1][2] = -4.0
         return y
     check(run, make_pair((3, 5, 3), "float32", seed=7))
+
+
+MORE_GETITEM_CASES = [
+    "x[2**70]", "x[-2**70]", "x[np.array([0, 1])]", "x[np.array([True, False, True])]", "x[(0,)]", "x[[0, None]]",
+    "x[[0, slice(None), 1]]", "x[[0, ...]]", "x[np.bool_(True)]", "x[np.float64(1.0)]", "x[1:3:np.int64(2)]",
+    "x[T(1):3]", "x[:T(2)]", "x[[0, 1], T(1)]", "x[[[0, 1]]]", "x[[T([0, 1])]]", "x[(T([0, 1]),)]", "x[[0, 1, 2] * 11]",
+    "x[{0: 1}]", "x[1.5:]", "x[np.array(1)]", "x[np.array([[0], [1]]), np.array([0, 1])]",
+    "x[T([0, 1]), ..., T([0, 1])]", "x[..., T([[0, 1]]), :]", "x[[], []]", "x[[[]]]", "x[T([], dtype=lib.bool)]",
+    "x[T(True), T([0, 1])]", "x[True, False]", "x[None, True, ..., False]", "x[0, [True, False, True, True]]",
+    "x[[0, 2], [True, False, True, True]]", "x[..., 0, ...]", "x[0, ..., ...]", "x[..., None, ...]",
+    "x[..., ..., 0]",
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("expr", MORE_GETITEM_CASES)
+def test_getitem_more(expr):
+    check(lambda lib, x: _eval(expr, lib, x), make_pair((3, 4, 5), "float32", seed=1))
+
+
+MORE_SETITEM_CASES = [
+    "x[0] = np.float32(2.5)", "x[0] = np.int64(3)", "x[0] = np.float64(-1.5)", "x[0] = np.bool_(True)", "x[0] = True",
+    "x[[0, 0]] = T([[1.0] * 5] * 4)", "x[[0, 0], [1, 1]] = T([[1.0] * 5, [2.0] * 5])", "x[np.array([0, 1])] = 3",
+    "x[2**70] = 1", "x[:, :, [True, False, True, False, True]] = T([1.0, 2.0, 3.0])", "x[..., None] = T(1.0)",
+    "x[0][[1, 2]] = 5", "x[1:, [0, 2]] = T([[7.0] * 5] * 2)", "x[T([0, 1]), :, T([1, 2])] = 0",
+    "x[True] = T(2.5, dtype=lib.float64)", "x[0, True] = T([2.5] * 5, dtype=lib.float64)",
+    "x[B([True, False, True])] = T([2.5], dtype=lib.float64)", "x[B([True, False, True]), 0] = T(2, dtype=lib.int32)",
+    "x[T(1)] = T([1.5] * 5, dtype=lib.float64)", "x[[0, 1]] = T(1, dtype=lib.int64)", "x[0] = [1, 2]",
+    "x[0] = np.array([1.0])", "del x[0]",
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("dt", ["float32", "int32", "uint8", "int8", "bool", "float16", "int64"])
+@pytest.mark.parametrize("stmt", MORE_SETITEM_CASES + ["x[0] = 2.7", "x[[0, 1]] = 2.7", "x[0] = -1", "x[0] = -255",
+                                  "x[0] = 256", "x[0] = -129", "x[0] = 2**40", "x[0] = float('nan')",
+                                  "x[0] = float('inf')", "x[0] = 1e300", "x[B([True, False, True])] = 300"])
+def test_setitem_more(stmt, dt):
+    def run(lib, x):
+        y = x.clone()
+        env = _env(lib)
+        env.update(x=y)
+        exec(stmt, env)
+        return y
+    check(run, make_pair((3, 4, 5), dt, seed=2))
+
+
+def test_setitem_bumps_version():
+    x = ctorch.zeros(3, 4)
+    v = x._version
+    x[0] = 1.0
+    assert x._version == v + 1
+    x[[0, 2], 1] = ctorch.tensor([2.0, 3.0])
+    assert x._version == v + 2
+    x[1:, ::2] = ctorch.tensor([[4.0, 5.0]])
+    assert x._version == v + 3
+    view = x[1]
+    view[[0]] = 9.0
+    assert x._version == v + 4 and x.tolist()[1][0] == 9.0
 
 
 # ------------------------------------------------------------------ ops
