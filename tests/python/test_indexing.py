@@ -295,9 +295,38 @@ def test_scatter_reduce_modes(dt):
         for inc in [True, False]:
             check(lambda lib, x, s: lib.scatter_reduce(x, 0, I(lib, ix), s, red, include_self=inc), x, src)
             check(lambda lib, x, s: x.clone().scatter_reduce_(0, I(lib, ix), s, red, include_self=inc), x, src)
-            check(lambda lib, x, s: x.t_().scatter_reduce(1, I(lib, ix), s, red) if False else
-                  x[:, 1:].scatter_reduce(1, I(lib, ix[:2, :3] % 4), s, red, include_self=inc), x, src)
+            check(lambda lib, x, s: x[:, 1:].scatter_reduce(1, I(lib, ix[:2, :3] % 4), s, red, include_self=inc),
+                  x, src)
     check(lambda lib, x, s: x.scatter_reduce(0, I(lib, ix), s, "median"), x, src)
+
+
+def test_bool_and_view_writes():
+    rng = np.random.default_rng(45)
+    x = make_pair((4, 6), "bool", seed=46)
+    s = make_pair((5, 6), "bool", seed=47)
+    ix = rng.integers(0, 4, size=(5, 6))
+    check(lambda lib, x, s: x.scatter_add(0, I(lib, ix), s), x, s)
+    check(lambda lib, x, s: x.scatter(0, I(lib, ix), s, reduce="multiply"), x, s)
+    for red in ["sum", "prod", "amax", "amin", "mean"]:
+        check(lambda lib, x, s: x.scatter_reduce(0, I(lib, ix), s, red), x, s)
+    check(lambda lib, x, s: x.index_add(0, I(lib, ix[:, 0]), s), x, s)
+    check(lambda lib, x, s: x.clone().put_(I(lib, ix[0]), s[0], accumulate=True), x, s)
+    check(lambda lib, x, s: x.index_put((I(lib, ix[0]),), s[0, 0], accumulate=True), x, s)
+    f = make_pair((4, 6), "float32", seed=48)
+    fs = make_pair((5, 6), "float32", seed=49)
+    uix = _perm_index(rng, (4, 3), 4, 0)
+
+    def into_view(lib, x, s):
+        y = x.clone()
+        y[:, ::2].scatter_(0, I(lib, uix), s[:, ::2])
+        y[:, 1::2].index_add_(0, I(lib, ix[:, 0]), s[:, 1::2], alpha=-1)
+        y[1:, 1:].masked_fill_(I(lib, [[1, 0, 1, 0, 1]] * 3, lib.bool), 7.0)
+        y[::2].index_fill_(1, I(lib, [0, 5]), -3.0)
+        y[:, 2:].scatter_reduce_(1, I(lib, ix[:4, :2] % 4), s[:4, :2], "amax", include_self=False)
+        y[1:3].put_(I(lib, [0, 11]), s[0, :2], accumulate=True)
+        y[:, 0].masked_scatter_(I(lib, [True, False, True, True], lib.bool), s[1])
+        return y
+    check(into_view, f, fs)
 
 
 def test_scatter_errors():
@@ -436,7 +465,7 @@ def test_take_put(dt):
         check(lambda lib, x, s: x.put(I(lib, ix), s, True), x, src)
     tix = rng.integers(0, 4, size=(3, 2))
     check(lambda lib, x: lib.take_along_dim(x, I(lib, tix), dim=1), x)
-    check(lambda lib, x: lib.take_along_dim(x, I(lib, [[0], [2]]).reshape(1, 2) if False else I(lib, [[2, 0]]), 0), x)
+    check(lambda lib, x: lib.take_along_dim(x, I(lib, [[2, 0]]), 0), x)
     check(lambda lib, x: x.take_along_dim(I(lib, [[1], [0], [3]]), dim=-1), x)
     check(lambda lib, x: lib.take_along_dim(x, I(lib, [5, 0, 11])), x)
     check(lambda lib, x: lib.take_along_dim(x, I(lib, [[1]]), dim=1, out=lib.empty(0, dtype=x.dtype)), x)
@@ -473,9 +502,12 @@ def test_nonzero_where_argwhere(dt, shape):
     check(lambda lib, x: lib.where(x), x)
 
 
-def test_index_op_c_entry():
-    """ctorch.ops-free check that the C entry behind t[...] agrees with index_put_ for None entries."""
-    check(lambda lib, x: x.index_put((I(lib, [0, 2]),), lib.tensor(1.0)), make_pair((3, 2), "float32", seed=91))
+def test_index_put_broadcast_value():
+    x = make_pair((3, 2), "float32", seed=91)
+    check(lambda lib, x: x.index_put((I(lib, [0, 2]),), lib.tensor(1.0)), x)
+    check(lambda lib, x: x.index_put((I(lib, [[0], [2]]), I(lib, [1, 0])), lib.tensor([5.0, 6.0])), x)
+    check(lambda lib, x: x.index_put([I(lib, [0, 1, 2])], lib.tensor([[5.0, 6.0]]), accumulate=True), x)
+    check(lambda lib, x: x.index_put((I(lib, [0]), I(lib, [0]), I(lib, [0])), lib.tensor(1.0)), x)
 
 
 # ------------------------------------------------------------------ random getitem expressions

@@ -484,6 +484,9 @@ static ct_tensor *scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *i
     else
         return ct_error(CT_ERR_RUNTIME, "[scatter_reduce] reduce argument must be either sum, prod, mean, amax or "
                         "amin, got %s", reduce);
+    if (red == RED_MEAN && self->dtype == CT_BOOL)
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[scatter_reduce] \"scatter_gather_tensor_cpu_reduce_mean\" not "
+                        "implemented for 'Bool'");
     static const int ops[] = {CT_IX_ADD, CT_IX_MUL, CT_IX_ADD, CT_IX_MAX, CT_IX_MIN};
     /* mean needs a contiguous work tensor for the final division */
     bool work_copy = inplace && red == RED_MEAN && !ct_tensor_is_contiguous(self);
