@@ -364,6 +364,17 @@ static ct_tensor *strip_leading_ones(ct_tensor *v, int ndim) {
     return ct_tensor_new_view(v->storage, v->dtype, v->offset, v->sizes + k, v->strides + k, v->ndim - k);
 }
 
+/* torch refuses a copy between two contiguous views of one storage whose memory partly
+ * overlaps (identical views are fine; strided ones are not analysed, as in torch). */
+static bool partial_overlap(const ct_tensor *a, const ct_tensor *b) {
+    if (a->storage != b->storage || a->numel == 0 || b->numel == 0) return false;
+    if (!ct_tensor_is_contiguous(a) || !ct_tensor_is_contiguous(b)) return false;
+    int64_t ea = ct_dtype_sizes[a->dtype], eb = ct_dtype_sizes[b->dtype];
+    int64_t a0 = a->offset * ea, a1 = a0 + a->numel * ea, b0 = b->offset * eb, b1 = b0 + b->numel * eb;
+    if (a0 == b0 && a1 == b1) return false;
+    return a0 < b1 && b0 < a1;
+}
+
 int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate) {
     geom g;
     int rc = -1;
@@ -413,6 +424,12 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
         view = ct_tensor_new_view(self->storage, self->dtype, g.offset, g.sizes, g.strides, g.nd);
         vs = view ? strip_leading_ones(value, view->ndim) : NULL;
         if (!vs) goto done;
+        if (partial_overlap(view, vs)) {
+            ct_error(CT_ERR_RUNTIME, "[index_put_] unsupported operation: some elements of the input tensor and the "
+                     "written-to tensor refer to a single memory location. Please clone() the tensor before "
+                     "performing the operation.");
+            goto done;
+        }
         rc = ct_copy_into(view, vs);
         goto done;
     }

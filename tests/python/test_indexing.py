@@ -154,7 +154,8 @@ MORE_SETITEM_CASES = [
     "x[True] = T(2.5, dtype=lib.float64)", "x[0, True] = T([2.5] * 5, dtype=lib.float64)",
     "x[B([True, False, True])] = T([2.5], dtype=lib.float64)", "x[B([True, False, True]), 0] = T(2, dtype=lib.int32)",
     "x[T(1)] = T([1.5] * 5, dtype=lib.float64)", "x[[0, 1]] = T(1, dtype=lib.int64)", "x[0] = [1, 2]",
-    "x[0] = np.array([1.0])", "del x[0]",
+    "x[0] = np.array([1.0])", "del x[0]", "x[1:] = x[:-1]", "x[0] = x[0]", "x[:, 1] = x[:, 0]", "x[1] = x[0]",
+    "x[[1, 2]] = x[[0, 1]]", "x[0, 1:] = x[0, :-1]",
 ]
 
 
