@@ -385,6 +385,26 @@ def test_index_family_edge_and_errors():
     check(lambda lib, x: x.index_fill(0, I(lib, [1]), lib.tensor([2.0])), x)
     check(lambda lib, x: x.index_fill(1, lib.tensor([1.0]), 2.0), x)
     check(lambda lib: lib.tensor(1.5).index_fill(0, I(lib, [0]), 3.0))
+    for op in ["index_add", "index_copy"]:
+        check(lambda lib, x, s: getattr(x, op)(0, I(lib, [[0, 1]]), s), x, s)
+        check(lambda lib, x, s: getattr(x, op)(0, lib.tensor([0.0, 1.0]), s), x, s)
+        check(lambda lib, x, s: getattr(x, op)(0, I(lib, [0, 1], lib.int32), s), x, s)
+        check(lambda lib, x, s: getattr(x, op)(0, I(lib, [0, 1, 2]), s), x, s)
+        check(lambda lib, x, s: getattr(x, op)(0, I(lib, [0, 1]), s[:, :3]), x, s)
+        check(lambda lib, x, s: getattr(x, op)(2, I(lib, [0, 1]), s), x, s)
+    check(lambda lib, x: x.index_fill(0, I(lib, [[0]]), 1.0), x)
+    check(lambda lib, x: x.index_fill(0, I(lib, [0], lib.int32), 1.0), x)
+    check(lambda lib, x: x.gather(2, I(lib, [[0]])), x)
+    check(lambda lib, x: x.masked_fill(lib.ones(2, dtype=lib.bool), 1.0), x)
+    check(lambda lib, x: x.masked_scatter(lib.ones(2, dtype=lib.bool), lib.ones(12)), x)
+    check(lambda lib: lib.zeros(4).masked_scatter_(lib.ones(3, 4, dtype=lib.bool), lib.ones(12)))
+    check(lambda lib, x: lib.take_along_dim(x, I(lib, [[0]]), dim=3), x)
+    check(lambda lib, x: lib.take_along_dim(x, I(lib, [[0, 0], [1, 1]]), dim=1), x)
+    check(lambda lib, x: x.scatter(0, I(lib, [[0]]), lib.tensor(1.0)), x)
+    check(lambda lib, x: x.index_put((I(lib, [0]),) * 3, lib.tensor(1.0)), x)
+    check(lambda lib, x: x.index_put((lib.ones(3, 4, dtype=lib.bool),), lib.tensor(1.0)), x)
+    check(lambda lib: lib.ones(3, dtype=lib.bfloat16).scatter_reduce(0, I(lib, [0, 0]),
+                                                                     lib.tensor([2.0, 3.0], dtype=lib.bfloat16), "mean"))
 
 
 @pytest.mark.parametrize("dt", OP_DTYPES)

@@ -330,16 +330,12 @@ done:
 
 typedef enum { RED_NONE = -1, RED_SUM, RED_PROD, RED_MEAN, RED_AMAX, RED_AMIN } red_kind;
 
-/* The scatter family: out[...index[i]...] (op)= src[i] or value, over the positions of index. */
-static ct_tensor *scatter_impl(const char *name, ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
-                               const ct_scalar *value, int op, bool inplace) {
-    int d = ct_wrap_dim(dim, self->ndim, name);
-    if (d < 0) return NULL;
+/* Checks shared by the scatter family; returns the int64 index (new reference) or NULL. */
+static ct_tensor *scatter_check(const char *name, ct_tensor *self, int d, ct_tensor *index, ct_tensor *src) {
     char msg[160];
     snprintf(msg, sizeof msg, "[%s] %s(): Expected dtype int64 for index", name, name);
     ct_tensor *ix = index_i64(index, true, CT_ERR_RUNTIME, msg);
     if (!ix) return NULL;
-    ct_tensor *out = NULL, *val = NULL;
     if (src && src->dtype != self->dtype) {
         ct_error(CT_ERR_RUNTIME, "[%s] %s(): Expected self.dtype to be equal to src.dtype", name, name);
         goto fail;
@@ -366,6 +362,20 @@ static ct_tensor *scatter_impl(const char *name, ct_tensor *self, int64_t dim, c
                  (long long)bad, d, (long long)n);
         goto fail;
     }
+    return ix;
+fail:
+    ct_tensor_release(ix);
+    return NULL;
+}
+
+/* The scatter family: out[...index[i]...] (op)= src[i] or value, over the positions of index. */
+static ct_tensor *scatter_impl(const char *name, ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
+                               const ct_scalar *value, int op, bool inplace) {
+    int d = ct_wrap_dim(dim, self->ndim, name);
+    if (d < 0) return NULL;
+    ct_tensor *ix = scatter_check(name, self, d, index, src);
+    if (!ix) return NULL;
+    ct_tensor *out = NULL, *val = NULL;
     out = start_from(self, inplace);
     if (!out) goto fail;
     if (!src) {
@@ -492,6 +502,11 @@ static ct_tensor *scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *i
     bool work_copy = inplace && red == RED_MEAN && !ct_tensor_is_contiguous(self);
     ct_tensor *out;
     if (!include_self) {
+        /* validate everything before the first pass writes identities */
+        int d = ct_wrap_dim(dim, self->ndim, "scatter_reduce");
+        ct_tensor *ix = d < 0 ? NULL : scatter_check("scatter_reduce", self, d, index, src);
+        if (!ix) return NULL;
+        ct_tensor_release(ix);
         ct_scalar idv = red_identity(red, self->dtype);
         out = scatter_impl("scatter_reduce", self, dim, index, NULL, &idv, CT_IX_COPY, inplace && !work_copy);
     } else {
@@ -629,15 +644,21 @@ static ct_tensor *index_accumulate(const char *name, ct_tensor *self, int64_t di
         return ct_error(CT_ERR_RUNTIME, "[%s] index_add_(): self (%s) and source (%s) must have the same scalar type",
                         name, tname(self->dtype), tname(source->dtype));
     }
-    ct_tensor *ix = vector_index(copy ? "index_copy_" : "index_add_", index, copy ? CT_ERR_INDEX : CT_ERR_INDEX);
+    if (copy && index->dtype != CT_INT64)
+        return ct_error(CT_ERR_RUNTIME, "[%s] index_copy_(): Expected a long tensor for index, but got %s", name,
+                        tname(index->dtype));
+    ct_tensor *ix = vector_index(copy ? "index_copy_" : "index_add_", index, CT_ERR_INDEX);
     if (!ix) return NULL;
     ct_tensor *out = NULL;
     bool shape_ok = nd1(source) == nd1(self) || (source->ndim == 0 && self->ndim <= 1) ||
                     (self->ndim == 0 && source->ndim <= 1);
-    if (shape_ok) {
+    if (shape_ok)
         for (int k = 0; k < nd1(self) && k < nd1(source); k++)
             if (k != d && sz(source, k) != sz(self, k)) shape_ok = false;
-        if (sz(source, d) != ix->numel && !(source->ndim == 0 && ix->numel == 1)) shape_ok = false;
+    if (shape_ok && sz(source, d) != ix->numel && !(source->ndim == 0 && ix->numel == 1)) {
+        ct_error(copy ? CT_ERR_INDEX : CT_ERR_RUNTIME, "[%s] Number of indices (%lld) should be equal to "
+                 "source.size(dim) (%lld)", name, (long long)ix->numel, (long long)sz(source, d));
+        goto done;
     }
     if (!shape_ok) {
         char b1[128], b2[128];
@@ -699,7 +720,7 @@ static ct_tensor *index_fill_impl(ct_tensor *self, int64_t dim, ct_tensor *index
     if (d < 0) return NULL;
     if (index->dtype != CT_INT64)
         return ct_error(CT_ERR_INDEX, "[index_fill_] index_fill_(): Expected dtype int64 for index.");
-    ct_tensor *ix = vector_index("index_fill_", index, CT_ERR_INDEX);
+    ct_tensor *ix = vector_index("index_fill_", index, CT_ERR_RUNTIME);
     if (!ix) return NULL;
     ct_tensor *out = NULL, *val = NULL;
     int64_t bad, n = sz(self, d);
@@ -1006,11 +1027,7 @@ static ct_tensor *put_impl(ct_tensor *self, ct_tensor *index, ct_tensor *source,
         goto fail;
     }
     bool direct = inplace && ct_tensor_is_contiguous(self);
-    w = direct ? (ct_tensor_retain(self), self) : ct_contig_as(self, -1);
-    if (w == self && !direct) { /* contig_as returned self: we need a private copy */
-        ct_tensor_release(w);
-        w = ct_clone(self);
-    }
+    w = direct ? (ct_tensor_retain(self), self) : ct_clone(self); /* clone: contiguous, flat order */
     if (!w) goto fail;
     ct_ix_plan p;
     plan_init(&p, self->dtype, accumulate ? CT_IX_ADD : CT_IX_COPY);
