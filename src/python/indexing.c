@@ -216,3 +216,17 @@ int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
     ct_tensor_release(tmp);
     return rc;
 }
+
+/* Iteration walks dim 0 (t[0], t[1], ... as views), as torch's __iter__ does. */
+PyObject *ctp_tensor_sq_item(PyObject *self, Py_ssize_t i) {
+    ct_index_item it = ct_index_int(i);
+    return ctp_wrap(ct_tensor_index(ctp_t(self), &it, 1));
+}
+
+PyObject *ctp_tensor_iter(PyObject *self) {
+    if (ctp_t(self)->ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "iteration over a 0-d tensor");
+        return NULL;
+    }
+    return PySeqIter_New(self);
+}

@@ -575,3 +575,19 @@ def index_expr(draw):
 def test_getitem_random(case):
     shape, expr = case
     check(lambda lib, x: _eval(expr, lib, x), make_pair(shape, "float64", seed=0))
+
+
+def test_iteration():
+    check(lambda lib, x: [r for r in x], make_pair((3, 2), "int64", seed=5))
+    check(lambda lib, x: list(x[1:]), make_pair((3, 4, 2), "float32", seed=6))
+    check(lambda lib, x: list(x), make_pair((0, 2), "float32", seed=7))
+    check(lambda lib, x: list(x), make_pair((), "float32", seed=8))
+
+    def unpack(lib, x):
+        a, b = x
+        return a, b
+    check(unpack, make_pair((2, 3), "float64", seed=9))
+    c = ctorch.zeros(2, 3)
+    for row in c:
+        row.fill_(1.0)  # rows are views
+    assert c.tolist() == [[1.0] * 3] * 2
