@@ -1,6 +1,7 @@
 /* Indexing ops: the indexed-copy driver (NOTE [ Indexed-copy plan ] in index.h) and the
  * ops built on it: gather/scatter/scatter_add/scatter_reduce, index_select/add/copy/fill,
  * index_put, masked_fill/select/scatter, take/take_along_dim/put, nonzero/argwhere/where. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ctorch/ops_gen.h"
