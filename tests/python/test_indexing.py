@@ -529,6 +529,9 @@ def test_index_put_broadcast_value():
     check(lambda lib, x: x.index_put((I(lib, [[0], [2]]), I(lib, [1, 0])), lib.tensor([5.0, 6.0])), x)
     check(lambda lib, x: x.index_put([I(lib, [0, 1, 2])], lib.tensor([[5.0, 6.0]]), accumulate=True), x)
     check(lambda lib, x: x.index_put((I(lib, [0]), I(lib, [0]), I(lib, [0])), lib.tensor(1.0)), x)
+    check(lambda lib, x: x.index_put((None, I(lib, [0])), lib.tensor(1.0)), x)
+    check(lambda lib, x: x.index_put((), lib.tensor(2.0)), x)
+    check(lambda lib, x: x.index_put((), lib.tensor(2.0), accumulate=True), x)
 
 
 # ------------------------------------------------------------------ random getitem expressions

@@ -803,6 +803,7 @@ static ct_tensor *index_put_impl(ct_tensor *self, ct_tensorlist indices, ct_tens
     if (values->dtype != self->dtype)
         return ct_error(CT_ERR_RUNTIME, "[index_put_] Index put requires the source and destination dtypes match, got "
                         "%s for the destination and %s for the source.", tname(self->dtype), tname(values->dtype));
+    if (indices.n == 0) return ct_error(CT_ERR_RUNTIME, "[index_put_] at least one index is required");
     ct_index_item items[CT_MAX_DIM];
     if (items_from_list(indices, items)) return NULL;
     ct_tensor *out = start_from(self, inplace);
