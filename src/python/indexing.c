@@ -3,6 +3,7 @@
 #include "../core/internal.h"
 #include "argparse.h"
 #include "ctorch/indexing.h"
+#include "../kernels/cpu/index.h"
 
 extern PyObject *ctp_tensor_from_data(PyObject *data, int dtype, int copy);
 
@@ -149,41 +150,6 @@ PyObject *ctp_tensor_getitem(PyObject *self, PyObject *index) {
     return ctp_wrap(r);
 }
 
-/* torch refuses a scalar that the destination dtype cannot represent (c10's overflow
- * check): integers may wrap into unsigned types from down to -max, floats may not; NaN is
- * never an integer; infinities are fine for float types (16-bit floats go unchecked, as in
- * torch). */
-static int scalar_fits(ct_scalar s, int dtype) {
-    static const char *cname[CT_NUM_DTYPES] = {"bool", "uint8_t", "int8_t", "int16_t", "int", "int64_t",
-                                               "c10::Half", "c10::BFloat16", "float", "double"};
-    double lo, hi;
-    switch (dtype) {
-    case CT_UINT8: lo = 0, hi = 255; break;
-    case CT_INT8: lo = -128, hi = 127; break;
-    case CT_INT16: lo = -32768, hi = 32767; break;
-    case CT_INT32: lo = -2147483648.0, hi = 2147483647.0; break;
-    case CT_INT64: lo = -9.2233720368547758e18, hi = 9.2233720368547758e18; break;
-    case CT_FLOAT32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
-    default: return 0;
-    }
-    bool bad;
-    if (s.kind == CT_SCALAR_FLOAT) {
-        double d = s.v.d;
-        if (ct_dtype_is_floating(dtype)) bad = !isinf(d) && d == d && (d < lo || d > hi);
-        else bad = d != d || d < lo || d > hi;
-    } else {
-        int64_t v = s.v.i;
-        if (dtype == CT_UINT8) bad = v > 255 || v < -255;
-        else if (dtype == CT_INT64) bad = false;
-        else bad = (double)v < lo || (double)v > hi;
-    }
-    if (bad) {
-        PyErr_Format(PyExc_RuntimeError, "value cannot be converted to type %s without overflow", cname[dtype]);
-        return -1;
-    }
-    return 0;
-}
-
 int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
     if (!value) {
         PyErr_SetString(PyExc_TypeError, "Tensor does not support item deletion");
@@ -198,7 +164,8 @@ int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
         /* Python numbers (float subclasses such as numpy.float64 included) and numpy
          * integers; other numpy scalars are a TypeError in torch */
         ct_scalar s;
-        if (ctp_scalar(value, &s) || scalar_fits(s, t->dtype)) return -1;
+        if (ctp_scalar(value, &s)) return -1;
+        if (ct_ix_scalar_fits(s, t->dtype, false, "index_put_")) return (ctp_raise_ct_error(), -1);
         tmp = v = ct_empty(NULL, 0, t->dtype);
         if (!v) return (ctp_raise_ct_error(), -1);
         ct_store_scalar(ct_tensor_data(v), t->dtype, s);

@@ -450,6 +450,17 @@ def test_masked_ops(dt):
     check(lambda lib, x, m, s: x[:, ::2].clone().masked_scatter_(m[::2], s), x, mrow, src)
 
 
+@pytest.mark.parametrize("dt", ["uint8", "int8", "int32", "int64", "bool", "float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("value", [300, -1, -256, 200, 2.5, -1.5, 1e10, 1e300, float("nan"), float("inf"), 2**40])
+def test_scalar_value_range(dt, value):
+    x = make_pair((3,), dt, seed=76)
+    m = make_pair((3,), "bool", seed=77)
+    check(lambda lib, x, m: x.masked_fill(m, value), x, m)
+    check(lambda lib, x, m: x.index_fill(0, I(lib, [1]), value), x, m)
+    check(lambda lib, x, m: x.scatter(0, I(lib, [2]), value), x, m)
+    check(lambda lib, x, m: x.clone().masked_fill_(m, lib.tensor(value)), x, m)
+
+
 def test_masked_errors_and_edge():
     x = make_pair((3, 4), "float32", seed=74)
     m = make_pair((3, 4), "bool", seed=75)

@@ -160,6 +160,42 @@ bad: {
 }
 }
 
+int ct_ix_scalar_fits(ct_scalar s, int dtype, bool check_16bit, const char *op) {
+    static const char *cname[CT_NUM_DTYPES] = {"bool", "uint8_t", "int8_t", "int16_t", "int", "int64_t",
+                                               "c10::Half", "c10::BFloat16", "float", "double"};
+    double lo, hi;
+    switch (dtype) {
+    case CT_UINT8: lo = 0, hi = 255; break;
+    case CT_INT8: lo = -128, hi = 127; break;
+    case CT_INT16: lo = -32768, hi = 32767; break;
+    case CT_INT32: lo = -2147483648.0, hi = 2147483647.0; break;
+    case CT_INT64: lo = -9.2233720368547758e18, hi = 9.2233720368547758e18; break;
+    case CT_FLOAT16:
+        if (!check_16bit) return 0;
+        lo = -65504.0, hi = 65504.0;
+        break;
+    case CT_BFLOAT16:
+        if (!check_16bit) return 0;
+        lo = -3.3895313892515355e38, hi = 3.3895313892515355e38;
+        break;
+    case CT_FLOAT32: lo = -3.4028234663852886e38, hi = 3.4028234663852886e38; break;
+    default: return 0;
+    }
+    bool bad;
+    if (s.kind == CT_SCALAR_FLOAT) {
+        double d = s.v.d;
+        if (ct_dtype_is_floating(dtype)) bad = !isinf(d) && d == d && (d < lo || d > hi);
+        else bad = d != d || d < lo || d > hi;
+    } else {
+        int64_t v = s.v.i;
+        if (dtype == CT_UINT8) bad = v > 255 || v < -255;
+        else if (dtype == CT_INT64) bad = false;
+        else bad = (double)v < lo || (double)v > hi;
+    }
+    if (bad) return ct_errorf(CT_ERR_RUNTIME, "[%s] value cannot be converted to type %s without overflow", op, cname[dtype]);
+    return 0;
+}
+
 /* Nonzero flags of t's elements in row-major order into a new byte array (caller frees). */
 static uint8_t *nonzero_flags(ct_tensor *t, int64_t *count) {
     ct_tensor *c = ct_contig_as(t, -1);
@@ -377,6 +413,7 @@ static ct_tensor *scatter_impl(const char *name, ct_tensor *self, int64_t dim, c
     ct_tensor *ix = scatter_check(name, self, d, index, src);
     if (!ix) return NULL;
     ct_tensor *out = NULL, *val = NULL;
+    if (!src && ct_ix_scalar_fits(*value, self->dtype, true, name)) goto fail;
     out = start_from(self, inplace);
     if (!out) goto fail;
     if (!src) {
@@ -725,6 +762,7 @@ static ct_tensor *index_fill_impl(ct_tensor *self, int64_t dim, ct_tensor *index
     if (!ix) return NULL;
     ct_tensor *out = NULL, *val = NULL;
     int64_t bad, n = sz(self, d);
+    if (ct_ix_scalar_fits(value, self->dtype, true, "index_fill_")) goto done;
     if (ct_ix_find_bad(ix, -n, n, &bad)) {
         ct_error(CT_ERR_INDEX, "[index_fill_] index %lld is out of bounds for dimension %d with size %lld",
                  (long long)bad, d, (long long)n);
@@ -857,6 +895,7 @@ static ct_tensor *masked_fill_impl(ct_tensor *self, ct_tensor *mask, ct_scalar v
     if (mask->dtype != CT_BOOL)
         return ct_error(CT_ERR_RUNTIME, "[masked_fill_] masked_fill_ only supports boolean masks, but got mask with "
                         "dtype %s", ct_dtype_name(mask->dtype));
+    if (ct_ix_scalar_fits(value, self->dtype, true, "masked_fill_")) return NULL;
     int64_t shape[CT_MAX_DIM];
     int nd = broadcast_mask("masked_fill_", self, mask, inplace, shape);
     if (nd < 0) return NULL;

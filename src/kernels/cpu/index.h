@@ -43,6 +43,11 @@ void ct_ix_run(const ct_ix_plan *p);
 bool ct_ix_find_bad(const ct_tensor *idx, int64_t lo, int64_t hi, int64_t *bad);
 /* Broadcast view of t to shape (stride 0 on broadcast dims); error when incompatible. */
 ct_tensor *ct_ix_expand(ct_tensor *t, const int64_t *shape, int nd, const char *op);
+/* torch's check that a scalar fits dtype (c10's overflow rule: integers may wrap into
+ * uint8 from down to -255, floats may not; NaN never converts to an integer; float
+ * infinities and NaN are fine). 16-bit float ranges are checked only with check_16bit
+ * (torch's setitem path does not check them). 0, or -1 with a RuntimeError set. */
+int ct_ix_scalar_fits(ct_scalar s, int dtype, bool check_16bit, const char *op);
 /* Row-major coordinates of the nonzero elements of t: int64 tensor (count, ndim). */
 ct_tensor *ct_ix_nonzero(ct_tensor *t);
 
