@@ -74,3 +74,4 @@ def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the 
                   "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values "
                   "in [start, end).", UserWarning, stacklevel=2)
     return _C._ns_torch.range(start, end, step, **kwargs)
+from ._indexing import nonzero  # noqa: E402,F401
