@@ -22,6 +22,9 @@ from ._size import Size  # noqa: E402
 _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
+from ._reduce import unique, unique_consecutive, _install as _install_reduce  # noqa: E402,F401
+_install_reduce(Tensor)
 
 __version__ = "0.1.0"
 
