@@ -54,6 +54,8 @@ ct_tensor *ct_sum(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return sum_like("sum", self, dim, keepdim, dtype, CT_RED_SUM);
 }
 
+ct_tensor *ct_sum_all(ct_tensor *self, int dtype) { return ct_sum(self, CT_INTLIST_NONE, false, dtype); }
+
 ct_tensor *ct_nansum(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return sum_like("nansum", self, dim, keepdim, dtype, CT_RED_NANSUM);
 }
@@ -139,6 +141,8 @@ fail:
 ct_tensor *ct_mean(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return mean_like("mean", self, dim, keepdim, dtype, false);
 }
+
+ct_tensor *ct_mean_all(ct_tensor *self, int dtype) { return ct_mean(self, CT_INTLIST_NONE, false, dtype); }
 
 ct_tensor *ct_nanmean(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return mean_like("nanmean", self, dim, keepdim, dtype, true);
@@ -282,7 +286,7 @@ static ct_tensor *argminmax(const char *op, ct_tensor *self, const int64_t *dim,
     ct_tensor *v = NULL, *i = NULL;
     if (!dim) {
         if (self->numel == 0)
-            return ct_error(CT_ERR_RUNTIME, "[%s] %s(): Expected reduction dim to be specified for input.numel() == 0.",
+            return ct_error(CT_ERR_INDEX, "[%s] %s(): Expected reduction dim to be specified for input.numel() == 0.",
                             op, op);
         int64_t osz[CT_MAX_DIM];
         int on = keepdim ? self->ndim : 0;
