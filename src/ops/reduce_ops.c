@@ -186,81 +186,107 @@ ct_tensor *ct_amin(ct_tensor *self, ct_intlist dim, bool keepdim) {
 ct_tensor *ct_max(ct_tensor *self) { return amax_like("max", self, CT_INTLIST_NONE, false, CT_RED_MAX, false); }
 ct_tensor *ct_min(ct_tensor *self) { return amax_like("min", self, CT_INTLIST_NONE, false, CT_RED_MIN, false); }
 
-/* Arg-reduction over rows: x is (N, R) contiguous int64 or float64; writes the index of the
- * first max (is_max) or min per row, NaN winning (first NaN). */
-#define DEF_ARGROW(NAME, T, ISNAN)                                                              \
-    static void NAME(const T *x, int64_t N, int64_t R, bool is_max, int64_t *idx) {            \
-        for (int64_t r = 0; r < N; r++) {                                                       \
-            const T *row = x + r * R;                                                           \
-            T best = row[0];                                                                    \
-            int64_t bi = 0;                                                                     \
-            if (!ISNAN(best)) {                                                                 \
-                for (int64_t i = 1; i < R; i++) {                                               \
-                    T v = row[i];                                                               \
-                    if (ISNAN(v)) {                                                             \
-                        bi = i;                                                                 \
-                        break;                                                                  \
-                    }                                                                           \
-                    if (is_max ? v > best : v < best) {                                         \
-                        best = v;                                                               \
-                        bi = i;                                                                 \
-                    }                                                                           \
+/* NOTE [ Arg-reductions ]
+ * argmax/argmin and max/min(dim) run in two vectorisable passes instead of one branchy
+ * one: the engine computes the extreme values (NaN-propagating), then a find pass looks
+ * for the first position equal to that value (NaN matching NaN), walking x as (O, R, I)
+ * rows so that memory is read contiguously. The first index wins ties, as in torch. */
+typedef struct find_ctx {
+    const char *x, *m;
+    int64_t *idx;
+    int64_t R, I;
+    int cdt;
+} find_ctx;
+
+#define DEF_FIND(NAME, T)                                                                       \
+    static void NAME(const T *x, const T *m, int64_t *idx, int64_t R, int64_t I) {              \
+        if (I == 1) {                                                                           \
+            T v = m[0];                                                                         \
+            int64_t r = 0;                                                                      \
+            if (v == v)                                                                         \
+                while (r < R - 1 && x[r] != v) r++;                                             \
+            else                                                                                \
+                while (r < R - 1 && x[r] == x[r]) r++;                                          \
+            idx[0] = r;                                                                         \
+            return;                                                                             \
+        }                                                                                       \
+        int64_t left = I;                                                                       \
+        for (int64_t i = 0; i < I; i++) idx[i] = -1;                                            \
+        for (int64_t r = 0; r < R && left; r++) {                                               \
+            const T *row = x + r * I;                                                           \
+            for (int64_t i = 0; i < I; i++) {                                                   \
+                if (idx[i] < 0 && (row[i] == m[i] || (row[i] != row[i] && m[i] != m[i]))) {     \
+                    idx[i] = r;                                                                 \
+                    left--;                                                                     \
                 }                                                                               \
             }                                                                                   \
-            idx[r] = bi;                                                                        \
         }                                                                                       \
     }
-#define NEVER_NAN(v) 0
-#define IS_NAN(v) ((v) != (v))
-DEF_ARGROW(argrow_i64, int64_t, NEVER_NAN)
-DEF_ARGROW(argrow_f64, double, IS_NAN)
+DEF_FIND(find_i64, int64_t)
+DEF_FIND(find_f32, float)
+DEF_FIND(find_f64, double)
+DEF_FIND(find_u8, uint8_t)
 
-/* Indices (int64, shape out_sizes) and optionally values (self's dtype) of the max/min
- * along `dim` (dim < 0: flattened). */
+static void find_task(int64_t b, int64_t e, void *vctx) {
+    const find_ctx *c = (const find_ctx *)vctx;
+    size_t es = ct_dtype_size(c->cdt);
+    for (int64_t o = b; o < e; o++) {
+        const char *x = c->x + o * c->R * c->I * (int64_t)es;
+        const char *m = c->m + o * c->I * (int64_t)es;
+        int64_t *idx = c->idx + o * c->I;
+        switch (c->cdt) {
+        case CT_INT64: find_i64((const int64_t *)x, (const int64_t *)m, idx, c->R, c->I); break;
+        case CT_FLOAT32: find_f32((const float *)x, (const float *)m, idx, c->R, c->I); break;
+        case CT_FLOAT64: find_f64((const double *)x, (const double *)m, idx, c->R, c->I); break;
+        default: find_u8((const uint8_t *)x, (const uint8_t *)m, idx, c->R, c->I); break;
+        }
+    }
+}
+
+/* Indices (int64, shape osz) and optionally values (self's dtype, same shape) of the
+ * first max/min along dim (dim < 0: over the flattened tensor). */
 static int arg_reduce(const char *op, ct_tensor *self, int dim, bool is_max, const int64_t *osz, int on,
                       ct_tensor **values, ct_tensor **indices) {
-    int cdt = ct_dtype_is_floating(self->dtype) ? CT_FLOAT64 : CT_INT64;
-    ct_tensor *rows;
-    int64_t R;
-    if (dim < 0) {
-        rows = ct_contig_as(self, cdt);
-        R = self->numel;
-    } else {
-        rows = ct_movedim_last_contig(self, dim, cdt);
-        R = self->ndim ? self->sizes[dim] : 1;
-    }
-    if (!rows) return -1;
-    int64_t N = R ? rows->numel / R : 0;
-    ct_tensor *idx = ct_empty(osz, on, CT_INT64);
-    ct_tensor *val = NULL;
-    if (!idx) goto fail;
-    int64_t *ip = (int64_t *)ct_tensor_data(idx);
-    if (cdt == CT_INT64)
-        argrow_i64((const int64_t *)ct_tensor_data(rows), N, R, is_max, ip);
-    else
-        argrow_f64((const double *)ct_tensor_data(rows), N, R, is_max, ip);
-    if (values) {
-        val = ct_empty(osz, on, self->dtype);
-        if (!val) goto fail;
-        char *vp = (char *)ct_tensor_data(val);
-        size_t es = ct_dtype_size(self->dtype);
-        for (int64_t r = 0; r < N; r++) {
-            if (cdt == CT_INT64)
-                ct_store_i64(vp + r * (int64_t)es, self->dtype, ((const int64_t *)ct_tensor_data(rows))[r * R + ip[r]]);
-            else
-                ct_store_f64(vp + r * (int64_t)es, self->dtype, ((const double *)ct_tensor_data(rows))[r * R + ip[r]]);
-        }
-        *values = val;
-    }
-    ct_tensor_release(rows);
-    *indices = idx;
     (void)op;
+    int cdt = minmax_cdt(self->dtype);
+    ct_tensor *xc = ct_contig_as(self, cdt);
+    if (!xc) return -1;
+    int64_t O = 1, R, I = 1;
+    uint32_t mask;
+    if (dim < 0) {
+        R = self->numel;
+        mask = self->ndim ? (uint32_t)((1ull << self->ndim) - 1) : 0;
+    } else {
+        R = self->sizes[dim];
+        for (int k = 0; k < dim; k++) O *= self->sizes[k];
+        for (int k = dim + 1; k < self->ndim; k++) I *= self->sizes[k];
+        mask = 1u << dim;
+    }
+    ct_tensor *m = ct_reduce_run(xc, mask, is_max ? CT_RED_MAX : CT_RED_MIN, cdt, osz, on);
+    ct_tensor *idx = m ? ct_empty(osz, on, CT_INT64) : NULL;
+    if (!idx) {
+        ct_tensor_release(xc);
+        ct_tensor_release(m);
+        return -1;
+    }
+    if (idx->numel) {
+        find_ctx c = {(const char *)ct_tensor_data(xc), (const char *)ct_tensor_data(m),
+                      (int64_t *)ct_tensor_data(idx), R, I, cdt};
+        int64_t grain = CT_GRAIN / (R * I ? R * I : 1);
+        ct_parallel_for(O, grain < 1 ? 1 : grain, find_task, &c);
+    }
+    ct_tensor_release(xc);
+    if (values) {
+        *values = finish(m, self->dtype);
+        if (!*values) {
+            ct_tensor_release(idx);
+            return -1;
+        }
+    } else {
+        ct_tensor_release(m);
+    }
+    *indices = idx;
     return 0;
-fail:
-    ct_tensor_release(rows);
-    ct_tensor_release(idx);
-    ct_tensor_release(val);
-    return -1;
 }
 
 static int minmax_dim(const char *op, ct_tensor *self, int64_t dim, bool keepdim, bool is_max, ct_tensor **v,
@@ -452,27 +478,32 @@ int ct_std_mean_correction(ct_tensor *self, ct_intlist dim, const ct_scalar *cor
 
 /* ------------------------------------------------------------------ norms */
 
-/* |x|^p (or the p-specific map) of self as a new contiguous float64 tensor. */
-static ct_tensor *abs_pow(ct_tensor *self, double p) {
-    ct_tensor *xd = ct_contig_as(self, CT_FLOAT64);
-    if (!xd) return NULL;
-    ct_tensor *y = ct_empty(xd->sizes, xd->ndim, CT_FLOAT64);
-    if (!y) {
-        ct_tensor_release(xd);
-        return NULL;
+/* |x|^p (or the p-specific map: x*x, |x|, x != 0) of self as a new contiguous tensor of
+ * self's accumulation dtype (float32 for 16/32-bit floats, float64 otherwise). */
+#define DEF_ABSPOW(NAME, T, FABS, POW)                                                          \
+    static void NAME(const T *restrict x, T *restrict o, int64_t n, double p) {                 \
+        if (p == 2)                                                                             \
+            for (int64_t i = 0; i < n; i++) o[i] = x[i] * x[i];                                 \
+        else if (p == 1 || isinf(p))                                                            \
+            for (int64_t i = 0; i < n; i++) o[i] = FABS(x[i]);                                  \
+        else if (p == 0)                                                                        \
+            for (int64_t i = 0; i < n; i++) o[i] = (T)(x[i] != 0);                              \
+        else                                                                                    \
+            for (int64_t i = 0; i < n; i++) o[i] = POW(FABS(x[i]), (T)p);                       \
     }
-    const double *x = (const double *)ct_tensor_data(xd);
-    double *o = (double *)ct_tensor_data(y);
-    int64_t n = y->numel;
-    if (p == 2)
-        for (int64_t i = 0; i < n; i++) o[i] = x[i] * x[i];
-    else if (p == 1 || isinf(p))
-        for (int64_t i = 0; i < n; i++) o[i] = fabs(x[i]);
-    else if (p == 0)
-        for (int64_t i = 0; i < n; i++) o[i] = x[i] != 0 || x[i] != x[i];
-    else
-        for (int64_t i = 0; i < n; i++) o[i] = pow(fabs(x[i]), p);
-    ct_tensor_release(xd);
+DEF_ABSPOW(abspow_f32, float, fabsf, powf)
+DEF_ABSPOW(abspow_f64, double, fabs, pow)
+
+static ct_tensor *abs_pow(ct_tensor *self, double p) {
+    int cdt = self->dtype == CT_FLOAT64 || !ct_dtype_is_floating(self->dtype) ? CT_FLOAT64 : CT_FLOAT32;
+    ct_tensor *xc = ct_contig_as(self, cdt);
+    if (!xc) return NULL;
+    ct_tensor *y = ct_empty(xc->sizes, xc->ndim, cdt);
+    if (y && cdt == CT_FLOAT32)
+        abspow_f32((const float *)ct_tensor_data(xc), (float *)ct_tensor_data(y), y->numel, p);
+    else if (y)
+        abspow_f64((const double *)ct_tensor_data(xc), (double *)ct_tensor_data(y), y->numel, p);
+    ct_tensor_release(xc);
     return y;
 }
 
@@ -494,19 +525,31 @@ static ct_tensor *vector_norm(const char *op, ct_tensor *self, double p, ct_intl
             if ((mask & (1u << d)) && self->sizes[d] == 0)
                 return ct_error(CT_ERR_RUNTIME, "[%s] %s: Expected reduction dim %d to have non-zero size", op, op, d);
     }
-    ct_tensor *y = abs_pow(self, p);
+    /* with dtype=, torch converts the input first and computes in that dtype */
+    ct_tensor *src = dtype >= 0 ? ct_contig_as(self, dtype) : (ct_tensor_retain(self), self);
+    if (!src) return NULL;
+    ct_tensor *y = abs_pow(src, p);
+    ct_tensor_release(src);
     if (!y) return NULL;
     int64_t osz[CT_MAX_DIM];
     int on = ct_reduce_shape(self, mask, keepdim, osz);
     ct_red_kind kind = p == INFINITY ? CT_RED_MAX : p == -INFINITY ? CT_RED_MIN : CT_RED_SUM;
-    ct_tensor *r = ct_reduce_run(y, mask, kind, CT_FLOAT64, osz, on);
+    ct_tensor *r = ct_reduce_run(y, mask, kind, y->dtype, osz, on);
     ct_tensor_release(y);
     if (!r) return NULL;
-    double *rp = (double *)ct_tensor_data(r);
-    if (p == 2)
-        for (int64_t i = 0; i < r->numel; i++) rp[i] = sqrt(rp[i]);
-    else if (p != 1 && p != 0 && !isinf(p))
-        for (int64_t i = 0; i < r->numel; i++) rp[i] = pow(rp[i], 1.0 / p);
+    if (r->dtype == CT_FLOAT32) {
+        float *rp = (float *)ct_tensor_data(r);
+        if (p == 2)
+            for (int64_t i = 0; i < r->numel; i++) rp[i] = sqrtf(rp[i]);
+        else if (p != 1 && p != 0 && !isinf(p))
+            for (int64_t i = 0; i < r->numel; i++) rp[i] = powf(rp[i], (float)(1.0 / p));
+    } else {
+        double *rp = (double *)ct_tensor_data(r);
+        if (p == 2)
+            for (int64_t i = 0; i < r->numel; i++) rp[i] = sqrt(rp[i]);
+        else if (p != 1 && p != 0 && !isinf(p))
+            for (int64_t i = 0; i < r->numel; i++) rp[i] = pow(rp[i], 1.0 / p);
+    }
     return finish(r, odt);
 }
 
@@ -557,15 +600,18 @@ ct_tensor *ct_linalg_matrix_norm(ct_tensor *self, ct_scalar ord, ct_intlist dim,
     ct_red_kind kind = p > 0 ? CT_RED_MAX : CT_RED_MIN;
     if (self->sizes[ext_d] == 0 || (self->numel == 0 && kind == CT_RED_MIN))
         return ct_error(CT_ERR_INDEX, "[%s] %s: Expected reduction dim %d to have non-zero size.", op, op, ext_d);
-    ct_tensor *y = abs_pow(self, 1.0);
+    ct_tensor *src = dtype >= 0 ? ct_contig_as(self, dtype) : (ct_tensor_retain(self), self);
+    if (!src) return NULL;
+    ct_tensor *y = abs_pow(src, 1.0);
+    ct_tensor_release(src);
     if (!y) return NULL;
     int64_t ksz[CT_MAX_DIM], osz[CT_MAX_DIM];
     int kn = ct_reduce_shape(self, 1u << sum_d, true, ksz);
-    ct_tensor *s = ct_reduce_run(y, 1u << sum_d, CT_RED_SUM, CT_FLOAT64, ksz, kn);
+    ct_tensor *s = ct_reduce_run(y, 1u << sum_d, CT_RED_SUM, y->dtype, ksz, kn);
     ct_tensor_release(y);
     if (!s) return NULL;
     int on = ct_reduce_shape(self, (1u << d0) | (1u << d1), keepdim, osz);
-    ct_tensor *r = ct_reduce_run(s, 1u << ext_d, kind, CT_FLOAT64, osz, on);
+    ct_tensor *r = ct_reduce_run(s, 1u << ext_d, kind, s->dtype, osz, on);
     ct_tensor_release(s);
     return finish(r, odt);
 }

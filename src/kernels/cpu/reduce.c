@@ -52,17 +52,19 @@ typedef struct red_vt {
     void (*fill)(void *a, int64_t n);                 /* identity */
 } red_vt;
 
-#define NACC 16
+#define NACC 64 /* 4 AVX-512 (8 AVX2) registers of float: hides the add/compare latency */
 #define OP_ADD(a, b) ((a) + (b))
 #define OP_MUL(a, b) ((a) * (b))
 #define OP_NANADD(a, b) ((a) + ((b) == (b) ? (b) : 0))
-#define OP_FMAX(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
-#define OP_FMIN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
+/* a: accumulator, b: new value. Written as "take b if it wins or is NaN" (a NaN a is kept
+ * since nothing compares greater than it), the form GCC turns into compare + blend. */
+#define OP_FMAX(a, b) (((b) > (a) || (b) != (b)) ? (b) : (a))
+#define OP_FMIN(a, b) (((b) < (a) || (b) != (b)) ? (b) : (a))
 #define OP_IMAX(a, b) ((a) > (b) ? (a) : (b))
 #define OP_IMIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* T: storage type; A: accumulator type (uint64 for int64 sums: wrap-around, no UB). */
-#define DEF_KERNELS(NAME, T, A, IDENT, OP)                                                      \
+#define DEF_BLOCK(NAME, T, A, IDENT, OP)                                                        \
     static void NAME##_block(const T *restrict x, int64_t n, A *res) {                          \
         A a[NACC];                                                                              \
         for (int j = 0; j < NACC; j++) a[j] = (A)(IDENT);                                       \
@@ -73,7 +75,36 @@ typedef struct red_vt {
         for (int s = NACC / 2; s > 0; s /= 2)                                                   \
             for (int j = 0; j < s; j++) a[j] = OP(a[j], a[j + s]);                              \
         *res = a[0];                                                                            \
-    }                                                                                           \
+    }
+
+/* Float max/min: plain compare-select per lane (vmaxps-like) plus a NaN flag per lane. */
+#define DEF_FBLOCK(NAME, T, IDENT, CMP)                                                         \
+    static void NAME##_block(const T *restrict x, int64_t n, T *res) {                          \
+        T a[NACC];                                                                              \
+        int nan[NACC];                                                                          \
+        for (int j = 0; j < NACC; j++) {                                                        \
+            a[j] = (T)(IDENT);                                                                  \
+            nan[j] = 0;                                                                         \
+        }                                                                                       \
+        int64_t i = 0;                                                                          \
+        for (; i + NACC <= n; i += NACC)                                                        \
+            for (int j = 0; j < NACC; j++) {                                                    \
+                T v = x[i + j];                                                                 \
+                a[j] = v CMP a[j] ? v : a[j];                                                   \
+                nan[j] |= v != v;                                                               \
+            }                                                                                   \
+        for (; i < n; i++) {                                                                    \
+            T v = x[i];                                                                         \
+            a[0] = v CMP a[0] ? v : a[0];                                                       \
+            nan[0] |= v != v;                                                                   \
+        }                                                                                       \
+        int any = 0;                                                                            \
+        for (int j = 0; j < NACC; j++) any |= nan[j];                                           \
+        for (int j = 1; j < NACC; j++) a[0] = a[j] CMP a[0] ? a[j] : a[0];                      \
+        *res = any ? (T)NAN : a[0];                                                             \
+    }
+
+#define DEF_KERNELS(NAME, T, A, IDENT, OP)                                                      \
     /* pairwise above 2048 elements: error grows with log(n), as torch's cascade sum */         \
     static A NAME##_pair(const T *x, int64_t n) {                                               \
         if (n <= 2048) {                                                                        \
@@ -102,6 +133,22 @@ typedef struct red_vt {
     }                                                                                           \
     static const red_vt NAME##_vt = {NAME##_row, NAME##_acc, NAME##_comb, NAME##_fill};
 
+DEF_BLOCK(sum_i64, int64_t, uint64_t, 0, OP_ADD)
+DEF_BLOCK(sum_f32, float, float, 0, OP_ADD)
+DEF_BLOCK(sum_f64, double, double, 0, OP_ADD)
+DEF_BLOCK(nansum_f32, float, float, 0, OP_NANADD)
+DEF_BLOCK(nansum_f64, double, double, 0, OP_NANADD)
+DEF_BLOCK(prod_i64, int64_t, uint64_t, 1, OP_MUL)
+DEF_BLOCK(prod_f32, float, float, 1, OP_MUL)
+DEF_BLOCK(prod_f64, double, double, 1, OP_MUL)
+DEF_BLOCK(max_i64, int64_t, int64_t, INT64_MIN, OP_IMAX)
+DEF_FBLOCK(max_f32, float, -INFINITY, >)
+DEF_FBLOCK(max_f64, double, -INFINITY, >)
+DEF_BLOCK(max_u8, uint8_t, uint8_t, 0, OP_IMAX)
+DEF_BLOCK(min_i64, int64_t, int64_t, INT64_MAX, OP_IMIN)
+DEF_FBLOCK(min_f32, float, INFINITY, <)
+DEF_FBLOCK(min_f64, double, INFINITY, <)
+DEF_BLOCK(min_u8, uint8_t, uint8_t, 1, OP_IMIN)
 DEF_KERNELS(sum_i64, int64_t, uint64_t, 0, OP_ADD)
 DEF_KERNELS(sum_f32, float, float, 0, OP_ADD)
 DEF_KERNELS(sum_f64, double, double, 0, OP_ADD)
