@@ -310,6 +310,7 @@ int ct_min_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_
 
 static ct_tensor *argminmax(const char *op, ct_tensor *self, const int64_t *dim, bool keepdim, bool is_max) {
     ct_tensor *v = NULL, *i = NULL;
+    if (self->dtype == CT_BOOL) return ct_error(CT_ERR_RUNTIME, "[%s] %s(): does not support bool input", op, op);
     if (!dim) {
         if (self->numel == 0)
             return ct_error(CT_ERR_INDEX, "[%s] %s(): Expected reduction dim to be specified for input.numel() == 0.",

@@ -237,6 +237,7 @@ ct_tensor *ct_msort(ct_tensor *self) {
 int ct_topk(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
             ct_tensor **out1) {
     (void)sorted; /* results always come sorted, which torch allows for sorted=False */
+    if (self->dtype == CT_BOOL) return ct_errorf(CT_ERR_RUNTIME, "[topk] topk does not support bool dtypes on CPU");
     int64_t R = dim_len(self, dim, "topk");
     if (R < 0) return -1;
     if (k < 0 || k > R) return ct_errorf(CT_ERR_RUNTIME, "[topk] selected index k out of range");
@@ -272,6 +273,8 @@ static int select_one(const char *op, ct_tensor *self, int64_t dim, int64_t pos,
 }
 
 int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+    if (self->dtype == CT_BOOL)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[kthvalue] \"kthvalue_cpu\" not implemented for 'Bool'");
     int64_t R = dim_len(self, dim, "kthvalue");
     if (R < 0) return -1;
     if (k < 1 || k > R)
@@ -284,6 +287,8 @@ int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor
  * median, and are skipped by nanmedian. */
 static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, bool keepdim, bool ignore_nan,
                        ct_tensor **values, ct_tensor **indices) {
+    if (self->dtype == CT_BOOL)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] \"median_cpu\" not implemented for 'Bool'", op);
     int d = 0;
     int64_t N, R;
     ct_tensor *rows;
@@ -887,6 +892,8 @@ static ct_tensor *search(const char *op, ct_tensor *seq, ct_tensor *vals, bool o
             return ct_error(CT_ERR_RUNTIME, "[%s] %s(): sorter must be a tensor of long dtype but got %s", op, op,
                             ct_dtype_name(sorter->dtype));
     }
+    if (seq->dtype == CT_BOOL || vals->dtype == CT_BOOL)
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] \"searchsorted_out_cpu\" not implemented for 'Bool'", op);
     bool flt = ct_dtype_is_floating(seq->dtype) || ct_dtype_is_floating(vals->dtype);
     int cdt = flt ? CT_FLOAT64 : CT_INT64;
     ct_tensor *s = ct_contig_as(seq, cdt), *v = s ? ct_contig_as(vals, cdt) : NULL;

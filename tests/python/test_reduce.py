@@ -448,3 +448,20 @@ def test_searchsorted_bucketize(dtype):
 def test_searchsorted_nd_values_1d_seq():
     seq = pair_of([0.0, 1.0, 2.0])
     check(lambda lib, s, v: lib.searchsorted(s, v), seq, make_pair((2, 3, 2), "float32", seed=23))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "float16", "bfloat16"])
+def test_dtype_support_errors(dtype):
+    x = make_pair((3, 4), dtype, low=0, high=1, seed=24)
+    seq = make_pair((4,), dtype, low=0, high=0, seed=25)
+    check(lambda lib, s, x: lib.searchsorted(s, x), seq, x)
+    check(lambda lib, s, x: lib.bucketize(x, s), seq, x)
+    # ties: torch leaves the index of tied elements unspecified for topk/kthvalue/median
+    for f in [lambda lib, x: lib.argmax(x), lambda lib, x: lib.argmin(x, 1), lambda lib, x: lib.topk(x, 1).values,
+              lambda lib, x: lib.kthvalue(x, 1).values, lambda lib, x: lib.median(x),
+              lambda lib, x: lib.median(x, 0).values,
+              lambda lib, x: lib.nanmedian(x), lambda lib, x: lib.logcumsumexp(x, 0), lambda lib, x: lib.histc(x),
+              lambda lib, x: lib.prod(x), lambda lib, x: lib.amax(x, 0), lambda lib, x: lib.max(x, 1),
+              lambda lib, x: lib.cummax(x, 0), lambda lib, x: lib.msort(x), lambda lib, x: lib.var(x),
+              lambda lib, x: lib.linalg.vector_norm(x), lambda lib, x: lib.mode(x, 0)]:
+        check(f, x)
