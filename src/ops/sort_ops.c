@@ -449,6 +449,61 @@ fail:
 
 typedef enum { SCAN_SUM, SCAN_PROD, SCAN_LSE } scan_kind;
 
+static inline double logaddexp(double a, double x) {
+    double m = a > x ? a : x, lo = a > x ? x : a;
+    if (a != a || x != x) return NAN;
+    if (isinf(m) && (m > 0 || lo == m)) return m;
+    return m + log1p(exp(lo - m));
+}
+
+/* NOTE [ Scans ] The input is viewed as (O, R, I) rows (R: the scanned dim) in its
+ * storage order, so no transposed copy is made: for I == 1 each row is scanned in place
+ * order; for I > 1 a running row of I accumulators is updated with each of the R input
+ * rows, reading and writing memory contiguously. Floats accumulate in double and integers
+ * in (wrapping) uint64, as torch's CPU kernels do. */
+typedef struct scan_ctx {
+    const char *x;
+    char *y;
+    int64_t R, I;
+    int cdt;
+    scan_kind kind;
+    char *acc; /* O * I accumulators of 8 bytes, allocated by the caller */
+} scan_ctx;
+
+#define DEF_SCAN(NAME, T, ACC)                                                                  \
+    static void NAME(const T *x, T *y, int64_t R, int64_t I, scan_kind kind, ACC *acc) {       \
+        ACC init = kind == SCAN_PROD ? (ACC)1 : kind == SCAN_SUM ? (ACC)0 : (ACC)-INFINITY;     \
+        for (int64_t i = 0; i < I; i++) acc[i] = init;                                          \
+        for (int64_t r = 0; r < R; r++) {                                                       \
+            const T *xr = x + r * I;                                                            \
+            T *yr = y + r * I;                                                                  \
+            if (kind == SCAN_SUM)                                                               \
+                for (int64_t i = 0; i < I; i++) yr[i] = (T)(acc[i] += (ACC)xr[i]);              \
+            else if (kind == SCAN_PROD)                                                         \
+                for (int64_t i = 0; i < I; i++) yr[i] = (T)(acc[i] *= (ACC)xr[i]);              \
+            else                                                                                \
+                for (int64_t i = 0; i < I; i++) yr[i] = (T)(acc[i] = (ACC)logaddexp((double)acc[i], (double)xr[i])); \
+        }                                                                                       \
+    }
+DEF_SCAN(scan_f32, float, double)
+DEF_SCAN(scan_f64, double, double)
+DEF_SCAN(scan_i64, int64_t, uint64_t)
+
+static void scan_task(int64_t b, int64_t e, void *vctx) {
+    const scan_ctx *c = (const scan_ctx *)vctx;
+    size_t es = ct_dtype_size(c->cdt);
+    for (int64_t o = b; o < e; o++) {
+        int64_t off = o * c->R * c->I * (int64_t)es;
+        void *acc = c->acc + o * c->I * 8; /* this row's I accumulators (8 bytes each) */
+        if (c->cdt == CT_FLOAT32)
+            scan_f32((const float *)(c->x + off), (float *)(c->y + off), c->R, c->I, c->kind, (double *)acc);
+        else if (c->cdt == CT_FLOAT64)
+            scan_f64((const double *)(c->x + off), (double *)(c->y + off), c->R, c->I, c->kind, (double *)acc);
+        else
+            scan_i64((const int64_t *)(c->x + off), (int64_t *)(c->y + off), c->R, c->I, c->kind, (uint64_t *)acc);
+    }
+}
+
 static ct_tensor *scan(const char *op, ct_tensor *self, int64_t dim, int dtype, scan_kind kind) {
     int odt;
     if (kind == SCAN_LSE) {
@@ -461,55 +516,36 @@ static ct_tensor *scan(const char *op, ct_tensor *self, int64_t dim, int dtype, 
     }
     int d = ct_wrap_dim(dim, self->ndim, op);
     if (d < 0) return NULL;
-    ct_tensor *src = self;
-    ct_tensor_retain(src);
-    if (dtype >= 0 && dtype != self->dtype) {
-        ct_tensor_release(src);
-        src = ct_contig_as(self, dtype);
-        if (!src) return NULL;
-    }
-    int cdt = ct_dtype_is_floating(odt) ? CT_FLOAT64 : CT_INT64;
-    ct_tensor *rows = ct_movedim_last_contig(src, d, cdt);
+    /* with dtype=, torch converts the input first */
+    ct_tensor *src = dtype >= 0 ? ct_contig_as(self, dtype) : (ct_tensor_retain(self), self);
+    if (!src) return NULL;
+    int cdt = !ct_dtype_is_floating(odt) ? CT_INT64 : odt == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;
+    ct_tensor *xc = ct_contig_as(src, cdt);
     ct_tensor_release(src);
-    if (!rows) return NULL;
-    int64_t R = self->ndim ? self->sizes[d] : 1;
-    int64_t N = R ? self->numel / R : 0;
-    ct_tensor *o = ct_empty(rows->sizes, rows->ndim, cdt);
-    if (!o) {
-        ct_tensor_release(rows);
+    if (!xc) return NULL;
+    ct_tensor *y = ct_empty(self->sizes, self->ndim, cdt);
+    if (!y) {
+        ct_tensor_release(xc);
         return NULL;
     }
-    for (int64_t r = 0; r < N; r++) {
-        if (cdt == CT_INT64) {
-            const uint64_t *x = (const uint64_t *)ct_tensor_data(rows) + r * R;
-            uint64_t *y = (uint64_t *)ct_tensor_data(o) + r * R;
-            uint64_t a = kind == SCAN_PROD ? 1 : 0;
-            for (int64_t i = 0; i < R; i++) y[i] = a = kind == SCAN_PROD ? a * x[i] : a + x[i];
-        } else {
-            const double *x = (const double *)ct_tensor_data(rows) + r * R;
-            double *y = (double *)ct_tensor_data(o) + r * R;
-            double a = kind == SCAN_PROD ? 1 : kind == SCAN_SUM ? 0 : -INFINITY;
-            for (int64_t i = 0; i < R; i++) {
-                if (kind == SCAN_SUM)
-                    a += x[i];
-                else if (kind == SCAN_PROD)
-                    a *= x[i];
-                else {
-                    double m = a > x[i] ? a : x[i], lo = a > x[i] ? x[i] : a;
-                    if (a != a || x[i] != x[i])
-                        a = NAN;
-                    else if (isinf(m) && (m > 0 || lo == m))
-                        a = m;
-                    else
-                        a = m + log1p(exp(lo - m));
-                }
-                y[i] = a;
-            }
+    int64_t O = 1, R = self->ndim ? self->sizes[d] : 1, I = 1;
+    for (int k = 0; k < d; k++) O *= self->sizes[k];
+    for (int k = d + 1; k < self->ndim; k++) I *= self->sizes[k];
+    if (y->numel) {
+        char *acc = malloc((size_t)(O * I) * 8);
+        if (!acc) {
+            ct_tensor_release(xc);
+            ct_tensor_release(y);
+            return ct_error(CT_ERR_MEMORY, "[%s] out of memory", op);
         }
+        scan_ctx c = {(const char *)ct_tensor_data(xc), (char *)ct_tensor_data(y), R, I, cdt, kind, acc};
+        int64_t grain = CT_GRAIN / (R * I);
+        ct_parallel_for(O, grain < 1 ? 1 : grain, scan_task, &c);
+        free(acc);
     }
-    ct_tensor_release(rows);
-    ct_tensor *r = ct_movedim_back(o, self->ndim ? d : 0, odt);
-    ct_tensor_release(o);
+    ct_tensor_release(xc);
+    ct_tensor *r = ct_contig_as(y, odt);
+    ct_tensor_release(y);
     return r;
 }
 
