@@ -196,7 +196,45 @@ static void test_large(void) {
     free(buf);
 }
 
+/* A transposed (non-contiguous) view reduces, scans and sorts like its contiguous copy. */
+static void test_noncontiguous(void) {
+    float buf[24];
+    for (int i = 0; i < 24; i++) buf[i] = (float)((i * 7) % 11) - 5.0f;
+    int64_t sz[3] = {2, 3, 4};
+    ct_tensor *x = ct_tensor_from_data(buf, sz, 3, CT_FLOAT32);
+    int64_t tsz[3] = {4, 3, 2}, tst[3] = {1, 4, 12}; /* x.permute(2, 1, 0) */
+    ct_tensor *v = ct_tensor_new_view(x->storage, CT_FLOAT32, 0, tsz, tst, 3);
+    ct_tensor *c = ct_contiguous(v);
+    CHECK(v && c && !ct_tensor_is_contiguous(v));
+    for (int64_t d = 0; d < 3; d++) {
+        ct_intlist dl = {&d, 1};
+        ct_tensor *r[2][6];
+        for (int k = 0; k < 2; k++) {
+            ct_tensor *t = k ? c : v, *a = NULL, *b = NULL;
+            r[k][0] = ct_sum(t, dl, false, -1);
+            r[k][1] = ct_amax(t, dl, true);
+            r[k][2] = ct_argmin(t, &d, false);
+            r[k][3] = ct_cumsum(t, d, -1);
+            CHECK(ct_sort(t, d, true, &a, &b) == 0);
+            r[k][4] = a;
+            r[k][5] = b;
+        }
+        for (int j = 0; j < 6; j++) {
+            CHECK(r[0][j] && r[1][j] && r[0][j]->numel == r[1][j]->numel);
+            if (r[0][j] && r[1][j] && r[0][j]->numel == r[1][j]->numel)
+                CHECK(memcmp(ct_tensor_data(r[0][j]), ct_tensor_data(r[1][j]),
+                             (size_t)r[0][j]->numel * ct_dtype_size(r[0][j]->dtype)) == 0);
+            ct_tensor_release(r[0][j]);
+            ct_tensor_release(r[1][j]);
+        }
+    }
+    ct_tensor_release(x);
+    ct_tensor_release(v);
+    ct_tensor_release(c);
+}
+
 int main(void) {
+    test_noncontiguous();
     test_sum_max();
     test_every_op_runs();
     test_search_bincount();
