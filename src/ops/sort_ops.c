@@ -256,39 +256,55 @@ static ct_tensor *maybe_squeeze(ct_tensor *t, int d, bool keepdim) {
     return v;
 }
 
-static int select_one(const char *op, ct_tensor *self, int64_t dim, int64_t pos, bool keepdim, ct_tensor **out0,
-                      ct_tensor **out1) {
-    int d = ct_wrap_dim(dim, self->ndim, op);
-    if (d < 0) return -1;
-    ct_tensor *v = NULL, *i = NULL;
-    if (sorted_part(op, self, dim, false, 1, pos, false, &v, &i)) return -1;
-    *out0 = maybe_squeeze(v, d, keepdim);
-    *out1 = maybe_squeeze(i, d, keepdim);
-    if (!*out0 || !*out1) {
-        ct_tensor_release(*out0);
-        ct_tensor_release(*out1);
-        return -1;
+/* Quickselect (Hoare partition, median-of-three pivot) of position k in the index array
+ * idx under the ascending order with NaN largest: afterwards key[idx[k]] is the k-th
+ * smallest. Which of several tied elements lands there is unspecified, as in torch. */
+#define DEF_SELECT(NAME, T, LESS)                                                               \
+    static void NAME(const T *key, int64_t *idx, int64_t n, int64_t k) {                        \
+        int64_t lo = 0, hi = n - 1;                                                             \
+        while (hi > lo) {                                                                       \
+            int64_t mid = lo + (hi - lo) / 2, t;                                                \
+            if (LESS(key[idx[mid]], key[idx[lo]])) t = idx[mid], idx[mid] = idx[lo], idx[lo] = t; \
+            if (LESS(key[idx[hi]], key[idx[lo]])) t = idx[hi], idx[hi] = idx[lo], idx[lo] = t;   \
+            if (LESS(key[idx[hi]], key[idx[mid]])) t = idx[hi], idx[hi] = idx[mid], idx[mid] = t; \
+            T pv = key[idx[mid]];                                                               \
+            int64_t i = lo, j = hi;                                                             \
+            while (i <= j) {                                                                    \
+                while (LESS(key[idx[i]], pv)) i++;                                              \
+                while (LESS(pv, key[idx[j]])) j--;                                              \
+                if (i <= j) {                                                                   \
+                    t = idx[i], idx[i] = idx[j], idx[j] = t;                                    \
+                    i++;                                                                        \
+                    j--;                                                                        \
+                }                                                                               \
+            }                                                                                   \
+            if (k <= j)                                                                         \
+                hi = j;                                                                         \
+            else if (k >= i)                                                                    \
+                lo = i;                                                                         \
+            else                                                                                \
+                break;                                                                          \
+        }                                                                                       \
     }
-    return 0;
+DEF_SELECT(select_f, double, LT_ASC_F)
+DEF_SELECT(select_i, int64_t, LT_ASC_I)
+
+/* NOTE [ Order statistics ] kthvalue, median and nanmedian select per row (expected
+ * O(R)) instead of sorting. `pos_of` gives the wanted position for a row from its length
+ * and NaN count; a negative result means "the first NaN" (median of a row with NaN). */
+typedef int64_t (*pos_fn)(int64_t R, int64_t nnan, int64_t k);
+
+static int64_t pos_kth(int64_t R, int64_t nnan, int64_t k) { return (void)R, (void)nnan, k; }
+static int64_t pos_median(int64_t R, int64_t nnan, int64_t k) { return (void)k, nnan ? -1 : (R - 1) / 2; }
+static int64_t pos_nanmedian(int64_t R, int64_t nnan, int64_t k) {
+    (void)k;
+    return nnan == R ? -1 : (R - nnan - 1) / 2;
 }
 
-int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
-    if (self->dtype == CT_BOOL)
-        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[kthvalue] \"kthvalue_cpu\" not implemented for 'Bool'");
-    int64_t R = dim_len(self, dim, "kthvalue");
-    if (R < 0) return -1;
-    if (k < 1 || k > R)
-        return ct_errorf(CT_ERR_RUNTIME, "[kthvalue] kthvalue(): selected number k out of range for dimension %lld",
-                         (long long)dim);
-    return select_one("kthvalue", self, dim, k - 1, keepdim, out0, out1);
-}
-
-/* Median of each row: rows sorted ascending; NaN rows give NaN (first NaN's index) for
- * median, and are skipped by nanmedian. */
-static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, bool keepdim, bool ignore_nan,
-                       ct_tensor **values, ct_tensor **indices) {
-    if (self->dtype == CT_BOOL)
-        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] \"median_cpu\" not implemented for 'Bool'", op);
+/* values (self's dtype) and indices of the selected element of each row along dim (or of
+ * the flattened tensor when flat), keepdim as torch. */
+static int order_stat(const char *op, ct_tensor *self, int64_t dim, bool flat, bool keepdim, pos_fn pos_of,
+                      int64_t k, ct_tensor **values, ct_tensor **indices) {
     int d = 0;
     int64_t N, R;
     ct_tensor *rows;
@@ -304,44 +320,54 @@ static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, 
         }
     }
     if (!rows) return -1;
-    ct_tensor *idx = sort_rows(rows, N, R, false);
-    ct_tensor *v = NULL, *ix = NULL;
-    if (!idx) goto fail;
     int64_t osz[2] = {N, 1};
-    v = ct_empty(osz, 2, rows->dtype);
-    ix = ct_empty(osz, 2, CT_INT64);
-    if (!v || !ix) goto fail;
-    const int64_t *ip = (const int64_t *)ct_tensor_data(idx);
-    int64_t *op_i = (int64_t *)ct_tensor_data(ix);
+    ct_tensor *v = ct_empty(osz, 2, rows->dtype);
+    ct_tensor *ix = v ? ct_empty(osz, 2, CT_INT64) : NULL;
+    int64_t *idx = ix ? malloc(sizeof(int64_t) * (size_t)(R ? R : 1)) : NULL;
+    if (!idx) {
+        if (ix) ct_error(CT_ERR_MEMORY, "[%s] out of memory", op);
+        goto fail;
+    }
+    bool flt = rows->dtype == CT_FLOAT64;
+    int64_t *oi = (int64_t *)ct_tensor_data(ix);
     for (int64_t r = 0; r < N; r++) {
-        if (R == 0) {
-            op_i[r] = 0;
-            if (rows->dtype == CT_FLOAT64)
+        if (R == 0) { /* full median of an empty tensor: NaN (torch: the lowest int for ints) */
+            oi[r] = 0;
+            if (flt)
                 ((double *)ct_tensor_data(v))[r] = NAN;
             else
                 ((int64_t *)ct_tensor_data(v))[r] = INT64_MIN;
             continue;
         }
-        int64_t m = R;
-        if (rows->dtype == CT_FLOAT64) {
+        int64_t nnan = 0, first_nan = -1;
+        if (flt) {
             const double *x = (const double *)ct_tensor_data(rows) + r * R;
-            while (m > 0 && x[ip[r * R + m - 1]] != x[ip[r * R + m - 1]]) m--;
-            int64_t pos;
-            if (ignore_nan)
-                pos = m ? (m - 1) / 2 : 0;
-            else
-                pos = m < R ? m : (R - 1) / 2; /* first NaN (stable) or the lower median */
-            op_i[r] = ip[r * R + pos];
-            ((double *)ct_tensor_data(v))[r] = x[op_i[r]];
-        } else {
-            const int64_t *x = (const int64_t *)ct_tensor_data(rows) + r * R;
-            op_i[r] = ip[r * R + (R - 1) / 2];
-            ((int64_t *)ct_tensor_data(v))[r] = x[op_i[r]];
+            for (int64_t i = 0; i < R; i++)
+                if (x[i] != x[i]) {
+                    if (first_nan < 0) first_nan = i;
+                    nnan++;
+                }
         }
+        int64_t p = pos_of(R, nnan, k), at;
+        if (p < 0) {
+            at = first_nan;
+        } else {
+            for (int64_t i = 0; i < R; i++) idx[i] = i;
+            if (flt)
+                select_f((const double *)ct_tensor_data(rows) + r * R, idx, R, p);
+            else
+                select_i((const int64_t *)ct_tensor_data(rows) + r * R, idx, R, p);
+            at = idx[p];
+        }
+        oi[r] = at;
+        if (flt)
+            ((double *)ct_tensor_data(v))[r] = ((const double *)ct_tensor_data(rows))[r * R + at];
+        else
+            ((int64_t *)ct_tensor_data(v))[r] = ((const int64_t *)ct_tensor_data(rows))[r * R + at];
     }
+    free(idx);
     ct_tensor_release(rows);
-    ct_tensor_release(idx);
-    rows = idx = NULL;
+    rows = NULL;
     if (flat) {
         ct_tensor *vc = ct_contig_as(v, self->dtype);
         ct_tensor_release(v);
@@ -358,13 +384,35 @@ static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, 
     if (!v || !ix) goto fail;
     *values = maybe_squeeze(v, d, keepdim);
     *indices = maybe_squeeze(ix, d, keepdim);
+    if (!*values || !*indices) {
+        ct_tensor_release(*values);
+        ct_tensor_release(*indices);
+        return -1;
+    }
     return 0;
 fail:
     ct_tensor_release(rows);
-    ct_tensor_release(idx);
     ct_tensor_release(v);
     ct_tensor_release(ix);
     return -1;
+}
+
+int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+    if (self->dtype == CT_BOOL)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[kthvalue] \"kthvalue_cpu\" not implemented for 'Bool'");
+    int64_t R = dim_len(self, dim, "kthvalue");
+    if (R < 0) return -1;
+    if (k < 1 || k > R)
+        return ct_errorf(CT_ERR_RUNTIME, "[kthvalue] kthvalue(): selected number k out of range for dimension %lld",
+                         (long long)dim);
+    return order_stat("kthvalue", self, dim, false, keepdim, pos_kth, k - 1, out0, out1);
+}
+
+static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, bool keepdim, bool ignore_nan,
+                       ct_tensor **values, ct_tensor **indices) {
+    if (self->dtype == CT_BOOL)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] \"median_cpu\" not implemented for 'Bool'", op);
+    return order_stat(op, self, dim, flat, keepdim, ignore_nan ? pos_nanmedian : pos_median, 0, values, indices);
 }
 
 ct_tensor *ct_median(ct_tensor *self) {
