@@ -234,16 +234,6 @@ ct_tensor *ct_msort(ct_tensor *self) {
     return v;
 }
 
-int ct_topk(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
-            ct_tensor **out1) {
-    (void)sorted; /* results always come sorted, which torch allows for sorted=False */
-    if (self->dtype == CT_BOOL) return ct_errorf(CT_ERR_RUNTIME, "[topk] topk does not support bool dtypes on CPU");
-    int64_t R = dim_len(self, dim, "topk");
-    if (R < 0) return -1;
-    if (k < 0 || k > R) return ct_errorf(CT_ERR_RUNTIME, "[topk] selected index k out of range");
-    return sorted_part("topk", self, dim, largest, k, 0, false, out0, out1);
-}
-
 /* Squeeze dim d of a length-1 result unless keepdim. Consumes t. */
 static ct_tensor *maybe_squeeze(ct_tensor *t, int d, bool keepdim) {
     if (keepdim || t->ndim == 0) return t;
@@ -288,6 +278,76 @@ static ct_tensor *maybe_squeeze(ct_tensor *t, int d, bool keepdim) {
     }
 DEF_SELECT(select_f, double, LT_ASC_F)
 DEF_SELECT(select_i, int64_t, LT_ASC_I)
+DEF_SELECT(select_f_desc, double, LT_DESC_F)
+DEF_SELECT(select_i_desc, int64_t, LT_DESC_I)
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* topk: select the k-th element (expected O(R)), then sort only the k winners (by value,
+ * ties by position). */
+int ct_topk(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
+            ct_tensor **out1) {
+    (void)sorted; /* results always come sorted, which torch allows for sorted=False */
+    if (self->dtype == CT_BOOL) return ct_errorf(CT_ERR_RUNTIME, "[topk] topk does not support bool dtypes on CPU");
+    int d;
+    int64_t N, R;
+    int64_t Rl = dim_len(self, dim, "topk");
+    if (Rl < 0) return -1;
+    if (k < 0 || k > Rl) return ct_errorf(CT_ERR_RUNTIME, "[topk] selected index k out of range");
+    ct_tensor *rows = rows_of("topk", self, dim, &d, &N, &R);
+    if (!rows) return -1;
+    int64_t sz[2] = {N, k};
+    ct_tensor *v = ct_empty(sz, 2, rows->dtype);
+    ct_tensor *ix = v ? ct_empty(sz, 2, CT_INT64) : NULL;
+    int64_t *idx = ix ? malloc(sizeof(int64_t) * (size_t)(2 * R + 2)) : NULL;
+    if (!idx) {
+        if (ix) ct_error(CT_ERR_MEMORY, "[topk] out of memory");
+        ct_tensor_release(rows);
+        ct_tensor_release(v);
+        ct_tensor_release(ix);
+        return -1;
+    }
+    bool flt = rows->dtype == CT_FLOAT64;
+    for (int64_t r = 0; r < N && k > 0; r++) {
+        for (int64_t i = 0; i < R; i++) idx[i] = i;
+        const double *xf = (const double *)ct_tensor_data(rows) + r * R;
+        const int64_t *xi = (const int64_t *)ct_tensor_data(rows) + r * R;
+        if (k < R) {
+            if (flt)
+                (largest ? select_f_desc : select_f)(xf, idx, R, k - 1);
+            else
+                (largest ? select_i_desc : select_i)(xi, idx, R, k - 1);
+        }
+        qsort(idx, (size_t)k, sizeof(int64_t), cmp_i64);
+        if (flt)
+            (largest ? msort_f_desc : msort_f_asc)(xf, idx, idx + R, k);
+        else
+            (largest ? msort_i_desc : msort_i_asc)(xi, idx, idx + R, k);
+        int64_t *oi = (int64_t *)ct_tensor_data(ix) + r * k;
+        for (int64_t j = 0; j < k; j++) {
+            oi[j] = idx[j];
+            if (flt)
+                ((double *)ct_tensor_data(v))[r * k + j] = xf[idx[j]];
+            else
+                ((int64_t *)ct_tensor_data(v))[r * k + j] = xi[idx[j]];
+        }
+    }
+    free(idx);
+    ct_tensor_release(rows);
+    v = unrow(v, self, d, k, self->dtype);
+    ix = unrow(ix, self, d, k, CT_INT64);
+    if (!v || !ix) {
+        ct_tensor_release(v);
+        ct_tensor_release(ix);
+        return -1;
+    }
+    *out0 = v;
+    *out1 = ix;
+    return 0;
+}
 
 /* NOTE [ Order statistics ] kthvalue, median and nanmedian select per row (expected
  * O(R)) instead of sorting. `pos_of` gives the wanted position for a row from its length
