@@ -621,6 +621,8 @@ static ct_tensor *scan(const char *op, ct_tensor *self, int64_t dim, int dtype, 
         odt = self->dtype;
     } else {
         odt = dtype >= 0 ? dtype : (ct_dtype_is_floating(self->dtype) ? self->dtype : CT_INT64);
+        if (odt == CT_BOOL)
+            return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] \"%s_out_cpu\" not implemented for 'Bool'", op, op);
     }
     int d = ct_wrap_dim(dim, self->ndim, op);
     if (d < 0) return NULL;

@@ -445,6 +445,16 @@ def test_searchsorted_bucketize(dtype):
     check(lambda lib, s, v: lib.bucketize(v, s), seq2, vals)
 
 
+def test_search_mixed_dtypes_and_scan_bool_dtype():
+    check(lambda lib, s, v: lib.searchsorted(s, v), pair_of([1, 2, 3], "int64"), pair_of([1.5, 2.0, 7.0]))
+    check(lambda lib, s, v: lib.searchsorted(s, v, right=True), pair_of([1.0, 2, 3]), pair_of([1, 3], "int64"))
+    check(lambda lib, s, v: lib.bucketize(v, s), pair_of([1, 2, 3], "int32"), pair_of([2.5, 0.5]))
+    check(lambda lib, s: lib.bucketize(2.5, s, right=True), pair_of([1, 2, 3], "int64"))
+    b = pair_of([True, False, True], "bool")
+    check(lambda lib, x: lib.cumsum(x, 0, dtype=DTYPES["bool"][0 if lib is ctorch else 1]), b)
+    check(lambda lib, x: lib.sum(x, dtype=DTYPES["bool"][0 if lib is ctorch else 1]), b)
+
+
 def test_searchsorted_nd_values_1d_seq():
     seq = pair_of([0.0, 1.0, 2.0])
     check(lambda lib, s, v: lib.searchsorted(s, v), seq, make_pair((2, 3, 2), "float32", seed=23))
