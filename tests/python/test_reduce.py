@@ -495,3 +495,13 @@ def test_order_stats_ties_large():
             picked = np.take_along_axis(a, idx, 1)
             vals = np.array(rc.values.tolist()).reshape(picked.shape)
             np.testing.assert_array_equal(picked, vals, err_msg=name)
+
+
+def test_float32_sum_many_short_rows_accuracy():
+    rng = np.random.default_rng(27)
+    a = (rng.random((200000, 3, 2)) + 1).astype(np.float32)
+    c, t = ctorch.tensor(a), torch.tensor(a)
+    exact = a.astype(np.float64).sum(axis=(0, 2))
+    got = np.array(ctorch.sum(c, (0, 2)).tolist())
+    assert np.max(np.abs(got - exact) / exact) < 1e-5  # (torch itself is off by ~1e-5 here)
+    check(lambda lib, x: lib.sum(x, (0, 2)), (c, t), rtol=1e-4)

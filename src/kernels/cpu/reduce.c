@@ -223,17 +223,27 @@ static int64_t red_off(const plan *p, int64_t r, int nd) {
 
 /* I == 1: reduce the flat reduced range [b, e) starting at base into *res. */
 static void inner_range(const plan *p, const char *base, int64_t b, int64_t e, void *res) {
-    char tmp[16];
+    char tmp[16], blk[16];
+    int nblk = 0;
     p->vt->fill(res, 1);
+    p->vt->fill(blk, 1);
     while (b < e) {
         int64_t row = b / p->Rin, col = b % p->Rin;
         int64_t n = p->Rin - col;
         if (n > e - b) n = e - b;
         const char *src = base + (red_off(p, row, p->nR - 1) + col) * (int64_t)p->esz;
         p->vt->row(src, n, tmp);
-        p->vt->comb(res, tmp);
+        /* many short rows: partial results are combined in blocks of 64 (a cascade), so
+         * float sums do not lose accuracy linearly in the number of rows */
+        p->vt->comb(blk, tmp);
+        if (++nblk == 64) {
+            p->vt->comb(res, blk);
+            p->vt->fill(blk, 1);
+            nblk = 0;
+        }
         b += n;
     }
+    p->vt->comb(res, blk);
 }
 
 static void task_inner(int64_t begin, int64_t end, void *ctx) {
