@@ -505,3 +505,23 @@ def test_float32_sum_many_short_rows_accuracy():
     got = np.array(ctorch.sum(c, (0, 2)).tolist())
     assert np.max(np.abs(got - exact) / exact) < 1e-5  # (torch itself is off by ~1e-5 here)
     check(lambda lib, x: lib.sum(x, (0, 2)), (c, t), rtol=1e-4)
+
+
+def test_tuple_out():
+    x = make_pair((3, 4), "float32", seed=28)
+    for name, f in [("max", lambda lib, x, o: lib.max(x, 1, out=o)), ("min", lambda lib, x, o: lib.min(x, 0, True, out=o)),
+                    ("sort", lambda lib, x, o: lib.sort(x, 1, out=o)), ("topk", lambda lib, x, o: lib.topk(x, 2, out=o)),
+                    ("kthvalue", lambda lib, x, o: lib.kthvalue(x, 2, 0, out=o)),
+                    ("median", lambda lib, x, o: lib.median(x, 1, out=o)), ("mode", lambda lib, x, o: lib.mode(x, out=o)),
+                    ("cummax", lambda lib, x, o: lib.cummax(x, 1, out=o)),
+                    ("aminmax", lambda lib, x, o: lib.aminmax(x, dim=0, out=o))]:
+        def g(lib, x, f=f):
+            idt = lib.float32 if f is not None and "aminmax" in f.__code__.co_names else lib.int64
+            o = (lib.empty(0), lib.empty(0, dtype=idt))
+            r = f(lib, x, o)
+            assert r[0] is o[0] and r[1] is o[1]
+            return r
+        check(g, x)
+    c, _ = x
+    with pytest.raises(TypeError):
+        ctorch.max(c, 1, out=ctorch.empty(0))
