@@ -644,6 +644,9 @@ static void expshift_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
 ct_tensor *ct_logsumexp(ct_tensor *self, ct_intlist dim, bool keepdim) {
     const char *op = "logsumexp";
     int odt = ct_dtype_is_floating(self->dtype) ? self->dtype : ct_get_default_dtype();
+    if (dim.n == 0 && self->ndim > 0 && !keepdim) /* as torch: its keepdim max meets a 0-dim result */
+        return ct_error(CT_ERR_RUNTIME, "[logsumexp] output with shape [] doesn't match the broadcast shape of the "
+                        "input");
     uint32_t mask;
     if (ct_reduce_mask(op, dim, self->ndim, &mask)) return NULL;
     int64_t ksz[CT_MAX_DIM], osz[CT_MAX_DIM];
@@ -687,7 +690,13 @@ static ct_tensor *all_any(const char *op, ct_tensor *self, ct_intlist dim, bool 
     int odt = self->dtype == CT_UINT8 ? CT_UINT8 : CT_BOOL;
     ct_tensor *b = ct_contig_as(self, CT_BOOL);
     if (!b) return NULL;
-    ct_tensor *r = reduce_to(op, b, dim, keepdim, kind, CT_BOOL, odt);
+    ct_tensor *r;
+    if (dim.n == 0) { /* all/any(dim=()) reduce nothing in torch (unlike sum) */
+        r = ct_reduce_run(b, 0, kind, CT_BOOL, self->sizes, self->ndim);
+        r = finish(r, odt);
+    } else {
+        r = reduce_to(op, b, dim, keepdim, kind, CT_BOOL, odt);
+    }
     ct_tensor_release(b);
     return r;
 }

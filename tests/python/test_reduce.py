@@ -525,3 +525,15 @@ def test_tuple_out():
     c, _ = x
     with pytest.raises(TypeError):
         ctorch.max(c, 1, out=ctorch.empty(0))
+
+
+def test_empty_dim_list_semantics():
+    """dim=() means "all dims" for sum/mean/amax/var/norm but "no dims" for all/any."""
+    for a in (make_pair((3, 4), "float32", seed=29), make_pair((), "float32", seed=29)):
+        for f in [lambda lib, x: lib.sum(x, ()), lambda lib, x: lib.mean(x, [], True), lambda lib, x: lib.amax(x, (), True),
+                  lambda lib, x: lib.var(x, dim=[], correction=0), lambda lib, x: lib.norm(x, 2, ()),
+                  lambda lib, x: lib.linalg.vector_norm(x, 2, ()), lambda lib, x: lib.nansum(x, ()),
+                  lambda lib, x: lib.count_nonzero(x, ()), lambda lib, x: lib.all(x, ()),
+                  lambda lib, x: lib.any(x, [], True), lambda lib, x: lib.logsumexp(x, ()),
+                  lambda lib, x: lib.logsumexp(x, (), True), lambda lib, x: lib.aminmax(x, keepdim=True)]:
+            check(f, a)
