@@ -599,7 +599,7 @@ ct_tensor *ct_linalg_matrix_norm(ct_tensor *self, ct_scalar ord, ct_intlist dim,
     /* 1-norms: max/min over columns (d1) of sums over rows (d0); inf-norms: the transpose */
     int sum_d = isinf(p) ? d1 : d0, ext_d = isinf(p) ? d0 : d1;
     ct_red_kind kind = p > 0 ? CT_RED_MAX : CT_RED_MIN;
-    if (self->sizes[ext_d] == 0 || (self->numel == 0 && kind == CT_RED_MIN))
+    if (self->sizes[ext_d] == 0)
         return ct_error(CT_ERR_INDEX, "[%s] %s: Expected reduction dim %d to have non-zero size.", op, op, ext_d);
     ct_tensor *src = dtype >= 0 ? ct_contig_as(self, dtype) : (ct_tensor_retain(self), self);
     if (!src) return NULL;

@@ -291,11 +291,11 @@ static int cmp_i64(const void *a, const void *b) {
 int ct_topk(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
             ct_tensor **out1) {
     (void)sorted; /* results always come sorted, which torch allows for sorted=False */
-    if (self->dtype == CT_BOOL) return ct_errorf(CT_ERR_RUNTIME, "[topk] topk does not support bool dtypes on CPU");
     int d;
     int64_t N, R;
     int64_t Rl = dim_len(self, dim, "topk");
     if (Rl < 0) return -1;
+    if (self->dtype == CT_BOOL) return ct_errorf(CT_ERR_RUNTIME, "[topk] topk does not support bool dtypes on CPU");
     if (k < 0 || k > Rl) return ct_errorf(CT_ERR_RUNTIME, "[topk] selected index k out of range");
     ct_tensor *rows = rows_of("topk", self, dim, &d, &N, &R);
     if (!rows) return -1;
@@ -393,10 +393,12 @@ static int order_stat(const char *op, ct_tensor *self, int64_t dim, bool flat, b
     for (int64_t r = 0; r < N; r++) {
         if (R == 0) { /* full median of an empty tensor: NaN (torch: the lowest int for ints) */
             oi[r] = 0;
+            /* what torch gives for an empty input (its bool result is True) */
+            static const int64_t lowest[CT_NUM_DTYPES] = {1, 0, INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
             if (flt)
                 ((double *)ct_tensor_data(v))[r] = NAN;
             else
-                ((int64_t *)ct_tensor_data(v))[r] = INT64_MIN;
+                ((int64_t *)ct_tensor_data(v))[r] = lowest[self->dtype];
             continue;
         }
         int64_t nnan = 0, first_nan = -1;
@@ -458,10 +460,13 @@ fail:
 }
 
 int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
-    if (self->dtype == CT_BOOL)
-        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[kthvalue] \"kthvalue_cpu\" not implemented for 'Bool'");
     int64_t R = dim_len(self, dim, "kthvalue");
     if (R < 0) return -1;
+    if (R == 0)
+        return ct_errorf(CT_ERR_INDEX, "[kthvalue] kthvalue(): Expected reduction dim %d to have non-zero size.",
+                         ct_wrap_dim(dim, self->ndim, "kthvalue"));
+    if (self->dtype == CT_BOOL)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[kthvalue] \"kthvalue_cpu\" not implemented for 'Bool'");
     if (k < 1 || k > R)
         return ct_errorf(CT_ERR_RUNTIME, "[kthvalue] kthvalue(): selected number k out of range for dimension %lld",
                          (long long)dim);
@@ -470,7 +475,13 @@ int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor
 
 static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, bool keepdim, bool ignore_nan,
                        ct_tensor **values, ct_tensor **indices) {
-    if (self->dtype == CT_BOOL)
+    if (!flat) {
+        int d = ct_wrap_dim(dim, self->ndim, op);
+        if (d < 0) return -1;
+        if (self->ndim && self->sizes[d] == 0)
+            return ct_errorf(CT_ERR_INDEX, "[%s] %s(): Expected reduction dim %d to have non-zero size.", op, op, d);
+    }
+    if (self->dtype == CT_BOOL && (!flat || self->numel > 0))
         return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] \"median_cpu\" not implemented for 'Bool'", op);
     return order_stat(op, self, dim, flat, keepdim, ignore_nan ? pos_nanmedian : pos_median, 0, values, indices);
 }
@@ -614,6 +625,7 @@ static void scan_task(int64_t b, int64_t e, void *vctx) {
 
 static ct_tensor *scan(const char *op, ct_tensor *self, int64_t dim, int dtype, scan_kind kind) {
     int odt;
+    if (ct_wrap_dim(dim, self->ndim, op) < 0) return NULL;
     if (kind == SCAN_LSE) {
         if (!ct_dtype_is_floating(self->dtype))
             return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] \"%s_out_cpu\" not implemented for '%s'", op, op,

@@ -1,5 +1,6 @@
 """Reductions, scans, sorting, unique, histograms and searching vs torch."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -537,3 +538,44 @@ def test_empty_dim_list_semantics():
                   lambda lib, x: lib.any(x, [], True), lambda lib, x: lib.logsumexp(x, ()),
                   lambda lib, x: lib.logsumexp(x, (), True), lambda lib, x: lib.aminmax(x, keepdim=True)]:
             check(f, a)
+
+
+# ------------------------------------------------------------------ sweep over edge shapes
+
+SWEEP_SHAPES = [(2, 0, 3), (0,), (1, 3), (4, 1, 2)]
+SWEEP_OPS = {
+ "sum": lambda lib, x, d, k: lib.sum(x, d, k), "mean": lambda lib, x, d, k: lib.mean(x, d, k),
+ "nanmean": lambda lib, x, d, k: lib.nanmean(x, d, k), "prod": lambda lib, x, d, k: lib.prod(x, d if isinstance(d, int) else 0, k),
+ "amax": lambda lib, x, d, k: lib.amax(x, d, k), "max": lambda lib, x, d, k: lib.max(x, d, k) if isinstance(d, int) else lib.max(x),
+ "argmin": lambda lib, x, d, k: lib.argmin(x, d if isinstance(d, int) else None, k), "var": lambda lib, x, d, k: lib.var(x, d, keepdim=k),
+ "std_mean": lambda lib, x, d, k: lib.std_mean(x, d, keepdim=k, correction=0), "norm": lambda lib, x, d, k: lib.linalg.vector_norm(x, 3, d, k),
+ "ninf": lambda lib, x, d, k: lib.linalg.vector_norm(x, float("-inf"), d, k), "lse": lambda lib, x, d, k: lib.logsumexp(x, d, k),
+ "all": lambda lib, x, d, k: lib.all(x, d, k), "any": lambda lib, x, d, k: lib.any(x, d, k), "cnz": lambda lib, x, d, k: lib.count_nonzero(x, d),
+ "cumsum": lambda lib, x, d, k: lib.cumsum(x, d) if isinstance(d, int) else lib.cumsum(x, 0), "cumprod": lambda lib, x, d, k: lib.cumprod(x, d if isinstance(d, int) else -1),
+ "cummin": lambda lib, x, d, k: lib.cummin(x, d if isinstance(d, int) else -1), "lcse": lambda lib, x, d, k: lib.logcumsumexp(x, d if isinstance(d, int) else 0),
+ "sort": lambda lib, x, d, k: lib.sort(x, d if isinstance(d, int) else -1, k, stable=True), "argsort": lambda lib, x, d, k: lib.argsort(x, dim=d if isinstance(d, int) else -1, descending=k, stable=True),
+ "topk": lambda lib, x, d, k: lib.topk(x, 1, d if isinstance(d, int) else -1, k).values, "kth": lambda lib, x, d, k: lib.kthvalue(x, 1, d if isinstance(d, int) else -1, k).values,
+ "median": lambda lib, x, d, k: lib.median(x, d, k).values if isinstance(d, int) else lib.median(x), "nanmedian": lambda lib, x, d, k: lib.nanmedian(x, d, k).values if isinstance(d, int) else lib.nanmedian(x),
+ "mode": lambda lib, x, d, k: lib.mode(x, d if isinstance(d, int) else -1, k).values, "aminmax": lambda lib, x, d, k: lib.aminmax(x, dim=d if isinstance(d, int) else None, keepdim=k),
+ "unique": lambda lib, x, d, k: lib.unique(x, dim=d if isinstance(d, int) else None, return_inverse=True, return_counts=True),
+ "uc": lambda lib, x, d, k: lib.unique_consecutive(x, dim=d if isinstance(d, int) else None, return_inverse=True, return_counts=True),
+ "msort": lambda lib, x, d, k: lib.msort(x), "nansum": lambda lib, x, d, k: lib.nansum(x, d, k, dtype=DTYPES["float64"][0 if lib is ctorch else 1]),
+ "mnorm": lambda lib, x, d, k: lib.linalg.matrix_norm(x, 1, (0, -1), k), "mnormi": lambda lib, x, d, k: lib.linalg.matrix_norm(x, float("-inf"), (-1, 0), k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP_OPS))
+def test_sweep_edge_shapes(name):
+    """Every op over empty / size-1 shapes, several dtypes, dims and keepdim: same values,
+    dtypes, shapes or exception classes as torch."""
+    f = SWEEP_OPS[name]
+    for shape in SWEEP_SHAPES:
+        for dt in ["float32", "int32", "bool", "float16", "uint8"]:
+            x = make_pair(shape, dt, seed=3)
+            for d in [0, -1, 1, (0, -1), None]:
+                if shape == (0,) and ((name == "amax" and d == (0, -1)) or (name == "cummin" and d == 1)):
+                    continue  # torch quirks on empty 1-d input: error order / no dim check
+                for k in (False, True):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        check(lambda lib, x: f(lib, x, d, k), x)
