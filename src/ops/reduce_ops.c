@@ -272,7 +272,7 @@ static int arg_reduce(const char *op, ct_tensor *self, int dim, bool is_max, con
     if (idx->numel) {
         find_ctx c = {(const char *)ct_tensor_data(xc), (const char *)ct_tensor_data(m),
                       (int64_t *)ct_tensor_data(idx), R, I, cdt};
-        int64_t grain = CT_GRAIN / (R * I ? R * I : 1);
+        int64_t grain = CT_GRAIN / (R * I > 0 ? R * I : 1);
         ct_parallel_for(O, grain < 1 ? 1 : grain, find_task, &c);
     }
     ct_tensor_release(xc);
@@ -309,7 +309,7 @@ int ct_min_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_
 }
 
 static ct_tensor *argminmax(const char *op, ct_tensor *self, const int64_t *dim, bool keepdim, bool is_max) {
-    ct_tensor *v = NULL, *i = NULL;
+    ct_tensor *i = NULL;
     if (self->dtype == CT_BOOL) return ct_error(CT_ERR_RUNTIME, "[%s] %s(): does not support bool input", op, op);
     if (!dim) {
         if (self->numel == 0)
@@ -322,7 +322,6 @@ static ct_tensor *argminmax(const char *op, ct_tensor *self, const int64_t *dim,
         return i;
     }
     if (minmax_dim(op, self, *dim, keepdim, is_max, NULL, &i)) return NULL;
-    (void)v;
     return i;
 }
 

@@ -169,7 +169,7 @@ static ct_tensor *unrow(ct_tensor *t, const ct_tensor *self, int d, int64_t K, i
 
 /* Sort along dim keeping columns [start, start+K): values (self dtype) and indices. */
 static int sorted_part(const char *op, ct_tensor *self, int64_t dim, bool desc, int64_t K, int64_t start,
-                       bool keep_len, ct_tensor **values, ct_tensor **indices) {
+                       ct_tensor **values, ct_tensor **indices) {
     int d;
     int64_t N, R;
     ct_tensor *rows = rows_of(op, self, dim, &d, &N, &R);
@@ -183,7 +183,6 @@ static int sorted_part(const char *op, ct_tensor *self, int64_t dim, bool desc, 
     }
     i = slice_cols(idx, N, R, K, start);
     if (!i || !(i = unrow(i, self, d, K, CT_INT64))) goto fail;
-    (void)keep_len;
     ct_tensor_release(rows);
     ct_tensor_release(idx);
     if (values) *values = v;
@@ -205,7 +204,7 @@ static int64_t dim_len(ct_tensor *self, int64_t dim, const char *op) {
 int ct_sort(ct_tensor *self, int64_t dim, bool descending, ct_tensor **out0, ct_tensor **out1) {
     int64_t R = dim_len(self, dim, "sort");
     if (R < 0) return -1;
-    return sorted_part("sort", self, dim, descending, R, 0, true, out0, out1);
+    return sorted_part("sort", self, dim, descending, R, 0, out0, out1);
 }
 
 int ct_sort_stable(ct_tensor *self, const bool *stable, int64_t dim, bool descending, ct_tensor **out0,
@@ -218,7 +217,7 @@ ct_tensor *ct_argsort(ct_tensor *self, int64_t dim, bool descending) {
     int64_t R = dim_len(self, dim, "argsort");
     if (R < 0) return NULL;
     ct_tensor *i = NULL;
-    if (sorted_part("argsort", self, dim, descending, R, 0, true, NULL, &i)) return NULL;
+    if (sorted_part("argsort", self, dim, descending, R, 0, NULL, &i)) return NULL;
     return i;
 }
 
@@ -842,9 +841,7 @@ int ct_unique_impl(ct_tensor *self, bool sorted, bool return_inverse, bool retur
     /* group */
     int64_t U = 0;
     int64_t *first = order + S; /* reuse: first element of each group (in order) */
-    int64_t *isz = NULL;
     {
-        int64_t isz1 = dim ? S : self->numel;
         int64_t ish[CT_MAX_DIM];
         int ind = dim ? 1 : self->ndim;
         if (dim) ish[0] = S;
@@ -852,8 +849,6 @@ int ct_unique_impl(ct_tensor *self, bool sorted, bool return_inverse, bool retur
         inv = ct_empty(ish, ind, CT_INT64);
         if (!inv) goto fail;
         inv_p = (int64_t *)ct_tensor_data(inv);
-        (void)isz1;
-        (void)isz;
     }
     int64_t *counts_tmp = malloc(sizeof(int64_t) * (size_t)(S ? S : 1));
     if (!counts_tmp) {

@@ -62,7 +62,7 @@ def test_prod(dtype):
 
 def test_sum_large_accuracy_and_layouts():
     rng = np.random.default_rng(0)
-    for shape in [(100003,), (7, 20001), (20001, 7), (3, 5000, 4), (2, 3, 70000)]:
+    for shape in [(100003,), (7, 20001), (20001, 7), (3, 5000, 4), (2, 3, 70000), (3, 300000)]:
         a = rng.standard_normal(shape).astype(np.float32)
         c, t = ctorch.tensor(a), torch.tensor(a)
         for d in [None] + list(range(len(shape))):
