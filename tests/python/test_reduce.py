@@ -579,3 +579,31 @@ def test_sweep_edge_shapes(name):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         check(lambda lib, x: f(lib, x, d, k), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "float16"])
+def test_noncontiguous_inputs(dtype):
+    """Transposed inputs (make_pair(noncontig=True): a real non-contiguous view once a transpose
+    op exists; the C test test_reduce.c covers permuted views directly)."""
+    x = make_pair((4, 5, 3), dtype, noncontig=True, seed=30)
+    fl = dtype != "int64"
+    for d in (0, 1, 2, (0, 2)):
+        check(lambda lib, x: lib.sum(x, d), x)
+        check(lambda lib, x: lib.amax(x, d, True), x)
+        check(lambda lib, x: lib.nansum(x, d), x)
+        if fl:
+            check(lambda lib, x: lib.mean(x, d), x)
+            check(lambda lib, x: lib.var(x, d), x)
+            check(lambda lib, x: lib.linalg.vector_norm(x, 3, d), x)
+            check(lambda lib, x: lib.logsumexp(x, d), x)
+        check(lambda lib, x: lib.all(x, d), x)
+    for d in (0, 1, 2):
+        check(lambda lib, x: lib.max(x, d), x)
+        check(lambda lib, x: lib.argmin(x, d), x)
+        check(lambda lib, x: lib.cumsum(x, d), x)
+        check(lambda lib, x: lib.cummax(x, d), x)
+        check(lambda lib, x: lib.sort(x, d, stable=True), x)
+        check(lambda lib, x: lib.topk(x, 2, d).values, x)
+        check(lambda lib, x: lib.median(x, d).values, x)
+        check(lambda lib, x: lib.unique(x, dim=d), x)
+    check(lambda lib, x: lib.unique(x, return_counts=True), x)
