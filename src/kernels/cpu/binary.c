@@ -1,5 +1,8 @@
-/* Binary arithmetic ops: add, sub, mul, div. */
+/* Binary (and ternary) arithmetic ops: add, sub, mul, div with rounding modes,
+ * remainder, fmod, pow, atan2, hypot, lerp, addcmul, addcdiv. */
 #include "ctorch/ops_gen.h"
+#include <string.h>
+
 #include "elementwise.h"
 
 /* a + alpha*b; alpha is folded for the common alpha == 1 case. */
@@ -46,6 +49,72 @@ CT_BINARY_LOOP(div_f32, float, float, a / b)
 CT_BINARY_LOOP(div_f64, double, double, a / b)
 static const ct_loops div_loops = {{NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, div_f32, div_f64}};
 
+/* Integer division helpers: the divisor is known non-zero (checked before the loop);
+ * MIN / -1 wraps as two's complement instead of trapping. */
+#define IDIV(T, UT) static inline T idiv_##T(T a, T b) { return b == -1 ? (T)(0 - (UT)a) : (T)(a / b); }
+#define IMOD(T) static inline T imod_##T(T a, T b) { return b == -1 ? (T)0 : (T)(a % b); }
+IDIV(int8_t, uint8_t) IDIV(int16_t, uint16_t) IDIV(int32_t, uint32_t) IDIV(int64_t, uint64_t)
+IMOD(int8_t) IMOD(int16_t) IMOD(int32_t) IMOD(int64_t)
+static inline uint8_t idiv_uint8_t(uint8_t a, uint8_t b) { return (uint8_t)(a / b); }
+static inline uint8_t imod_uint8_t(uint8_t a, uint8_t b) { return (uint8_t)(a % b); }
+#define IFLOORDIV(T)                                                       \
+    static inline T ifloordiv_##T(T a, T b) {                              \
+        T q = idiv_##T(a, b), r = imod_##T(a, b);                          \
+        return (r != 0 && ((r < 0) != (b < 0))) ? (T)(q - 1) : q;          \
+    }                                                                      \
+    static inline T iremainder_##T(T a, T b) {                             \
+        T r = imod_##T(a, b);                                              \
+        return (r != 0 && ((r < 0) != (b < 0))) ? (T)(r + b) : r;          \
+    }
+IFLOORDIV(int8_t) IFLOORDIV(int16_t) IFLOORDIV(int32_t) IFLOORDIV(int64_t) IFLOORDIV(uint8_t)
+
+/* Python's float floor division (rounded quotient consistent with fmod). */
+#define FFLOORDIV(T, SFX)                                                  \
+    static inline T floordiv_##SFX(T a, T b) {                             \
+        if (b == 0) return a / b;                                          \
+        T mod = fmod##SFX(a, b);                                           \
+        T div = (a - mod) / b;                                             \
+        if (mod != 0 && (b < 0) != (mod < 0)) div -= 1;                    \
+        if (div == 0) return copysign##SFX(0, a / b);                      \
+        T fl = floor##SFX(div);                                            \
+        if (div - fl > (T)0.5) fl += 1;                                    \
+        return fl;                                                         \
+    }                                                                      \
+    static inline T fremainder_##SFX(T a, T b) {                           \
+        T mod = fmod##SFX(a, b);                                           \
+        return (mod != 0 && (b < 0) != (mod < 0)) ? mod + b : mod;         \
+    }
+FFLOORDIV(float, f)
+FFLOORDIV(double, )
+
+#define INT_DIVS(SFX, T)                                                   \
+    CT_BINARY_LOOP(divt_##SFX, T, T, idiv_##T(a, b))                       \
+    CT_BINARY_LOOP(divf_##SFX, T, T, ifloordiv_##T(a, b))                  \
+    CT_BINARY_LOOP(rem_##SFX, T, T, iremainder_##T(a, b))                  \
+    CT_BINARY_LOOP(fmod_##SFX, T, T, imod_##T(a, b))
+CT_X_INT(INT_DIVS)
+CT_BINARY_LOOP(divt_f32, float, float, truncf(a / b))
+CT_BINARY_LOOP(divt_f64, double, double, trunc(a / b))
+CT_BINARY_LOOP(divf_f32, float, float, floordiv_f(a, b))
+CT_BINARY_LOOP(divf_f64, double, double, floordiv_(a, b))
+CT_BINARY_LOOP(rem_f32, float, float, fremainder_f(a, b))
+CT_BINARY_LOOP(rem_f64, double, double, fremainder_(a, b))
+CT_BINARY_LOOP(fmod_f32, float, float, fmodf(a, b))
+CT_BINARY_LOOP(fmod_f64, double, double, fmod(a, b))
+static const ct_loops divt_loops = CT_LOOPS_NUM(divt);
+static const ct_loops divf_loops = CT_LOOPS_NUM(divf);
+static const ct_loops rem_loops = CT_LOOPS_NUM(rem);
+static const ct_loops fmod_loops = CT_LOOPS_NUM(fmod);
+
+/* Integer ops that divide: torch raises "ZeroDivisionError" (a RuntimeError). */
+static ct_tensor *int_div_op(const char *op, ct_tensor *self, ct_tensor *other, ct_tensor *out, const ct_loops *loops) {
+    ct_tensor *ab[2] = {self, other};
+    int rt = ct_result_type(2, ab);
+    if (ct_dtype_is_integral(rt, false) && ct_ew_any_zero(other))
+        return ct_error(CT_ERR_RUNTIME, "ZeroDivisionError");
+    return ct_ew_binary(op, self, other, out, loops, CT_RULE_SAME, 0, NULL);
+}
+
 static bool alpha_is_one(ct_scalar alpha) {
     return alpha.kind == CT_SCALAR_FLOAT ? alpha.v.d == 1.0 : alpha.v.i == 1;
 }
@@ -87,13 +156,160 @@ ct_tensor *ct_mul_(ct_tensor *self, ct_tensor *other) {
 }
 
 static ct_tensor *div_impl(const char *op, ct_tensor *self, ct_tensor *other, const char *mode, ct_tensor *out) {
-    if (mode)
-        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] rounding_mode '%s' is not supported yet", op, mode);
-    return ct_ew_binary(op, self, other, out, &div_loops, CT_RULE_FLOAT, 0, NULL);
+    if (!mode) return ct_ew_binary(op, self, other, out, &div_loops, CT_RULE_FLOAT, 0, NULL);
+    if (!strcmp(mode, "trunc")) return int_div_op(op, self, other, out, &divt_loops);
+    if (!strcmp(mode, "floor")) return int_div_op(op, self, other, out, &divf_loops);
+    return ct_error(CT_ERR_RUNTIME, "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '%s'",
+                    mode);
 }
 ct_tensor *ct_div(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     return div_impl("div", self, other, rounding_mode, NULL);
 }
 ct_tensor *ct_div_(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     return div_impl("div_", self, other, rounding_mode, self);
+}
+ct_tensor *ct_true_divide(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide", self, other, NULL, NULL); }
+ct_tensor *ct_true_divide_(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide_", self, other, NULL, self); }
+ct_tensor *ct_floor_divide(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide", self, other, NULL, &divf_loops); }
+ct_tensor *ct_floor_divide_(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide_", self, other, self, &divf_loops); }
+ct_tensor *ct_remainder(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder", self, other, NULL, &rem_loops); }
+ct_tensor *ct_remainder_(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder_", self, other, self, &rem_loops); }
+ct_tensor *ct_fmod(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod", self, other, NULL, &fmod_loops); }
+ct_tensor *ct_fmod_(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod_", self, other, self, &fmod_loops); }
+
+/* ------------------------------------------------------------------ pow */
+
+/* Integer power by squaring with wrap-around; negative exponents give 0 except for bases
+ * 1 and -1 (as torch). */
+static inline int64_t ipow64(int64_t base, int64_t e) {
+    if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
+    uint64_t r = 1, b = (uint64_t)base;
+    while (e) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return (int64_t)r;
+}
+#define POW_I(SFX, T) CT_BINARY_LOOP(pow_##SFX, T, T, (T)ipow64((int64_t)a, (int64_t)b))
+CT_X_INT(POW_I)
+CT_BINARY_LOOP(pow_f32, float, float, powf(a, b))
+CT_BINARY_LOOP(pow_f64, double, double, pow(a, b))
+static const ct_loops pow_loops = CT_LOOPS_NUM(pow);
+CT_BINARY_LOOP(sq_f32, float, float, a *a)
+CT_BINARY_LOOP(sq_f64, double, double, a *a)
+#define SQ_I(SFX, T) CT_BINARY_LOOP(sq_##SFX, T, T, (T)((uint64_t)a * (uint64_t)a))
+CT_X_INT(SQ_I)
+static const ct_loops sq_loops = CT_LOOPS_NUM(sq);
+
+static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_tensor *out) {
+    ct_tensor *ab[2] = {self, exp};
+    int rt = ct_result_type(2, ab);
+    bool wrapped = exp->flags & CT_FLAG_WRAPPED_NUMBER;
+    if (wrapped && ct_dtype_is_integral(rt, true) && exp->dtype != CT_BOOL &&
+        ct_load_i64(ct_tensor_data(exp), exp->dtype) < 0)
+        return ct_error(CT_ERR_RUNTIME, "Integers to negative integer powers are not allowed.");
+    if (rt == CT_BOOL)
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"pow\" not implemented for 'Bool'");
+    if (wrapped && ct_load_f64(ct_tensor_data(exp), exp->dtype) == 2.0)
+        return ct_ew_binary(op, self, exp, out, &sq_loops, CT_RULE_SAME, 0, NULL);
+    return ct_ew_binary(op, self, exp, out, &pow_loops, CT_RULE_SAME, 0, NULL);
+}
+ct_tensor *ct_pow(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow", self, exponent, NULL); }
+ct_tensor *ct_pow_(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow_", self, exponent, self); }
+ct_tensor *ct_pow_Scalar(ct_scalar self, ct_tensor *exponent) {
+    ct_tensor *b = ct_ew_wrap_scalar(self);
+    if (!b) return NULL;
+    ct_tensor *r = pow_impl("pow", b, exponent, NULL);
+    ct_tensor_release(b);
+    return r;
+}
+
+/* ------------------------------------------------------------------ atan2, hypot */
+
+CT_BINARY_LOOP(atan2_f32, float, float, atan2f(a, b))
+CT_BINARY_LOOP(atan2_f64, double, double, atan2(a, b))
+static const ct_loops atan2_loops = CT_LOOPS_FLT(atan2);
+ct_tensor *ct_atan2(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2", self, other, NULL, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
+ct_tensor *ct_atan2_(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2_", self, other, self, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
+
+CT_BINARY_LOOP(hypot_f32, float, float, hypotf(a, b))
+CT_BINARY_LOOP(hypot_f64, double, double, hypot(a, b))
+static const ct_loops hypot_loops = CT_LOOPS_FLT(hypot);
+ct_tensor *ct_hypot(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot", self, other, NULL, &hypot_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_hypot_(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot_", self, other, self, &hypot_loops, CT_RULE_SAME, 0, NULL); }
+
+/* ------------------------------------------------------------------ lerp */
+
+/* lerp(a, b, w) = a + w*(b - a), evaluated from the nearer end for |w| >= 0.5. */
+#define LERP_EXPR(W, ABS) (ABS(W) < 0.5 ? a + (W) * (b - a) : b - (b - a) * (1 - (W)))
+CT_BINARY_LOOP(lerps_f32, float, float, LERP_EXPR((float)c->d0, fabsf))
+CT_BINARY_LOOP(lerps_f64, double, double, LERP_EXPR(c->d0, fabs))
+CT_TERNARY_LOOP(lerpt_f32, float, float, LERP_EXPR(e, fabsf))
+CT_TERNARY_LOOP(lerpt_f64, double, double, LERP_EXPR(e, fabs))
+static const ct_loops lerps_loops = CT_LOOPS_FLT(lerps);
+static const ct_loops lerpt_loops = CT_LOOPS_FLT(lerpt);
+
+static int lerp_check(ct_tensor *self, ct_tensor *end, ct_tensor *weight) {
+    static const char *names[] = {"bool", "unsigned char", "signed char", "short", "int", "long int",
+                                  "c10::Half", "c10::BFloat16", "float", "double"};
+    if (end->dtype != self->dtype)
+        return ct_errorf(CT_ERR_RUNTIME, "expected dtype %s for `end` but got dtype %s", names[self->dtype],
+                         names[end->dtype]);
+    if (weight && weight->ndim > 0 && weight->dtype != self->dtype)
+        return ct_errorf(CT_ERR_RUNTIME, "expected dtype %s for `weight` but got dtype %s", names[self->dtype],
+                         names[weight->dtype]);
+    return 0;
+}
+static ct_tensor *lerp_s(const char *op, ct_tensor *self, ct_tensor *end, ct_scalar w, ct_tensor *out) {
+    if (lerp_check(self, end, NULL)) return NULL;
+    ct_ew_ctx c = {0};
+    c.d0 = ct_scalar_to_f64(w);
+    return ct_ew_binary(op, self, end, out, &lerps_loops, CT_RULE_SAME, 0, &c);
+}
+static ct_tensor *lerp_t(const char *op, ct_tensor *self, ct_tensor *end, ct_tensor *w, ct_tensor *out) {
+    if (lerp_check(self, end, w)) return NULL;
+    return ct_ew_ternary(op, self, end, w, out, &lerpt_loops, CT_RULE_SAME, 0, NULL);
+}
+ct_tensor *ct_lerp(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp", self, end, weight, NULL); }
+ct_tensor *ct_lerp_(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp_", self, end, weight, self); }
+ct_tensor *ct_lerp_Tensor(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp", self, end, weight, NULL); }
+ct_tensor *ct_lerp__Tensor(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp_", self, end, weight, self); }
+
+/* ------------------------------------------------------------------ addcmul, addcdiv */
+
+#define ADDC_I(SFX, T) CT_TERNARY_LOOP(addcmul_##SFX, T, T, (T)(a + (T)c->i0 * b * e))
+CT_X_INT(ADDC_I)
+CT_TERNARY_LOOP(addcmul_f32, float, float, a + (float)c->d0 * b * e)
+CT_TERNARY_LOOP(addcmul_f64, double, double, a + c->d0 * b * e)
+CT_TERNARY_LOOP(addcdiv_f32, float, float, a + (float)c->d0 * b / e)
+CT_TERNARY_LOOP(addcdiv_f64, double, double, a + c->d0 * b / e)
+static const ct_loops addcmul_loops = CT_LOOPS_NUM(addcmul);
+static const ct_loops addcdiv_loops = CT_LOOPS_FLT(addcdiv);
+
+static ct_tensor *addc(const char *op, ct_tensor *self, ct_tensor *t1, ct_tensor *t2, ct_scalar value, ct_tensor *out,
+                       bool is_div) {
+    if (is_div && ct_dtype_is_integral(t1->dtype, true) && ct_dtype_is_integral(t2->dtype, true))
+        return ct_error(CT_ERR_RUNTIME, "Integer division with addcdiv is no longer supported, and in a future  "
+                        "release addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+                        "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) "
+                        "for integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+                        "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
+                        "for all dtypes.");
+    ct_ew_ctx c = {0};
+    c.d0 = ct_scalar_to_f64(value);
+    c.i0 = ct_scalar_to_i64(value);
+    return ct_ew_ternary(op, self, t1, t2, out, is_div ? &addcdiv_loops : &addcmul_loops, CT_RULE_SAME, 0, &c);
+}
+ct_tensor *ct_addcmul(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+    return addc("addcmul", self, tensor1, tensor2, value, NULL, false);
+}
+ct_tensor *ct_addcmul_(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+    return addc("addcmul_", self, tensor1, tensor2, value, self, false);
+}
+ct_tensor *ct_addcdiv(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+    return addc("addcdiv", self, tensor1, tensor2, value, NULL, true);
+}
+ct_tensor *ct_addcdiv_(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+    return addc("addcdiv_", self, tensor1, tensor2, value, self, true);
 }

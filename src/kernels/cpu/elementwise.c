@@ -14,7 +14,7 @@ int ct_ew_compute_dtype(const char *op, int d, ct_dtype_rule rule) {
     case CT_RULE_FLOAT: return ct_dtype_is_floating(d) ? d : ct_get_default_dtype();
     case CT_RULE_INT_ONLY:
         if (ct_dtype_is_floating(d)) {
-            ct_errorf(CT_ERR_RUNTIME, "\"%s_cpu\" not implemented for '%s'", op,
+            ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s_cpu\" not implemented for '%s'", op,
                       d == CT_FLOAT32 ? "Float" : d == CT_FLOAT64 ? "Double" : d == CT_FLOAT16 ? "Half" : "BFloat16");
             return -1;
         }
@@ -46,7 +46,7 @@ static int loop_dtype(const char *op, const ct_loops *loops, int compute, ct_loo
         *fn = loops->f[CT_FLOAT32];
         return CT_FLOAT32;
     }
-    ct_errorf(CT_ERR_RUNTIME, "\"%s_cpu\" not implemented for '%s'", op, torch_type_name(compute));
+    ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s_cpu\" not implemented for '%s'", op, torch_type_name(compute));
     return -1;
 }
 
@@ -60,8 +60,8 @@ static bool same_geometry(const ct_tensor *a, const ct_tensor *b) {
 /* Run `fn` over (result, inputs...) writing either a fresh tensor or `out`. */
 static ct_tensor *ew_run(const char *op, int nin, ct_tensor **in, const int64_t *shape, int ndim, ct_tensor *out,
                          int res_dtype, int ldt, bool out_bool, ct_loop_fn fn, ct_ew_ctx *ctx) {
-    ct_tensor *cast[2] = {NULL, NULL};
-    ct_tensor *ops[3];
+    ct_tensor *cast[3] = {NULL, NULL, NULL};
+    ct_tensor *ops[4];
     ct_tensor *res = NULL;
     for (int k = 0; k < nin; k++) {
         if (in[k]->dtype != ldt) {
@@ -103,12 +103,10 @@ static ct_tensor *ew_run(const char *op, int nin, ct_tensor **in, const int64_t 
         ct_tensor_release(res);
         res = r2;
     }
-    ct_tensor_release(cast[0]);
-    ct_tensor_release(cast[1]);
+    for (int k = 0; k < 3; k++) ct_tensor_release(cast[k]);
     return res;
 fail:
-    ct_tensor_release(cast[0]);
-    ct_tensor_release(cast[1]);
+    for (int k = 0; k < 3; k++) ct_tensor_release(cast[k]);
     ct_tensor_release(res);
     return NULL;
 }
@@ -159,4 +157,58 @@ ct_tensor *ct_ew_unary(const char *op, ct_tensor *a, ct_tensor *out, const ct_lo
     if (ldt < 0) return NULL;
     ct_ew_ctx local = {0};
     return ew_run(op, 1, &a, a->sizes, a->ndim, out, res_dtype, ldt, out_bool, fn, ctx ? ctx : &local);
+}
+
+ct_tensor *ct_ew_ternary(const char *op, ct_tensor *a, ct_tensor *b, ct_tensor *e, ct_tensor *out,
+                         const ct_loops *loops, ct_dtype_rule rule, int out_flags, ct_ew_ctx *ctx) {
+    ct_tensor *abe[3] = {a, b, e};
+    int promoted = ct_result_type(3, abe);
+    int compute = ct_ew_compute_dtype(op, promoted, rule);
+    if (compute < 0) return NULL;
+    int64_t s1[CT_MAX_DIM], shape[CT_MAX_DIM];
+    int n1 = ct_broadcast_shapes(a->sizes, a->ndim, b->sizes, b->ndim, s1, op);
+    if (n1 < 0) return NULL;
+    int ndim = ct_broadcast_shapes(s1, n1, e->sizes, e->ndim, shape, op);
+    if (ndim < 0) return NULL;
+    bool out_bool = out_flags & CT_OUT_BOOL;
+    int res_dtype = out_bool ? CT_BOOL : compute;
+    if (check_out(op, out, res_dtype, shape, ndim)) return NULL;
+    ct_loop_fn fn;
+    int ldt = loop_dtype(op, loops, compute, &fn);
+    if (ldt < 0) return NULL;
+    ct_ew_ctx local = {0};
+    return ew_run(op, 3, abe, shape, ndim, out, res_dtype, ldt, out_bool, fn, ctx ? ctx : &local);
+}
+
+ct_tensor *ct_ew_wrap_scalar(ct_scalar s) {
+    ct_tensor *t = s.kind == CT_SCALAR_FLOAT ? ct_scalar_tensor_f64(s.v.d, CT_FLOAT64)
+                   : ct_scalar_tensor_i64(s.v.i, s.kind == CT_SCALAR_BOOL ? CT_BOOL : CT_INT64);
+    if (t) t->flags |= CT_FLAG_WRAPPED_NUMBER;
+    return t;
+}
+
+const char *ct_torch_type_name(int dtype) { return torch_type_name(dtype); }
+
+#define ZERO_LOOP(NAME, T)                                                  \
+    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {   \
+        bool z = false;                                                     \
+        for (int64_t i = 0; i < n; i++) z |= *(const T *)(p[0] + i * s[0]) == 0; \
+        if (z) *(volatile bool *)ctx = true;                                \
+    }
+ZERO_LOOP(zero1, uint8_t)
+ZERO_LOOP(zero2, uint16_t)
+ZERO_LOOP(zero4, uint32_t)
+ZERO_LOOP(zero8, uint64_t)
+
+bool ct_ew_any_zero(ct_tensor *t) {
+    ct_iter it;
+    if (t->numel == 0 || ct_iter_init(&it, 1, &t, t->sizes, t->ndim, "any_zero")) {
+        ct_clear_error();
+        return false;
+    }
+    bool found = false;
+    size_t es = ct_dtype_sizes[t->dtype];
+    ct_loop_fn fn = es == 1 ? zero1 : es == 2 ? zero2 : es == 4 ? zero4 : zero8;
+    ct_iter_run(&it, fn, &found, true);
+    return found;
 }
