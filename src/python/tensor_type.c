@@ -424,7 +424,13 @@ static PyObject *nb_isub(PyObject *a, PyObject *b) { return inplace_slot(a, b, f
 static PyObject *nb_imul(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_mul_); }
 static PyObject *nb_idiv(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_div_); }
 static PyObject *nb_neg(PyObject *a) { return ctp_wrap(ct_neg(ctp_t(a))); }
-static PyObject *nb_pos(PyObject *a) { return Py_NewRef(a); }
+static PyObject *nb_pos(PyObject *a) {
+    if (ctp_t(a)->dtype == CT_BOOL) {
+        PyErr_SetString(PyExc_RuntimeError, "The `+` operator, on a bool tensor is not supported.");
+        return NULL;
+    }
+    return Py_NewRef(a);
+}
 
 /* Elementwise-family operators: // % ** & | ^ << >> ~ abs(), their in-place forms, and
  * the rich comparisons (tensors back; NotImplemented for foreign types, so `t == "x"`
@@ -451,7 +457,13 @@ static PyObject *nb_ipow(PyObject *a, PyObject *b, PyObject *mod) {
     if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
     return inplace_slot(a, b, ct_pow_);
 }
-static PyObject *nb_invert(PyObject *a) { return ctp_wrap(ct_bitwise_not(ctp_t(a))); }
+static PyObject *nb_invert(PyObject *a) {
+    if (ct_dtype_is_floating(ctp_t(a)->dtype)) {
+        PyErr_SetString(PyExc_TypeError, "~ (operator.invert) is only implemented on integer and Boolean-type tensors");
+        return NULL;
+    }
+    return ctp_wrap(ct_bitwise_not(ctp_t(a)));
+}
 static PyObject *nb_abs(PyObject *a) { return ctp_wrap(ct_abs(ctp_t(a))); }
 
 static PyObject *tensor_richcompare(PyObject *a, PyObject *b, int op) {

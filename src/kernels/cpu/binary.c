@@ -201,6 +201,8 @@ CT_BINARY_LOOP(sq_f64, double, double, a *a)
 #define SQ_I(SFX, T) CT_BINARY_LOOP(sq_##SFX, T, T, (T)((uint64_t)a * (uint64_t)a))
 CT_X_INT(SQ_I)
 static const ct_loops sq_loops = CT_LOOPS_NUM(sq);
+CT_BINARY_LOOP(powb_b1, uint8_t, uint8_t, b ? a : 1)
+static const ct_loops powb_loops = {{powb_b1}};
 
 static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_tensor *out) {
     ct_tensor *ab[2] = {self, exp};
@@ -209,8 +211,12 @@ static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_t
     if (wrapped && ct_dtype_is_integral(rt, true) && exp->dtype != CT_BOOL &&
         ct_load_i64(ct_tensor_data(exp), exp->dtype) < 0)
         return ct_error(CT_ERR_RUNTIME, "Integers to negative integer powers are not allowed.");
-    if (rt == CT_BOOL)
-        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"pow\" not implemented for 'Bool'");
+    if (rt == CT_BOOL) {
+        /* bool ** True/False (a wrapped exponent) is defined: x ** 1 = x, x ** 0 = 1 */
+        if (!wrapped || (self->flags & CT_FLAG_WRAPPED_NUMBER))
+            return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"pow\" not implemented for 'Bool'");
+        return ct_ew_binary(op, self, exp, out, &powb_loops, CT_RULE_SAME, 0, NULL);
+    }
     if (wrapped && ct_load_f64(ct_tensor_data(exp), exp->dtype) == 2.0)
         return ct_ew_binary(op, self, exp, out, &sq_loops, CT_RULE_SAME, 0, NULL);
     return ct_ew_binary(op, self, exp, out, &pow_loops, CT_RULE_SAME, 0, NULL);
@@ -312,4 +318,32 @@ ct_tensor *ct_addcdiv(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, c
 }
 ct_tensor *ct_addcdiv_(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
     return addc("addcdiv_", self, tensor1, tensor2, value, self, true);
+}
+
+/* ------------------------------------------------------------------ scalar first argument */
+
+/* torch.add(2, t) etc.: the scalar becomes a wrapped number (weakly typed). */
+#define WITH_WRAPPED(S, EXPR)                       \
+    ct_tensor *w = ct_ew_wrap_scalar(S);            \
+    if (!w) return NULL;                            \
+    ct_tensor *r = (EXPR);                          \
+    ct_tensor_release(w);                           \
+    return r;
+ct_tensor *ct_add_Scalar_Tensor(ct_scalar self, ct_tensor *other, ct_scalar alpha) { WITH_WRAPPED(self, ct_add(w, other, alpha)) }
+ct_tensor *ct_sub_Scalar_Tensor(ct_scalar self, ct_tensor *other, ct_scalar alpha) { WITH_WRAPPED(self, ct_sub(w, other, alpha)) }
+ct_tensor *ct_mul_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_mul(w, other)) }
+ct_tensor *ct_div_Scalar_Tensor(ct_scalar self, ct_tensor *other, const char *rounding_mode) {
+    WITH_WRAPPED(self, ct_div(w, other, rounding_mode))
+}
+ct_tensor *ct_true_divide_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_true_divide(w, other)) }
+ct_tensor *ct_floor_divide_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_floor_divide(w, other)) }
+ct_tensor *ct_remainder_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_remainder(w, other)) }
+ct_tensor *ct_bitwise_and_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_bitwise_and(w, other)) }
+ct_tensor *ct_bitwise_or_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_bitwise_or(w, other)) }
+ct_tensor *ct_bitwise_xor_Scalar_Tensor(ct_scalar self, ct_tensor *other) { WITH_WRAPPED(self, ct_bitwise_xor(w, other)) }
+ct_tensor *ct_bitwise_left_shift_Scalar_Tensor(ct_scalar self, ct_tensor *other) {
+    WITH_WRAPPED(self, ct_bitwise_left_shift(w, other))
+}
+ct_tensor *ct_bitwise_right_shift_Scalar_Tensor(ct_scalar self, ct_tensor *other) {
+    WITH_WRAPPED(self, ct_bitwise_right_shift(w, other))
 }

@@ -117,7 +117,7 @@ ALL_TYPES_LOOP(CT_BINARY_LOOP, clampmax, OUT_SAME, MINP(a, b))
 ALL_TYPES_LOOP(CT_TERNARY_LOOP, clamp, OUT_SAME, MINP(MAXP(a, b), e))
 static const ct_loops clampmin_loops = CT_LOOPS_ALL(clampmin);
 static const ct_loops clampmax_loops = CT_LOOPS_ALL(clampmax);
-static const ct_loops clamp_loops = CT_LOOPS_ALL(clamp);
+static const ct_loops clamp_loops = CT_LOOPS_NUM(clamp); /* bool: only one-sided tensor bounds */
 
 static ct_tensor *clamp_t(const char *op, ct_tensor *self, ct_tensor *lo, ct_tensor *hi, ct_tensor *out) {
     if (!lo && !hi) return ct_error(CT_ERR_RUNTIME, "torch.clamp: At least one of 'min' or 'max' must not be None");
@@ -127,6 +127,10 @@ static ct_tensor *clamp_t(const char *op, ct_tensor *self, ct_tensor *lo, ct_ten
 }
 static ct_tensor *clamp_s(const char *op, ct_tensor *self, const ct_scalar *lo, const ct_scalar *hi, ct_tensor *out) {
     ct_tensor *tl = lo ? ct_ew_wrap_scalar(*lo) : NULL;
+    if (self->dtype == CT_BOOL && (!lo || lo->kind == CT_SCALAR_BOOL) && (!hi || hi->kind == CT_SCALAR_BOOL) && (lo || hi)) {
+        ct_tensor_release(tl);
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"%s_scalar_cpu\" not implemented for 'Bool'", op);
+    }
     ct_tensor *th = hi ? ct_ew_wrap_scalar(*hi) : NULL;
     ct_tensor *r = clamp_t(op, self, tl, th, out);
     ct_tensor_release(tl);
