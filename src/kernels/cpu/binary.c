@@ -1,5 +1,10 @@
 /* Binary (and ternary) arithmetic ops: add, sub, mul, div with rounding modes,
  * remainder, fmod, pow, atan2, hypot, lerp, addcmul, addcdiv. */
+/* FP exceptions are never inspected: non-trapping comparisons let GCC if-convert and
+ * vectorise the NaN-aware select chains (min/max/clamp ...). Values are unaffected. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "ctorch/ops_gen.h"
 #include <string.h>
 

@@ -2,6 +2,12 @@
  * functions (exp/log/trig/hyperbolic/special), predicates (isnan ...), logical and
  * bitwise not. float32 exp, log, sin, cos, tanh and sigmoid use the vectorisable
  * implementations of vmath.h; float16/bfloat16 run through the float32 loops. */
+/* Floating-point exceptions are never inspected: letting GCC treat comparisons as
+ * non-trapping is what allows it to if-convert (and so vectorise) the select chains of
+ * vmath.h. Values are unaffected. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <float.h>
 
 #include "ctorch/ops_gen.h"

@@ -48,14 +48,16 @@ static inline float ct_vexpf(float x) {
 
 /* log(x) = e*ln2 + log(m), m in [sqrt(1/2), sqrt(2)). */
 static inline float ct_vlogf(float x) {
+    /* only selects of values below (no conditional arithmetic), so that the compiler can
+     * if-convert and vectorise under the default -ftrapping-math */
     int sub = x < 1.17549435e-38f;
-    float xs = sub ? x * 8388608.0f : x;
+    float xs = x * (sub ? 8388608.0f : 1.0f);
     uint32_t u = ct__as_bits(xs);
     int32_t e = (int32_t)((u >> 23) & 0xffu) - 126 - (sub ? 23 : 0);
     float m = ct__as_float((u & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
     int lo = m < 0.707106781186547524f;
-    e = lo ? e - 1 : e;
-    m = lo ? m + m - 1.0f : m - 1.0f;
+    e = e - (lo ? 1 : 0);
+    m = (m + (lo ? m : 0.0f)) - 1.0f;
     float z = m * m;
     float y = 7.0376836292e-2f;
     y = fmaf(y, m, -1.1514610310e-1f);
