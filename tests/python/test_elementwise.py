@@ -516,3 +516,43 @@ def test_version_counter_and_identity():
     assert v.tolist() == [4.0, 4.0, 4.0]
     r = ctorch.exp(x, out=v)
     assert r is v
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder", "bitwise_and",
+                                "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "pow",
+                                "fmod", "eq", "atan2", "maximum"])
+@pytest.mark.parametrize("dt", ["int64", "float32", "bool", "uint8"])
+def test_scalar_first_argument(op, dt):
+    a = make_pair((2, 3), dt, low=1, seed=53)
+    for s in (2, 2.5, True):
+        check(lambda lib, x: getattr(lib, op)(s, x), a)
+    check(lambda lib, x: getattr(lib, op)(3, x, out=lib.empty(2, 3, dtype=x.dtype)), a)
+
+
+@pytest.mark.parametrize("op", ["abs", "neg", "sign", "floor", "round", "frac", "nan_to_num", "bitwise_not", "sqrt",
+                                "isposinf", "logical_not", "square"])
+@pytest.mark.parametrize("odt", ["float32", "float64", "int64", "bool"])
+def test_unary_out_dtypes(op, odt):
+    # ops with an exact out dtype (floor, abs, clamp ...) vs castable ones (sqrt, logical_not)
+    for dt in ("float32", "int64"):
+        a = make_pair((2, 2), dt, seed=54)
+        check(lambda lib, x: getattr(lib, op)(x, out=lib.empty(2, 2, dtype=DTYPES[odt][0] if lib is ctorch
+                                                              else DTYPES[odt][1])), a)
+
+
+def test_where_clamp_out_dtypes():
+    c = make_pair((3,), "bool", seed=55)
+    x = make_pair((3,), "float32", seed=56)
+    for odt in ("float32", "float64", "int64"):
+        check(lambda lib, m, a: lib.where(m, a, a, out=lib.empty(3, dtype=DTYPES[odt][0] if lib is ctorch
+                                                               else DTYPES[odt][1])), c, x)
+        check(lambda lib, a: lib.clamp(a, 0, 1, out=lib.empty(3, dtype=DTYPES[odt][0] if lib is ctorch
+                                                           else DTYPES[odt][1])), x)
+        check(lambda lib, a: lib.lerp(a, a, 0.5, out=lib.empty(3, dtype=DTYPES[odt][0] if lib is ctorch
+                                                             else DTYPES[odt][1])), x)
+
+
+def test_empty_integer_division_does_not_raise():
+    check(lambda lib: lib.tensor([], dtype=lib.int64) // lib.tensor(0))
+    check(lambda lib: lib.remainder(lib.zeros(0, 3, dtype=lib.int32), lib.zeros(3, dtype=lib.int32)))
+    check(lambda lib: lib.ones(2, dtype=lib.int64) % lib.zeros(0, dtype=lib.int64))

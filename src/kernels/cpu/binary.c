@@ -115,7 +115,7 @@ static const ct_loops fmod_loops = CT_LOOPS_NUM(fmod);
 static ct_tensor *int_div_op(const char *op, ct_tensor *self, ct_tensor *other, ct_tensor *out, const ct_loops *loops) {
     ct_tensor *ab[2] = {self, other};
     int rt = ct_result_type(2, ab);
-    if (ct_dtype_is_integral(rt, false) && ct_ew_any_zero(other))
+    if (ct_dtype_is_integral(rt, false) && self->numel > 0 && ct_ew_any_zero(other))
         return ct_error(CT_ERR_RUNTIME, "ZeroDivisionError");
     return ct_ew_binary(op, self, other, out, loops, CT_RULE_SAME, 0, NULL);
 }
