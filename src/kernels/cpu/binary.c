@@ -17,10 +17,14 @@
 #define ADDI_FOR(N, T)                                                  \
     CT_BINARY_LOOP(add_##N, T, T, a + b)                                \
     CT_BINARY_LOOP(adda_##N, T, T, a + (T)c->i0 * b)
+/* 32/64-bit integers wrap on overflow (computed unsigned: no UB), as torch's results. */
+#define ADDW_FOR(N, T, UT)                                                             \
+    CT_BINARY_LOOP(add_##N, T, T, (T)((UT)a + (UT)b))                                  \
+    CT_BINARY_LOOP(adda_##N, T, T, (T)((UT)a + (UT)c->i0 * (UT)b))
 ADD_FOR(f32, float)
 ADD_FOR(f64, double)
-ADDI_FOR(i64, int64_t)
-ADDI_FOR(i32, int32_t)
+ADDW_FOR(i64, int64_t, uint64_t)
+ADDW_FOR(i32, int32_t, uint32_t)
 ADDI_FOR(i16, int16_t)
 ADDI_FOR(i8, int8_t)
 ADDI_FOR(u8, uint8_t)
@@ -33,8 +37,8 @@ static const ct_loops adda_loops = {
 
 CT_BINARY_LOOP(sub_f32, float, float, a - b)
 CT_BINARY_LOOP(sub_f64, double, double, a - b)
-CT_BINARY_LOOP(sub_i64, int64_t, int64_t, a - b)
-CT_BINARY_LOOP(sub_i32, int32_t, int32_t, a - b)
+CT_BINARY_LOOP(sub_i64, int64_t, int64_t, (int64_t)((uint64_t)a - (uint64_t)b))
+CT_BINARY_LOOP(sub_i32, int32_t, int32_t, (int32_t)((uint32_t)a - (uint32_t)b))
 CT_BINARY_LOOP(sub_i16, int16_t, int16_t, a - b)
 CT_BINARY_LOOP(sub_i8, int8_t, int8_t, a - b)
 CT_BINARY_LOOP(sub_u8, uint8_t, uint8_t, a - b)
@@ -42,8 +46,8 @@ static const ct_loops sub_loops = {{NULL, sub_u8, sub_i8, sub_i16, sub_i32, sub_
 
 CT_BINARY_LOOP(mul_f32, float, float, a *b)
 CT_BINARY_LOOP(mul_f64, double, double, a *b)
-CT_BINARY_LOOP(mul_i64, int64_t, int64_t, a *b)
-CT_BINARY_LOOP(mul_i32, int32_t, int32_t, a *b)
+CT_BINARY_LOOP(mul_i64, int64_t, int64_t, (int64_t)((uint64_t)a * (uint64_t)b))
+CT_BINARY_LOOP(mul_i32, int32_t, int32_t, (int32_t)((uint32_t)a * (uint32_t)b))
 CT_BINARY_LOOP(mul_i16, int16_t, int16_t, a *b)
 CT_BINARY_LOOP(mul_i8, int8_t, int8_t, a *b)
 CT_BINARY_LOOP(mul_u8, uint8_t, uint8_t, a *b)
@@ -71,7 +75,9 @@ static inline uint8_t imod_uint8_t(uint8_t a, uint8_t b) { return (uint8_t)(a % 
         T r = imod_##T(a, b);                                              \
         return (r != 0 && ((r < 0) != (b < 0))) ? (T)(r + b) : r;          \
     }
-IFLOORDIV(int8_t) IFLOORDIV(int16_t) IFLOORDIV(int32_t) IFLOORDIV(int64_t) IFLOORDIV(uint8_t)
+IFLOORDIV(int8_t) IFLOORDIV(int16_t) IFLOORDIV(int32_t) IFLOORDIV(int64_t)
+static inline uint8_t ifloordiv_uint8_t(uint8_t a, uint8_t b) { return (uint8_t)(a / b); }
+static inline uint8_t iremainder_uint8_t(uint8_t a, uint8_t b) { return (uint8_t)(a % b); }
 
 /* Python's float floor division (rounded quotient consistent with fmod). */
 #define FFLOORDIV(T, SFX)                                                  \
@@ -289,7 +295,8 @@ ct_tensor *ct_lerp__Tensor(ct_tensor *self, ct_tensor *end, ct_tensor *weight) {
 
 /* ------------------------------------------------------------------ addcmul, addcdiv */
 
-#define ADDC_I(SFX, T) CT_TERNARY_LOOP(addcmul_##SFX, T, T, (T)(a + (T)c->i0 * b * e))
+#define ADDC_I(SFX, T) \
+    CT_TERNARY_LOOP(addcmul_##SFX, T, T, (T)((uint64_t)a + (uint64_t)(T)c->i0 * (uint64_t)b * (uint64_t)e))
 CT_X_INT(ADDC_I)
 CT_TERNARY_LOOP(addcmul_f32, float, float, a + (float)c->d0 * b * e)
 CT_TERNARY_LOOP(addcmul_f64, double, double, a + c->d0 * b * e)

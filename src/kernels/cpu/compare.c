@@ -71,7 +71,8 @@ BITW(bitwise_xor, a ^ b)
     CT_BINARY_LOOP(lshift_##SFX, T, T, (b < 0 || (int64_t)b >= NBITS(T)) ? (T)0 : (T)((UT)a << b))     \
     CT_BINARY_LOOP(rshift_##SFX, T, T,                                                                 \
                    (b < 0 || (int64_t)b >= NBITS(T)) ? (T)(a < 0 ? -1 : 0) : (T)(a >> b))
-SHIFTS(u8, uint8_t, uint32_t)
+CT_BINARY_LOOP(lshift_u8, uint8_t, uint8_t, b >= 8 ? 0 : (uint8_t)((uint32_t)a << b))
+CT_BINARY_LOOP(rshift_u8, uint8_t, uint8_t, b >= 8 ? 0 : (uint8_t)(a >> b))
 SHIFTS(i8, int8_t, uint32_t)
 SHIFTS(i16, int16_t, uint32_t)
 SHIFTS(i32, int32_t, uint32_t)
@@ -177,7 +178,8 @@ ct_tensor *ct_clamp_max__Tensor(ct_tensor *self, ct_tensor *max) { return clamp_
     (a == b || (c->i0 && a != a && b != b) ||                                                  \
      (ABS(a - b) != (T)INFINITY && ABS(a - b) <= (T)c->d1 + ABS((T)c->d0 * b)))
 #define CLOSE_I(T)                                                                             \
-    (a == b || (float)(a > b ? (T)(a - b) : (T)(b - a)) <= (float)c->d1 + fabsf((float)c->d0 * (float)b))
+    (a == b || (float)(a > b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a) <=              \
+                   (float)c->d1 + fabsf((float)c->d0 * (float)b))
 CT_BINARY_LOOP(close_f32, float, uint8_t, CLOSE_F(float, fabsf))
 CT_BINARY_LOOP(close_f64, double, uint8_t, CLOSE_F(double, fabs))
 #define CLOSE_IL(SFX, T) CT_BINARY_LOOP(close_##SFX, T, uint8_t, CLOSE_I(T))

@@ -26,12 +26,14 @@ typedef struct ct_ew_ctx {
             const T *restrict y = (const T *)p[2];                                           \
             _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                           \
                 T a = x[i], b = y[i];                                                        \
+                (void)b;                                                                     \
                 o[i] = (TO)(EXPR);                                                           \
             }                                                                                \
         } else if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == 0) {                   \
             TO *restrict o = (TO *)p[0];                                                     \
             const T *restrict x = (const T *)p[1];                                           \
             const T b = *(const T *)p[2];                                                    \
+            (void)b;                                                                         \
             _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                           \
                 T a = x[i];                                                                  \
                 o[i] = (TO)(EXPR);                                                           \
@@ -42,12 +44,14 @@ typedef struct ct_ew_ctx {
             const T *restrict y = (const T *)p[2];                                           \
             _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                           \
                 T b = y[i];                                                                  \
+                (void)b;                                                                     \
                 o[i] = (TO)(EXPR);                                                           \
             }                                                                                \
         } else {                                                                             \
             for (int64_t i = 0; i < n; i++) {                                                \
                 T a = *(const T *)(p[1] + i * s[1]);                                         \
                 T b = *(const T *)(p[2] + i * s[2]);                                         \
+                (void)b;                                                                     \
                 *(TO *)(p[0] + i * s[0]) = (TO)(EXPR);                                       \
             }                                                                                \
         }                                                                                    \
@@ -63,11 +67,13 @@ typedef struct ct_ew_ctx {
             const T *restrict x = (const T *)p[1];                                           \
             _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                           \
                 T a = x[i];                                                                  \
+                (void)a;                                                                     \
                 o[i] = (TO)(EXPR);                                                           \
             }                                                                                \
         } else {                                                                             \
             for (int64_t i = 0; i < n; i++) {                                                \
                 T a = *(const T *)(p[1] + i * s[1]);                                         \
+                (void)a;                                                                     \
                 *(TO *)(p[0] + i * s[0]) = (TO)(EXPR);                                       \
             }                                                                                \
         }                                                                                    \

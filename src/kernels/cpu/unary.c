@@ -62,7 +62,11 @@ ct_tensor *ct_abs(ct_tensor *self) { return ct_ew_unary("abs", self, NULL, &abs_
 ct_tensor *ct_abs_(ct_tensor *self) { return ct_ew_unary("abs_", self, self, &abs_loops, CT_RULE_SAME, 0, NULL); }
 
 #define SIGN_I(SFX, T) I_LOOP(SFX, T, sign, (T)((0 < a) - (a < 0)))
-CT_X_INT(SIGN_I)
+SIGN_I(i8, int8_t)
+SIGN_I(i16, int16_t)
+SIGN_I(i32, int32_t)
+SIGN_I(i64, int64_t)
+CT_UNARY_LOOP(sign_u8, uint8_t, uint8_t, a != 0)
 CT_UNARY_LOOP(sign_b1, uint8_t, uint8_t, a)
 CT_UNARY_LOOP(sign_f32, float, float, (float)((0.0f < a) - (a < 0.0f)))
 CT_UNARY_LOOP(sign_f64, double, double, (double)((0.0 < a) - (a < 0.0)))
