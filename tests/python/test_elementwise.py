@@ -556,3 +556,36 @@ def test_empty_integer_division_does_not_raise():
     check(lambda lib: lib.tensor([], dtype=lib.int64) // lib.tensor(0))
     check(lambda lib: lib.remainder(lib.zeros(0, 3, dtype=lib.int32), lib.zeros(3, dtype=lib.int32)))
     check(lambda lib: lib.ones(2, dtype=lib.int64) % lib.zeros(0, dtype=lib.int64))
+
+
+@pytest.mark.parametrize("op", ["exp", "log", "sin", "cos", "tanh", "sigmoid", "abs", "floor", "isnan", "sqrt"])
+@pytest.mark.parametrize("dt", ["float32", "float64", "int32"])
+def test_unary_noncontiguous(op, dt):
+    # transposed inputs once `transpose` exists (make_pair falls back to contiguous before);
+    # stride-0 inputs through broadcasting meanwhile
+    a = make_pair((5, 7), dt, low=0.1, high=4, noncontig=True, seed=57)
+    check(lambda lib, x: getattr(lib, op)(x), a)
+    b = make_pair((5, 1), dt, low=0.1, high=4, seed=58)
+    check(lambda lib, x, y: getattr(lib, op)(x + y * 0), a, b)
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "div", "remainder", "pow", "maximum", "lt", "bitwise_and", "atan2"])
+def test_binary_noncontiguous(op):
+    for dt in ("float32", "int64"):
+        a = make_pair((4, 6), dt, low=1, noncontig=True, seed=59)
+        b = make_pair((4, 6), dt, low=1, noncontig=True, seed=60)
+        check(lambda lib, x, y: getattr(lib, op)(x, y), a, b)
+        c = make_pair((4, 1), dt, low=1, seed=61)
+        check(lambda lib, x, y: getattr(lib, op)(x, y), c, b)   # stride-0 broadcast against transposed
+        check(lambda lib, x, y: getattr(x.clone(), op + "_")(y) if op not in ("maximum",) else
+              getattr(lib, op)(x, y), a, c)
+
+
+def test_alpha_rules():
+    f = make_pair((3,), "float32", seed=62)
+    b = make_pair((3,), "bool", seed=63)
+    check(lambda lib, x: lib.add(x, 1, alpha=True), f)
+    check(lambda lib, x: lib.add(x, x, alpha=True), b)
+    check(lambda lib, x: lib.sub(x, 2, alpha=0.5), f)
+    check(lambda lib, x: lib.subtract(x, 2, alpha=2), f)
+    check(lambda lib, x: lib.add(2, x, alpha=3), f)

@@ -137,6 +137,8 @@ static ct_tensor *add_impl(const char *op, ct_tensor *self, ct_tensor *other, ct
     if (alpha.kind == CT_SCALAR_FLOAT && !ct_dtype_is_floating(rt))
         return ct_error(CT_ERR_RUNTIME, "[%s] For integral input tensors, argument alpha must not be a floating point "
                         "number.", op);
+    if (alpha.kind == CT_SCALAR_BOOL && rt != CT_BOOL)
+        return ct_error(CT_ERR_RUNTIME, "[%s] Boolean alpha only supported for Boolean results.", op);
     if (negate) {
         if (self->dtype == CT_BOOL || other->dtype == CT_BOOL)
             return ct_error(CT_ERR_RUNTIME,
