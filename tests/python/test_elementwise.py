@@ -94,7 +94,7 @@ def test_unary_out():
 
 
 def test_vectorised_transcendentals_accuracy():
-    # float32 exp/log/sin/cos/tanh/sigmoid use our polynomial code: compare with torch
+    # float32 exp/log/sin/cos/tanh/sigmoid/erf use our polynomial code: compare with torch
     # over a dense sweep, to about 2 ulp.
     xs = {
         "exp": np.concatenate([np.linspace(-103, 88.7, 200001), np.linspace(-1, 1, 20001)]),
@@ -103,6 +103,7 @@ def test_vectorised_transcendentals_accuracy():
         "cos": np.concatenate([np.linspace(-8000, 8000, 200001), np.linspace(-4, 4, 20001), [1e5, -3e7, 1e38]]),
         "tanh": np.concatenate([np.linspace(-12, 12, 200001), np.linspace(-1, 1, 20001)]),
         "sigmoid": np.linspace(-100, 30, 200001),
+        "erf": np.concatenate([np.linspace(-6, 6, 200001), np.geomspace(1e-38, 1, 20001)]),
     }
     for op, x in xs.items():
         x = x.astype(np.float32)

@@ -130,7 +130,7 @@ ct_tensor *ct_square_(ct_tensor *self) { return square_impl(self, true); }
 
 /* ------------------------------------------------------------------ float math */
 
-/* exp/log/sin/cos/tanh/sigmoid: vectorised float32 (vmath.h). */
+/* exp/log/sin/cos/tanh/sigmoid/erf: vectorised float32 (vmath.h). */
 F_UNARY(exp, ct_vexpf(a), exp(a))
 F_UNARY(log, ct_vlogf(a), log(a))
 F_UNARY(tanh, ct_vtanhf(a), tanh(a))
@@ -187,7 +187,7 @@ F_UNARY(cosh, coshf(a), cosh(a))
 F_UNARY(asinh, asinhf(a), asinh(a))
 F_UNARY(acosh, acoshf(a), acosh(a))
 F_UNARY(atanh, atanhf(a), atanh(a))
-F_UNARY(erf, erff(a), erf(a))
+F_UNARY(erf, ct_verff(a), erf(a))
 F_UNARY(erfc, erfcf(a), erfc(a))
 
 static inline float lgammaf_safe(float x) {
