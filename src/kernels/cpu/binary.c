@@ -215,6 +215,21 @@ CT_BINARY_LOOP(sq_f64, double, double, a *a)
 CT_X_INT(SQ_I)
 static const ct_loops sq_loops = CT_LOOPS_NUM(sq);
 CT_BINARY_LOOP(powb_b1, uint8_t, uint8_t, b ? a : 1)
+CT_BINARY_LOOP(cube_f32, float, float, a * a * a)
+CT_BINARY_LOOP(cube_f64, double, double, a * a * a)
+CT_BINARY_LOOP(psqrt_f32, float, float, sqrtf(a))
+CT_BINARY_LOOP(psqrt_f64, double, double, sqrt(a))
+CT_BINARY_LOOP(prsqrt_f32, float, float, 1.0f / sqrtf(a))
+CT_BINARY_LOOP(prsqrt_f64, double, double, 1.0 / sqrt(a))
+CT_BINARY_LOOP(precip_f32, float, float, 1.0f / a)
+CT_BINARY_LOOP(precip_f64, double, double, 1.0 / a)
+CT_BINARY_LOOP(pinvsq_f32, float, float, 1.0f / (a * a))
+CT_BINARY_LOOP(pinvsq_f64, double, double, 1.0 / (a * a))
+static const ct_loops cube_loops = CT_LOOPS_FLT(cube);
+static const ct_loops psqrt_loops = CT_LOOPS_FLT(psqrt);
+static const ct_loops prsqrt_loops = CT_LOOPS_FLT(prsqrt);
+static const ct_loops precip_loops = CT_LOOPS_FLT(precip);
+static const ct_loops pinvsq_loops = CT_LOOPS_FLT(pinvsq);
 static const ct_loops powb_loops = {{powb_b1}};
 
 static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_tensor *out) {
@@ -230,8 +245,17 @@ static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_t
             return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"pow\" not implemented for 'Bool'");
         return ct_ew_binary(op, self, exp, out, &powb_loops, CT_RULE_SAME, 0, NULL);
     }
-    if (wrapped && ct_load_f64(ct_tensor_data(exp), exp->dtype) == 2.0)
-        return ct_ew_binary(op, self, exp, out, &sq_loops, CT_RULE_SAME, 0, NULL);
+    if (wrapped) {
+        /* common scalar exponents as plain arithmetic (vectorised; torch special-cases the
+         * same ones, so results match it bit for bit) */
+        double e = ct_load_f64(ct_tensor_data(exp), exp->dtype);
+        if (e == 2.0) return ct_ew_binary(op, self, exp, out, &sq_loops, CT_RULE_SAME, 0, NULL);
+        if (ct_dtype_is_floating(rt)) {
+            const ct_loops *l = e == 3.0 ? &cube_loops : e == 0.5 ? &psqrt_loops : e == -0.5 ? &prsqrt_loops
+                                : e == -1.0 ? &precip_loops : e == -2.0 ? &pinvsq_loops : NULL;
+            if (l) return ct_ew_binary(op, self, exp, out, l, CT_RULE_SAME, 0, NULL);
+        }
+    }
     return ct_ew_binary(op, self, exp, out, &pow_loops, CT_RULE_SAME, 0, NULL);
 }
 ct_tensor *ct_pow(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow", self, exponent, NULL); }

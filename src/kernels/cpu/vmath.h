@@ -137,7 +137,8 @@ static inline float ct_vtanhf(float x) {
     float small = fmaf(p * z, x, x);
     float e = ct_vexpf(ax + ax);
     float big = copysignf(1.0f - 2.0f / (e + 1.0f), x);
-    return ax < 0.625f ? small : big;
+    float r = ax < 0.625f ? small : big;
+    return x == 0.0f ? x : r; /* tanh(-0) = -0 */
 }
 
 static inline float ct_vsigmoidf(float x) { return 1.0f / (1.0f + ct_vexpf(-x)); }
@@ -174,7 +175,8 @@ static inline float ct_verff(float x) {
     float big = fmaf(-ct_vexpf(-z), q, 1.0f);
     big = ax >= 4.0f ? 1.0f : big;
     big = copysignf(big, x);
-    return ax < 0.921875f ? small : big;
+    float r = ax < 0.921875f ? small : big;
+    return x == 0.0f ? x : r; /* erf(-0) = -0 */
 }
 
 #endif
