@@ -69,27 +69,29 @@ def test_fuzz_elementwise(data):
     a = data.draw(tensors(sa))
     if kind == "unary":
         op = data.draw(st.sampled_from(UNARY))
-        check(lambda lib, x: getattr(lib, op)(x), a)
+        check(lambda lib, x: getattr(lib, op)(x), a, zero_sign=True)
     elif kind in ("binary", "inplace"):
         op = data.draw(st.sampled_from(BINARY))
         b = data.draw(tensors(sb))
+        # (torch's vectorised and scalar maximum/minimum disagree on the sign of zero ties)
+        zs = op not in ("maximum", "minimum")
         if kind == "binary":
-            check(lambda lib, x, y: getattr(lib, op)(x, y), a, b)
+            check(lambda lib, x, y: getattr(lib, op)(x, y), a, b, zero_sign=zs)
         else:
-            check(lambda lib, x, y: getattr(x.clone(), op + "_")(y), a, b)
+            check(lambda lib, x, y: getattr(x.clone(), op + "_")(y), a, b, zero_sign=zs)
     elif kind == "binary_scalar":
         op = data.draw(st.sampled_from([o for o in BINARY if o not in ("atan2", "hypot", "minimum", "maximum",
                                                                       "fmin", "fmax", "logical_and", "logical_xor")]))
         s = data.draw(scalars)
-        check(lambda lib, x: getattr(lib, op)(x, s), a)
+        check(lambda lib, x: getattr(lib, op)(x, s), a, zero_sign=True)
     elif kind == "scalar_binary":
         sym = data.draw(st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "&", "|", "<", "=="]))
         s = data.draw(scalars)
-        check(lambda lib, x: eval("s %s x" % sym), a)
+        check(lambda lib, x: eval("s %s x" % sym), a, zero_sign=True)
     elif kind == "where":
         cond = data.draw(tensors(sa))
         b = data.draw(tensors(sb))
-        check(lambda lib, c, x, y: lib.where(c, x, y), cond, a, b)
+        check(lambda lib, c, x, y: lib.where(c, x, y), cond, a, b, zero_sign=True)
     else:
         lo, hi = data.draw(st.one_of(st.none(), scalars)), data.draw(st.one_of(st.none(), scalars))
-        check(lambda lib, x: lib.clamp(x, lo, hi), a)
+        check(lambda lib, x: lib.clamp(x, lo, hi), a, zero_sign=True)

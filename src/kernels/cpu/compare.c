@@ -96,11 +96,12 @@ ct_tensor *ct_bitwise_right_shift_(ct_tensor *self, ct_tensor *other) {
 
 /* NaN-propagating max/min (any NaN operand gives NaN; a + b is NaN then). For integer
  * types the NaN tests fold away. */
-#define MAXP(a, b) (((a) != (a) || (b) != (b)) ? (a) + (b) : ((a) > (b) ? (a) : (b)))
-#define MINP(a, b) (((a) != (a) || (b) != (b)) ? (a) + (b) : ((a) < (b) ? (a) : (b)))
+/* Ties (equal values, -0.0 vs 0.0) give `a`, as torch's scalar paths. */
+#define MAXP(a, b) (((a) != (a) || (b) != (b)) ? (a) + (b) : ((a) < (b) ? (b) : (a)))
+#define MINP(a, b) (((a) != (a) || (b) != (b)) ? (a) + (b) : ((b) < (a) ? (b) : (a)))
 /* NaN-ignoring (fmax/fmin): a NaN operand yields the other one. */
-#define FMAXE(a, b) ((b) != (b) ? (a) : ((a) != (a) ? (b) : ((a) > (b) ? (a) : (b))))
-#define FMINE(a, b) ((b) != (b) ? (a) : ((a) != (a) ? (b) : ((a) < (b) ? (a) : (b))))
+#define FMAXE(a, b) ((b) != (b) ? (a) : ((a) != (a) ? (b) : ((a) < (b) ? (b) : (a))))
+#define FMINE(a, b) ((b) != (b) ? (a) : ((a) != (a) ? (b) : ((b) < (a) ? (b) : (a))))
 
 #define MINMAX(N, E)                                                                       \
     ALL_TYPES_LOOP(CT_BINARY_LOOP, N, OUT_SAME, E)                                         \
@@ -111,8 +112,8 @@ ct_tensor *ct_bitwise_right_shift_(ct_tensor *self, ct_tensor *other) {
 /* bool: a + b would not be bool-valued; |, & are max and min there */
 #undef OUT_SAME
 #define OUT_SAME(T) T
-MINMAX(maximum, (a != a || b != b) ? (a + b) : (a > b ? a : b))
-MINMAX(minimum, (a != a || b != b) ? (a + b) : (a < b ? a : b))
+MINMAX(maximum, MAXP(a, b))
+MINMAX(minimum, MINP(a, b))
 MINMAX(fmax, FMAXE(a, b))
 MINMAX(fmin, FMINE(a, b))
 
@@ -125,7 +126,7 @@ ALL_TYPES_LOOP(CT_BINARY_LOOP, clampmax, OUT_SAME, MINP(a, b))
 #define CLAMP_FN(T, SFX)                                                      \
     static inline T clamp3_##SFX(T a, T lo, T hi) {                          \
         T r = a < lo ? lo : a;                                               \
-        r = r > hi ? hi : r;                                                 \
+        r = hi < r ? hi : r;                                                 \
         T nan = a + lo + hi;                                                 \
         return (a != a || lo != lo || hi != hi) ? nan : r;                   \
     }
