@@ -619,3 +619,24 @@ def test_pow_special_values(e, dt):
     check(lambda lib, x: lib.pow(x, e), sp, rtol=tol, zero_sign=True)
     check(lambda lib, x: lib.pow(e, x), sp, rtol=tol, zero_sign=True)
     check(lambda lib, x: x.clone().pow_(e), sp, rtol=tol, zero_sign=True)
+
+
+def test_large_parallel_paths():
+    # above the parallel grain: split rows/ranges across threads, broadcast rows
+    a = make_pair((300, 257), "float32", seed=66)
+    b = make_pair((257,), "float32", low=0.5, seed=67)
+    c = make_pair((300, 1), "float32", seed=68)
+    check(lambda lib, x, y: x * y + y, a, b)
+    check(lambda lib, x, y: lib.remainder(x, y), a, b)
+    check(lambda lib, x, y, z: lib.where(x > 0, y, z), a, b, c)
+    check(lambda lib, x, y, z: lib.clamp(x, -y, z), a, b, c)
+    check(lambda lib, x, y, z: lib.addcdiv(x, y, z + 10, value=0.5), a, b, c)
+    check(lambda lib, x, y, z: lib.lerp(x, x * 0 + y, z), a, b, c)
+    check(lambda lib, x: lib.sin(x * 1000), a, atol=2e-5)
+    check(lambda lib, x: lib.exp(x), a)
+    i = make_pair((300, 257), "int64", low=-50, high=50, seed=69)
+    j = make_pair((257,), "int64", low=1, high=7, seed=70)
+    check(lambda lib, x, y: x // y, i, j)
+    check(lambda lib, x, y: lib.pow(x, y % 3), i, j)
+    check(lambda lib, x, y: x.clone().bitwise_left_shift_(y), i, j)
+    check(lambda lib, x: x // (x * 0), i)          # ZeroDivisionError found by the parallel scan
