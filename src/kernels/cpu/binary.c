@@ -106,12 +106,70 @@ FFLOORDIV(double, )
 CT_X_INT(INT_DIVS)
 CT_BINARY_LOOP(divt_f32, float, float, truncf(a / b))
 CT_BINARY_LOOP(divt_f64, double, double, trunc(a / b))
-CT_BINARY_LOOP(divf_f32, float, float, floordiv_f(a, b))
 CT_BINARY_LOOP(divf_f64, double, double, floordiv_(a, b))
-CT_BINARY_LOOP(rem_f32, float, float, fremainder_f(a, b))
 CT_BINARY_LOOP(rem_f64, double, double, fremainder_(a, b))
-CT_BINARY_LOOP(fmod_f32, float, float, fmodf(a, b))
 CT_BINARY_LOOP(fmod_f64, double, double, fmod(a, b))
+
+/* NOTE [ float32 fmod through double ]
+ * For float32 a, b the quotient q = trunc(a / b) computed in double is exact whenever
+ * |a / b| < 2^29 (a float32 ratio cannot lie within a double rounding of an integer
+ * below that), and then fma(-q, b, a) is fmod(a, b) exactly. That vectorises, unlike
+ * libm's fmodf. Elements outside the range (b = 0, inf/nan operands, huge ratios) are
+ * flagged and recomputed with the exact scalar formula. The floor-division and remainder
+ * built on it repeat the scalar formulas step by step, so results are bit-identical. */
+static inline float vfmod_f32(float a, float b, int *slow) {
+    double q = trunc((double)a / (double)b);
+    float r = (float)fma(-q, (double)b, (double)a);
+    *slow |= !(fabs(q) < 536870912.0) | !(fabsf(b) <= 3.40282347e38f);
+    return r == 0.0f ? copysignf(0.0f, a) : r;
+}
+static inline float vrem_f32(float a, float b, int *slow) {
+    float mod = vfmod_f32(a, b, slow);
+    return (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) ? mod + b : mod;
+}
+static inline float vfloordiv_f32(float a, float b, int *slow) {
+    float mod = vfmod_f32(a, b, slow);
+    float div = (a - mod) / b;
+    div = (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) ? div - 1.0f : div;
+    float fl = floorf(div);
+    fl = div - fl > 0.5f ? fl + 1.0f : fl;
+    return div == 0.0f ? copysignf(0.0f, a / b) : fl;
+}
+#define VDIV_LOOP(NAME, VF, SF)                                                                \
+    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                       \
+        (void)ctx;                                                                             \
+        if (s[0] == 4 && (s[1] == 4 || s[1] == 0) && (s[2] == 4 || s[2] == 0)) {               \
+            float *o = (float *)p[0];                                                          \
+            const float *x = (const float *)p[1], *y = (const float *)p[2];                    \
+            int64_t sx = s[1] / 4, sy = s[2] / 4;                                              \
+            for (int64_t i0 = 0; i0 < n; i0 += 512) {                                          \
+                int64_t m = n - i0 < 512 ? n - i0 : 512;                                       \
+                float tmp[512];                                                                \
+                int slow = 0;                                                                  \
+                const float *restrict xx = x + i0 * sx, *restrict yy = y + i0 * sy;            \
+                if (sx && sy)                                                                  \
+                    for (int64_t j = 0; j < m; j++) tmp[j] = VF(xx[j], yy[j], &slow);          \
+                else if (sx)                                                                   \
+                    for (int64_t j = 0; j < m; j++) tmp[j] = VF(xx[j], yy[0], &slow);          \
+                else                                                                           \
+                    for (int64_t j = 0; j < m; j++) tmp[j] = VF(xx[0], yy[j * sy], &slow);     \
+                if (slow)                                                                      \
+                    for (int64_t j = 0; j < m; j++) {                                          \
+                        int one = 0;                                                           \
+                        (void)VF(xx[j * sx], yy[j * sy], &one);                                \
+                        if (one) tmp[j] = SF(xx[j * sx], yy[j * sy]);                          \
+                    }                                                                          \
+                memcpy(o + i0, tmp, (size_t)m * sizeof(float));                                \
+            }                                                                                  \
+        } else {                                                                               \
+            for (int64_t i = 0; i < n; i++)                                                    \
+                *(float *)(p[0] + i * s[0]) =                                                  \
+                    SF(*(const float *)(p[1] + i * s[1]), *(const float *)(p[2] + i * s[2]));  \
+        }                                                                                      \
+    }
+VDIV_LOOP(divf_f32, vfloordiv_f32, floordiv_f)
+VDIV_LOOP(rem_f32, vrem_f32, fremainder_f)
+VDIV_LOOP(fmod_f32, vfmod_f32, fmodf)
 static const ct_loops divt_loops = CT_LOOPS_NUM(divt);
 static const ct_loops divf_loops = CT_LOOPS_NUM(divf);
 static const ct_loops rem_loops = CT_LOOPS_NUM(rem);
