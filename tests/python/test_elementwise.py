@@ -663,3 +663,20 @@ def test_float32_fmod_family_bit_exact():
         ref = np.remainder(a, b)
         ok = (r == ref) | (np.isnan(r) & np.isnan(ref))   # zero signs follow torch, not numpy
         assert ok.all()
+
+
+def test_vectorised_pow_and_float64_exp_log_accuracy():
+    rng = np.random.default_rng(72)
+    x = np.exp(rng.uniform(-20, 20, 200000)).astype(np.float32)
+    y = rng.uniform(-8, 8, 200000).astype(np.float32)
+    c = np.array(ctorch.pow(ctorch.tensor(x), ctorch.tensor(y)).tolist(), dtype=np.float32).astype(np.float64)
+    ref = torch.pow(torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)).numpy()
+    with np.errstate(all="ignore"):
+        ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    normal = (np.abs(ref) < 3e38) & (np.abs(ref) > 1.2e-38)
+    assert (np.abs(c - ref)[normal] <= ulp[normal]).all()
+    for op, v in (("exp", rng.uniform(-708, 709, 200000)), ("log", np.exp(rng.uniform(-700, 700, 200000))),
+                  ("sigmoid", rng.uniform(-700, 700, 200000))):
+        cc = np.array(getattr(ctorch, op)(ctorch.tensor(v)).tolist())
+        tt = getattr(torch, op)(torch.tensor(v)).numpy()
+        np.testing.assert_allclose(cc, tt, rtol=4.5e-16, atol=0)

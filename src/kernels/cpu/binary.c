@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "elementwise.h"
+#include "vmath.h"
 
 /* a + alpha*b; alpha is folded for the common alpha == 1 case. */
 #define ADD_FOR(N, T)                                                   \
@@ -117,17 +118,17 @@ CT_BINARY_LOOP(fmod_f64, double, double, fmod(a, b))
  * libm's fmodf. Elements outside the range (b = 0, inf/nan operands, huge ratios) are
  * flagged and recomputed with the exact scalar formula. The floor-division and remainder
  * built on it repeat the scalar formulas step by step, so results are bit-identical. */
-static inline float vfmod_f32(float a, float b, int *slow) {
+CT_VINLINE float vfmod_f32(float a, float b, int *slow) {
     double q = trunc((double)a / (double)b);
     float r = (float)fma(-q, (double)b, (double)a);
     *slow |= !(fabs(q) < 536870912.0) | !(fabsf(b) <= 3.40282347e38f);
     return r == 0.0f ? copysignf(0.0f, a) : r;
 }
-static inline float vrem_f32(float a, float b, int *slow) {
+CT_VINLINE float vrem_f32(float a, float b, int *slow) {
     float mod = vfmod_f32(a, b, slow);
     return (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) ? mod + b : mod;
 }
-static inline float vfloordiv_f32(float a, float b, int *slow) {
+CT_VINLINE float vfloordiv_f32(float a, float b, int *slow) {
     float mod = vfmod_f32(a, b, slow);
     float div = (a - mod) / b;
     div = (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) ? div - 1.0f : div;
@@ -170,6 +171,16 @@ static inline float vfloordiv_f32(float a, float b, int *slow) {
 VDIV_LOOP(divf_f32, vfloordiv_f32, floordiv_f)
 VDIV_LOOP(rem_f32, vrem_f32, fremainder_f)
 VDIV_LOOP(fmod_f32, vfmod_f32, fmodf)
+
+/* float32 pow as exp(y * log(x)) in double (vmath.h): the double result carries ~1e-14
+ * relative error, far below float32 rounding. x <= 0, inf/nan operands take libm's powf. */
+CT_VINLINE float vpow_f32(float x, float y, int *slow) {
+    *slow |= !(x > 0.0f) | !(x < INFINITY) | !(fabsf(y) < INFINITY);
+    double xs = x > 0.0f && x < INFINITY ? (double)x : 1.0;
+    double ys = fabsf(y) < INFINITY ? (double)y : 0.0;
+    return (float)ct_vexp(ys * ct_vlog(xs));
+}
+VDIV_LOOP(pow_f32, vpow_f32, powf)
 static const ct_loops divt_loops = CT_LOOPS_NUM(divt);
 static const ct_loops divf_loops = CT_LOOPS_NUM(divf);
 static const ct_loops rem_loops = CT_LOOPS_NUM(rem);
@@ -264,7 +275,7 @@ static inline int64_t ipow64(int64_t base, int64_t e) {
 }
 #define POW_I(SFX, T) CT_BINARY_LOOP(pow_##SFX, T, T, (T)ipow64((int64_t)a, (int64_t)b))
 CT_X_INT(POW_I)
-CT_BINARY_LOOP(pow_f32, float, float, powf(a, b))
+
 CT_BINARY_LOOP(pow_f64, double, double, pow(a, b))
 static const ct_loops pow_loops = CT_LOOPS_NUM(pow);
 CT_BINARY_LOOP(sq_f32, float, float, a *a)

@@ -130,11 +130,12 @@ ct_tensor *ct_square_(ct_tensor *self) { return square_impl(self, true); }
 
 /* ------------------------------------------------------------------ float math */
 
-/* exp/log/sin/cos/tanh/sigmoid/erf: vectorised float32 (vmath.h). */
-F_UNARY(exp, ct_vexpf(a), exp(a))
-F_UNARY(log, ct_vlogf(a), log(a))
+/* exp/log/sin/cos/tanh/sigmoid/erf: vectorised float32, exp/log/sigmoid also float64
+ * (vmath.h). */
+F_UNARY(exp, ct_vexpf(a), ct_vexp(a))
+F_UNARY(log, ct_vlogf(a), ct_vlog(a))
 F_UNARY(tanh, ct_vtanhf(a), tanh(a))
-F_UNARY(sigmoid, ct_vsigmoidf(a), 1.0 / (1.0 + exp(-a)))
+F_UNARY(sigmoid, ct_vsigmoidf(a), 1.0 / (1.0 + ct_vexp(-a)))
 
 /* sin/cos: vector path in blocks, then the (rare) huge finite arguments again with libm. */
 #define VTRIG(N, VF, SF, DF)                                                                   \

@@ -12,12 +12,19 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline float ct__as_float(uint32_t u) {
+/* Always inlined: a call inside a loop would stop its vectorisation. */
+#if defined(__GNUC__)
+#define CT_VINLINE static inline __attribute__((always_inline))
+#else
+#define CT_VINLINE static inline
+#endif
+
+CT_VINLINE float ct__as_float(uint32_t u) {
     union { uint32_t u; float f; } v;
     v.u = u;
     return v.f;
 }
-static inline uint32_t ct__as_bits(float f) {
+CT_VINLINE uint32_t ct__as_bits(float f) {
     union { float f; uint32_t u; } v;
     v.f = f;
     return v.u;
@@ -25,7 +32,7 @@ static inline uint32_t ct__as_bits(float f) {
 
 /* exp(x) = 2^k * exp(r), r = x - k*ln2 in [-ln2/2, ln2/2]; 2^k applied in two halves so
  * that results in the subnormal range and overflow come out right. */
-static inline float ct_vexpf(float x) {
+CT_VINLINE float ct_vexpf(float x) {
     float xc = x < -104.0f ? -104.0f : x;
     xc = xc > 89.0f ? 89.0f : xc;
     xc = x == x ? xc : 0.0f;
@@ -47,7 +54,7 @@ static inline float ct_vexpf(float x) {
 }
 
 /* log(x) = e*ln2 + log(m), m in [sqrt(1/2), sqrt(2)). */
-static inline float ct_vlogf(float x) {
+CT_VINLINE float ct_vlogf(float x) {
     /* only selects of values below (no conditional arithmetic), so that the compiler can
      * if-convert and vectorise under the default -ftrapping-math */
     int sub = x < 1.17549435e-38f;
@@ -83,7 +90,7 @@ static inline float ct_vlogf(float x) {
 #define CT_VTRIG_LIMIT 8192.0f
 
 /* Quadrant reduction x = q*pi/2 + r, |r| <= pi/4 (three-part pi/2, fused). */
-static inline float ct__trig_reduce(float x, int32_t *q) {
+CT_VINLINE float ct__trig_reduce(float x, int32_t *q) {
     float xc = fabsf(x) <= CT_VTRIG_LIMIT ? x : 0.0f;
     float qf = rintf(xc * 0.636619772367581343f);
     float r = fmaf(qf, -1.57079637050628662109375f, xc);
@@ -92,20 +99,20 @@ static inline float ct__trig_reduce(float x, int32_t *q) {
     *q = (int32_t)qf;
     return r;
 }
-static inline float ct__sin_poly(float r) {
+CT_VINLINE float ct__sin_poly(float r) {
     float z = r * r;
     float y = fmaf(-1.9515295891e-4f, z, 8.3321608736e-3f);
     y = fmaf(y, z, -1.6666654611e-1f);
     return fmaf(y * z, r, r);
 }
-static inline float ct__cos_poly(float r) {
+CT_VINLINE float ct__cos_poly(float r) {
     float z = r * r;
     float y = fmaf(2.443315711809948e-5f, z, -1.388731625493765e-3f);
     y = fmaf(y, z, 4.166664568298827e-2f);
     return fmaf(y * z, z, fmaf(-0.5f, z, 1.0f));
 }
 
-static inline float ct_vsinf(float x) {
+CT_VINLINE float ct_vsinf(float x) {
     int32_t q;
     float r = ct__trig_reduce(x, &q);
     float s = ct__sin_poly(r), c = ct__cos_poly(r);
@@ -115,7 +122,7 @@ static inline float ct_vsinf(float x) {
     return fabsf(x) <= INFINITY && fabsf(x) != INFINITY ? v : x - x; /* inf, nan -> nan */
 }
 
-static inline float ct_vcosf(float x) {
+CT_VINLINE float ct_vcosf(float x) {
     int32_t q;
     float r = ct__trig_reduce(x, &q);
     float s = ct__sin_poly(r), c = ct__cos_poly(r);
@@ -125,9 +132,9 @@ static inline float ct_vcosf(float x) {
 }
 
 /* Elements needing the scalar libm path (finite and beyond the reduction's range). */
-static inline int ct_vtrig_big(float x) { return fabsf(x) > CT_VTRIG_LIMIT && fabsf(x) != INFINITY; }
+CT_VINLINE int ct_vtrig_big(float x) { return fabsf(x) > CT_VTRIG_LIMIT && fabsf(x) != INFINITY; }
 
-static inline float ct_vtanhf(float x) {
+CT_VINLINE float ct_vtanhf(float x) {
     float ax = fabsf(x);
     float z = x * x;
     float p = fmaf(-5.70498872745e-3f, z, 2.06390887954e-2f);
@@ -141,11 +148,11 @@ static inline float ct_vtanhf(float x) {
     return x == 0.0f ? x : r; /* tanh(-0) = -0 */
 }
 
-static inline float ct_vsigmoidf(float x) { return 1.0f / (1.0f + ct_vexpf(-x)); }
+CT_VINLINE float ct_vsigmoidf(float x) { return 1.0f / (1.0f + ct_vexpf(-x)); }
 
 /* erf: |x| < 0.921875: x * P(x^2); up to 4: 1 - exp(-x^2) * Q(|x| - 2.4609375) (Q fits
  * erfc(x) * exp(x^2), least squares on Chebyshev nodes, relative weights); beyond: +-1. */
-static inline float ct_verff(float x) {
+CT_VINLINE float ct_verff(float x) {
     float ax = fabsf(x);
     float z = x * x;
     float p = -1.0284268932521379e-05f;
@@ -177,6 +184,82 @@ static inline float ct_verff(float x) {
     big = copysignf(big, x);
     float r = ax < 0.921875f ? small : big;
     return x == 0.0f ? x : r; /* erf(-0) = -0 */
+}
+
+/* ------------------------------------------------------------------ double precision */
+
+CT_VINLINE double ct__as_double(uint64_t u) {
+    union { uint64_t u; double d; } v;
+    v.u = u;
+    return v.d;
+}
+CT_VINLINE uint64_t ct__as_bits64(double d) {
+    union { double d; uint64_t u; } v;
+    v.d = d;
+    return v.u;
+}
+
+/* exp(x), double: k = rint(x / ln2), r = x - k*ln2 (two-part ln2), Taylor to r^13 (the
+ * truncation is below 2^-56 for |r| <= ln2/2), 2^k applied in two halves. ~1 ulp. */
+CT_VINLINE double ct_vexp(double x) {
+    double xc = x < -746.0 ? -746.0 : x;
+    xc = xc > 710.0 ? 710.0 : xc;
+    xc = x == x ? xc : 0.0;
+    double k = rint(xc * 1.4426950408889634);
+    double r = fma(k, -6.93147180369123816490e-01, xc);
+    r = fma(k, -1.90821492927058770002e-10, r);
+    double p = 1.0 / 6227020800.0;
+    p = fma(p, r, 1.0 / 479001600.0);
+    p = fma(p, r, 1.0 / 39916800.0);
+    p = fma(p, r, 1.0 / 3628800.0);
+    p = fma(p, r, 1.0 / 362880.0);
+    p = fma(p, r, 1.0 / 40320.0);
+    p = fma(p, r, 1.0 / 5040.0);
+    p = fma(p, r, 1.0 / 720.0);
+    p = fma(p, r, 1.0 / 120.0);
+    p = fma(p, r, 1.0 / 24.0);
+    p = fma(p, r, 1.0 / 6.0);
+    p = fma(p, r, 0.5);
+    p = fma(p * r, r, r) + 1.0;
+    int64_t n = (int64_t)k;
+    int64_t n1 = n / 2, n2 = n - n1;
+    double res = p * ct__as_double((uint64_t)(n1 + 1023) << 52) * ct__as_double((uint64_t)(n2 + 1023) << 52);
+    return x == x ? res : x;
+}
+
+/* log(x), double: x = 2^e * m, m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s),
+ * s = (m - 1) / (m + 1), odd series to s^23. ~1 ulp. */
+CT_VINLINE double ct_vlog(double x) {
+    int sub = x < 2.2250738585072014e-308;
+    double xs = x * (sub ? 18014398509481984.0 : 1.0); /* 2^54 */
+    uint64_t u = ct__as_bits64(xs);
+    int64_t e = (int64_t)((u >> 52) & 0x7ff) - 1022 - (sub ? 54 : 0);
+    double m = ct__as_double((u & 0x000fffffffffffffull) | 0x3fe0000000000000ull); /* [0.5, 1) */
+    int lo = m < 0.70710678118654752440;
+    e = e - (lo ? 1 : 0);
+    m = m * (lo ? 2.0 : 1.0);
+    double f = m - 1.0;
+    double sden = f / (m + 1.0);
+    double z = sden * sden;
+    double p = 1.0 / 23;
+    p = fma(p, z, 1.0 / 21);
+    p = fma(p, z, 1.0 / 19);
+    p = fma(p, z, 1.0 / 17);
+    p = fma(p, z, 1.0 / 15);
+    p = fma(p, z, 1.0 / 13);
+    p = fma(p, z, 1.0 / 11);
+    p = fma(p, z, 1.0 / 9);
+    p = fma(p, z, 1.0 / 7);
+    p = fma(p, z, 1.0 / 5);
+    p = fma(p, z, 1.0 / 3);
+    /* log(m) = 2s + 2s^3/3 + 2s^5/5 + ... = 2s + 2s * z * p */
+    double ed = (double)e;
+    double lg = fma(2.0 * sden, z * p, 2.0 * sden);
+    lg = fma(ed, 6.93147180369123816490e-01, fma(ed, 1.90821492927058770002e-10, lg));
+    lg = x == 0.0 ? -INFINITY : lg;
+    lg = x < 0.0 ? NAN : lg;
+    lg = x == INFINITY ? INFINITY : lg;
+    return x == x ? lg : x;
 }
 
 #endif
