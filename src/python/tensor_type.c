@@ -418,7 +418,17 @@ static ct_tensor *f_div_(ct_tensor *a, ct_tensor *b) { return ct_div_(a, b, NULL
 static PyObject *nb_add(PyObject *a, PyObject *b) { return binary_slot(a, b, f_add); }
 static PyObject *nb_sub(PyObject *a, PyObject *b) { return binary_slot(a, b, f_sub); }
 static PyObject *nb_mul(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_mul); }
-static PyObject *nb_div(PyObject *a, PyObject *b) { return binary_slot(a, b, f_div); }
+/* number / tensor is reciprocal(tensor) * number in torch (__rtruediv__); same rounding */
+static ct_tensor *f_rdiv(ct_tensor *a, ct_tensor *b) {
+    ct_tensor *r = ct_reciprocal(b);
+    if (!r) return NULL;
+    ct_tensor *m = ct_mul(r, a);
+    ct_tensor_release(r);
+    return m;
+}
+static PyObject *nb_div(PyObject *a, PyObject *b) {
+    return binary_slot(a, b, (!PyTensor_Check(a) && PyTensor_Check(b)) ? f_rdiv : f_div);
+}
 static PyObject *nb_iadd(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_add_); }
 static PyObject *nb_isub(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_sub_); }
 static PyObject *nb_imul(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_mul_); }

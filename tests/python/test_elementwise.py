@@ -680,3 +680,17 @@ def test_vectorised_pow_and_float64_exp_log_accuracy():
         cc = np.array(getattr(ctorch, op)(ctorch.tensor(v)).tolist())
         tt = getattr(torch, op)(torch.tensor(v)).numpy()
         np.testing.assert_allclose(cc, tt, rtol=4.5e-16, atol=0)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_16bit_scalar_rounding_rules(dt):
+    # torch rounds a Python scalar to the 16-bit dtype for add/sub/comparisons/fmod...,
+    # keeps it in float32 for mul and the divisions, and computes s / t as reciprocal(t) * s
+    vals = np.random.default_rng(73).uniform(-20, 20, 300).tolist() + [1.703125, 1.6953125, 1.7001953125, 0.0]
+    t = torch.tensor(vals).to(DTYPES[dt][1])
+    pair = (ctorch.tensor(t.float().tolist(), dtype=DTYPES[dt][0]), t)
+    for s in (1.7, 0.1, -2.9):
+        for f in (lambda a: a + s, lambda a: a - s, lambda a: s - a, lambda a: a * s, lambda a: a / s, lambda a: s / a,
+                  lambda a: a > s, lambda a: a == s, lambda a: a.fmod(s), lambda a: a % s, lambda a: s % a,
+                  lambda a: a // s, lambda a: s ** a, lambda a: a.clamp(min=s), lambda a: a.lerp(a * 0 + 1, s)):
+            check(lambda lib, a: f(a), pair, rtol=0, atol=0)

@@ -187,12 +187,13 @@ static const ct_loops rem_loops = CT_LOOPS_NUM(rem);
 static const ct_loops fmod_loops = CT_LOOPS_NUM(fmod);
 
 /* Integer ops that divide: torch raises "ZeroDivisionError" (a RuntimeError). */
-static ct_tensor *int_div_op(const char *op, ct_tensor *self, ct_tensor *other, ct_tensor *out, const ct_loops *loops) {
+static ct_tensor *int_div_op(const char *op, ct_tensor *self, ct_tensor *other, ct_tensor *out, const ct_loops *loops,
+                             int flags) {
     ct_tensor *ab[2] = {self, other};
     int rt = ct_result_type(2, ab);
     if (ct_dtype_is_integral(rt, false) && self->numel > 0 && ct_ew_any_zero(other))
         return ct_error(CT_ERR_RUNTIME, "ZeroDivisionError");
-    return ct_ew_binary(op, self, other, out, loops, CT_RULE_SAME, 0, NULL);
+    return ct_ew_binary(op, self, other, out, loops, CT_RULE_SAME, flags, NULL);
 }
 
 static bool alpha_is_one(ct_scalar alpha) {
@@ -222,6 +223,9 @@ static ct_tensor *add_impl(const char *op, ct_tensor *self, ct_tensor *other, ct
         return ct_ew_binary(op, self, other, out, &sub_loops, CT_RULE_SAME, 0, &c);
     c.d0 = ct_scalar_to_f64(alpha);
     c.i0 = ct_scalar_to_i64(alpha);
+    /* torch rounds alpha to a 16-bit compute dtype, as it does the scalar operand */
+    if (rt == CT_FLOAT16) c.d0 = ct_half_to_float(ct_float_to_half((float)c.d0));
+    if (rt == CT_BFLOAT16) c.d0 = ct_bf16_to_float(ct_float_to_bf16((float)c.d0));
     return ct_ew_binary(op, self, other, out, &adda_loops, CT_RULE_SAME, 0, &c);
 }
 
@@ -231,16 +235,16 @@ ct_tensor *ct_sub(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return a
 ct_tensor *ct_sub_(ct_tensor *self, ct_tensor *other, ct_scalar alpha) { return add_impl("sub_", self, other, alpha, self, true); }
 
 ct_tensor *ct_mul(ct_tensor *self, ct_tensor *other) {
-    return ct_ew_binary("mul", self, other, NULL, &mul_loops, CT_RULE_SAME, 0, NULL);
+    return ct_ew_binary("mul", self, other, NULL, &mul_loops, CT_RULE_SAME, CT_SCALAR_OPMATH, NULL);
 }
 ct_tensor *ct_mul_(ct_tensor *self, ct_tensor *other) {
-    return ct_ew_binary("mul_", self, other, self, &mul_loops, CT_RULE_SAME, 0, NULL);
+    return ct_ew_binary("mul_", self, other, self, &mul_loops, CT_RULE_SAME, CT_SCALAR_OPMATH, NULL);
 }
 
 static ct_tensor *div_impl(const char *op, ct_tensor *self, ct_tensor *other, const char *mode, ct_tensor *out) {
-    if (!mode) return ct_ew_binary(op, self, other, out, &div_loops, CT_RULE_FLOAT, 0, NULL);
-    if (!strcmp(mode, "trunc")) return int_div_op(op, self, other, out, &divt_loops);
-    if (!strcmp(mode, "floor")) return int_div_op(op, self, other, out, &divf_loops);
+    if (!mode) return ct_ew_binary(op, self, other, out, &div_loops, CT_RULE_FLOAT, CT_SCALAR_OPMATH, NULL);
+    if (!strcmp(mode, "trunc")) return int_div_op(op, self, other, out, &divt_loops, CT_SCALAR_OPMATH);
+    if (!strcmp(mode, "floor")) return int_div_op(op, self, other, out, &divf_loops, CT_SCALAR_OPMATH);
     return ct_error(CT_ERR_RUNTIME, "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '%s'",
                     mode);
 }
@@ -252,12 +256,12 @@ ct_tensor *ct_div_(ct_tensor *self, ct_tensor *other, const char *rounding_mode)
 }
 ct_tensor *ct_true_divide(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide", self, other, NULL, NULL); }
 ct_tensor *ct_true_divide_(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide_", self, other, NULL, self); }
-ct_tensor *ct_floor_divide(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide", self, other, NULL, &divf_loops); }
-ct_tensor *ct_floor_divide_(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide_", self, other, self, &divf_loops); }
-ct_tensor *ct_remainder(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder", self, other, NULL, &rem_loops); }
-ct_tensor *ct_remainder_(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder_", self, other, self, &rem_loops); }
-ct_tensor *ct_fmod(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod", self, other, NULL, &fmod_loops); }
-ct_tensor *ct_fmod_(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod_", self, other, self, &fmod_loops); }
+ct_tensor *ct_floor_divide(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide", self, other, NULL, &divf_loops, CT_SCALAR_OPMATH); }
+ct_tensor *ct_floor_divide_(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide_", self, other, self, &divf_loops, CT_SCALAR_OPMATH); }
+ct_tensor *ct_remainder(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder", self, other, NULL, &rem_loops, 0); }
+ct_tensor *ct_remainder_(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder_", self, other, self, &rem_loops, 0); }
+ct_tensor *ct_fmod(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod", self, other, NULL, &fmod_loops, 0); }
+ct_tensor *ct_fmod_(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod_", self, other, self, &fmod_loops, 0); }
 
 /* ------------------------------------------------------------------ pow */
 

@@ -66,8 +66,9 @@ static bool same_geometry(const ct_tensor *a, const ct_tensor *b) {
  * tensors, the float32 loop is wrapped: each row is processed in blocks; 16-bit operands
  * are widened into stack buffers (vectorised conversions), the float32 loop runs on the
  * buffers, and a 16-bit result is rounded back into the output. Operands of other dtypes
- * (float32 wrapped scalars, ints promoted to float32) are passed through unchanged, so a
- * Python scalar keeps float32 precision as in torch's opmath. */
+ * (ints promoted to float32) are passed through unchanged. A Python scalar (wrapped
+ * number) is first rounded to the 16-bit dtype, as torch does for most ops; with
+ * CT_SCALAR_OPMATH (mul, the divisions) it keeps float32 precision instead. */
 #define EW16_BLOCK 256
 typedef struct {
     ct_loop_fn fn;
@@ -153,7 +154,8 @@ static void ew16_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
 /* Run `fn` over (result, inputs...) writing either a fresh tensor or `out`. `compute` is
  * the op's dtype; ldt the dtype of the loop (float32 for 16-bit computes). */
 static ct_tensor *ew_run(const char *op, int nin, ct_tensor **in, const int64_t *shape, int ndim, ct_tensor *out,
-                         int res_dtype, int compute, int ldt, bool out_bool, ct_loop_fn fn, ct_ew_ctx *ctx) {
+                         int res_dtype, int compute, int ldt, int out_flags, ct_loop_fn fn, ct_ew_ctx *ctx) {
+    bool out_bool = out_flags & CT_OUT_BOOL;
     ct_tensor *cast[3] = {NULL, NULL, NULL};
     ct_tensor *ops[4];
     ct_tensor *res = NULL;
@@ -169,6 +171,12 @@ static ct_tensor *ew_run(const char *op, int nin, ct_tensor **in, const int64_t 
     for (int k = 0; k < nin; k++) {
         if (adapt && in[k]->dtype == compute) {
             ops[k + 1] = in[k];
+        } else if (adapt && (in[k]->flags & CT_FLAG_WRAPPED_NUMBER) && !(out_flags & CT_SCALAR_OPMATH)) {
+            /* a Python scalar rounded to the 16-bit dtype, as torch */
+            cast[k] = ct_contig_as(in[k], compute);
+            if (!cast[k]) goto fail;
+            ops[k + 1] = cast[k];
+            actx.dt[k + 1] = (int8_t)compute;
         } else if (in[k]->dtype != ldt) {
             cast[k] = ct_contig_as(in[k], ldt);
             if (!cast[k]) goto fail;
@@ -250,7 +258,7 @@ ct_tensor *ct_ew_binary(const char *op, ct_tensor *a, ct_tensor *b, ct_tensor *o
     int ldt = loop_dtype(op, loops, compute, &fn);
     if (ldt < 0) return NULL;
     ct_ew_ctx local = {0};
-    return ew_run(op, 2, ab, shape, ndim, out, res_dtype, compute, ldt, out_bool, fn, ctx ? ctx : &local);
+    return ew_run(op, 2, ab, shape, ndim, out, res_dtype, compute, ldt, out_flags, fn, ctx ? ctx : &local);
 }
 
 ct_tensor *ct_ew_unary(const char *op, ct_tensor *a, ct_tensor *out, const ct_loops *loops, ct_dtype_rule rule,
@@ -264,7 +272,7 @@ ct_tensor *ct_ew_unary(const char *op, ct_tensor *a, ct_tensor *out, const ct_lo
     int ldt = loop_dtype(op, loops, compute, &fn);
     if (ldt < 0) return NULL;
     ct_ew_ctx local = {0};
-    return ew_run(op, 1, &a, a->sizes, a->ndim, out, res_dtype, compute, ldt, out_bool, fn, ctx ? ctx : &local);
+    return ew_run(op, 1, &a, a->sizes, a->ndim, out, res_dtype, compute, ldt, out_flags, fn, ctx ? ctx : &local);
 }
 
 ct_tensor *ct_ew_ternary(const char *op, ct_tensor *a, ct_tensor *b, ct_tensor *e, ct_tensor *out,
@@ -285,7 +293,7 @@ ct_tensor *ct_ew_ternary(const char *op, ct_tensor *a, ct_tensor *b, ct_tensor *
     int ldt = loop_dtype(op, loops, compute, &fn);
     if (ldt < 0) return NULL;
     ct_ew_ctx local = {0};
-    return ew_run(op, 3, abe, shape, ndim, out, res_dtype, compute, ldt, out_bool, fn, ctx ? ctx : &local);
+    return ew_run(op, 3, abe, shape, ndim, out, res_dtype, compute, ldt, out_flags, fn, ctx ? ctx : &local);
 }
 
 ct_tensor *ct_ew_wrap_scalar(ct_scalar s) {

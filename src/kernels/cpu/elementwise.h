@@ -137,6 +137,11 @@ typedef enum ct_dtype_rule {
 
 /* Output dtype for a comparison/predicate op is bool whatever the compute dtype. */
 #define CT_OUT_BOOL 1
+/* For float16/bfloat16 computes: keep Python-scalar operands at float32 precision instead
+ * of rounding them to the 16-bit dtype first. torch does this for mul and the divisions
+ * only; add, sub, comparisons, fmod ... see the scalar rounded (NOTE [ 16-bit floats
+ * through float32 loops ] in elementwise.c). */
+#define CT_SCALAR_OPMATH 2
 
 /* Elementwise drivers. `out` may be NULL (allocate) or a tensor to write into (in-place:
  * out == a; its dtype must be able to hold the result: torch's "result type Float can't be
