@@ -1,11 +1,14 @@
-/* Vectorisable float32 transcendental functions: exp, log, sin, cos, tanh, sigmoid, erf.
+/* Vectorisable transcendental functions: float32 exp, log, sin, cos, tanh, sigmoid, erf;
+ * float64 exp and log (also used for float32 pow, see binary.c).
  *
  * Each is a straight-line function (no branches, only selects) so that a loop calling it is
  * vectorised by the compiler (the CT_*_LOOP macros, -march=native): libm's scalar expf is a
  * call per element. Range reduction + minimax polynomials (Cephes-style coefficients);
  * accuracy about 1-2 ulp over the whole range, special values (nan, +-inf, +-0,
  * subnormals) handled as libm does. sin/cos are accurate for |x| <= CT_VTRIG_LIMIT; larger
- * arguments are recomputed with libm by the caller (see ct_vtrig_big). */
+ * arguments are recomputed with libm by the caller (see ct_vtrig_big).
+ * Files including this header compile with GCC's no-trapping-math (a pragma at their top):
+ * with trapping comparisons GCC does not if-convert the select chains. */
 #ifndef CTORCH_VMATH_H
 #define CTORCH_VMATH_H
 
