@@ -694,3 +694,23 @@ def test_16bit_scalar_rounding_rules(dt):
                   lambda a: a > s, lambda a: a == s, lambda a: a.fmod(s), lambda a: a % s, lambda a: s % a,
                   lambda a: a // s, lambda a: s ** a, lambda a: a.clamp(min=s), lambda a: a.lerp(a * 0 + 1, s)):
             check(lambda lib, a: f(a), pair, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dt,lo,hi", [("int8", -128, 127), ("int16", -32768, 32767), ("int32", -2**31, 2**31 - 1),
+                                      ("int64", -2**63, 2**63 - 1), ("uint8", 0, 255)])
+def test_integer_overflow_wraps(dt, lo, hi):
+    def mk(lib):
+        return lib.tensor([lo, hi, -1 if lo < 0 else 1, 0, 2], dtype=getattr(lib, dt))
+    check(lambda lib: mk(lib) + mk(lib))
+    check(lambda lib: mk(lib) - lib.tensor([hi, lo, 2, 0, -1 if lo < 0 else 1], dtype=getattr(lib, dt)))
+    check(lambda lib: mk(lib) - 1)
+    check(lambda lib: mk(lib) * mk(lib))
+    check(lambda lib: mk(lib) * 3)
+    check(lambda lib: -mk(lib))
+    check(lambda lib: abs(mk(lib)))
+    check(lambda lib: mk(lib) + 1)
+    check(lambda lib: mk(lib).add(mk(lib), alpha=3))
+    check(lambda lib: lib.addcmul(mk(lib), mk(lib), mk(lib), value=2))
+    check(lambda lib: mk(lib) ** 3)
+    check(lambda lib: mk(lib).square())
+    check(lambda lib: mk(lib) // lib.tensor([-1, -1, 1, 1, 1], dtype=getattr(lib, dt)) if lo < 0 else mk(lib) // 1)
