@@ -95,7 +95,7 @@ def test_unary_out():
 
 
 def test_vectorised_transcendentals_accuracy():
-    # float32 exp/log/sin/cos/tanh/sigmoid/erf use our polynomial code: compare with torch
+    # float32 exp/expm1/log/log1p/sin/cos/tanh/sigmoid/erf use our polynomial code: compare with torch
     # over a dense sweep, to about 2 ulp.
     xs = {
         "exp": np.concatenate([np.linspace(-103, 88.7, 200001), np.linspace(-1, 1, 20001)]),
@@ -105,6 +105,10 @@ def test_vectorised_transcendentals_accuracy():
         "tanh": np.concatenate([np.linspace(-12, 12, 200001), np.linspace(-1, 1, 20001)]),
         "sigmoid": np.linspace(-100, 30, 200001),
         "erf": np.concatenate([np.linspace(-6, 6, 200001), np.geomspace(1e-38, 1, 20001)]),
+        "expm1": np.concatenate([np.linspace(-40, 88.72, 200001), np.geomspace(1e-30, 1, 20001),
+                                 -np.geomspace(1e-30, 1, 20001)]),
+        "log1p": np.concatenate([np.linspace(-0.999999, 10, 200001), np.geomspace(1e-30, 3e38, 20001),
+                                 -np.geomspace(1e-30, 0.9999, 20001)]),
     }
     for op, x in xs.items():
         x = x.astype(np.float32)

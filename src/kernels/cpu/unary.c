@@ -130,7 +130,7 @@ ct_tensor *ct_square_(ct_tensor *self) { return square_impl(self, true); }
 
 /* ------------------------------------------------------------------ float math */
 
-/* exp/log/sin/cos/tanh/sigmoid/erf: vectorised float32, exp/log/sigmoid also float64
+/* exp/expm1/log/log1p/sin/cos/tanh/sigmoid/erf: vectorised float32, exp/log/sigmoid also float64
  * (vmath.h). */
 F_UNARY(exp, ct_vexpf(a), ct_vexp(a))
 F_UNARY(log, ct_vlogf(a), ct_vlog(a))
@@ -175,10 +175,10 @@ F_UNARY(sqrt, sqrtf(a), sqrt(a))
 F_UNARY(rsqrt, 1.0f / sqrtf(a), 1.0 / sqrt(a))
 F_UNARY(reciprocal, 1.0f / a, 1.0 / a)
 F_UNARY(exp2, exp2f(a), exp2(a))
-F_UNARY(expm1, expm1f(a), expm1(a))
+F_UNARY(expm1, ct_vexpm1f(a), expm1(a))
 F_UNARY(log2, log2f(a), log2(a))
 F_UNARY(log10, log10f(a), log10(a))
-F_UNARY(log1p, log1pf(a), log1p(a))
+F_UNARY(log1p, ct_vlog1pf(a), log1p(a))
 F_UNARY(tan, tanf(a), tan(a))
 F_UNARY(asin, asinf(a), asin(a))
 F_UNARY(acos, acosf(a), acos(a))

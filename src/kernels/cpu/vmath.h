@@ -1,4 +1,5 @@
-/* Vectorisable transcendental functions: float32 exp, log, sin, cos, tanh, sigmoid, erf;
+/* Vectorisable transcendental functions: float32 exp, expm1, log, log1p, sin, cos, tanh,
+ * sigmoid, erf;
  * float64 exp and log (also used for float32 pow, see binary.c).
  *
  * Each is a straight-line function (no branches, only selects) so that a loop calling it is
@@ -87,6 +88,43 @@ CT_VINLINE float ct_vlogf(float x) {
     r = x == 0.0f ? -INFINITY : r;
     r = x < 0.0f ? NAN : r;
     r = x == INFINITY ? INFINITY : r;
+    return x == x ? r : x;
+}
+
+/* expm1(x) = 2^k * (exp(r) - 1) + (2^k - 1), with exp(r) - 1 from the exp polynomial
+ * (no cancellation near 0); one fused rounding for the sum. */
+CT_VINLINE float ct_vexpm1f(float x) {
+    float xc = x < -30.0f ? -30.0f : x;
+    xc = xc > 88.8f ? 88.8f : xc;
+    xc = x == x ? xc : 0.0f;
+    float k = rintf(xc * 1.44269504088896341f);
+    float r = fmaf(k, -0.693359375f, xc);
+    r = fmaf(k, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float q = fmaf(p, r * r, r); /* exp(r) - 1 */
+    float kk = k > 127.0f ? 127.0f : k; /* 2^128 overflows: scale by 2^127, then by 2 */
+    float sc = ct__as_float((uint32_t)((int32_t)kk + 127) << 23);
+    float res = fmaf(sc, q, sc - 1.0f);
+    res = k > 127.0f ? res * 2.0f : res;
+    res = x > 88.7228391f ? INFINITY : res;
+    res = x == 0.0f ? x : res; /* expm1(-0) = -0 */
+    return x == x ? res : x;
+}
+
+/* log1p(x) = log(u) - ((u - 1) - x) / u with u = 1 + x rounded (the quotient corrects
+ * the rounding of u). */
+CT_VINLINE float ct_vlog1pf(float x) {
+    float u = 1.0f + x;
+    float cr = ((u - 1.0f) - x) / u;
+    float r = ct_vlogf(u) - cr;
+    r = x == -1.0f ? -INFINITY : r;
+    r = x == INFINITY ? INFINITY : r;
+    r = x == 0.0f ? x : r;
     return x == x ? r : x;
 }
 
