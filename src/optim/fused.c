@@ -1,0 +1,733 @@
+/* Fused optimizer steps: one call updates every parameter of a param group (and its state) in
+ * place. Each kernel reproduces, element by element, the order of floating-point operations of
+ * torch's single-tensor (foreach=False) CPU algorithm, with Python-float scalars (lr, betas,
+ * bias corrections) computed in double and cast to the parameter dtype where torch casts them.
+ * Also the flat-vector helpers LBFGS needs (gather, add, dot, abs max/sum). */
+#include <math.h>
+
+#include "core/internal.h"
+#include "ctorch/ops_gen.h"
+
+/* NOTE [ Optimizer rounding ]
+ * torch evaluates e.g. `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)` as two
+ * rounded steps, `v*b2` then `v + (c*g)*g`. Contracting these into FMAs would change the
+ * trajectory in the last bits, so contraction is off in this file. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define MAXSLOTS 6
+
+typedef struct {
+    char *d[MAXSLOTS]; /* contiguous data: 0 param, 1 grad, 2.. state tensors */
+    double c[12];      /* scalars */
+    int f[4];          /* flags */
+} kctx;
+
+#define SQ(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+#define ABS(x) _Generic((x), float: fabsf, default: fabs)(x)
+/* torch's lerp: self + w*(end-self) for |w| < 0.5, else end - (end-self)*(1-w). */
+#define LERP(a, b, w) ((ABS(w) < (T)0.5) ? (a) + (w) * ((b) - (a)) : (b) - ((b) - (a)) * ((T)1 - (w)))
+
+#define DEF_KERNEL(NAME, ...)                                                        \
+    static void NAME##_f32(int64_t b, int64_t e, void *vc) {                        \
+        typedef float T;                                                             \
+        const kctx *k = (const kctx *)vc;                                            \
+        __VA_ARGS__                                                                  \
+    }                                                                                \
+    static void NAME##_f64(int64_t b, int64_t e, void *vc) {                        \
+        typedef double T;                                                            \
+        const kctx *k = (const kctx *)vc;                                            \
+        __VA_ARGS__                                                                  \
+    }
+
+#define P ((T *)k->d[0])
+#define G ((const T *)k->d[1])
+#define S(j) ((T *)k->d[2 + (j)])
+#define GRAD_I(i) (k->f[0] ? -G[i] : G[i])
+
+/* SGD. c: lr, momentum, dampening, weight_decay; f: maximize, has_momentum, nesterov, fresh. */
+DEF_KERNEL(sgd_k, {
+    T *p = P, *buf = S(0);
+    const T nlr = (T)(-k->c[0]), mom = (T)k->c[1], omd = (T)(1 - k->c[2]), wd = (T)k->c[3];
+    const int hasmom = k->f[1], nest = k->f[2], fresh = k->f[3], haswd = k->c[3] != 0;
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        if (haswd) g = g + wd * p[i];
+        if (hasmom) {
+            T bu = fresh ? g : buf[i] * mom + omd * g;
+            buf[i] = bu;
+            g = nest ? g + mom * bu : bu;
+        }
+        p[i] = p[i] + nlr * g;
+    }
+})
+
+/* Adam/AdamW. c: wd, decay, 1-beta1, beta2, 1-beta2, sqrt(bc2), eps, -step_size;
+ * f: maximize, wd mode (0 none, 1 L2, 2 decoupled), amsgrad. */
+DEF_KERNEL(adam_k, {
+    T *p = P, *m = S(0), *v = S(1), *mx = S(2);
+    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc2s = (T)k->c[5], eps = (T)k->c[6], nss = (T)k->c[7];
+    const int mode = k->f[1], ams = k->f[2];
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i), pi = p[i];
+        if (mode == 2) pi = pi * decay;
+        else if (mode == 1) g = g + wd * pi;
+        T mi = LERP(m[i], g, w1);
+        T vi = v[i] * b2;
+        vi = vi + omb2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        if (ams) {
+            T x = (mx[i] > vi || isnan(mx[i])) ? mx[i] : vi;
+            mx[i] = x;
+            vi = x;
+        }
+        T den = SQ(vi) / bc2s + eps;
+        p[i] = pi + nss * mi / den;
+    }
+})
+
+/* RMSprop. c: -lr, alpha, 1-alpha, eps, wd, momentum; f: maximize, centered, has_momentum. */
+DEF_KERNEL(rmsprop_k, {
+    T *p = P, *sq = S(0), *ga = S(1), *buf = S(2);
+    const T nlr = (T)k->c[0], al = (T)k->c[1], oma = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    const T mom = (T)k->c[5];
+    const int cen = k->f[1], hasmom = k->f[2], haswd = k->c[4] != 0;
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        if (haswd) g = g + wd * p[i];
+        T s = sq[i] * al;
+        s = s + oma * g * g;
+        sq[i] = s;
+        T avg;
+        if (cen) {
+            T a = LERP(ga[i], g, oma);
+            ga[i] = a;
+            avg = SQ(s + (T)(-1) * a * a);
+        } else {
+            avg = SQ(s);
+        }
+        avg = avg + eps;
+        if (hasmom) {
+            T bu = buf[i] * mom + (T)1 * g / avg;
+            buf[i] = bu;
+            p[i] = p[i] + nlr * bu;
+        } else {
+            p[i] = p[i] + nlr * g / avg;
+        }
+    }
+})
+
+/* Adagrad. c: -clr, wd, eps; f: maximize. */
+DEF_KERNEL(adagrad_k, {
+    T *p = P, *sum = S(0);
+    const T nclr = (T)k->c[0], wd = (T)k->c[1], eps = (T)k->c[2];
+    const int haswd = k->c[1] != 0;
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        if (haswd) g = g + wd * p[i];
+        T s = sum[i] + (T)1 * g * g;
+        sum[i] = s;
+        T sd = SQ(s) + eps;
+        p[i] = p[i] + nclr * g / sd;
+    }
+})
+
+/* Adadelta. c: -lr, rho, 1-rho, eps, wd; f: maximize. */
+DEF_KERNEL(adadelta_k, {
+    T *p = P, *sq = S(0), *acc = S(1);
+    const T nlr = (T)k->c[0], rho = (T)k->c[1], omr = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    const int haswd = k->c[4] != 0;
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        if (haswd) g = g + wd * p[i];
+        T s = sq[i] * rho;
+        s = s + omr * g * g;
+        sq[i] = s;
+        T sd = SQ(s + eps);
+        T delta = SQ(acc[i] + eps);
+        delta = delta / sd;
+        delta = delta * g;
+        T a = acc[i] * rho;
+        acc[i] = a + omr * delta * delta;
+        p[i] = p[i] + nlr * delta;
+    }
+})
+
+/* Adamax. c: -clr, 1-beta1, beta2, eps, wd; f: maximize. */
+DEF_KERNEL(adamax_k, {
+    T *p = P, *m = S(0), *u = S(1);
+    const T nclr = (T)k->c[0], w1 = (T)k->c[1], b2 = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    const int haswd = k->c[4] != 0;
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        if (haswd) g = g + wd * p[i];
+        T mi = LERP(m[i], g, w1);
+        m[i] = mi;
+        T a = u[i] * b2, c = ABS(g) + eps;
+        T ui = (a > c || isnan(a)) ? a : c;
+        u[i] = ui;
+        p[i] = p[i] + nclr * mi / ui;
+    }
+})
+
+/* NAdam. c: wd, decay, 1-beta1, beta2, 1-beta2, bc2, eps, coef_grad, coef_avg;
+ * f: maximize, wd mode. */
+DEF_KERNEL(nadam_k, {
+    T *p = P, *m = S(0), *v = S(1);
+    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc2 = (T)k->c[5], eps = (T)k->c[6], cg = (T)k->c[7], cm = (T)k->c[8];
+    const int mode = k->f[1];
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i), pi = p[i];
+        if (mode == 2) pi = pi * decay;
+        else if (mode == 1) g = g + wd * pi;
+        T mi = LERP(m[i], g, w1);
+        T vi = v[i] * b2;
+        vi = vi + omb2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        T den = SQ(vi / bc2);
+        den = den + eps;
+        pi = pi + cg * g / den;
+        p[i] = pi + cm * mi / den;
+    }
+})
+
+/* RAdam. c: wd, decay, 1-beta1, beta2, 1-beta2, bc1, lr, sqrt(bc2), eps, rect;
+ * f: maximize, wd mode, rectified (rho_t > 5). */
+DEF_KERNEL(radam_k, {
+    T *p = P, *m = S(0), *v = S(1);
+    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc1 = (T)k->c[5], lr = (T)k->c[6], bc2s = (T)k->c[7], eps = (T)k->c[8], rect = (T)k->c[9];
+    const int mode = k->f[1], rectified = k->f[2];
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i), pi = p[i];
+        if (mode == 2) pi = pi * decay;
+        else if (mode == 1) g = g + wd * pi;
+        T mi = LERP(m[i], g, w1);
+        T vi = v[i] * b2;
+        vi = vi + omb2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        T upd = mi / bc1 * lr;
+        if (rectified) upd = upd * (bc2s / (SQ(vi) + eps)) * rect;
+        p[i] = pi + (T)(-1) * upd;
+    }
+})
+
+/* ASGD. c: wd, decay (1 - lambd*eta), -eta, mu; f: maximize, mu != 1. */
+DEF_KERNEL(asgd_k, {
+    T *p = P, *ax = S(0);
+    const T wd = (T)k->c[0], decay = (T)k->c[1], neta = (T)k->c[2], mu = (T)k->c[3];
+    const int haswd = k->c[0] != 0, avg = k->f[1];
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i), pi = p[i];
+        if (haswd) g = g + wd * pi;
+        pi = pi * decay;
+        pi = pi + neta * g;
+        p[i] = pi;
+        ax[i] = avg ? ax[i] + (pi - ax[i]) * mu : pi;
+    }
+})
+
+/* Rprop. c: etaminus, etaplus, step_size_min, step_size_max; f: maximize. */
+DEF_KERNEL(rprop_k, {
+    T *p = P, *prev = S(0), *ss = S(1);
+    const T em = (T)k->c[0], ep = (T)k->c[1], lo = (T)k->c[2], hi = (T)k->c[3];
+    for (int64_t i = b; i < e; i++) {
+        T g = GRAD_I(i);
+        T s = g * prev[i];
+        T f = s > 0 ? ep : (s < 0 ? em : (isnan(s) ? s : (T)1));
+        T st = ss[i] * f;
+        st = st < lo ? lo : st;
+        st = st > hi ? hi : st;
+        ss[i] = st;
+        if (f == em) g = 0;
+        T sg = (T)((g > 0) - (g < 0));
+        p[i] = p[i] + (T)(-1) * sg * st;
+        prev[i] = g;
+    }
+})
+
+/* ------------------------------------------------------------------ group driver */
+
+typedef struct {
+    const char *op;
+    int nslots;                    /* param, grad, then state lists */
+    ct_tensorlist lists[MAXSLOTS]; /* n == 0 for an unused state list */
+    bool written[MAXSLOTS];
+} group;
+
+/* Validate list lengths, dtypes and sizes. Returns 0 or -1 with the error set. */
+static int group_check(const group *gr) {
+    int64_t n = gr->lists[0].n;
+    for (int s = 1; s < gr->nslots; s++)
+        if (gr->lists[s].n != 0 && gr->lists[s].n != n)
+            return ct_errorf(CT_ERR_VALUE, "[%s] expected %lld tensors in list %d, got %lld", gr->op, (long long)n, s,
+                             (long long)gr->lists[s].n);
+    for (int64_t i = 0; i < n; i++) {
+        ct_tensor *p = gr->lists[0].data[i];
+        if (!p) return ct_errorf(CT_ERR_VALUE, "[%s] parameter %lld is None", gr->op, (long long)i);
+        if (p->dtype != CT_FLOAT32 && p->dtype != CT_FLOAT64)
+            return ct_errorf(CT_ERR_TYPE, "[%s] parameters must be float32 or float64, got %s", gr->op,
+                             ct_dtype_name(p->dtype));
+        for (int s = 1; s < gr->nslots; s++) {
+            if (gr->lists[s].n == 0) continue;
+            ct_tensor *t = gr->lists[s].data[i];
+            if (!t) return ct_errorf(CT_ERR_VALUE, "[%s] tensor %lld of list %d is None", gr->op, (long long)i, s);
+            if (t->dtype != p->dtype)
+                return ct_errorf(CT_ERR_TYPE, "[%s] expected %s for tensor %lld of list %d (like its parameter), got %s",
+                                 gr->op, ct_dtype_name(p->dtype), (long long)i, s, ct_dtype_name(t->dtype));
+            if (t->numel != p->numel)
+                return ct_errorf(CT_ERR_RUNTIME, "[%s] tensor %lld of list %d has %lld elements, its parameter %lld",
+                                 gr->op, (long long)i, s, (long long)t->numel, (long long)p->numel);
+        }
+    }
+    return 0;
+}
+
+/* Contiguous working copies of tensor i of each list (borrowed when already contiguous). */
+typedef struct {
+    ct_tensor *orig[MAXSLOTS], *work[MAXSLOTS];
+} slots;
+
+static int slots_open(const group *gr, int64_t i, slots *sl, kctx *k) {
+    for (int s = 0; s < MAXSLOTS; s++) {
+        sl->orig[s] = sl->work[s] = NULL;
+        k->d[s] = NULL;
+    }
+    for (int s = 0; s < gr->nslots; s++) {
+        if (gr->lists[s].n == 0) continue;
+        ct_tensor *t = gr->lists[s].data[i];
+        sl->orig[s] = t;
+        if (ct_tensor_is_contiguous(t)) {
+            sl->work[s] = t;
+        } else {
+            sl->work[s] = ct_contiguous_impl(t);
+            if (!sl->work[s]) return -1;
+        }
+        k->d[s] = (char *)ct_tensor_data(sl->work[s]);
+    }
+    return 0;
+}
+
+/* Write back non-contiguous copies, bump versions of written tensors, drop copies. */
+static int slots_close(const group *gr, slots *sl, int ok) {
+    int rc = ok ? 0 : -1;
+    for (int s = 0; s < MAXSLOTS; s++) {
+        if (!sl->orig[s]) continue;
+        if (sl->work[s] && sl->work[s] != sl->orig[s]) {
+            if (rc == 0 && gr->written[s]) {
+                ct_tensor *r = ct_copy_(sl->orig[s], sl->work[s], false);
+                if (!r) rc = -1;
+                ct_tensor_release(r);
+            }
+            ct_tensor_release(sl->work[s]);
+        } else if (gr->written[s] && rc == 0) {
+            ct_tensor_bump_version(sl->orig[s]);
+        }
+    }
+    return rc;
+}
+
+static void run_kernel(const ct_tensor *p, ct_range_fn f32, ct_range_fn f64, kctx *k) {
+    ct_parallel_for(p->numel, CT_GRAIN, p->dtype == CT_FLOAT32 ? f32 : f64, k);
+}
+
+/* Step counters: 0-dim (or 1-element) float tensors, incremented in place. */
+static int step_check(const char *op, ct_tensorlist steps, int64_t n) {
+    if (steps.n != n)
+        return ct_errorf(CT_ERR_VALUE, "[%s] expected %lld state_steps, got %lld", op, (long long)n, (long long)steps.n);
+    for (int64_t i = 0; i < n; i++) {
+        ct_tensor *t = steps.data[i];
+        if (!t || t->numel != 1 || !ct_dtype_is_floating(t->dtype))
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] state step %lld must be a 1-element float tensor", op, (long long)i);
+    }
+    return 0;
+}
+static double scalar_get(ct_tensor *t) { return ct_load_f64(ct_tensor_data(t), t->dtype); }
+static void scalar_set(ct_tensor *t, double v) {
+    ct_store_f64(ct_tensor_data(t), t->dtype, v);
+    ct_tensor_bump_version(t);
+}
+static double step_bump(ct_tensor *t) {
+    scalar_set(t, scalar_get(t) + 1);
+    return scalar_get(t);
+}
+
+/* ------------------------------------------------------------------ public steps */
+
+int ct_optim_sgd_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist momentum_buffers, ct_intlist fresh,
+                  double lr, double momentum, double dampening, double weight_decay, bool nesterov, bool maximize) {
+    group gr = {"optim_sgd_", 3, {params, grads, momentum != 0 ? momentum_buffers : (ct_tensorlist){NULL, 0}},
+                {true, false, true}};
+    if (group_check(&gr)) return -1;
+    if (momentum != 0 && (momentum_buffers.n != params.n || fresh.n != params.n))
+        return ct_errorf(CT_ERR_VALUE, "[optim_sgd_] momentum needs one buffer and one fresh flag per parameter");
+    for (int64_t i = 0; i < params.n; i++) {
+        kctx k = {.c = {lr, momentum, dampening, weight_decay},
+                  .f = {maximize, momentum != 0, nesterov, momentum != 0 && fresh.data[i] != 0}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], sgd_k_f32, sgd_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_adam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp_avgs, ct_tensorlist exp_avg_sqs,
+                   ct_tensorlist max_exp_avg_sqs, ct_tensorlist state_steps, double lr, double beta1, double beta2,
+                   double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled_weight_decay) {
+    if (!amsgrad) max_exp_avg_sqs.n = 0;
+    else if (max_exp_avg_sqs.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_adam_] amsgrad needs one max_exp_avg_sq per parameter");
+    group gr = {"optim_adam_", 5, {params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs}, {true, false, true, true, true}};
+    if (exp_avgs.n != params.n || exp_avg_sqs.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_adam_] expected one exp_avg and exp_avg_sq per parameter");
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
+        double step_size = lr / bc1, bc2s = pow(bc2, 0.5);
+        int mode = weight_decay != 0 ? (decoupled_weight_decay ? 2 : 1) : 0;
+        kctx k = {.c = {weight_decay, 1 - lr * weight_decay, 1 - beta1, beta2, 1 - beta2, bc2s, eps, -step_size},
+                  .f = {maximize, mode, amsgrad}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], adam_k_f32, adam_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_rmsprop_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist square_avgs, ct_tensorlist grad_avgs,
+                      ct_tensorlist momentum_buffers, ct_tensorlist state_steps, double lr, double alpha, double eps,
+                      double weight_decay, double momentum, bool centered, bool maximize) {
+    if (!centered) grad_avgs.n = 0;
+    if (!(momentum > 0)) momentum_buffers.n = 0;
+    if (square_avgs.n != params.n || (centered && grad_avgs.n != params.n) ||
+        (momentum > 0 && momentum_buffers.n != params.n))
+        return ct_errorf(CT_ERR_VALUE, "[optim_rmsprop_] state lists must have one tensor per parameter");
+    group gr = {"optim_rmsprop_", 5, {params, grads, square_avgs, grad_avgs, momentum_buffers},
+                {true, false, true, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        step_bump(state_steps.data[i]);
+        kctx k = {.c = {-lr, alpha, 1 - alpha, eps, weight_decay, momentum}, .f = {maximize, centered, momentum > 0}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], rmsprop_k_f32, rmsprop_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_adagrad_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist state_sums, ct_tensorlist state_steps,
+                      double lr, double lr_decay, double weight_decay, double eps, bool maximize) {
+    if (state_sums.n != params.n) return ct_errorf(CT_ERR_VALUE, "[optim_adagrad_] expected one state_sum per parameter");
+    group gr = {"optim_adagrad_", 3, {params, grads, state_sums}, {true, false, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double clr = lr / (1 + (step - 1) * lr_decay);
+        kctx k = {.c = {-clr, weight_decay, eps}, .f = {maximize}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], adagrad_k_f32, adagrad_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_adadelta_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist square_avgs, ct_tensorlist acc_deltas,
+                       ct_tensorlist state_steps, double lr, double rho, double eps, double weight_decay,
+                       bool maximize) {
+    if (square_avgs.n != params.n || acc_deltas.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_adadelta_] state lists must have one tensor per parameter");
+    group gr = {"optim_adadelta_", 4, {params, grads, square_avgs, acc_deltas}, {true, false, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        step_bump(state_steps.data[i]);
+        kctx k = {.c = {-lr, rho, 1 - rho, eps, weight_decay}, .f = {maximize}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], adadelta_k_f32, adadelta_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_adamax_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp_avgs, ct_tensorlist exp_infs,
+                     ct_tensorlist state_steps, double lr, double beta1, double beta2, double eps, double weight_decay,
+                     bool maximize) {
+    if (exp_avgs.n != params.n || exp_infs.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_adamax_] state lists must have one tensor per parameter");
+    group gr = {"optim_adamax_", 4, {params, grads, exp_avgs, exp_infs}, {true, false, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double clr = lr / (1 - pow(beta1, step));
+        kctx k = {.c = {-clr, 1 - beta1, beta2, eps, weight_decay}, .f = {maximize}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], adamax_k_f32, adamax_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_nadam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp_avgs, ct_tensorlist exp_avg_sqs,
+                    ct_tensorlist mu_products, ct_tensorlist state_steps, double lr, double beta1, double beta2,
+                    double eps, double weight_decay, double momentum_decay, bool decoupled_weight_decay,
+                    bool maximize) {
+    if (exp_avgs.n != params.n || exp_avg_sqs.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_nadam_] state lists must have one tensor per parameter");
+    group gr = {"optim_nadam_", 4, {params, grads, exp_avgs, exp_avg_sqs}, {true, false, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n) || step_check(gr.op, mu_products, params.n))
+        return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double bc2 = 1 - pow(beta2, step);
+        double mu = beta1 * (1.0 - 0.5 * pow(0.96, step * momentum_decay));
+        double mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (step + 1) * momentum_decay));
+        /* mu_product *= mu, in the state tensor's dtype (float32 by default, like torch) */
+        ct_tensor *mp = mu_products.data[i];
+        if (mp->dtype == CT_FLOAT32) scalar_set(mp, (double)((float)scalar_get(mp) * (float)mu));
+        else scalar_set(mp, scalar_get(mp) * mu);
+        double mpv = scalar_get(mp), mp_next = mpv * mu_next;
+        double cg = -lr * (1.0 - mu) / (1.0 - mpv), cm = (-lr * mu_next) / (1.0 - mp_next);
+        int mode = weight_decay != 0 ? (decoupled_weight_decay ? 2 : 1) : 0;
+        kctx k = {.c = {weight_decay, 1 - lr * weight_decay, 1 - beta1, beta2, 1 - beta2, bc2, eps, cg, cm},
+                  .f = {maximize, mode}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], nadam_k_f32, nadam_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_radam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp_avgs, ct_tensorlist exp_avg_sqs,
+                    ct_tensorlist state_steps, double lr, double beta1, double beta2, double eps, double weight_decay,
+                    bool decoupled_weight_decay, bool maximize) {
+    if (exp_avgs.n != params.n || exp_avg_sqs.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_radam_] state lists must have one tensor per parameter");
+    group gr = {"optim_radam_", 4, {params, grads, exp_avgs, exp_avg_sqs}, {true, false, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
+        double rho_inf = 2 / (1 - beta2) - 1;
+        double rho_t = rho_inf - 2 * step * pow(beta2, step) / bc2;
+        int rectified = rho_t > 5.0;
+        double rect = rectified ? pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5)
+                                : 1.0;
+        int mode = weight_decay != 0 ? (decoupled_weight_decay ? 2 : 1) : 0;
+        kctx k = {.c = {weight_decay, 1 - lr * weight_decay, 1 - beta1, beta2, 1 - beta2, bc1, lr, pow(bc2, 0.5), eps,
+                        rect},
+                  .f = {maximize, mode, rectified}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], radam_k_f32, radam_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+int ct_optim_asgd_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist axs, ct_tensorlist mus, ct_tensorlist etas,
+                   ct_tensorlist state_steps, double lr, double lambd, double alpha, double t0, double weight_decay,
+                   bool maximize) {
+    if (axs.n != params.n) return ct_errorf(CT_ERR_VALUE, "[optim_asgd_] expected one ax per parameter");
+    group gr = {"optim_asgd_", 3, {params, grads, axs}, {true, false, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n) || step_check(gr.op, mus, params.n) ||
+        step_check(gr.op, etas, params.n))
+        return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        double step = step_bump(state_steps.data[i]);
+        double eta = scalar_get(etas.data[i]), mu = scalar_get(mus.data[i]);
+        kctx k = {.c = {weight_decay, 1 - lambd * eta, -eta, mu}, .f = {maximize, mu != 1}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], asgd_k_f32, asgd_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+        scalar_set(etas.data[i], lr / pow(1 + lambd * lr * step, alpha));
+        scalar_set(mus.data[i], 1 / fmax(1, step - t0));
+    }
+    return 0;
+}
+
+int ct_optim_rprop_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist prevs, ct_tensorlist step_sizes,
+                    ct_tensorlist state_steps, double etaminus, double etaplus, double step_size_min,
+                    double step_size_max, bool maximize) {
+    if (prevs.n != params.n || step_sizes.n != params.n)
+        return ct_errorf(CT_ERR_VALUE, "[optim_rprop_] state lists must have one tensor per parameter");
+    group gr = {"optim_rprop_", 4, {params, grads, prevs, step_sizes}, {true, false, true, true}};
+    if (group_check(&gr) || step_check(gr.op, state_steps, params.n)) return -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        step_bump(state_steps.data[i]);
+        kctx k = {.c = {etaminus, etaplus, step_size_min, step_size_max}, .f = {maximize}};
+        slots sl;
+        int ok = slots_open(&gr, i, &sl, &k) == 0;
+        if (ok) run_kernel(params.data[i], rprop_k_f32, rprop_k_f64, &k);
+        if (slots_close(&gr, &sl, ok)) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ LBFGS vector helpers */
+
+static int float_vec(const char *op, const ct_tensor *t) {
+    if (!ct_dtype_is_floating(t->dtype))
+        return ct_errorf(CT_ERR_TYPE, "[%s] expected a floating tensor, got %s", op, ct_dtype_name(t->dtype));
+    return 0;
+}
+
+/* The gradients of params flattened into one new 1-D tensor (zeros where a grad is None), of
+ * the promoted parameter dtype. New reference. */
+ct_tensor *ct_optim_gather_flat(ct_tensorlist params, ct_tensorlist grads) {
+    if (grads.n != params.n) return ct_error(CT_ERR_VALUE, "[optim_gather_flat] expected one grad per parameter");
+    int64_t total = 0;
+    int dt = -1;
+    for (int64_t i = 0; i < params.n; i++) {
+        if (float_vec("optim_gather_flat", params.data[i])) return NULL;
+        dt = dt < 0 ? params.data[i]->dtype : ct_promote_types(dt, params.data[i]->dtype);
+        total += params.data[i]->numel;
+        if (grads.data[i] && grads.data[i]->numel != params.data[i]->numel)
+            return ct_error(CT_ERR_RUNTIME, "[optim_gather_flat] grad %lld does not match its parameter", (long long)i);
+    }
+    if (dt < 0) dt = ct_get_default_dtype();
+    ct_tensor *out = ct_empty(&total, 1, dt);
+    if (!out) return NULL;
+    char *o = ct_tensor_data(out);
+    size_t es = ct_dtype_size(dt);
+    for (int64_t i = 0; i < params.n; i++) {
+        ct_tensor *g = grads.data[i];
+        int64_t n = params.data[i]->numel;
+        if (!g) {
+            memset(o, 0, (size_t)n * es);
+        } else {
+            ct_tensor *c = ct_tensor_is_contiguous(g) ? g : ct_contiguous_impl(g);
+            if (!c) {
+                ct_tensor_release(out);
+                return NULL;
+            }
+            const char *src = ct_tensor_data(c);
+            if (c->dtype == dt) {
+                memcpy(o, src, (size_t)n * es);
+            } else {
+                size_t ss = ct_dtype_size(c->dtype);
+                for (int64_t j = 0; j < n; j++) ct_store_f64(o + j * es, dt, ct_load_f64(src + j * ss, c->dtype));
+            }
+            if (c != g) ct_tensor_release(c);
+        }
+        o += (size_t)n * es;
+    }
+    return out;
+}
+
+/* params[i] += alpha * update[offset_i : offset_i + numel_i] (torch's `p.add_(u, alpha=...)`). */
+int ct_optim_add_flat_(ct_tensorlist params, double alpha, ct_tensor *update) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < params.n; i++) {
+        if (params.data[i]->dtype != CT_FLOAT32 && params.data[i]->dtype != CT_FLOAT64)
+            return ct_errorf(CT_ERR_TYPE, "[optim_add_flat_] parameters must be float32 or float64");
+        total += params.data[i]->numel;
+    }
+    if (update->numel != total || float_vec("optim_add_flat_", update))
+        return ct_errorf(CT_ERR_RUNTIME, "[optim_add_flat_] update has %lld elements, parameters %lld",
+                         (long long)update->numel, (long long)total);
+    ct_tensor *u = ct_tensor_is_contiguous(update) ? update : ct_contiguous_impl(update);
+    if (!u) return -1;
+    const char *ud = ct_tensor_data(u);
+    size_t us = ct_dtype_size(u->dtype);
+    int64_t off = 0;
+    int rc = 0;
+    for (int64_t i = 0; i < params.n && rc == 0; i++) {
+        ct_tensor *p = params.data[i];
+        ct_tensor *w = ct_tensor_is_contiguous(p) ? p : ct_contiguous_impl(p);
+        if (!w) {
+            rc = -1;
+            break;
+        }
+        int64_t n = p->numel;
+        if (p->dtype == CT_FLOAT32) {
+            float *d = ct_tensor_data(w), a = (float)alpha;
+            if (u->dtype == CT_FLOAT32) {
+                const float *s = (const float *)ud + off;
+                for (int64_t j = 0; j < n; j++) d[j] = d[j] + a * s[j];
+            } else {
+                for (int64_t j = 0; j < n; j++) d[j] = d[j] + a * (float)ct_load_f64(ud + (off + j) * us, u->dtype);
+            }
+        } else {
+            double *d = ct_tensor_data(w);
+            if (u->dtype == CT_FLOAT64) {
+                const double *s = (const double *)ud + off;
+                for (int64_t j = 0; j < n; j++) d[j] = d[j] + alpha * s[j];
+            } else {
+                for (int64_t j = 0; j < n; j++) d[j] = d[j] + alpha * ct_load_f64(ud + (off + j) * us, u->dtype);
+            }
+        }
+        off += n;
+        if (w != p) {
+            ct_tensor *r = ct_copy_(p, w, false);
+            if (!r) rc = -1;
+            ct_tensor_release(r);
+            ct_tensor_release(w);
+        } else {
+            ct_tensor_bump_version(p);
+        }
+    }
+    if (u != update) ct_tensor_release(u);
+    return rc;
+}
+
+/* Reductions over one vector (or two of equal length): 0 dot, 1 abs max, 2 abs sum. Accumulated
+ * in double; float32 results are rounded to float like torch's float32 0-dim results. */
+static int vec_reduce(const char *op, int kind, ct_tensor *a, ct_tensor *b, double *result) {
+    if (float_vec(op, a) || (b && float_vec(op, b))) return -1;
+    if (b && a->numel != b->numel)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] inconsistent tensor size, expected tensor [%lld] and src [%lld] to have "
+                                         "the same number of elements, but got %lld and %lld elements respectively",
+                         op, (long long)a->numel, (long long)b->numel, (long long)a->numel, (long long)b->numel);
+    if (kind == 1 && a->numel == 0)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] max(): Expected reduction dim to be specified for input.numel() == 0.",
+                         op);
+    ct_tensor *ca = ct_tensor_is_contiguous(a) ? a : ct_contiguous_impl(a);
+    ct_tensor *cb = !b ? NULL : ct_tensor_is_contiguous(b) ? b : ct_contiguous_impl(b);
+    if (!ca || (b && !cb)) {
+        if (ca && ca != a) ct_tensor_release(ca);
+        return -1;
+    }
+    double acc = kind == 1 ? 0.0 : 0.0;
+    int64_t n = a->numel;
+    if (ca->dtype == CT_FLOAT64 && (!cb || cb->dtype == CT_FLOAT64)) {
+        const double *x = ct_tensor_data(ca), *y = cb ? ct_tensor_data(cb) : NULL;
+        if (kind == 0) for (int64_t i = 0; i < n; i++) acc += x[i] * y[i];
+        else if (kind == 1) for (int64_t i = 0; i < n; i++) { double v = fabs(x[i]); acc = (v > acc || isnan(v)) ? v : acc; }
+        else for (int64_t i = 0; i < n; i++) acc += fabs(x[i]);
+    } else {
+        const char *x = ct_tensor_data(ca), *y = cb ? ct_tensor_data(cb) : NULL;
+        size_t xs = ct_dtype_size(ca->dtype), ys = cb ? ct_dtype_size(cb->dtype) : 0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = ct_load_f64(x + i * xs, ca->dtype);
+            if (kind == 0) acc += v * ct_load_f64(y + i * ys, cb->dtype);
+            else if (kind == 1) { v = fabs(v); acc = (v > acc || isnan(v)) ? v : acc; }
+            else acc += fabs(v);
+        }
+    }
+    int rdt = cb ? ct_promote_types(ca->dtype, cb->dtype) : ca->dtype;
+    if (rdt != CT_FLOAT64) acc = (double)(float)acc;
+    if (ca != a) ct_tensor_release(ca);
+    if (cb && cb != b) ct_tensor_release(cb);
+    *result = acc;
+    return 0;
+}
+
+int ct_optim_dot(ct_tensor *a, ct_tensor *b, double *result) { return vec_reduce("optim_dot", 0, a, b, result); }
+int ct_optim_abs_max(ct_tensor *a, double *result) { return vec_reduce("optim_abs_max", 1, a, NULL, result); }
+int ct_optim_abs_sum(ct_tensor *a, double *result) { return vec_reduce("optim_abs_sum", 2, a, NULL, result); }
