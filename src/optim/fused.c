@@ -46,209 +46,259 @@ typedef struct {
 #define P ((T *)k->d[0])
 #define G ((const T *)k->d[1])
 #define S(j) ((T *)k->d[2 + (j)])
-#define GRAD_I(i) (k->f[0] ? -G[i] : G[i])
+/* maximize: multiply by -1 (exact negation), branch-free so loops vectorise */
+#define GS ((T)(k->f[0] ? -1 : 1))
+
+/* NOTE [ Specialised loops ]
+ * Options that change the arithmetic (weight-decay mode, amsgrad, momentum, centered, ...) are
+ * turned into compile-time constants: each kernel expands its loop once per combination through
+ * a *_LOOP(flags...) macro, so every instance is branch-free and vectorises. Loads of optional
+ * state (e.g. max_exp_avg_sq) happen only in the instances that use them. */
+#define DISPATCH2(a, b, LOOP)          \
+    do {                               \
+        if (a) {                       \
+            if (b) LOOP(1, 1) else LOOP(1, 0) \
+        } else {                       \
+            if (b) LOOP(0, 1) else LOOP(0, 0) \
+        }                              \
+    } while (0)
+#define DISPATCH_MODE(mode, b, LOOP)                         \
+    do {                                                     \
+        if ((mode) == 2) DISPATCH2(1, b, LOOP##_DEC);        \
+        else if ((mode) == 1) DISPATCH2(1, b, LOOP##_L2);    \
+        else DISPATCH2(0, b, LOOP##_L2);                     \
+    } while (0)
 
 /* SGD. c: lr, momentum, dampening, weight_decay; f: maximize, has_momentum, nesterov, fresh. */
+#define SGD_LOOP(WD, MOM, NEST, FRESH)                                  \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs;                                                \
+        if (WD) g = g + wd * p[i];                                      \
+        if (MOM) {                                                      \
+            T bu = (FRESH) ? g : buf[i] * mom + omd * g;                \
+            buf[i] = bu;                                                \
+            g = (NEST) ? g + mom * bu : bu;                             \
+        }                                                               \
+        p[i] = p[i] + nlr * g;                                          \
+    }
+#define SGD_M(W, N, F) SGD_LOOP(W, 1, N, F)
 DEF_KERNEL(sgd_k, {
     T *p = P, *buf = S(0);
-    const T nlr = (T)(-k->c[0]), mom = (T)k->c[1], omd = (T)(1 - k->c[2]), wd = (T)k->c[3];
+    const T gs = GS, nlr = (T)(-k->c[0]), mom = (T)k->c[1], omd = (T)(1 - k->c[2]), wd = (T)k->c[3];
     const int hasmom = k->f[1], nest = k->f[2], fresh = k->f[3], haswd = k->c[3] != 0;
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
-        if (haswd) g = g + wd * p[i];
-        if (hasmom) {
-            T bu = fresh ? g : buf[i] * mom + omd * g;
-            buf[i] = bu;
-            g = nest ? g + mom * bu : bu;
-        }
-        p[i] = p[i] + nlr * g;
+    if (!hasmom) {
+        if (haswd) SGD_LOOP(1, 0, 0, 0) else SGD_LOOP(0, 0, 0, 0)
+    } else if (fresh) {
+        if (haswd) { if (nest) SGD_M(1, 1, 1) else SGD_M(1, 0, 1) }
+        else { if (nest) SGD_M(0, 1, 1) else SGD_M(0, 0, 1) }
+    } else {
+        if (haswd) { if (nest) SGD_M(1, 1, 0) else SGD_M(1, 0, 0) }
+        else { if (nest) SGD_M(0, 1, 0) else SGD_M(0, 0, 0) }
     }
 })
 
 /* Adam/AdamW. c: wd, decay, 1-beta1, beta2, 1-beta2, sqrt(bc2), eps, -step_size;
  * f: maximize, wd mode (0 none, 1 L2, 2 decoupled), amsgrad. */
+#define ADAM_LOOP(DEC, L2, AMS)                                         \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs, pi = p[i];                                     \
+        if (DEC) pi = pi * decay;                                       \
+        if (L2) g = g + wd * pi;                                        \
+        T mi = LERP(m[i], g, w1);                                       \
+        T vi = v[i] * b2;                                               \
+        vi = vi + omb2 * g * g;                                         \
+        m[i] = mi;                                                      \
+        v[i] = vi;                                                      \
+        if (AMS) {                                                      \
+            T x = (mx[i] > vi || mx[i] != mx[i]) ? mx[i] : vi;          \
+            mx[i] = x;                                                  \
+            vi = x;                                                     \
+        }                                                               \
+        T den = SQ(vi) / bc2s + eps;                                    \
+        p[i] = pi + nss * mi / den;                                     \
+    }
+#define ADAM_DEC(on, ams) ADAM_LOOP(1, 0, ams)
+#define ADAM_L2(on, ams) ADAM_LOOP(0, on, ams)
 DEF_KERNEL(adam_k, {
     T *p = P, *m = S(0), *v = S(1), *mx = S(2);
-    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
     const T bc2s = (T)k->c[5], eps = (T)k->c[6], nss = (T)k->c[7];
-    const int mode = k->f[1], ams = k->f[2];
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i), pi = p[i];
-        if (mode == 2) pi = pi * decay;
-        else if (mode == 1) g = g + wd * pi;
-        T mi = LERP(m[i], g, w1);
-        T vi = v[i] * b2;
-        vi = vi + omb2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        if (ams) {
-            T x = (mx[i] > vi || isnan(mx[i])) ? mx[i] : vi;
-            mx[i] = x;
-            vi = x;
-        }
-        T den = SQ(vi) / bc2s + eps;
-        p[i] = pi + nss * mi / den;
-    }
+    DISPATCH_MODE(k->f[1], k->f[2], ADAM);
 })
 
 /* RMSprop. c: -lr, alpha, 1-alpha, eps, wd, momentum; f: maximize, centered, has_momentum. */
+#define RMS_LOOP(WD, CEN, MOM)                                          \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs;                                                \
+        if (WD) g = g + wd * p[i];                                      \
+        T s = sq[i] * al;                                               \
+        s = s + oma * g * g;                                            \
+        sq[i] = s;                                                      \
+        T avg;                                                          \
+        if (CEN) {                                                      \
+            T a = LERP(ga[i], g, oma);                                  \
+            ga[i] = a;                                                  \
+            avg = SQ(s + (T)(-1) * a * a);                              \
+        } else {                                                        \
+            avg = SQ(s);                                                \
+        }                                                               \
+        avg = avg + eps;                                                \
+        if (MOM) {                                                      \
+            T bu = buf[i] * mom + (T)1 * g / avg;                       \
+            buf[i] = bu;                                                \
+            p[i] = p[i] + nlr * bu;                                     \
+        } else {                                                        \
+            p[i] = p[i] + nlr * g / avg;                                \
+        }                                                               \
+    }
+#define RMS_W1(c, m) RMS_LOOP(1, c, m)
+#define RMS_W0(c, m) RMS_LOOP(0, c, m)
 DEF_KERNEL(rmsprop_k, {
     T *p = P, *sq = S(0), *ga = S(1), *buf = S(2);
-    const T nlr = (T)k->c[0], al = (T)k->c[1], oma = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    const T gs = GS, nlr = (T)k->c[0], al = (T)k->c[1], oma = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
     const T mom = (T)k->c[5];
-    const int cen = k->f[1], hasmom = k->f[2], haswd = k->c[4] != 0;
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
-        if (haswd) g = g + wd * p[i];
-        T s = sq[i] * al;
-        s = s + oma * g * g;
-        sq[i] = s;
-        T avg;
-        if (cen) {
-            T a = LERP(ga[i], g, oma);
-            ga[i] = a;
-            avg = SQ(s + (T)(-1) * a * a);
-        } else {
-            avg = SQ(s);
-        }
-        avg = avg + eps;
-        if (hasmom) {
-            T bu = buf[i] * mom + (T)1 * g / avg;
-            buf[i] = bu;
-            p[i] = p[i] + nlr * bu;
-        } else {
-            p[i] = p[i] + nlr * g / avg;
-        }
-    }
+    if (k->c[4] != 0) DISPATCH2(k->f[1], k->f[2], RMS_W1);
+    else DISPATCH2(k->f[1], k->f[2], RMS_W0);
 })
 
 /* Adagrad. c: -clr, wd, eps; f: maximize. */
+#define ADAGRAD_LOOP(WD)                                                \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs;                                                \
+        if (WD) g = g + wd * p[i];                                      \
+        T s = sum[i] + (T)1 * g * g;                                    \
+        sum[i] = s;                                                     \
+        T sd = SQ(s) + eps;                                             \
+        p[i] = p[i] + nclr * g / sd;                                    \
+    }
 DEF_KERNEL(adagrad_k, {
     T *p = P, *sum = S(0);
-    const T nclr = (T)k->c[0], wd = (T)k->c[1], eps = (T)k->c[2];
-    const int haswd = k->c[1] != 0;
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
-        if (haswd) g = g + wd * p[i];
-        T s = sum[i] + (T)1 * g * g;
-        sum[i] = s;
-        T sd = SQ(s) + eps;
-        p[i] = p[i] + nclr * g / sd;
-    }
+    const T gs = GS, nclr = (T)k->c[0], wd = (T)k->c[1], eps = (T)k->c[2];
+    if (k->c[1] != 0) ADAGRAD_LOOP(1) else ADAGRAD_LOOP(0)
 })
 
 /* Adadelta. c: -lr, rho, 1-rho, eps, wd; f: maximize. */
+#define ADADELTA_LOOP(WD)                                               \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs;                                                \
+        if (WD) g = g + wd * p[i];                                      \
+        T s = sq[i] * rho;                                              \
+        s = s + omr * g * g;                                            \
+        sq[i] = s;                                                      \
+        T sd = SQ(s + eps);                                             \
+        T delta = SQ(acc[i] + eps);                                     \
+        delta = delta / sd;                                             \
+        delta = delta * g;                                              \
+        T a = acc[i] * rho;                                             \
+        acc[i] = a + omr * delta * delta;                               \
+        p[i] = p[i] + nlr * delta;                                      \
+    }
 DEF_KERNEL(adadelta_k, {
     T *p = P, *sq = S(0), *acc = S(1);
-    const T nlr = (T)k->c[0], rho = (T)k->c[1], omr = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
-    const int haswd = k->c[4] != 0;
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
-        if (haswd) g = g + wd * p[i];
-        T s = sq[i] * rho;
-        s = s + omr * g * g;
-        sq[i] = s;
-        T sd = SQ(s + eps);
-        T delta = SQ(acc[i] + eps);
-        delta = delta / sd;
-        delta = delta * g;
-        T a = acc[i] * rho;
-        acc[i] = a + omr * delta * delta;
-        p[i] = p[i] + nlr * delta;
-    }
+    const T gs = GS, nlr = (T)k->c[0], rho = (T)k->c[1], omr = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    if (k->c[4] != 0) ADADELTA_LOOP(1) else ADADELTA_LOOP(0)
 })
 
 /* Adamax. c: -clr, 1-beta1, beta2, eps, wd; f: maximize. */
+#define ADAMAX_LOOP(WD)                                                 \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs;                                                \
+        if (WD) g = g + wd * p[i];                                      \
+        T mi = LERP(m[i], g, w1);                                       \
+        m[i] = mi;                                                      \
+        T a = u[i] * b2, c = ABS(g) + eps;                              \
+        T ui = (a > c || a != a) ? a : c;                               \
+        u[i] = ui;                                                      \
+        p[i] = p[i] + nclr * mi / ui;                                   \
+    }
 DEF_KERNEL(adamax_k, {
     T *p = P, *m = S(0), *u = S(1);
-    const T nclr = (T)k->c[0], w1 = (T)k->c[1], b2 = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
-    const int haswd = k->c[4] != 0;
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
-        if (haswd) g = g + wd * p[i];
-        T mi = LERP(m[i], g, w1);
-        m[i] = mi;
-        T a = u[i] * b2, c = ABS(g) + eps;
-        T ui = (a > c || isnan(a)) ? a : c;
-        u[i] = ui;
-        p[i] = p[i] + nclr * mi / ui;
-    }
+    const T gs = GS, nclr = (T)k->c[0], w1 = (T)k->c[1], b2 = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    if (k->c[4] != 0) ADAMAX_LOOP(1) else ADAMAX_LOOP(0)
 })
 
 /* NAdam. c: wd, decay, 1-beta1, beta2, 1-beta2, bc2, eps, coef_grad, coef_avg;
  * f: maximize, wd mode. */
+#define NADAM_LOOP(DEC, L2)                                             \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs, pi = p[i];                                     \
+        if (DEC) pi = pi * decay;                                       \
+        if (L2) g = g + wd * pi;                                        \
+        T mi = LERP(m[i], g, w1);                                       \
+        T vi = v[i] * b2;                                               \
+        vi = vi + omb2 * g * g;                                         \
+        m[i] = mi;                                                      \
+        v[i] = vi;                                                      \
+        T den = SQ(vi / bc2);                                           \
+        den = den + eps;                                                \
+        pi = pi + cg * g / den;                                         \
+        p[i] = pi + cm * mi / den;                                      \
+    }
 DEF_KERNEL(nadam_k, {
     T *p = P, *m = S(0), *v = S(1);
-    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
     const T bc2 = (T)k->c[5], eps = (T)k->c[6], cg = (T)k->c[7], cm = (T)k->c[8];
     const int mode = k->f[1];
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i), pi = p[i];
-        if (mode == 2) pi = pi * decay;
-        else if (mode == 1) g = g + wd * pi;
-        T mi = LERP(m[i], g, w1);
-        T vi = v[i] * b2;
-        vi = vi + omb2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        T den = SQ(vi / bc2);
-        den = den + eps;
-        pi = pi + cg * g / den;
-        p[i] = pi + cm * mi / den;
-    }
+    if (mode == 2) NADAM_LOOP(1, 0) else if (mode == 1) NADAM_LOOP(0, 1) else NADAM_LOOP(0, 0)
 })
 
 /* RAdam. c: wd, decay, 1-beta1, beta2, 1-beta2, bc1, lr, sqrt(bc2), eps, rect;
  * f: maximize, wd mode, rectified (rho_t > 5). */
+#define RADAM_LOOP(DEC, L2, RECT)                                       \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs, pi = p[i];                                     \
+        if (DEC) pi = pi * decay;                                       \
+        if (L2) g = g + wd * pi;                                        \
+        T mi = LERP(m[i], g, w1);                                       \
+        T vi = v[i] * b2;                                               \
+        vi = vi + omb2 * g * g;                                         \
+        m[i] = mi;                                                      \
+        v[i] = vi;                                                      \
+        T upd = mi / bc1 * lr;                                          \
+        if (RECT) upd = upd * (bc2s / (SQ(vi) + eps)) * rect;           \
+        p[i] = pi + (T)(-1) * upd;                                      \
+    }
+#define RADAM_DEC(on, r) RADAM_LOOP(1, 0, r)
+#define RADAM_L2(on, r) RADAM_LOOP(0, on, r)
 DEF_KERNEL(radam_k, {
     T *p = P, *m = S(0), *v = S(1);
-    const T wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
     const T bc1 = (T)k->c[5], lr = (T)k->c[6], bc2s = (T)k->c[7], eps = (T)k->c[8], rect = (T)k->c[9];
-    const int mode = k->f[1], rectified = k->f[2];
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i), pi = p[i];
-        if (mode == 2) pi = pi * decay;
-        else if (mode == 1) g = g + wd * pi;
-        T mi = LERP(m[i], g, w1);
-        T vi = v[i] * b2;
-        vi = vi + omb2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        T upd = mi / bc1 * lr;
-        if (rectified) upd = upd * (bc2s / (SQ(vi) + eps)) * rect;
-        p[i] = pi + (T)(-1) * upd;
-    }
+    DISPATCH_MODE(k->f[1], k->f[2], RADAM);
 })
 
 /* ASGD. c: wd, decay (1 - lambd*eta), -eta, mu; f: maximize, mu != 1. */
+#define ASGD_LOOP(WD, AVG)                                              \
+    for (int64_t i = b; i < e; i++) {                                   \
+        T g = G[i] * gs, pi = p[i];                                     \
+        if (WD) g = g + wd * pi;                                        \
+        pi = pi * decay;                                                \
+        pi = pi + neta * g;                                             \
+        p[i] = pi;                                                      \
+        ax[i] = (AVG) ? ax[i] + (pi - ax[i]) * mu : pi;                 \
+    }
 DEF_KERNEL(asgd_k, {
     T *p = P, *ax = S(0);
-    const T wd = (T)k->c[0], decay = (T)k->c[1], neta = (T)k->c[2], mu = (T)k->c[3];
-    const int haswd = k->c[0] != 0, avg = k->f[1];
-    for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i), pi = p[i];
-        if (haswd) g = g + wd * pi;
-        pi = pi * decay;
-        pi = pi + neta * g;
-        p[i] = pi;
-        ax[i] = avg ? ax[i] + (pi - ax[i]) * mu : pi;
-    }
+    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], neta = (T)k->c[2], mu = (T)k->c[3];
+    DISPATCH2(k->c[0] != 0, k->f[1], ASGD_LOOP);
 })
 
 /* Rprop. c: etaminus, etaplus, step_size_min, step_size_max; f: maximize. */
 DEF_KERNEL(rprop_k, {
     T *p = P, *prev = S(0), *ss = S(1);
-    const T em = (T)k->c[0], ep = (T)k->c[1], lo = (T)k->c[2], hi = (T)k->c[3];
+    const T gs = GS, em = (T)k->c[0], ep = (T)k->c[1], lo = (T)k->c[2], hi = (T)k->c[3];
     for (int64_t i = b; i < e; i++) {
-        T g = GRAD_I(i);
+        T g = G[i] * gs;
         T s = g * prev[i];
-        T f = s > 0 ? ep : (s < 0 ? em : (isnan(s) ? s : (T)1));
+        T f = s > 0 ? ep : (T)1;
+        f = s < 0 ? em : f;
+        f = s != s ? s : f;
         T st = ss[i] * f;
         st = st < lo ? lo : st;
         st = st > hi ? hi : st;
         ss[i] = st;
-        if (f == em) g = 0;
-        T sg = (T)((g > 0) - (g < 0));
+        g = f == em ? (T)0 : g;
+        T sg = (T)(g > 0) - (T)(g < 0);
         p[i] = p[i] + (T)(-1) * sg * st;
         prev[i] = g;
     }
