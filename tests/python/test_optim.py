@@ -490,3 +490,47 @@ def test_fused_c_api_errors():
     assert F.dot(ctorch.tensor([1.0, 2.0], dtype=ctorch.float64), ctorch.tensor([3.0, 4.0], dtype=ctorch.float64)) == 11
     assert F.abs_max(ctorch.tensor([1.0, -5.0, 2.0])) == 5.0
     assert F.abs_sum(ctorch.tensor([1.0, -5.0, 2.0])) == 8.0
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Rprop"])
+def test_tensor_lr(name):
+    out = []
+    for lib in (ctorch, torch):
+        params, targets = _make(lib, "float64")
+        kw = dict(lr=lib.tensor(0.01))
+        if name == "SGD":
+            kw["momentum"] = 0.9
+        opt = getattr(lib.optim, name)(params, **kw)
+        _steps(lib, opt, params, targets, 10)
+        out.append(params)
+        with pytest.raises(ValueError, match="1-element"):
+            getattr(lib.optim, name)(params, lr=lib.tensor([0.1, 0.2]))
+    _assert_close(out[0], out[1], rtol=1e-6, atol=1e-9)
+
+
+def test_adam_betas_types():
+    for lib in (ctorch, torch):
+        p = lib.nn.Parameter(lib.tensor([1.0]))
+        with pytest.raises(ValueError, match="both floats or both Tensors"):
+            lib.optim.Adam([p], betas=(0, 0.999))
+
+
+def test_large_params_multithreaded():
+    # Parameters above the parallel grain size: the step is split across threads.
+    rng = np.random.RandomState(3)
+    init = rng.randn(70000) * 0.1
+    grad = rng.randn(70000) * 0.1
+    old = ctorch.get_num_threads()
+    ctorch.set_num_threads(2)
+    try:
+        out = []
+        for lib in (ctorch, torch):
+            p = lib.nn.Parameter(lib.tensor(init.tolist(), dtype=lib.float64))
+            opt = lib.optim.Adam([p], lr=0.01, amsgrad=True, weight_decay=0.1)
+            for _ in range(5):
+                p.grad = lib.tensor(grad.tolist(), dtype=lib.float64)
+                opt.step()
+            out.append(np.array(p.detach().tolist()))
+    finally:
+        ctorch.set_num_threads(old)
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-10, atol=1e-12)

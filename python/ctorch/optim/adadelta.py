@@ -1,6 +1,7 @@
 """Adadelta: rho, eps, weight decay, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _scalar_tensor, _to_scalar, _zeros_like
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["Adadelta"]
 
@@ -8,7 +9,8 @@ __all__ = ["Adadelta"]
 class Adadelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
                  maximize=False, differentiable=False):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")

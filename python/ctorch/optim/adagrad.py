@@ -1,6 +1,7 @@
 """Adagrad: lr_decay, initial_accumulator_value, weight decay, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import Optimizer, _check_flags, _eval_closure, _full_like, _fused, _no_grad_step, _scalar_tensor, _to_scalar
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _full_like, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar)
 
 __all__ = ["Adagrad"]
 
@@ -8,7 +9,8 @@ __all__ = ["Adagrad"]
 class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  foreach=None, *, maximize=False, differentiable=False, fused=None):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= lr_decay:
             raise ValueError(f"Invalid lr_decay value: {lr_decay}")

@@ -1,13 +1,13 @@
 """Adam (and AdamW through decoupled_weight_decay), amsgrad, maximize (fused C step)."""
 import ctorch
-from .optimizer import (Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _scalar_tensor, _to_scalar,
-                        _zeros_like)
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["Adam"]
 
 
 def _check_adam_args(lr, betas, eps, weight_decay):
-    if not 0.0 <= lr:
+    if not 0.0 <= _to_scalar(lr):
         raise ValueError(f"Invalid learning rate: {lr}")
     if not 0.0 <= eps:
         raise ValueError(f"Invalid epsilon value: {eps}")
@@ -31,7 +31,14 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
+        _check_lr(lr)
         _check_adam_args(lr, betas, eps, weight_decay)
+        if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
+                or (isinstance(betas[0], ctorch.Tensor) and isinstance(betas[1], ctorch.Tensor))):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, b in enumerate(betas):
+            if isinstance(b, ctorch.Tensor) and b.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
         betas = tuple(map(_to_scalar, betas))
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
                     "maximize": maximize, "foreach": foreach, "capturable": capturable,

@@ -1,6 +1,7 @@
 """ASGD (averaged SGD): lambd, alpha, t0, weight decay, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _scalar_tensor, _to_scalar, _zeros_like
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["ASGD"]
 
@@ -8,7 +9,8 @@ __all__ = ["ASGD"]
 class ASGD(Optimizer):
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
                  maximize=False, differentiable=False, capturable=False):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")

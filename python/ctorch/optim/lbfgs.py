@@ -109,7 +109,7 @@ class LBFGS(Optimizer):
                  history_size=100, line_search_fn=None):
         if isinstance(lr, ctorch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4

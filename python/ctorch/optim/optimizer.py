@@ -69,6 +69,11 @@ def _scalar_tensor(v):
     return ctorch.tensor(float(v), dtype=_get_scalar_dtype())
 
 
+def _check_lr(lr):
+    if isinstance(lr, ctorch.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
 def _check_flags(defaults):
     """foreach/fused/capturable are accepted (the fused C math runs regardless)."""
     if defaults.get("differentiable"):

@@ -1,6 +1,7 @@
 """RAdam (rectified Adam): decoupled weight decay, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _scalar_tensor, _to_scalar, _zeros_like
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["RAdam"]
 
@@ -8,7 +9,8 @@ __all__ = ["RAdam"]
 class RAdam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
                  *, foreach=None, maximize=False, capturable=False, differentiable=False):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")

@@ -1,6 +1,7 @@
 """RMSprop: centered, momentum, alpha, weight decay, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _scalar_tensor, _to_scalar, _zeros_like
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["RMSprop"]
 
@@ -8,7 +9,8 @@ __all__ = ["RMSprop"]
 class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")

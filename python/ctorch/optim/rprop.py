@@ -1,7 +1,7 @@
 """Rprop (resilient backprop): etas, step_sizes, maximize (fused C step)."""
 from .adam import _fix_step_state
-from .optimizer import (Optimizer, _check_flags, _eval_closure, _full_like, _fused, _no_grad_step, _scalar_tensor,
-                        _to_scalar, _zeros_like)
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _full_like, _fused, _no_grad_step,
+                        _scalar_tensor, _to_scalar, _zeros_like)
 
 __all__ = ["Rprop"]
 
@@ -9,7 +9,8 @@ __all__ = ["Rprop"]
 class Rprop(Optimizer):
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False, foreach=None,
                  maximize=False, differentiable=False):
-        if not 0.0 <= lr:
+        _check_lr(lr)
+        if not 0.0 <= _to_scalar(lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")

@@ -1,5 +1,6 @@
 """SGD with momentum, dampening, Nesterov, weight decay, maximize (fused C step)."""
-from .optimizer import Optimizer, _check_flags, _eval_closure, _fused, _no_grad_step, _to_scalar
+from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step, _to_scalar,
+                        _zeros_like)
 
 __all__ = ["SGD"]
 
@@ -7,7 +8,8 @@ __all__ = ["SGD"]
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        if lr < 0.0:
+        _check_lr(lr)
+        if _to_scalar(lr) < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
@@ -41,7 +43,6 @@ class SGD(Optimizer):
                 for p in params:
                     buf = self.state[p].get("momentum_buffer")
                     if buf is None:
-                        from .optimizer import _zeros_like
                         buf = _zeros_like(p)
                         self.state[p]["momentum_buffer"] = buf
                         fresh.append(1)
