@@ -534,3 +534,39 @@ def test_large_params_multithreaded():
     finally:
         ctorch.set_num_threads(old)
     np.testing.assert_allclose(out[0], out[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_dict_round_trip(line_search_fn):
+    kw = dict(lr=0.8, max_iter=4, history_size=5, line_search_fn=line_search_fn)
+
+    def make(lib, params):
+        return lib.optim.LBFGS(params, **kw)
+
+    def closure_for(lib, opt, params, targets):
+        def closure():
+            opt.zero_grad()
+            return lib.tensor(_loss_and_grads(lib, params, targets), dtype=lib.float64)
+        return closure
+
+    pc, tc = _make(ctorch, "float64")
+    pt, tt = _make(torch, "float64")
+    oc, ot = make(ctorch, pc), make(torch, pt)
+    for _ in range(2):
+        oc.step(closure_for(ctorch, oc, pc, tc))
+        ot.step(closure_for(torch, ot, pt, tt))
+    # ctorch -> torch and torch -> ctorch, then two more steps everywhere
+    pt2 = _params_to(torch, pc)
+    ot2 = make(torch, pt2)
+    ot2.load_state_dict(to_torch(oc.state_dict()))
+    pc2 = _params_to(ctorch, pt)
+    oc2 = make(ctorch, pc2)
+    oc2.load_state_dict(_to_ctorch(ot.state_dict()))
+    for _ in range(2):
+        oc.step(closure_for(ctorch, oc, pc, tc))
+        ot.step(closure_for(torch, ot, pt, tt))
+        ot2.step(closure_for(torch, ot2, pt2, tt))
+        oc2.step(closure_for(ctorch, oc2, pc2, tc))
+    _assert_close(pc, pt, rtol=1e-6, atol=1e-9)
+    _assert_close(pc, pt2, rtol=1e-6, atol=1e-9)
+    _assert_close(pc2, pt, rtol=1e-6, atol=1e-9)

@@ -8,6 +8,10 @@ from .optimizer import Optimizer, _fused, _to_scalar
 __all__ = ["LBFGS"]
 
 
+def _num(x):
+    return x.item() if isinstance(x, ctorch.Tensor) else x
+
+
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     if bounds is not None:
         xmin_bound, xmax_bound = bounds
@@ -187,6 +191,12 @@ class LBFGS(Optimizer):
         H_diag = state.get("H_diag")
         prev_flat_grad = state.get("prev_flat_grad")
         prev_loss = state.get("prev_loss")
+        # A state loaded from torch holds 0-dim tensors where this code keeps Python floats.
+        t, H_diag, prev_loss = _num(t), _num(H_diag), _num(prev_loss)
+        if ro is not None:
+            ro = [_num(x) for x in ro]
+        if "al" in state:
+            state["al"] = [_num(x) for x in state["al"]]
 
         n_iter = 0
         while n_iter < max_iter:
