@@ -15,11 +15,11 @@ import ctorch
 SHAPES = [(512, 1024), (1024,), (1024, 480), (480,), (480, 16), (16,)]  # ~1.02M parameters
 
 
-def build(lib, dtype):
+def build(lib, dtype, shapes=SHAPES):
     rng = np.random.RandomState(0)
     dt = getattr(lib, dtype)
     params = []
-    for s in SHAPES:
+    for s in shapes:
         a = rng.randn(*s).astype(np.float64) * 0.01
         p = lib.nn.Parameter(lib.tensor(a.tolist(), dtype=dt))
         p.grad = lib.tensor((rng.randn(*s) * 0.01).tolist(), dtype=dt)
@@ -27,8 +27,8 @@ def build(lib, dtype):
     return params
 
 
-def time_steps(lib, name, kw, dtype, steps):
-    params = build(lib, dtype)
+def time_steps(lib, name, kw, dtype, steps, shapes=SHAPES):
+    params = build(lib, dtype, shapes)
     opt = getattr(lib.optim, name)(params, **kw)
     for _ in range(3):
         opt.step()
@@ -56,6 +56,14 @@ def main():
             tt = time_steps(torch, name, kw, dtype, args.steps)
             label = name + "(" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")"
             print(f"{label:34s} {dtype:8s} {tc * 1e3:10.3f} {tt * 1e3:10.3f} {tt / tc:12.2f}")
+    # Many small parameters: per-step overhead (Python bookkeeping + one C call per group).
+    small = [(100,)] * 200
+    print(f"\n200 parameters of 100 elements (per-step overhead)")
+    for name, kw in configs[:3]:
+        tc = time_steps(ctorch, name, kw, "float32", args.steps, small)
+        tt = time_steps(torch, name, kw, "float32", args.steps, small)
+        label = name + "(" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")"
+        print(f"{label:34s} {'float32':8s} {tc * 1e3:10.3f} {tt * 1e3:10.3f} {tt / tc:12.2f}")
 
 
 if __name__ == "__main__":
