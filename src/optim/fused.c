@@ -31,21 +31,51 @@ typedef struct {
 /* torch's lerp: self + w*(end-self) for |w| < 0.5, else end - (end-self)*(1-w). */
 #define LERP(a, b, w) ((ABS(w) < (T)0.5) ? (a) + (w) * ((b) - (a)) : (b) - ((b) - (a)) * ((T)1 - (w)))
 
-#define DEF_KERNEL(NAME, ...)                                                        \
-    static void NAME##_f32(int64_t b, int64_t e, void *vc) {                        \
-        typedef float T;                                                             \
-        const kctx *k = (const kctx *)vc;                                            \
-        __VA_ARGS__                                                                  \
-    }                                                                                \
-    static void NAME##_f64(int64_t b, int64_t e, void *vc) {                        \
-        typedef double T;                                                            \
+/* NOTE [ 16-bit optimizer math ]
+ * Each kernel is written once over a storage type ST (float, double, h16, b16) and a compute
+ * type T (float for 16-bit storage, like torch's opmath). torch evaluates a step as a sequence
+ * of tensor ops, each rounding its result to the tensor dtype; R(x) marks those op boundaries
+ * (identity for float32/float64, round-to-16-bit for float16/bfloat16), so reduced-precision
+ * trajectories follow torch's too. Scalars are cast to T as torch does for opmath, except the
+ * alpha of add(..., alpha=a) and a scalar added with add(s), which torch first rounds to the
+ * 16-bit dtype. (torch's add also rounds alpha*other separately on the scalar tail of its
+ * vectorised loop; we follow the vectorised body, so 16-bit results can differ by one ulp on a
+ * few elements. float32/float64 are unaffected.) */
+typedef struct { uint16_t x; } h16;
+typedef struct { uint16_t x; } b16;
+static inline float ld_f32(const float *p, int64_t i) { return p[i]; }
+static inline double ld_f64(const double *p, int64_t i) { return p[i]; }
+static inline float ld_h16(const h16 *p, int64_t i) { return ct_half_to_float(p[i].x); }
+static inline float ld_b16(const b16 *p, int64_t i) { return ct_bf16_to_float(p[i].x); }
+static inline void st_f32(float *p, int64_t i, float v) { p[i] = v; }
+static inline void st_f64(double *p, int64_t i, double v) { p[i] = v; }
+static inline void st_h16(h16 *p, int64_t i, float v) { p[i].x = ct_float_to_half(v); }
+static inline void st_b16(b16 *p, int64_t i, float v) { p[i].x = ct_float_to_bf16(v); }
+#define LD(p, i) _Generic((p), float *: ld_f32, const float *: ld_f32, double *: ld_f64, const double *: ld_f64, \
+                          h16 *: ld_h16, const h16 *: ld_h16, b16 *: ld_b16, const b16 *: ld_b16)(p, i)
+#define STO(p, i, v) _Generic((p), float *: st_f32, double *: st_f64, h16 *: st_h16, b16 *: st_b16)(p, i, v)
+static inline float round_h16(float x) { return ct_half_to_float(ct_float_to_half(x)); }
+static inline float round_b16(float x) { return ct_bf16_to_float(ct_float_to_bf16(x)); }
+#define R(x) (RK == 1 ? (T)round_h16((float)(x)) : RK == 2 ? (T)round_b16((float)(x)) : (x))
+
+#define DEF_VARIANT(NAME, SUFFIX, STYPE, CTYPE, RKIND, ...)                          \
+    static void NAME##_##SUFFIX(int64_t b, int64_t e, void *vc) {                   \
+        typedef STYPE ST;                                                            \
+        typedef CTYPE T;                                                             \
+        enum { RK = RKIND };                                                         \
         const kctx *k = (const kctx *)vc;                                            \
         __VA_ARGS__                                                                  \
     }
+#define DEF_KERNEL(NAME, ...)                                                        \
+    DEF_VARIANT(NAME, f32, float, float, 0, __VA_ARGS__)                             \
+    DEF_VARIANT(NAME, f64, double, double, 0, __VA_ARGS__)                           \
+    DEF_VARIANT(NAME, f16, h16, float, 1, __VA_ARGS__)                               \
+    DEF_VARIANT(NAME, bf16, b16, float, 2, __VA_ARGS__)                              \
+    static const ct_range_fn NAME[4] = {NAME##_f32, NAME##_f64, NAME##_f16, NAME##_bf16};
 
-#define P ((T *)k->d[0])
-#define G ((const T *)k->d[1])
-#define S(j) ((T *)k->d[2 + (j)])
+#define P ((ST *)k->d[0])
+#define G ((const ST *)k->d[1])
+#define S(j) ((ST *)k->d[2 + (j)])
 /* maximize: multiply by -1 (exact negation), branch-free so loops vectorise */
 #define GS ((T)(k->f[0] ? -1 : 1))
 
@@ -72,19 +102,25 @@ typedef struct {
 /* SGD. c: lr, momentum, dampening, weight_decay; f: maximize, has_momentum, nesterov, fresh. */
 #define SGD_LOOP(WD, MOM, NEST, FRESH)                                  \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs;                                                \
-        if (WD) g = g + wd * p[i];                                      \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (WD) g = R(g + wd * pi);                                     \
         if (MOM) {                                                      \
-            T bu = (FRESH) ? g : buf[i] * mom + omd * g;                \
-            buf[i] = bu;                                                \
-            g = (NEST) ? g + mom * bu : bu;                             \
+            T bu = g;                                                   \
+            if (!(FRESH)) {                                             \
+                bu = R(LD(buf, i) * mom);                               \
+                bu = R(bu + omd * g);                                   \
+            }                                                           \
+            STO(buf, i, bu);                                            \
+            g = (NEST) ? R(g + momA * bu) : bu;                         \
         }                                                               \
-        p[i] = p[i] + nlr * g;                                          \
+        STO(p, i, R(pi + nlr * g));                                     \
     }
 #define SGD_M(W, N, F) SGD_LOOP(W, 1, N, F)
 DEF_KERNEL(sgd_k, {
-    T *p = P, *buf = S(0);
-    const T gs = GS, nlr = (T)(-k->c[0]), mom = (T)k->c[1], omd = (T)(1 - k->c[2]), wd = (T)k->c[3];
+    ST *p = P, *buf = S(0);
+    /* add(..., alpha=a) rounds a to the storage dtype (identity for float32/64) */
+    const T gs = GS, nlr = R((T)(-k->c[0])), mom = (T)k->c[1], momA = R(mom), omd = R((T)(1 - k->c[2]));
+    const T wd = R((T)k->c[3]);
     const int hasmom = k->f[1], nest = k->f[2], fresh = k->f[3], haswd = k->c[3] != 0;
     if (!hasmom) {
         if (haswd) SGD_LOOP(1, 0, 0, 0) else SGD_LOOP(0, 0, 0, 0)
@@ -101,62 +137,69 @@ DEF_KERNEL(sgd_k, {
  * f: maximize, wd mode (0 none, 1 L2, 2 decoupled), amsgrad. */
 #define ADAM_LOOP(DEC, L2, AMS)                                         \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs, pi = p[i];                                     \
-        if (DEC) pi = pi * decay;                                       \
-        if (L2) g = g + wd * pi;                                        \
-        T mi = LERP(m[i], g, w1);                                       \
-        T vi = v[i] * b2;                                               \
-        vi = vi + omb2 * g * g;                                         \
-        m[i] = mi;                                                      \
-        v[i] = vi;                                                      \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (DEC) pi = R(pi * decay);                                    \
+        if (L2) g = R(g + wd * pi);                                     \
+        T mi = LD(m, i);                                                \
+        mi = R(LERP(mi, g, w1));                                        \
+        T vi = R(LD(v, i) * b2);                                        \
+        vi = R(vi + omb2 * g * g);                                      \
+        STO(m, i, mi);                                                  \
+        STO(v, i, vi);                                                  \
         if (AMS) {                                                      \
-            T x = (mx[i] > vi || mx[i] != mx[i]) ? mx[i] : vi;          \
-            mx[i] = x;                                                  \
+            T x = LD(mx, i);                                            \
+            x = (x > vi || x != x) ? x : vi;                            \
+            STO(mx, i, x);                                              \
             vi = x;                                                     \
         }                                                               \
-        T den = SQ(vi) / bc2s + eps;                                    \
-        p[i] = pi + nss * mi / den;                                     \
+        T den = R(SQ(vi));                                              \
+        den = R(den / bc2s);                                            \
+        den = R(den + eps);                                             \
+        STO(p, i, R(pi + nss * mi / den));                              \
     }
 #define ADAM_DEC(on, ams) ADAM_LOOP(1, 0, ams)
 #define ADAM_L2(on, ams) ADAM_LOOP(0, on, ams)
 DEF_KERNEL(adam_k, {
-    T *p = P, *m = S(0), *v = S(1), *mx = S(2);
-    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
-    const T bc2s = (T)k->c[5], eps = (T)k->c[6], nss = (T)k->c[7];
+    ST *p = P, *m = S(0), *v = S(1), *mx = S(2);
+    const T gs = GS, wd = R((T)k->c[0]), decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc2s = (T)k->c[5], eps = R((T)k->c[6]), nss = (T)k->c[7];
     DISPATCH_MODE(k->f[1], k->f[2], ADAM);
 })
 
 /* RMSprop. c: -lr, alpha, 1-alpha, eps, wd, momentum; f: maximize, centered, has_momentum. */
 #define RMS_LOOP(WD, CEN, MOM)                                          \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs;                                                \
-        if (WD) g = g + wd * p[i];                                      \
-        T s = sq[i] * al;                                               \
-        s = s + oma * g * g;                                            \
-        sq[i] = s;                                                      \
+        T g = LD(G, i) * gs;                                            \
+        if (WD) g = R(g + wd * LD(p, i));                               \
+        T s = R(LD(sq, i) * al);                                        \
+        s = R(s + oma * g * g);                                         \
+        STO(sq, i, s);                                                  \
         T avg;                                                          \
         if (CEN) {                                                      \
-            T a = LERP(ga[i], g, oma);                                  \
-            ga[i] = a;                                                  \
-            avg = SQ(s + (T)(-1) * a * a);                              \
+            T a = LD(ga, i);                                            \
+            a = R(LERP(a, g, oma));                                     \
+            STO(ga, i, a);                                              \
+            avg = R(s + (T)(-1) * a * a);                               \
+            avg = R(SQ(avg));                                           \
         } else {                                                        \
-            avg = SQ(s);                                                \
+            avg = R(SQ(s));                                             \
         }                                                               \
-        avg = avg + eps;                                                \
+        avg = R(avg + eps);                                             \
         if (MOM) {                                                      \
-            T bu = buf[i] * mom + (T)1 * g / avg;                       \
-            buf[i] = bu;                                                \
-            p[i] = p[i] + nlr * bu;                                     \
+            T bu = R(LD(buf, i) * mom);                                 \
+            bu = R(bu + (T)1 * g / avg);                                \
+            STO(buf, i, bu);                                            \
+            STO(p, i, R(LD(p, i) + nlrA * bu));                         \
         } else {                                                        \
-            p[i] = p[i] + nlr * g / avg;                                \
+            STO(p, i, R(LD(p, i) + nlr * g / avg));                     \
         }                                                               \
     }
 #define RMS_W1(c, m) RMS_LOOP(1, c, m)
 #define RMS_W0(c, m) RMS_LOOP(0, c, m)
 DEF_KERNEL(rmsprop_k, {
-    T *p = P, *sq = S(0), *ga = S(1), *buf = S(2);
-    const T gs = GS, nlr = (T)k->c[0], al = (T)k->c[1], oma = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
-    const T mom = (T)k->c[5];
+    ST *p = P, *sq = S(0), *ga = S(1), *buf = S(2);
+    const T gs = GS, nlr = (T)k->c[0], nlrA = R(nlr), al = (T)k->c[1], oma = (T)k->c[2], eps = R((T)k->c[3]);
+    const T wd = R((T)k->c[4]), mom = (T)k->c[5];
     if (k->c[4] != 0) DISPATCH2(k->f[1], k->f[2], RMS_W1);
     else DISPATCH2(k->f[1], k->f[2], RMS_W0);
 })
@@ -164,56 +207,63 @@ DEF_KERNEL(rmsprop_k, {
 /* Adagrad. c: -clr, wd, eps; f: maximize. */
 #define ADAGRAD_LOOP(WD)                                                \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs;                                                \
-        if (WD) g = g + wd * p[i];                                      \
-        T s = sum[i] + (T)1 * g * g;                                    \
-        sum[i] = s;                                                     \
-        T sd = SQ(s) + eps;                                             \
-        p[i] = p[i] + nclr * g / sd;                                    \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (WD) g = R(g + wd * pi);                                     \
+        T s = R(LD(sum, i) + (T)1 * g * g);                             \
+        STO(sum, i, s);                                                 \
+        T sd = R(SQ(s));                                                \
+        sd = R(sd + eps);                                               \
+        STO(p, i, R(pi + nclr * g / sd));                               \
     }
 DEF_KERNEL(adagrad_k, {
-    T *p = P, *sum = S(0);
-    const T gs = GS, nclr = (T)k->c[0], wd = (T)k->c[1], eps = (T)k->c[2];
+    ST *p = P, *sum = S(0);
+    const T gs = GS, nclr = (T)k->c[0], wd = R((T)k->c[1]), eps = R((T)k->c[2]);
     if (k->c[1] != 0) ADAGRAD_LOOP(1) else ADAGRAD_LOOP(0)
 })
 
 /* Adadelta. c: -lr, rho, 1-rho, eps, wd; f: maximize. */
 #define ADADELTA_LOOP(WD)                                               \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs;                                                \
-        if (WD) g = g + wd * p[i];                                      \
-        T s = sq[i] * rho;                                              \
-        s = s + omr * g * g;                                            \
-        sq[i] = s;                                                      \
-        T sd = SQ(s + eps);                                             \
-        T delta = SQ(acc[i] + eps);                                     \
-        delta = delta / sd;                                             \
-        delta = delta * g;                                              \
-        T a = acc[i] * rho;                                             \
-        acc[i] = a + omr * delta * delta;                               \
-        p[i] = p[i] + nlr * delta;                                      \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (WD) g = R(g + wd * pi);                                     \
+        T s = R(LD(sq, i) * rho);                                       \
+        s = R(s + omr * g * g);                                         \
+        STO(sq, i, s);                                                  \
+        T sd = R(s + eps);                                              \
+        sd = R(SQ(sd));                                                 \
+        T ac = LD(acc, i);                                              \
+        T delta = R(ac + eps);                                          \
+        delta = R(SQ(delta));                                           \
+        delta = R(delta / sd);                                          \
+        delta = R(delta * g);                                           \
+        T a = R(ac * rho);                                              \
+        STO(acc, i, R(a + omr * delta * delta));                        \
+        STO(p, i, R(pi + nlr * delta));                                 \
     }
 DEF_KERNEL(adadelta_k, {
-    T *p = P, *sq = S(0), *acc = S(1);
-    const T gs = GS, nlr = (T)k->c[0], rho = (T)k->c[1], omr = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    ST *p = P, *sq = S(0), *acc = S(1);
+    const T gs = GS, nlr = R((T)k->c[0]), rho = (T)k->c[1], omr = (T)k->c[2], eps = R((T)k->c[3]);
+    const T wd = R((T)k->c[4]);
     if (k->c[4] != 0) ADADELTA_LOOP(1) else ADADELTA_LOOP(0)
 })
 
 /* Adamax. c: -clr, 1-beta1, beta2, eps, wd; f: maximize. */
 #define ADAMAX_LOOP(WD)                                                 \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs;                                                \
-        if (WD) g = g + wd * p[i];                                      \
-        T mi = LERP(m[i], g, w1);                                       \
-        m[i] = mi;                                                      \
-        T a = u[i] * b2, c = ABS(g) + eps;                              \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (WD) g = R(g + wd * pi);                                     \
+        T mi = LD(m, i);                                                \
+        mi = R(LERP(mi, g, w1));                                        \
+        STO(m, i, mi);                                                  \
+        T a = R(LD(u, i) * b2), c = R(ABS(g) + eps);                    \
         T ui = (a > c || a != a) ? a : c;                               \
-        u[i] = ui;                                                      \
-        p[i] = p[i] + nclr * mi / ui;                                   \
+        STO(u, i, ui);                                                  \
+        STO(p, i, R(pi + nclr * mi / ui));                              \
     }
 DEF_KERNEL(adamax_k, {
-    T *p = P, *m = S(0), *u = S(1);
-    const T gs = GS, nclr = (T)k->c[0], w1 = (T)k->c[1], b2 = (T)k->c[2], eps = (T)k->c[3], wd = (T)k->c[4];
+    ST *p = P, *m = S(0), *u = S(1);
+    const T gs = GS, nclr = (T)k->c[0], w1 = (T)k->c[1], b2 = (T)k->c[2], eps = R((T)k->c[3]);
+    const T wd = R((T)k->c[4]);
     if (k->c[4] != 0) ADAMAX_LOOP(1) else ADAMAX_LOOP(0)
 })
 
@@ -221,23 +271,25 @@ DEF_KERNEL(adamax_k, {
  * f: maximize, wd mode. */
 #define NADAM_LOOP(DEC, L2)                                             \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs, pi = p[i];                                     \
-        if (DEC) pi = pi * decay;                                       \
-        if (L2) g = g + wd * pi;                                        \
-        T mi = LERP(m[i], g, w1);                                       \
-        T vi = v[i] * b2;                                               \
-        vi = vi + omb2 * g * g;                                         \
-        m[i] = mi;                                                      \
-        v[i] = vi;                                                      \
-        T den = SQ(vi / bc2);                                           \
-        den = den + eps;                                                \
-        pi = pi + cg * g / den;                                         \
-        p[i] = pi + cm * mi / den;                                      \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (DEC) pi = R(pi * decay);                                    \
+        if (L2) g = R(g + wd * pi);                                     \
+        T mi = LD(m, i);                                                \
+        mi = R(LERP(mi, g, w1));                                        \
+        T vi = R(LD(v, i) * b2);                                        \
+        vi = R(vi + omb2 * g * g);                                      \
+        STO(m, i, mi);                                                  \
+        STO(v, i, vi);                                                  \
+        T den = R(vi / bc2);                                            \
+        den = R(SQ(den));                                               \
+        den = R(den + eps);                                             \
+        pi = R(pi + cg * g / den);                                      \
+        STO(p, i, R(pi + cm * mi / den));                               \
     }
 DEF_KERNEL(nadam_k, {
-    T *p = P, *m = S(0), *v = S(1);
-    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
-    const T bc2 = (T)k->c[5], eps = (T)k->c[6], cg = (T)k->c[7], cm = (T)k->c[8];
+    ST *p = P, *m = S(0), *v = S(1);
+    const T gs = GS, wd = R((T)k->c[0]), decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc2 = (T)k->c[5], eps = R((T)k->c[6]), cg = (T)k->c[7], cm = (T)k->c[8];
     const int mode = k->f[1];
     if (mode == 2) NADAM_LOOP(1, 0) else if (mode == 1) NADAM_LOOP(0, 1) else NADAM_LOOP(0, 0)
 })
@@ -246,61 +298,78 @@ DEF_KERNEL(nadam_k, {
  * f: maximize, wd mode, rectified (rho_t > 5). */
 #define RADAM_LOOP(DEC, L2, RECT)                                       \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs, pi = p[i];                                     \
-        if (DEC) pi = pi * decay;                                       \
-        if (L2) g = g + wd * pi;                                        \
-        T mi = LERP(m[i], g, w1);                                       \
-        T vi = v[i] * b2;                                               \
-        vi = vi + omb2 * g * g;                                         \
-        m[i] = mi;                                                      \
-        v[i] = vi;                                                      \
-        T upd = mi / bc1 * lr;                                          \
-        if (RECT) upd = upd * (bc2s / (SQ(vi) + eps)) * rect;           \
-        p[i] = pi + (T)(-1) * upd;                                      \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (DEC) pi = R(pi * decay);                                    \
+        if (L2) g = R(g + wd * pi);                                     \
+        T mi = LD(m, i);                                                \
+        mi = R(LERP(mi, g, w1));                                        \
+        T vi = R(LD(v, i) * b2);                                        \
+        vi = R(vi + omb2 * g * g);                                      \
+        STO(m, i, mi);                                                  \
+        STO(v, i, vi);                                                  \
+        T upd = R(mi / bc1);                                            \
+        upd = R(upd * lr);                                              \
+        if (RECT) {                                                     \
+            T a = R(SQ(vi));                                            \
+            a = R(a + eps);                                             \
+            a = R((T)1 / a); /* scalar / tensor is reciprocal() * scalar */ \
+            a = R(a * bc2s);                                            \
+            upd = R(upd * a);                                           \
+            upd = R(upd * rect);                                        \
+        }                                                               \
+        STO(p, i, R(pi + (T)(-1) * upd));                               \
     }
 #define RADAM_DEC(on, r) RADAM_LOOP(1, 0, r)
 #define RADAM_L2(on, r) RADAM_LOOP(0, on, r)
 DEF_KERNEL(radam_k, {
-    T *p = P, *m = S(0), *v = S(1);
-    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
-    const T bc1 = (T)k->c[5], lr = (T)k->c[6], bc2s = (T)k->c[7], eps = (T)k->c[8], rect = (T)k->c[9];
+    ST *p = P, *m = S(0), *v = S(1);
+    const T gs = GS, wd = R((T)k->c[0]), decay = (T)k->c[1], w1 = (T)k->c[2], b2 = (T)k->c[3], omb2 = (T)k->c[4];
+    const T bc1 = (T)k->c[5], lr = (T)k->c[6], bc2s = (T)k->c[7], eps = R((T)k->c[8]), rect = (T)k->c[9];
     DISPATCH_MODE(k->f[1], k->f[2], RADAM);
 })
 
 /* ASGD. c: wd, decay (1 - lambd*eta), -eta, mu; f: maximize, mu != 1. */
 #define ASGD_LOOP(WD, AVG)                                              \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = G[i] * gs, pi = p[i];                                     \
-        if (WD) g = g + wd * pi;                                        \
-        pi = pi * decay;                                                \
-        pi = pi + neta * g;                                             \
-        p[i] = pi;                                                      \
-        ax[i] = (AVG) ? ax[i] + (pi - ax[i]) * mu : pi;                 \
+        T g = LD(G, i) * gs, pi = LD(p, i);                             \
+        if (WD) g = R(g + wd * pi);                                     \
+        pi = R(pi * decay);                                             \
+        pi = R(pi + neta * g);                                          \
+        STO(p, i, pi);                                                  \
+        if (AVG) {                                                      \
+            T a = LD(ax, i);                                            \
+            T d = R(pi - a);                                            \
+            d = R(d * mu);                                              \
+            STO(ax, i, R(a + d));                                       \
+        } else {                                                        \
+            STO(ax, i, pi);                                             \
+        }                                                               \
     }
 DEF_KERNEL(asgd_k, {
-    T *p = P, *ax = S(0);
-    const T gs = GS, wd = (T)k->c[0], decay = (T)k->c[1], neta = (T)k->c[2], mu = (T)k->c[3];
+    ST *p = P, *ax = S(0);
+    const T gs = GS, wd = R((T)k->c[0]), decay = (T)k->c[1], neta = R((T)k->c[2]), mu = (T)k->c[3];
     DISPATCH2(k->c[0] != 0, k->f[1], ASGD_LOOP);
 })
 
-/* Rprop. c: etaminus, etaplus, step_size_min, step_size_max; f: maximize. */
+/* Rprop. c: etaminus, etaplus, step_size_min, step_size_max; f: maximize. The eta factors are
+ * written into a tensor of the parameter dtype in torch, hence R(). */
 DEF_KERNEL(rprop_k, {
-    T *p = P, *prev = S(0), *ss = S(1);
-    const T gs = GS, em = (T)k->c[0], ep = (T)k->c[1], lo = (T)k->c[2], hi = (T)k->c[3];
+    ST *p = P, *prev = S(0), *ss = S(1);
+    const T gs = GS, em = R((T)k->c[0]), ep = R((T)k->c[1]), lo = R((T)k->c[2]), hi = R((T)k->c[3]);
     for (int64_t i = b; i < e; i++) {
-        T g = G[i] * gs;
-        T s = g * prev[i];
+        T g = LD(G, i) * gs;
+        T s = R(g * LD(prev, i));
         T f = s > 0 ? ep : (T)1;
         f = s < 0 ? em : f;
         f = s != s ? s : f;
-        T st = ss[i] * f;
+        T st = R(LD(ss, i) * f);
         st = st < lo ? lo : st;
         st = st > hi ? hi : st;
-        ss[i] = st;
+        STO(ss, i, st);
         g = f == em ? (T)0 : g;
         T sg = (T)(g > 0) - (T)(g < 0);
-        p[i] = p[i] + (T)(-1) * sg * st;
-        prev[i] = g;
+        STO(p, i, R(LD(p, i) + (T)(-1) * sg * st));
+        STO(prev, i, g);
     }
 })
 
@@ -323,9 +392,9 @@ static int group_check(const group *gr) {
     for (int64_t i = 0; i < n; i++) {
         ct_tensor *p = gr->lists[0].data[i];
         if (!p) return ct_errorf(CT_ERR_VALUE, "[%s] parameter %lld is None", gr->op, (long long)i);
-        if (p->dtype != CT_FLOAT32 && p->dtype != CT_FLOAT64)
-            return ct_errorf(CT_ERR_TYPE, "[%s] parameters must be float32 or float64, got %s", gr->op,
-                             ct_dtype_name(p->dtype));
+        if (p->dtype != CT_FLOAT32 && p->dtype != CT_FLOAT64 && p->dtype != CT_FLOAT16 && p->dtype != CT_BFLOAT16)
+            return ct_errorf(CT_ERR_TYPE, "[%s] parameters must be floating point (float16, bfloat16, float32, "
+                             "float64), got %s", gr->op, ct_dtype_name(p->dtype));
         for (int s = 1; s < gr->nslots; s++) {
             if (gr->lists[s].n == 0) continue;
             ct_tensor *t = gr->lists[s].data[i];
@@ -385,8 +454,9 @@ static int slots_close(const group *gr, slots *sl, int ok) {
     return rc;
 }
 
-static void run_kernel(const ct_tensor *p, ct_range_fn f32, ct_range_fn f64, kctx *k) {
-    ct_parallel_for(p->numel, CT_GRAIN, p->dtype == CT_FLOAT32 ? f32 : f64, k);
+static void run_kernel(const ct_tensor *p, const ct_range_fn fns[4], kctx *k) {
+    int v = p->dtype == CT_FLOAT32 ? 0 : p->dtype == CT_FLOAT64 ? 1 : p->dtype == CT_FLOAT16 ? 2 : 3;
+    ct_parallel_for(p->numel, CT_GRAIN, fns[v], k);
 }
 
 /* Step counters: 0-dim (or 1-element) float tensors, incremented in place. */
@@ -424,7 +494,7 @@ int ct_optim_sgd_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist momen
                   .f = {maximize, momentum != 0, nesterov, momentum != 0 && fresh.data[i] != 0}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], sgd_k_f32, sgd_k_f64, &k);
+        if (ok) run_kernel(params.data[i], sgd_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -449,7 +519,7 @@ int ct_optim_adam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp_
                   .f = {maximize, mode, amsgrad}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], adam_k_f32, adam_k_f64, &k);
+        if (ok) run_kernel(params.data[i], adam_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -471,7 +541,7 @@ int ct_optim_rmsprop_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist s
         kctx k = {.c = {-lr, alpha, 1 - alpha, eps, weight_decay, momentum}, .f = {maximize, centered, momentum > 0}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], rmsprop_k_f32, rmsprop_k_f64, &k);
+        if (ok) run_kernel(params.data[i], rmsprop_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -488,7 +558,7 @@ int ct_optim_adagrad_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist s
         kctx k = {.c = {-clr, weight_decay, eps}, .f = {maximize}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], adagrad_k_f32, adagrad_k_f64, &k);
+        if (ok) run_kernel(params.data[i], adagrad_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -506,7 +576,7 @@ int ct_optim_adadelta_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist 
         kctx k = {.c = {-lr, rho, 1 - rho, eps, weight_decay}, .f = {maximize}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], adadelta_k_f32, adadelta_k_f64, &k);
+        if (ok) run_kernel(params.data[i], adadelta_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -525,7 +595,7 @@ int ct_optim_adamax_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist ex
         kctx k = {.c = {-clr, 1 - beta1, beta2, eps, weight_decay}, .f = {maximize}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], adamax_k_f32, adamax_k_f64, &k);
+        if (ok) run_kernel(params.data[i], adamax_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -556,7 +626,7 @@ int ct_optim_nadam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp
                   .f = {maximize, mode}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], nadam_k_f32, nadam_k_f64, &k);
+        if (ok) run_kernel(params.data[i], nadam_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -583,7 +653,7 @@ int ct_optim_radam_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist exp
                   .f = {maximize, mode, rectified}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], radam_k_f32, radam_k_f64, &k);
+        if (ok) run_kernel(params.data[i], radam_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -603,7 +673,7 @@ int ct_optim_asgd_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist axs,
         kctx k = {.c = {weight_decay, 1 - lambd * eta, -eta, mu}, .f = {maximize, mu != 1}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], asgd_k_f32, asgd_k_f64, &k);
+        if (ok) run_kernel(params.data[i], asgd_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
         scalar_set(etas.data[i], lr / pow(1 + lambd * lr * step, alpha));
         scalar_set(mus.data[i], 1 / fmax(1, step - t0));
@@ -623,7 +693,7 @@ int ct_optim_rprop_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist pre
         kctx k = {.c = {etaminus, etaplus, step_size_min, step_size_max}, .f = {maximize}};
         slots sl;
         int ok = slots_open(&gr, i, &sl, &k) == 0;
-        if (ok) run_kernel(params.data[i], rprop_k_f32, rprop_k_f64, &k);
+        if (ok) run_kernel(params.data[i], rprop_k, &k);
         if (slots_close(&gr, &sl, ok)) return -1;
     }
     return 0;
@@ -684,8 +754,9 @@ ct_tensor *ct_optim_gather_flat(ct_tensorlist params, ct_tensorlist grads) {
 int ct_optim_add_flat_(ct_tensorlist params, double alpha, ct_tensor *update) {
     int64_t total = 0;
     for (int64_t i = 0; i < params.n; i++) {
-        if (params.data[i]->dtype != CT_FLOAT32 && params.data[i]->dtype != CT_FLOAT64)
-            return ct_errorf(CT_ERR_TYPE, "[optim_add_flat_] parameters must be float32 or float64");
+        if (!ct_dtype_is_floating(params.data[i]->dtype))
+            return ct_errorf(CT_ERR_TYPE, "[optim_add_flat_] parameters must be floating point, got %s",
+                             ct_dtype_name(params.data[i]->dtype));
         total += params.data[i]->numel;
     }
     if (update->numel != total || float_vec("optim_add_flat_", update))
@@ -712,6 +783,17 @@ int ct_optim_add_flat_(ct_tensorlist params, double alpha, ct_tensor *update) {
                 for (int64_t j = 0; j < n; j++) d[j] = d[j] + a * s[j];
             } else {
                 for (int64_t j = 0; j < n; j++) d[j] = d[j] + a * (float)ct_load_f64(ud + (off + j) * us, u->dtype);
+            }
+        } else if (p->dtype != CT_FLOAT64) {
+            /* 16-bit: float math, alpha rounded to the dtype first (like torch's add) */
+            char *d = ct_tensor_data(w);
+            size_t ps = ct_dtype_size(p->dtype);
+            uint16_t ab;
+            ct_store_f64(&ab, p->dtype, alpha);
+            float a = (float)ct_load_f64(&ab, p->dtype);
+            for (int64_t j = 0; j < n; j++) {
+                float v = (float)ct_load_f64(d + j * ps, p->dtype) + a * (float)ct_load_f64(ud + (off + j) * us, u->dtype);
+                ct_store_f64(d + j * ps, p->dtype, v);
             }
         } else {
             double *d = ct_tensor_data(w);
