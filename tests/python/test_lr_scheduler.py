@@ -245,3 +245,17 @@ def test_onecycle_overrun():
                 s.step()
             with pytest.raises(ValueError, match="Tried to step"):
                 s.step()
+
+
+def test_step_order_warning():
+    for lib in (ctorch, torch):
+        opt = _opt(lib)
+        s = S(lib).StepLR(opt, step_size=2)
+        with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+            s.step()
+        opt2 = _opt(lib)
+        s2 = S(lib).StepLR(opt2, step_size=2)
+        opt2.step()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            s2.step()
