@@ -620,3 +620,30 @@ def test_lbfgs_bfloat16_runs():
         opt.step(closure)
         out.append(np.array((p.detach().float() if lib is torch else p.detach()).tolist()))
     np.testing.assert_allclose(out[0], out[1], rtol=5e-2, atol=5e-2)
+
+
+def test_custom_optimizer_subclass_hooks():
+    # A user optimizer built on the base class gets step hooks and state_dict like torch's.
+    log = {}
+    for lib in (ctorch, torch):
+        class Halve(lib.optim.Optimizer):
+            def __init__(self, params):
+                super().__init__(params, {"lr": 0.5})
+
+            def step(self, closure=None):
+                with lib.no_grad():
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            p.mul_(group["lr"])
+                            self.state[p]["n"] = self.state[p].get("n", 0) + 1
+
+        p = lib.nn.Parameter(lib.tensor([4.0]))
+        opt = Halve([p])
+        seen = log.setdefault(lib, [])
+        opt.register_step_pre_hook(lambda o, a, k: seen.append("pre"))
+        opt.register_step_post_hook(lambda o, a, k: seen.append("post"))
+        opt.step()
+        opt.step()
+        seen.append(p.detach().tolist())
+        seen.append(opt.state_dict()["state"])
+    assert log[ctorch] == log[torch]

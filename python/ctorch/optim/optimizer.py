@@ -94,7 +94,6 @@ def _wrap_step(step):
                     raise RuntimeError(
                         f"{pre} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
         out = step(self, *args, **kwargs)
-        self._opt_called = True
         for post in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
             post(self, args, kwargs)
         return out
@@ -104,11 +103,6 @@ def _wrap_step(step):
 
 class Optimizer:
     """Base class for all optimizers (torch.optim.Optimizer)."""
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        if "step" in cls.__dict__ and not getattr(cls.__dict__["step"], "_ctorch_hooked", False):
-            cls.step = _wrap_step(cls.__dict__["step"])
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -131,12 +125,20 @@ class Optimizer:
         for param_group in param_groups:
             self.add_param_group(param_group)
         self._warned_capturable_if_run_uncaptured = True
+        self._patch_step_function()
+
+    def _patch_step_function(self):
+        # Like torch: the step of the instance's class is wrapped once to run the step hooks.
+        cls = self.__class__
+        if not getattr(cls.step, "_ctorch_hooked", False):
+            cls.step = _wrap_step(cls.step)
 
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._patch_step_function()
         for name in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
                      "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
                      "_optimizer_load_state_dict_post_hooks"):
