@@ -647,3 +647,25 @@ def test_custom_optimizer_subclass_hooks():
         seen.append(p.detach().tolist())
         seen.append(opt.state_dict()["state"])
     assert log[ctorch] == log[torch]
+
+
+@pytest.mark.parametrize("name,keys", [("ASGD", ("step", "eta", "mu")), ("NAdam", ("step", "mu_product")),
+                                       ("Adam", ("step",))])
+def test_load_state_with_python_number_scalars(name, keys):
+    # Older checkpoints store these as Python numbers; loading turns them into tensors (torch too).
+    res = []
+    for lib, conv in ((ctorch, _to_ctorch), (torch, lambda x: x)):
+        pt, tt = _make(torch, "float64")
+        ot = getattr(torch.optim, name)(pt, lr=0.01)
+        _steps(torch, ot, pt, tt, 5)
+        sd = ot.state_dict()
+        for st in sd["state"].values():
+            for k in keys:
+                st[k] = st[k].item()
+        ps, ts = _make(lib, "float64")
+        ps = _params_to(lib, pt)
+        opt = getattr(lib.optim, name)(ps, lr=0.01)
+        opt.load_state_dict(conv(sd))
+        _steps(lib, opt, ps, ts, 5)
+        res.append(ps)
+    _assert_close(res[0], res[1], rtol=1e-6, atol=1e-9)

@@ -19,12 +19,15 @@ def _check_adam_args(lr, betas, eps, weight_decay):
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
-def _fix_step_state(opt):
+def _fix_step_state(opt, keys=("step",)):
+    """Old checkpoints keep scalar state (step, ASGD's eta/mu, NAdam's mu_product) as Python
+    numbers; the fused kernels take 0-dim tensors, as torch's __setstate__ makes them."""
     for group in opt.param_groups:
         for p in group["params"]:
             st = opt.state.get(p, [])
-            if len(st) != 0 and "step" in st and not isinstance(st["step"], ctorch.Tensor):
-                st["step"] = _scalar_tensor(float(st["step"]))
+            for key in keys:
+                if len(st) != 0 and key in st and not isinstance(st[key], ctorch.Tensor):
+                    st[key] = _scalar_tensor(float(st[key]))
 
 
 class Adam(Optimizer):

@@ -25,7 +25,7 @@ class ASGD(Optimizer):
         for group in self.param_groups:
             for k, d in (("foreach", None), ("maximize", False), ("differentiable", False), ("capturable", False)):
                 group.setdefault(k, d)
-        _fix_step_state(self)
+        _fix_step_state(self, ("step", "eta", "mu"))
 
     @_no_grad_step
     def step(self, closure=None):

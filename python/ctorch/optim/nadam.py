@@ -36,7 +36,7 @@ class NAdam(Optimizer):
             for k, d in (("maximize", False), ("foreach", None), ("capturable", False), ("differentiable", False),
                          ("decoupled_weight_decay", False)):
                 group.setdefault(k, d)
-        _fix_step_state(self)
+        _fix_step_state(self, ("step", "mu_product"))
 
     @_no_grad_step
     def step(self, closure=None):
