@@ -482,6 +482,19 @@ static double step_bump(ct_tensor *t) {
 
 /* ------------------------------------------------------------------ public steps */
 
+/* Contract shared by every ct_optim_<name>_ step (prototypes in ctorch/ops_gen.h, generated
+ * from src/ops/optim.ops):
+ *  - all tensors are borrowed; params[i], grads[i] and the state tensors of index i must have
+ *    the same dtype (float16, bfloat16, float32, float64) and element count; any layout works
+ *    (non-contiguous tensors go through a contiguous copy that is written back);
+ *  - a state list that an option does not use may be empty (e.g. max_exp_avg_sqs without
+ *    amsgrad); state_steps (and ASGD's etas/mus, NAdam's mu_products) are 1-element float
+ *    tensors, advanced in place;
+ *  - params and state are updated in place and their version counters bumped; no autograd
+ *    recording happens;
+ *  - returns 0, or -1 with the error set (VALUE: list lengths, TYPE: dtypes, RUNTIME: sizes).
+ *    Validation happens before any write. */
+
 int ct_optim_sgd_(ct_tensorlist params, ct_tensorlist grads, ct_tensorlist momentum_buffers, ct_intlist fresh,
                   double lr, double momentum, double dampening, double weight_decay, bool nesterov, bool maximize) {
     group gr = {"optim_sgd_", 3, {params, grads, momentum != 0 ? momentum_buffers : (ct_tensorlist){NULL, 0}},
