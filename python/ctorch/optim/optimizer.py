@@ -61,6 +61,10 @@ def _zeros_like(p):
     return ctorch.zeros(tuple(p.shape), dtype=p.dtype)
 
 
+def _empty_like(p):
+    return ctorch.empty(tuple(p.shape), dtype=p.dtype)
+
+
 def _full_like(p, v):
     return ctorch.full(tuple(p.shape), v, dtype=p.dtype)
 

@@ -1,6 +1,6 @@
 """SGD with momentum, dampening, Nesterov, weight decay, maximize (fused C step)."""
 from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step, _to_scalar,
-                        _zeros_like)
+                        _empty_like)
 
 __all__ = ["SGD"]
 
@@ -43,7 +43,7 @@ class SGD(Optimizer):
                 for p in params:
                     buf = self.state[p].get("momentum_buffer")
                     if buf is None:
-                        buf = _zeros_like(p)
+                        buf = _empty_like(p)  # filled from the gradient by the kernel (fresh=1)
                         self.state[p]["momentum_buffer"] = buf
                         fresh.append(1)
                     else:
