@@ -80,7 +80,8 @@ def train(lib, epochs=12, batch_size=32, lr=1e-3, seed=0, logdir=None, quiet=Fal
     loader = lib.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, generator=g)
     writer = None
     if logdir:
-        writer = lib.utils.tensorboard.SummaryWriter(logdir)
+        tensorboard = importlib.import_module(lib.__name__ + ".utils.tensorboard")
+        writer = tensorboard.SummaryWriter(logdir)
     history = []
     step = 0
     for epoch in range(1, epochs + 1):
