@@ -9,19 +9,18 @@ ctorch.
 """
 import argparse
 import csv
-import gzip
 import importlib
 import os
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "data", "digits", "digits.csv.gz")
+DATA = os.path.join(HERE, "..", "data", "digits", "digits.csv")
 
 
 def load_digits(lib):
     """Fixed split: every fifth image (rows 4, 9, 14, ...) is a test image: 1,438 train, 359 test."""
-    with gzip.open(DATA, "rt") as f:
+    with open(DATA) as f:
         rows = [[int(v) for v in row] for row in csv.reader(f) if row]
     train = [r for i, r in enumerate(rows) if i % 5 != 4]
     test = [r for i, r in enumerate(rows) if i % 5 == 4]
