@@ -978,3 +978,37 @@ int ctg_linalg_lstsq(ct_tensor *result0, ct_tensor *result1, ct_tensor *result2,
     ct_node_release(node);
     return rc;
 }
+
+/* ------------------------------------------------------------------ cholesky_solve */
+
+/* X = (L L^T)^-1 B: gB = cholesky_solve(g, L); with C = gB X^T + X gB^T, gL = -C L (upper:
+ * gU = -U C). */
+static int cholesky_solve_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    bool upper = n->iv[0];
+    ct_tensor *L = ct_node_saved(n, 0);
+    if (!L) return -1;
+    ct_tensor *gB = ct_cholesky_solve(g[0], L, upper);
+    int rc = gB ? 0 : -1;
+    if (!rc && ct_node_needs_grad(n, 1)) {
+        ct_tensor *X = ct_node_saved(n, 1);
+        ct_tensor *C0 = X ? mm_c(ref(gB), mT(X)) : NULL;
+        rel(X);
+        ct_tensor *C = C0 ? add_c(ref(C0), mT(C0)) : NULL;
+        rel(C0);
+        ct_tensor *r = C ? neg_c(upper ? mm_c(ref(L), ref(C)) : mm_c(ref(C), ref(L))) : NULL;
+        rel(C);
+        rc = put(n, gi, 1, r);
+    }
+    if (!rc && ct_node_needs_grad(n, 0)) rc = put(n, gi, 0, ref(gB));
+    rel(gB);
+    rel(L);
+    return rc;
+}
+
+int ctg_cholesky_solve(ct_tensor *result, ct_tensor *self, ct_tensor *input2, bool upper) {
+    ct_node *node;
+    RECORD("CholeskySolveBackward0", cholesky_solve_backward, result, self, input2);
+    node->iv[0] = upper;
+    if (ct_node_save(node, 0, input2, -1)) return -1;
+    return ct_node_save(node, 1, result, 0);
+}

@@ -269,7 +269,7 @@ ct_tensor *ct_linalg_solve_impl(ct_tensor *A, ct_tensor *B, bool left) {
     return r;
 }
 
-ct_tensor *ct_cholesky_solve(ct_tensor *self, ct_tensor *input2, bool upper) {
+ct_tensor *ct_cholesky_solve_impl(ct_tensor *self, ct_tensor *input2, bool upper) {
     return solve_impl("cholesky_solve", input2, self, true, upper);
 }
 

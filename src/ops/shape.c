@@ -771,9 +771,15 @@ ct_tensorvec ct_meshgrid(ct_tensorlist tensors, const char *indexing) {
 
 /* ------------------------------------------------------------------ in-place geometry */
 
-/* self takes the geometry of v (a view of self's storage, consumed). New reference to self. */
-static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v) {
+/* self takes the geometry of v (a view of self's storage, consumed). New reference to self.
+ * Autograd: v was recorded as a view of self (out-of-place op); self takes that history
+ * under torch's name for the in-place variant. A leaf requiring grad is refused. */
+static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v, const char *name) {
     if (!v) return NULL;
+    if (ct_grad_enabled() && ct_tensor_requires_grad(self) && ct_tensor_is_leaf(self)) {
+        ct_tensor_release(v);
+        return ct_error(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    }
     self->ndim = v->ndim;
     self->offset = v->offset;
     if (v->ndim) {
@@ -781,25 +787,49 @@ static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v) {
         memcpy(self->strides, v->strides, sizeof(int64_t) * (size_t)v->ndim);
     }
     ct_tensor_update_meta(self);
+    ct_node *fn = ct_tensor_grad_fn(v);
+    if (fn && ct_grad_enabled()) {
+        fn->name = name;
+        if (ct_node_set_output(fn, self, v->autograd->output_nr)) {
+            ct_tensor_release(v);
+            return NULL;
+        }
+    }
     ct_tensor_release(v);
     ct_tensor_retain(self);
     return self;
 }
 
-ct_tensor *ct_t_(ct_tensor *self) { return take_geometry(self, ct_t(self)); }
+/* transpose_impl plus the recording the public op would do */
+static ct_tensor *transpose_rec(ct_tensor *self, int64_t d0, int64_t d1, const char *op) {
+    ct_tensor *v = transpose_impl(self, d0, d1, op);
+    if (v && ct_grad_enabled() && ctg_transpose(v, self, d0, d1)) {
+        ct_tensor_release(v);
+        return NULL;
+    }
+    return v;
+}
+
+ct_tensor *ct_t_(ct_tensor *self) { return take_geometry(self, ct_t(self), "TBackward1"); }
 ct_tensor *ct_transpose_(ct_tensor *self, int64_t dim0, int64_t dim1) {
-    return take_geometry(self, transpose_impl(self, dim0, dim1, "transpose_"));
+    return take_geometry(self, transpose_rec(self, dim0, dim1, "transpose_"), "TransposeBackward1");
 }
 ct_tensor *ct_swapaxes_(ct_tensor *self, int64_t axis0, int64_t axis1) {
-    return take_geometry(self, transpose_impl(self, axis0, axis1, "swapaxes_"));
+    return take_geometry(self, transpose_rec(self, axis0, axis1, "swapaxes_"), "TransposeBackward1");
 }
 ct_tensor *ct_swapdims_(ct_tensor *self, int64_t dim0, int64_t dim1) {
-    return take_geometry(self, transpose_impl(self, dim0, dim1, "swapdims_"));
+    return take_geometry(self, transpose_rec(self, dim0, dim1, "swapdims_"), "TransposeBackward1");
 }
-ct_tensor *ct_squeeze_(ct_tensor *self) { return take_geometry(self, ct_squeeze(self)); }
-ct_tensor *ct_squeeze__dim(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_squeeze_dim(self, dim)); }
-ct_tensor *ct_squeeze__dims(ct_tensor *self, ct_intlist dim) { return take_geometry(self, ct_squeeze_dims(self, dim)); }
-ct_tensor *ct_unsqueeze_(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_unsqueeze(self, dim)); }
+ct_tensor *ct_squeeze_(ct_tensor *self) { return take_geometry(self, ct_squeeze(self), "SqueezeBackward3"); }
+ct_tensor *ct_squeeze__dim(ct_tensor *self, int64_t dim) {
+    return take_geometry(self, ct_squeeze_dim(self, dim), "SqueezeBackward4");
+}
+ct_tensor *ct_squeeze__dims(ct_tensor *self, ct_intlist dim) {
+    return take_geometry(self, ct_squeeze_dims(self, dim), "SqueezeBackward5");
+}
+ct_tensor *ct_unsqueeze_(ct_tensor *self, int64_t dim) {
+    return take_geometry(self, ct_unsqueeze(self, dim), "UnsqueezeBackward1");
+}
 ct_tensor *ct_as_strided_(ct_tensor *self, ct_intlist size, ct_intlist stride, const int64_t *storage_offset) {
-    return take_geometry(self, ct_as_strided(self, size, stride, storage_offset));
+    return take_geometry(self, ct_as_strided(self, size, stride, storage_offset), "AsStridedBackward1");
 }

@@ -259,3 +259,13 @@ def test_gradcheck_linalg():
     assert ctorch.autograd.gradcheck(lambda x, y: ctorch.linalg.solve(x, y) @ y.t(), (a, b))
     assert ctorch.autograd.gradcheck(lambda x: ctorch.linalg.det(x) * ctorch.linalg.inv(x), (a,))
     assert ctorch.autograd.gradcheck(lambda x, y: ctorch.einsum("ij,jk->ki", x, y), (a, b))
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve(upper):
+    def fn(lib, a, b):
+        return lib.cholesky_solve(b, lib.linalg.cholesky(_spd(lib, a), upper=upper), upper=upper)
+    check_grad(fn, (3, 3), (3, 2), low=-1, high=1, rtol=1e-6, atol=1e-7)
+    check_grad(fn, (2, 3, 3), (3, 2), low=-1, high=1, rtol=1e-6, atol=1e-7, create_graph=True)
+    c, t = _pair(3, 3)
+    assert fn(ctorch, c, c).grad_fn.name() == type(fn(torch, t, t).grad_fn).__name__

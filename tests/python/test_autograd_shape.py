@@ -224,3 +224,23 @@ def test_gradcheck_shape_ops():
     assert ctorch.autograd.gradcheck(lambda a: ctorch.cat([a.t().flip(0), a.roll(1, 1).t()], 1).diagonal(), (x,))
     assert ctorch.autograd.gradcheck(lambda a: a.repeat(2, 1).tril(1).narrow(0, 1, 3), (x,))
     assert ctorch.autograd.gradcheck(lambda a: ctorch.stack(a.unbind(1), 0).expand(2, 4, 3), (x,))
+
+
+INPLACE_GEOMETRY = {
+    "t_": lambda y: y.t_(), "transpose_": lambda y: y.transpose_(0, 1), "swapaxes_": lambda y: y.swapaxes_(1, 0),
+    "swapdims_": lambda y: y.swapdims_(0, 1), "squeeze_": lambda y: y.unsqueeze(0).squeeze_(),
+    "squeeze_dim": lambda y: y.unsqueeze(0).squeeze_(0), "squeeze_dims": lambda y: y.unsqueeze(0).squeeze_((0,)),
+    "unsqueeze_": lambda y: y.unsqueeze_(1), "as_strided_": lambda y: y.as_strided_((2, 2), (1, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE_GEOMETRY))
+def test_inplace_geometry(name):
+    f = INPLACE_GEOMETRY[name]
+    check_grad(lambda lib, x: f(x * 1) * 2, (3, 4))
+    c, t = _pair((3, 4))
+    cy, ty = c * 1, t * 1
+    cr, tr = f(cy), f(ty)
+    assert cr.grad_fn.name() == type(tr.grad_fn).__name__
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        f(c) if name.endswith("_") and "squeeze" not in name else c.squeeze_()
