@@ -24,6 +24,8 @@ static int put(ct_node *n, ct_tensor **grad_in, int i, ct_tensor *r) {
         ct_tensor *ins_[] = {__VA_ARGS__};                                                           \
         int nin_ = (int)(sizeof ins_ / sizeof ins_[0]);                                              \
         if (!ct_autograd_should_record(nin_, ins_) || !ct_dtype_is_floating((OUT)->dtype)) return 0; \
+        for (int k_ = 0; k_ < nin_; k_++)                                                            \
+            if (ins_[k_] == (OUT)) return 0; /* the input itself came back: nothing to record */     \
         node = ct_autograd_record(NAME, FN, OUT, nin_, ins_);                                        \
         if (!node) return -1;                                                                        \
     } while (0)
@@ -552,7 +554,10 @@ static int det_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ct_tensor *A = ct_node_saved(n, 0);
     if (!A) return -1;
     ct_tensor *ai = ct_linalg_inv(A);
+    /* exactly singular: det is 0 there, so any finite A^-T stand-in gives torch's zeros */
+    if (!ai && !n->iv[0]) ai = ct_linalg_pinv(A, NULL, NULL, false);
     rel(A);
+    if (!ai) return -1;
     ct_tensor *w;
     if (n->iv[0]) { /* slogdet: gradient arrives on output 1 */
         w = g[1] ? ref(g[1]) : NULL;
@@ -707,17 +712,30 @@ static int qr_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     return put(n, gi, 0, r);
 }
 
+/* torch records these modes but refuses the backward */
+static int qr_refuse(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    (void)g;
+    (void)gi;
+    if (n->iv[0])
+        return ct_errorf(CT_ERR_RUNTIME, "The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+                         "Please use linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.");
+    return ct_errorf(CT_ERR_RUNTIME, "The QR decomposition is not differentiable when mode='complete' and nrows > ncols.");
+}
+
 int ctg_linalg_qr(ct_tensor *result0, ct_tensor *result1, ct_tensor *A, const char *mode) {
     if (!ct_autograd_should_record(1, &A) || !ct_dtype_is_floating(A->dtype)) return 0;
     int64_t m = A->sizes[A->ndim - 2], nn = A->sizes[A->ndim - 1];
     bool r_only = mode && !strcmp(mode, "r");
     bool complete_tall = mode && !strcmp(mode, "complete") && m > nn;
-    if (r_only || complete_tall) return 0; /* torch: not differentiable in these modes (raises at backward) */
-    ct_node *node = ct_node_new("LinalgQrBackward0", qr_backward, 1, &A, 2);
+    ct_node *node = ct_node_new("LinalgQrBackward0", r_only || complete_tall ? qr_refuse : qr_backward, 1, &A, 2);
     if (!node) return -1;
-    int rc = ct_node_save(node, 0, result0, 0);
-    if (!rc) rc = ct_node_save(node, 1, result1, 1);
-    if (!rc && m < nn) rc = ct_node_save(node, 2, A, -1);
+    node->iv[0] = r_only;
+    int rc = 0;
+    if (!r_only && !complete_tall) {
+        rc = ct_node_save(node, 0, result0, 0);
+        if (!rc) rc = ct_node_save(node, 1, result1, 1);
+        if (!rc && m < nn) rc = ct_node_save(node, 2, A, -1);
+    }
     if (!rc) rc = ct_node_set_output(node, result0, 0);
     if (!rc) rc = ct_node_set_output(node, result1, 1);
     ct_node_release(node);
@@ -852,13 +870,15 @@ int ctg_linalg_svdvals(ct_tensor *result, ct_tensor *A, const char *driver) {
 
 /* ------------------------------------------------------------------ eigh */
 
-/* gA = V (diag(gL) + F o sym-part(V^T gV)) V^T, F_ij = 1/(l_j - l_i). */
+/* gA = V (diag(gL) + F o (V^T gV - gV^T V) / 2) V^T, F_ij = 1/(l_j - l_i). */
 static ct_tensor *eigh_grad(ct_tensor *gL, ct_tensor *gV, ct_tensor *L, ct_tensor *V) {
     ct_tensor *inner = gL ? diagm_vec(gL) : NULL;
     if (gV) {
         ct_tensor *F = inv_gaps(L, false);
         ct_tensor *K = mm_c(mT(V), ref(gV));
-        ct_tensor *t = mul_c(F, K);
+        ct_tensor *sk = K ? scale_c(sub_c(ref(K), mT(K)), ct_scalar_f(0.5)) : NULL; /* symmetric gA, as torch */
+        rel(K);
+        ct_tensor *t = mul_c(F, sk);
         inner = inner ? add_c(inner, t) : t;
     }
     if (!inner) return NULL;

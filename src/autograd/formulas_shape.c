@@ -28,6 +28,8 @@ static bool floating(const ct_tensor *t) { return ct_dtype_is_floating(t->dtype)
         ct_tensor *ins_[] = {__VA_ARGS__};                                                           \
         int nin_ = (int)(sizeof ins_ / sizeof ins_[0]);                                              \
         if (!ct_autograd_should_record(nin_, ins_) || !ct_dtype_is_floating((OUT)->dtype)) return 0; \
+        for (int k_ = 0; k_ < nin_; k_++)                                                            \
+            if (ins_[k_] == (OUT)) return 0; /* the input itself came back: nothing to record */     \
         node = ct_autograd_record(NAME, FN, OUT, nin_, ins_);                                        \
         if (!node) return -1;                                                                        \
     } while (0)
@@ -222,11 +224,12 @@ int ctg_flatten(ct_tensor *result, ct_tensor *self, int64_t start_dim, int64_t e
     (void)end_dim;
     return reshape_like(result, self, result->storage == self->storage ? "ViewBackward0" : "UnsafeViewBackward0");
 }
+/* atleast_Nd returns self itself when it has enough dims (nothing to record) */
 static int atleast_like(ct_tensor *result, ct_tensor *self) {
-    return reshape_like(result, self, result->ndim == self->ndim ? "AliasBackward0" : "UnsqueezeBackward0");
+    return result == self ? 0 : reshape_like(result, self, "UnsqueezeBackward0");
 }
 int ctg_atleast_1d(ct_tensor *result, ct_tensor *self) {
-    return reshape_like(result, self, result->ndim == self->ndim ? "AliasBackward0" : "ViewBackward0");
+    return result == self ? 0 : reshape_like(result, self, "ViewBackward0");
 }
 int ctg_atleast_2d(ct_tensor *result, ct_tensor *self) { return atleast_like(result, self); }
 int ctg_atleast_3d(ct_tensor *result, ct_tensor *self) { return atleast_like(result, self); }

@@ -672,7 +672,10 @@ ct_tensor *ct_diagonal_impl(ct_tensor *self, int64_t offset, int64_t dim1, int64
 /* ------------------------------------------------------------------ atleast_Nd, meshgrid */
 
 static ct_tensor *atleast(ct_tensor *self, int n) {
-    if (self->ndim >= n) return alias(self);
+    if (self->ndim >= n) { /* torch returns the input itself */
+        ct_tensor_retain(self);
+        return self;
+    }
     int64_t sh[3], st[3];
     int64_t s0 = self->ndim > 0 ? self->sizes[0] : 1, t0 = self->ndim > 0 ? self->strides[0] : 1;
     if (n == 1) {

@@ -269,3 +269,55 @@ def test_cholesky_solve(upper):
     check_grad(fn, (2, 3, 3), (3, 2), low=-1, high=1, rtol=1e-6, atol=1e-7, create_graph=True)
     c, t = _pair(3, 3)
     assert fn(ctorch, c, c).grad_fn.name() == type(fn(torch, t, t).grad_fn).__name__
+
+
+def _grads_both(fn, arr, weights=None):
+    out = []
+    for lib in (ctorch, torch):
+        x = lib.tensor(arr, requires_grad=True)
+        y = fn(lib, x)
+        w = lib.tensor(weights if weights is not None else np.ones(tuple(y.shape)), dtype=y.dtype)
+        g, = lib.autograd.grad(y * w, x, grad_outputs=lib.ones(tuple(y.shape), dtype=y.dtype))
+        out.append(g.detach().numpy())
+    return out
+
+
+def test_eigh_grad_symmetric_leaf():
+    a = np.random.default_rng(0).uniform(-1, 1, (3, 3))
+    a = a + a.T
+    w = np.arange(9.0).reshape(3, 3)
+    c, t = _grads_both(lambda lib, x: (lambda e, v: v * v)(*lib.linalg.eigh(x)), a, w)
+    np.testing.assert_allclose(c, t, atol=1e-10)
+    c, t = _grads_both(lambda lib, x: (lambda e, v: e.unsqueeze(0) * v * v + e.unsqueeze(1))(*lib.linalg.eigh(x)), a, w)
+    np.testing.assert_allclose(c, t, atol=1e-10)
+
+
+def test_cholesky_grad_symmetric_leaf():
+    a = np.random.default_rng(0).uniform(-1, 1, (3, 3))
+    a = a @ a.T + 3 * np.eye(3)
+    c, t = _grads_both(lambda lib, x: lib.linalg.cholesky(x), a, np.arange(9.0).reshape(3, 3))
+    np.testing.assert_allclose(c, t, atol=1e-10)
+
+
+@pytest.mark.parametrize("arr", [[[1.0, 2.0], [2.0, 4.0]], np.diag([1.0, 2.0, 0.0]), np.zeros((3, 3))])
+def test_det_singular(arr):
+    c, t = _grads_both(lambda lib, x: lib.linalg.det(x), np.array(arr))
+    np.testing.assert_allclose(c, t, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode,shape", [("r", (4, 3)), ("complete", (4, 3))])
+def test_qr_modes_not_differentiable(mode, shape):
+    a = np.random.default_rng(0).uniform(-1, 1, shape)
+    for lib in (ctorch, torch):
+        x = lib.tensor(a, requires_grad=True)
+        r = lib.linalg.qr(x, mode=mode)[1]
+        assert r.requires_grad
+        with pytest.raises(RuntimeError, match="linalg.qr|QR decomposition"):
+            lib.autograd.grad(r, x, grad_outputs=lib.ones(tuple(r.shape), dtype=r.dtype))
+
+
+def test_qr_complete_square_and_wide():
+    check_grad(lambda lib, a: (lambda q, r: (q * q) @ (r * r))(*lib.linalg.qr(a, mode="complete")), (3, 5),
+               low=-1, high=1)
+    check_grad(lambda lib, a: (lambda q, r: q @ (r * r))(*lib.linalg.qr(a, mode="complete")), (3, 3),
+               low=-1, high=1)

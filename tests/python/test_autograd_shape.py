@@ -244,3 +244,9 @@ def test_inplace_geometry(name):
     assert cr.grad_fn.name() == type(tr.grad_fn).__name__
     with pytest.raises(RuntimeError, match="leaf Variable"):
         f(c) if name.endswith("_") and "squeeze" not in name else c.squeeze_()
+
+
+def test_atleast_returns_input():
+    c, t = _pair((3, 4))
+    assert ctorch.atleast_1d(c) is c and ctorch.atleast_2d(c) is c and torch.atleast_2d(t) is t
+    assert ctorch.atleast_3d(c).grad_fn.name() == type(torch.atleast_3d(t).grad_fn).__name__
