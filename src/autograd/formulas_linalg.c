@@ -861,7 +861,7 @@ int ctg_linalg_svdvals(ct_tensor *result, ct_tensor *A, const char *driver) {
     ct_node *node;
     RECORD("LinalgSvdBackward0", svdvals_backward, result, A);
     ct_tensor *U = NULL, *S = NULL, *Vh = NULL;
-    if (ct_linalg_svd_impl(A, false, NULL, &U, &S, &Vh)) return -1;
+    if (ct_linalg_svd(A, false, NULL, &U, &S, &Vh)) return -1; /* recorded: second derivatives flow */
     int rc = ct_node_save(node, 0, U, -1);
     if (!rc) rc = ct_node_save(node, 1, Vh, -1);
     rel(U), rel(S), rel(Vh);
@@ -916,7 +916,7 @@ int ctg_linalg_eigvalsh(ct_tensor *result, ct_tensor *A, const char *UPLO) {
     ct_node *node;
     RECORD("LinalgEighBackward0", eigh_backward, result, A);
     ct_tensor *L = NULL, *V = NULL;
-    if (ct_linalg_eigh_impl(A, UPLO, &L, &V)) return -1;
+    if (ct_linalg_eigh(A, UPLO, &L, &V)) return -1; /* recorded: second derivatives flow */
     int rc = ct_node_save(node, 0, L, -1);
     if (!rc) rc = ct_node_save(node, 1, V, -1);
     rel(L), rel(V);

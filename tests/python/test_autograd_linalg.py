@@ -321,3 +321,16 @@ def test_qr_complete_square_and_wide():
                low=-1, high=1)
     check_grad(lambda lib, a: (lambda q, r: q @ (r * r))(*lib.linalg.qr(a, mode="complete")), (3, 3),
                low=-1, high=1)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (3, 3)])
+def test_svd_full_matrices(shape):
+    check_grad(lambda lib, a: (lambda u, s, vh: (u * u) @ (u * u))(
+        *lib.linalg.svd(a)), shape, low=-1, high=1)
+    check_grad(lambda lib, a: (lambda u, s, vh: (vh * vh) @ (vh * vh))(*lib.linalg.svd(a)), shape, low=-1, high=1)
+
+
+@pytest.mark.parametrize("name", ["svdvals", "eigvalsh", "svd_UU", "eigh_VV", "cholesky_upper", "qr_wide", "qr_R_sq"])
+def test_decomposition_double_backward(name):
+    fn, shape = LINALG[name]
+    check_grad(fn, shape, low=-1, high=1, rtol=1e-6, atol=1e-7, create_graph=True)
