@@ -416,6 +416,8 @@ static int contract_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
 
 static int contract_rec(ct_tensor *result, int nops, ct_tensor *const *ts, const lab_info *L) {
     if (!ct_autograd_should_record(nops, ts) || !ct_dtype_is_floating(result->dtype)) return 0;
+    for (int i = 0; i < nops; i++)
+        if (ts[i] == result) return 0;
     if (nops > CT_NODE_MAX_SAVED)
         return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[einsum] autograd supports at most %d operands", CT_NODE_MAX_SAVED);
     ct_node *node = ct_autograd_record("ViewBackward0", contract_backward, result, nops, ts);

@@ -706,7 +706,14 @@ ct_tensor *ct_einsum_impl(const char *equation, ct_tensorlist tensors) {
     if (ct_einsum_labels(equation, tensors, lab_store, outl, &nout)) return NULL;
     int *labs[64];
     for (int64_t i = 0; i < tensors.n; i++) labs[i] = lab_store[i];
-    return contract_labelled("einsum", (int)tensors.n, tensors.data, labs, outl, nout);
+    ct_tensor *r = contract_labelled("einsum", (int)tensors.n, tensors.data, labs, outl, nout);
+    for (int64_t i = 0; r && i < tensors.n; i++)
+        if (r == tensors.data[i]) { /* a fresh tensor, as torch (autograd records on it) */
+            ct_tensor *a = ct_tensor_alias(r);
+            ct_tensor_release(r);
+            r = a;
+        }
+    return r;
 }
 
 ct_tensor *ct_tensordot_impl(ct_tensor *self, ct_tensor *other, ct_intlist dims_self, ct_intlist dims_other) {

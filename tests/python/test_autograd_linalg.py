@@ -334,3 +334,26 @@ def test_svd_full_matrices(shape):
 def test_decomposition_double_backward(name):
     fn, shape = LINALG[name]
     check_grad(fn, shape, low=-1, high=1, rtol=1e-6, atol=1e-7, create_graph=True)
+
+
+LINALG_EDGE = {
+    "mm_empty": (lambda lib, x, y: lib.mm(x, y), [(3, 0), (0, 2)]),
+    "matmul_empty_batch": (lambda lib, x, y: x @ y, [(0, 3, 2), (2, 4)]),
+    "einsum3": (lambda lib, x, y: lib.einsum("ij,jk,kl->il", x, y, y.t()), [(2, 3), (3, 3)]),
+    "einsum_bcast_ell": (lambda lib, x, y: lib.einsum("...ij,...jk->...ik", x, y), [(2, 1, 2, 3), (4, 3, 2)]),
+    "einsum_sum_only": (lambda lib, x, y: lib.einsum("ij->", x) * y, [(2, 3), (2,)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG_EDGE))
+def test_edge_cases(name):
+    """empty and 0-dim tensors, 16-bit round trips, negative dims; first and second order"""
+    f, shapes = LINALG_EDGE[name]
+    check_grad(f, *shapes)
+    check_grad(lambda lib, x, y: f(lib, x, y) * f(lib, x, y), *shapes, create_graph=True)
+
+
+def test_grads_from_two_nodes_accumulate():
+    """a node whose gradient is an expanded view, plus a second contribution to the same input"""
+    check_grad(lambda lib, x, y: lib.einsum("ij->", x) + lib.einsum("ij->", x) * y, (2, 3), (2,))
+    check_grad(lambda lib, x, y: lib.einsum("ij,j->", x, y) * lib.einsum("ij,j->", x, y), (2, 3), (3,))

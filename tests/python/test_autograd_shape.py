@@ -250,3 +250,31 @@ def test_atleast_returns_input():
     c, t = _pair((3, 4))
     assert ctorch.atleast_1d(c) is c and ctorch.atleast_2d(c) is c and torch.atleast_2d(t) is t
     assert ctorch.atleast_3d(c).grad_fn.name() == type(torch.atleast_3d(t).grad_fn).__name__
+
+
+SHAPE_EDGE = {
+    "cat_empty": (lambda lib, x, y: lib.cat([x, y], 0), [(0, 3), (2, 3)]),
+    "narrow0": (lambda lib, x, y: x.narrow(0, 1, 0) + y, [(3, 2), (2,)]),
+    "split0": (lambda lib, x, y: x.split([0, 3], 0)[1] * y, [(3, 2), (2,)]),
+    "repeat0": (lambda lib, x, y: x.repeat(0, 2) + y, [(3, 2), (4,)]),
+    "select1d": (lambda lib, x, y: x.select(0, 1) * y, [(3,), ()]),
+    "unbind1d": (lambda lib, x, y: x.unbind(0)[2] * y, [(3,), ()]),
+    "stack0d": (lambda lib, x, y: lib.stack([x, y, x]), [(), ()]),
+    "expand0d": (lambda lib, x, y: x.expand(2, 3) * y, [(), (3,)]),
+    "diag_embed1": (lambda lib, x, y: lib.diag_embed(x) * y, [(3,), (3, 1)]),
+    "half": (lambda lib, x, y: (x.half() * 2).float() + y, [(3,), (3,)]),
+    "bf16": (lambda lib, x, y: x.bfloat16().double() * y, [(3,), (3,)]),
+    "roll_neg": (lambda lib, x, y: x.roll(-4, -1) * y, [(2, 3), (3,)]),
+    "flip_empty": (lambda lib, x, y: x.flip(0) + y, [(0, 2), (2,)]),
+    "tril_batch_neg": (lambda lib, x, y: x.tril(-5) + y, [(2, 3, 3), (3,)]),
+    "movedim_multi": (lambda lib, x, y: lib.movedim(x, [0, 1], [-1, -2]) * y, [(2, 3, 4), (3, 2)]),
+    "permute_neg": (lambda lib, x, y: x.permute(-1, 0, 1) * y, [(2, 3, 4), (3,)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_EDGE))
+def test_edge_cases(name):
+    """empty and 0-dim tensors, 16-bit round trips, negative dims; first and second order"""
+    f, shapes = SHAPE_EDGE[name]
+    check_grad(f, *shapes)
+    check_grad(lambda lib, x, y: f(lib, x, y) * f(lib, x, y), *shapes, create_graph=True)
