@@ -175,8 +175,32 @@ static int pick_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
         if (!buf) return -1;
         int64_t nd = n->iv[4];
         const int64_t *in_sz = q + 2 + q[0] + q[1] - 2 * nd, *in_st = in_sz + nd;
-        (void)in_sz;
         int64_t off = n->iv[5];
+        bool overlap = false;
+        for (int64_t k = 0; k < nd; k++) overlap |= in_st[k] == 0 && in_sz[k] > 1;
+        if (overlap) {
+            /* an input reading a storage element several times gets its share: divide by the count */
+            int64_t *pl = malloc(sizeof(int64_t) * (size_t)(2 + 2 * nd));
+            if (!pl) {
+                ct_tensor_release(buf);
+                return ct_errorf(CT_ERR_MEMORY, "[autograd] out of memory");
+            }
+            pl[0] = pl[1] = nd;
+            memcpy(pl + 2, in_sz, sizeof(int64_t) * (size_t)nd);
+            memcpy(pl + 2 + nd, in_st, sizeof(int64_t) * (size_t)nd);
+            int64_t p[4] = {EMB_STRIDED, off, n->iv[2], 0};
+            ct_tensor *ones = ct_ones(meta_sizes(n, 0), g[0]->dtype, -1);
+            bool prev = ct_set_grad_enabled(false);
+            ct_tensor *cnt = ones ? embed(ones, NULL, p, pl) : NULL;
+            ct_set_grad_enabled(prev);
+            ct_tensor_release(ones);
+            free(pl);
+            ct_tensor *q = cnt ? ct_div(buf, cnt, NULL) : NULL;
+            ct_tensor_release(cnt);
+            ct_tensor_release(buf);
+            if (!q) return -1;
+            buf = q;
+        }
         ct_tensor *r = ct_as_strided(buf, meta_sizes(n, 0), (ct_intlist){in_st, nd}, &off);
         ct_tensor_release(buf);
         if (!r) return -1;

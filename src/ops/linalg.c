@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
@@ -236,6 +237,8 @@ ct_tensor *ct_kron(ct_tensor *self, ct_tensor *other) {
     if (!p) return NULL;
     ct_tensor *r = ct_reshape(p, (ct_intlist){rs, nd});
     ct_tensor_release(p);
+    ct_node *fn = r ? ct_tensor_grad_fn(r) : NULL;
+    if (fn) fn->name = "UnsafeViewBackward0"; /* torch's name for kron's result (a view of a temporary) */
     return r;
 }
 

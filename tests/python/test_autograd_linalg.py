@@ -149,6 +149,7 @@ LINALG = {
     "pinv": (lambda lib, a: lib.linalg.pinv(a), (4, 3)),
     "pinv_wide": (lambda lib, a: lib.linalg.pinv(a), (2, 5)),
     "pinv_batch": (lambda lib, a: lib.linalg.pinv(a), (2, 3, 4)),
+    "pinv_hermitian": (lambda lib, a: lib.linalg.pinv(a @ a.mT, hermitian=True), (3, 3)),
 }
 
 
@@ -176,6 +177,7 @@ SOLVES = {
     "lstsq": (lambda lib, a, b: lib.linalg.lstsq(a, b).solution, [(5, 3), (5, 2)]),
     "lstsq_batch": (lambda lib, a, b: lib.linalg.lstsq(a, b).solution, [(2, 4, 3), (2, 4, 2)]),
     "lstsq_square": (lambda lib, a, b: lib.linalg.lstsq(_wellcond(lib, a), b)[0], [(3, 3), (3, 1)]),
+    "lstsq_wide": (lambda lib, a, b: lib.linalg.lstsq(a, b).solution, [(2, 4), (2, 3)]),
 }
 
 
@@ -210,7 +212,11 @@ NAMES = {
     "baddbmm": lambda lib, a: lib.baddbmm(a, a.unsqueeze(0), a.unsqueeze(0)),
     "addbmm": lambda lib, a: lib.addbmm(a, a.unsqueeze(0), a.unsqueeze(0)),
     "einsum": lambda lib, a: lib.einsum("ij,jk->ik", a, a), "tensordot": lambda lib, a: lib.tensordot(a, a, 1),
-    "inner": lambda lib, a: lib.inner(a, a), "trace": lambda lib, a: lib.trace(a),
+    "inner": lambda lib, a: lib.inner(a, a), "trace": lambda lib, a: lib.trace(a), "kron": lambda lib, a: lib.kron(a, a),
+    "matmul13": lambda lib, a: lib.matmul(a.select(0, 0), a.unsqueeze(0).expand(2, 3, 3)),
+    "matmul23": lambda lib, a: lib.matmul(a, a.unsqueeze(0).expand(2, 3, 3)),
+    "matmul31": lambda lib, a: lib.matmul(a.unsqueeze(0).expand(2, 3, 3), a.select(0, 0)),
+    "matmul33": lambda lib, a: lib.matmul(a.unsqueeze(0), a.unsqueeze(0)),
     "inv": lambda lib, a: lib.linalg.inv(a), "inverse": lambda lib, a: a.inverse(),
     "solve": lambda lib, a: lib.linalg.solve(a, a), "det": lambda lib, a: lib.linalg.det(a),
     "slogdet": lambda lib, a: lib.linalg.slogdet(a)[1], "slogdet_sign": lambda lib, a: lib.linalg.slogdet(a)[0],
