@@ -48,7 +48,13 @@ ct_tensor *ct_flatten_impl(ct_tensor *self, int64_t start_dim, int64_t end_dim) 
 
 ct_tensor *ct_ravel(ct_tensor *self) {
     int64_t m1 = -1;
-    return ct_reshape(self, (ct_intlist){&m1, 1});
+    if (ct_tensor_is_contiguous(self)) return ct_reshape(self, (ct_intlist){&m1, 1});
+    /* as torch: contiguous().view(-1) (CloneBackward0 then ViewBackward0 under autograd) */
+    ct_tensor *c = ct_contiguous(self);
+    if (!c) return NULL;
+    ct_tensor *r = ct_view(c, (ct_intlist){&m1, 1});
+    ct_tensor_release(c);
+    return r;
 }
 
 ct_tensor *ct_unflatten_impl(ct_tensor *self, int64_t dim, ct_intlist sizes) {

@@ -174,7 +174,8 @@ NAMES = {
     "tril": lambda x: x.tril(), "triu": lambda x: x.triu(), "tril_": lambda x: x.clone().tril_(),
     "to": lambda x: x.to(torch_or(x).float32), "float": lambda x: x.float(), "half": lambda x: x.half(),
     "type_as": lambda x: x.type_as(torch_or(x).zeros(1)), "view": lambda x: x.view(12), "flatten": lambda x: x.flatten(),
-    "unflatten": lambda x: x.unflatten(1, (2, 2)), "ravel": lambda x: x.ravel(),
+    "unflatten": lambda x: x.unflatten(1, (2, 2)), "ravel": lambda x: x.ravel(), "ravel_nc": lambda x: x.t().ravel(),
+    "flatten_nc": lambda x: x.t().flatten(), "reshape_nc": lambda x: x.t().reshape(-1),
     "repeat_interleave": lambda x: x.repeat_interleave(torch_or(x).tensor([1, 2, 0]), dim=0),
     "meshgrid": lambda x: torch_or(x).meshgrid(x.select(0, 0), x.select(0, 1), indexing="ij")[1],
 }
