@@ -365,29 +365,26 @@ static int contract_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
                 break;
             }
         }
-        /* repeated labels: put each (twice-used) label's values on a diagonal */
+        /* repeated labels: each further occurrence puts the values on a diagonal (diag_embed of
+         * one occurrence moved last gives two equal dims) */
         int cur[CT_MAX_DIM + 8], nc = nu;
         for (int j = 0; j < nu; j++) cur[j] = uniq[j];
         for (int j = 0; j < nu && !rc; j++) {
             int l = uniq[j];
-            if (cnt[l] == 1) continue;
-            if (cnt[l] > 2) {
-                rc = ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[einsum] backward of a subscript repeated more than twice "
-                               "in one operand is not supported");
-                break;
+            for (int rep = 1; rep < cnt[l] && !rc; rep++) {
+                int pos = -1;
+                for (int q = 0; q < nc; q++)
+                    if (cur[q] == l) pos = q;
+                ct_tensor *mv = ct_movedim_int(r, pos, -1);
+                rel(r);
+                r = mv ? ct_diag_embed(mv, 0, -2, -1) : NULL;
+                rel(mv);
+                if (!r) rc = -1;
+                for (int q = pos; q < nc - 1; q++) cur[q] = cur[q + 1];
+                cur[nc - 1] = l;
+                cur[nc] = l;
+                nc++;
             }
-            int pos = -1;
-            for (int q = 0; q < nc; q++)
-                if (cur[q] == l) pos = q;
-            ct_tensor *mv = ct_movedim_int(r, pos, -1);
-            rel(r);
-            r = mv ? ct_diag_embed(mv, 0, -2, -1) : NULL;
-            rel(mv);
-            if (!r) rc = -1;
-            for (int q = pos; q < nc - 1; q++) cur[q] = cur[q + 1];
-            cur[nc - 1] = l;
-            cur[nc] = l;
-            nc++;
         }
         if (rc) {
             rel(r);

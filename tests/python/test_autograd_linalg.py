@@ -39,6 +39,8 @@ PRODUCTS = {
     "einsum_ellipsis": (lambda lib, a, b: lib.einsum("...ij,...j->...i", a, b), [(2, 3, 4), (2, 4)]),
     "einsum_trace": (lambda lib, a, b: lib.einsum("ii,j->j", a, b), [(3, 3), (2,)]),
     "einsum_diag": (lambda lib, a, b: lib.einsum("ii->i", a) * b, [(3, 3), (3,)]),
+    "einsum_diag3": (lambda lib, a, b: lib.einsum("iji,i->ij", a, b), [(3, 2, 3), (3,)]),
+    "einsum_triple": (lambda lib, a, b: lib.einsum("iii->i", a.unsqueeze(-1) * a.unsqueeze(0)) * b, [(3, 3), (3,)]),
     "einsum_implicit": (lambda lib, a, b: lib.einsum("ij,jk", a, b), [(3, 4), (4, 2)]),
     "einsum_transpose": (lambda lib, a, b: lib.einsum("ij->ji", a) + b, [(3, 4), (4, 1)]),
     "tensordot": (lambda lib, a, b: lib.tensordot(a, b, dims=2), [(2, 3, 4), (3, 4, 5)]),
