@@ -562,7 +562,8 @@ static int det_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
         w = g[1] ? ref(g[1]) : NULL;
         if (!w) {
             rel(ai);
-            return put(n, gi, 0, ct_zeros((ct_intlist){n->in_meta[0].sizes, n->in_meta[0].ndim}, g[0] ? g[0]->dtype : CT_FLOAT32, -1));
+            int dt = g[0] ? g[0]->dtype : n->in_meta[0].dtype;
+            return put(n, gi, 0, ct_zeros((ct_intlist){n->in_meta[0].sizes, n->in_meta[0].ndim}, dt, -1));
         }
     } else {
         ct_tensor *d = ct_node_saved(n, 1);

@@ -203,7 +203,8 @@ def _pair(*shape):
 
 
 NAMES = {
-    "mm": lambda lib, a: lib.mm(a, a), "matmul22": lambda lib, a: a @ a, "matmul21": lambda lib, a: lib.matmul(a, a.select(0, 0)), "matmul12": lambda lib, a: lib.matmul(a.select(0, 0), a),
+    "mm": lambda lib, a: lib.mm(a, a), "matmul22": lambda lib, a: a @ a,
+    "matmul21": lambda lib, a: lib.matmul(a, a.select(0, 0)), "matmul12": lambda lib, a: lib.matmul(a.select(0, 0), a),
     "matmul11": lambda lib, a: lib.matmul(a.select(0, 0), a.select(0, 1)),
     "matmul32": lambda lib, a: a.unsqueeze(0).expand(2, 3, 3) @ a,
     "bmm": lambda lib, a: lib.bmm(a.unsqueeze(0), a.unsqueeze(0)), "mv": lambda lib, a: lib.mv(a, a.select(0, 0)),
