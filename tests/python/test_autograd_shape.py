@@ -160,6 +160,7 @@ NAMES = {
     "squeeze_dims": lambda x: x.unsqueeze(0).squeeze((0,)), "unsqueeze": lambda x: x.unsqueeze(0),
     "permute": lambda x: x.permute(1, 0), "transpose": lambda x: x.transpose(0, 1), "t": lambda x: x.t(),
     "swapaxes": lambda x: x.swapaxes(0, 1), "adjoint": lambda x: x.adjoint(), "mT": lambda x: x.mT,
+    "T": lambda x: x.T, "H": lambda x: x.H, "mH": lambda x: x.mH,
     "expand": lambda x: x.narrow(0, 0, 1).expand(3, 4), "broadcast_to": lambda x: x.broadcast_to(2, 3, 4),
     "narrow": lambda x: x.narrow(1, 1, 2), "select": lambda x: x.select(1, 1), "movedim": lambda x: x.movedim(0, 1),
     "as_strided": lambda x: x.as_strided((2, 2), (1, 2)), "diagonal": lambda x: x.diagonal(),
@@ -282,3 +283,8 @@ def test_edge_cases(name):
     f, shapes = SHAPE_EDGE[name]
     check_grad(f, *shapes)
     check_grad(lambda lib, x, y: f(lib, x, y) * f(lib, x, y), *shapes, create_graph=True)
+
+
+def test_zero_dim_transposes_return_input():
+    c = ctorch.tensor(2.0, requires_grad=True)
+    assert c.mT is c and c.H is c and c.mH is c
