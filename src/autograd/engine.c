@@ -145,7 +145,9 @@ static int accumulate_into(ct_tensor **slot, ct_tensor *g, bool create_graph) {
         return 0;
     }
     ct_tensor *s;
-    if (!create_graph && (*slot)->refcount == 1 && (*slot)->storage->refcount == 1 && !(*slot)->autograd) {
+    /* in place only into a plain buffer: a gradient may be an expanded view (stride 0) */
+    if (!create_graph && (*slot)->refcount == 1 && (*slot)->storage->refcount == 1 && !(*slot)->autograd &&
+        ct_tensor_is_contiguous(*slot)) {
         bool same = (*slot)->ndim == g->ndim;
         for (int i = 0; same && i < g->ndim; i++) same = (*slot)->sizes[i] == g->sizes[i];
         if (same && (*slot)->dtype == g->dtype) {
