@@ -303,8 +303,8 @@ static ct_tensor *dpow(ct_tensor *a, double e) {
     double *op = (double *)ct_tensor_data(o);
     for (int64_t i = 0; i < o->numel; i++) op[i] = pow(ap[i], e);
     ct_tensor_release(ad);
-    ct_tensor *r = ct_contig_as(o, a->dtype);
-    if (r != o) ct_tensor_release(o);
+    ct_tensor *r = ct_contig_as(o, a->dtype); /* o itself (new reference) for float64 */
+    ct_tensor_release(o);
     if (!r) return NULL;
     if (ct_autograd_should_record(1, &a) && ct_dtype_is_floating(r->dtype)) {
         ct_node *node = ct_autograd_record("PowBackward0", dpow_backward, r, 1, &a);
