@@ -365,3 +365,24 @@ def test_gradgradcheck():
                       requires_grad=True)
     assert ctorch.autograd.gradgradcheck(lambda a: a.logsumexp(1), (x,))
     assert ctorch.autograd.gradgradcheck(lambda a: a.std(0), (x,))
+
+
+def test_nan_aware_reductions():
+    a = np.array([[1.0, np.nan, 2.0, -1.0], [np.nan, np.nan, 0.5, 3.0], [0.2, 0.4, -0.6, 0.8]])
+    for fn in (lambda l, x: x.nansum(), lambda l, x: x.nansum(1), lambda l, x: x.nanmean(),
+               lambda l, x: x.nanmean(0, keepdim=True), lambda l, x: x.nanmedian(),
+               lambda l, x: x.nanmedian(1)[0]):
+        grad_on(fn, a)
+
+
+def test_broadcast_gradient_uses_sum_ops():
+    # create_graph reduction of broadcast gradients goes through the real sum (SumBackward1),
+    # viewed only when leading dims must go, as in torch
+    res = []
+    for lib in (ctorch, torch):
+        x = lib.ones(3, 4, dtype=lib.float64, requires_grad=True)
+        y = lib.ones(4, dtype=lib.float64, requires_grad=True)
+        z = lib.ones(1, 4, dtype=lib.float64, requires_grad=True)
+        gy, gz = lib.autograd.grad((x * y * z).sum(), (y, z), create_graph=True)
+        res.append((gname(gy), gname(gz)))
+    assert res[0] == res[1] == ("ViewBackward0", "SumBackward1")
