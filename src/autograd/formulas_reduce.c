@@ -1115,9 +1115,42 @@ int ctg_cumprod(ct_tensor *result, ct_tensor *self, int64_t dim, int dtype) {
     return 0;
 }
 
-/* grad_j = sum_{i>=j} g_i exp(x_j - out_i) = exp(x_j - M) * revcumsum(g_i exp(M - out_i)),
- * with M the last (largest) value of out along the slice, held constant (the gradient does
- * not depend on it). saved 0 self, 1 result; iv[0] dim */
+/* First-order logcumsumexp gradient along the last dim of contiguous float64 rows:
+ * grad_j = exp(x_j - out_j) * S_j with S_j = sum_{i>=j} g_i exp(out_j - out_i), computed
+ * backwards as S_j = g_j + exp(out_j - out_{j+1}) S_{j+1}: every exponent is <= 0 (out is
+ * nondecreasing), so nothing overflows whatever the range of x. */
+static ct_tensor *lcse_grad_rows(ct_tensor *x, ct_tensor *out, ct_tensor *g, int dim, int odt) {
+    ct_tensor *xr = ct_movedim_last_contig(x, dim, CT_FLOAT64);
+    ct_tensor *orow = xr ? ct_movedim_last_contig(out, dim, CT_FLOAT64) : NULL;
+    ct_tensor *gr = orow ? ct_movedim_last_contig(g, dim, CT_FLOAT64) : NULL;
+    ct_tensor *res = gr ? ct_empty(xr->sizes, xr->ndim, CT_FLOAT64) : NULL, *r = NULL;
+    if (res) {
+        int64_t R = x->sizes[dim], N = R ? xr->numel / R : 0;
+        const double *xp = (const double *)ct_tensor_data(xr), *op = (const double *)ct_tensor_data(orow),
+                     *gp = (const double *)ct_tensor_data(gr);
+        double *rp = (double *)ct_tensor_data(res);
+        for (int64_t k = 0; k < N; k++) {
+            const double *xs = xp + k * R, *os = op + k * R, *gs = gp + k * R;
+            double *rs = rp + k * R, S = 0;
+            for (int64_t j = R - 1; j >= 0; j--) {
+                /* leading -inf entries give nan (-inf - -inf), as torch's log-space formula does */
+                S = j == R - 1 ? gs[j] : gs[j] + exp(os[j] - os[j + 1]) * S;
+                rs[j] = exp(xs[j] - os[j]) * S;
+            }
+        }
+        r = ct_movedim_back(res, dim, odt);
+    }
+    ct_tensor_release(xr);
+    ct_tensor_release(orow);
+    ct_tensor_release(gr);
+    ct_tensor_release(res);
+    return r;
+}
+
+/* grad_j = sum_{i>=j} g_i exp(x_j - out_i). First order: the stable row kernel above.
+ * create_graph: with ops, exp(x_j - M) * revcumsum(g_i exp(M - out_i)), M the last (largest)
+ * value of out along the slice held constant (the gradient does not depend on it; exact
+ * unless the slice spans more than ~700 in log space). saved 0 self, 1 result; iv[0] dim */
 static int logcumsumexp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     tmps S = {0};
     int dim = (int)n->iv[0];
@@ -1128,6 +1161,12 @@ static int logcumsumexp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi
     if (R == 0) return put_in(n, gi, 0, g[0]);
     TRY(x, ct_node_saved(n, 0));
     TRY(out, ct_node_saved(n, 1));
+    if (!(ct_grad_enabled() && (ct_tensor_requires_grad(g[0]) || ct_tensor_requires_grad(x)))) {
+        TRY(r, lcse_grad_rows(x, out, g[0], dim, g[0]->dtype));
+        if (put_in(n, gi, 0, r)) goto fail;
+        tmps_free(&S);
+        return 0;
+    }
     TRY(last, ct_narrow(out, dim, R - 1, 1));
     TRY(M, ct_empty(last->sizes, last->ndim, last->dtype));
     if (ct_copy_into(M, last)) goto fail;
