@@ -713,8 +713,7 @@ static ct_tensor *var_grad(ct_tensor *gk, ct_tensor *x, uint32_t mask, const ct_
     tmps S = {0};
     ct_tensor *mu, *d, *t, *r = NULL;
     int64_t buf[CT_MAX_DIM];
-    double dof = (double)count_of(m, mask) - corr;
-    if (dof < 0) dof = 0;
+    double dof = (double)count_of(m, mask) - corr; /* not clamped: torch's backward uses it as is */
     TRY(mu, ct_mean(x, dims_of(mask, m->ndim, buf), true, -1));
     TRY(d, ct_sub(x, mu, ct_scalar_i(1)));
     TRY(t, mul_s(gk, 2.0 / dof));

@@ -393,3 +393,9 @@ def test_logcumsumexp_wide_range_and_neg_inf():
     grad_on(lambda l, x: x.logcumsumexp(1), [[-800.0, 0.0, 800.0, 3.0], [1.0, 2.0, -1.0, 0.5]])
     grad_on(lambda l, x: x.logcumsumexp(0), [-np.inf, -np.inf, 1.0, 2.0])
     grad_on(lambda l, x: x.logcumsumexp(0), [[1.0, 2.0], [3.0, -1.0]], create_graph=True)
+
+
+def test_var_correction_beyond_size_with_dim():
+    # torch's backward divides by n - correction as is (negative here), unlike the forward
+    grad_on(lambda l, x: x.var(1, correction=5), [[1.0, 2.0, 4.0], [0.5, -1.0, 2.0]])
+    grad_on(lambda l, x: x.var(1, correction=3), [[1.0, 2.0, 4.0]])
