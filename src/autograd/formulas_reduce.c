@@ -1192,3 +1192,41 @@ int ctg_logcumsumexp(ct_tensor *result, ct_tensor *self, int64_t dim) {
     if (ct_node_save(node, 0, self, -1) || ct_node_save(node, 1, result, 0)) return -1;
     return 0;
 }
+
+/* ------------------------------------------------------------------ not differentiable */
+
+/* Ops whose floating output torch keeps in the graph with a backward that refuses: unique
+ * (values), bincount (weights). iv[0] selects the message. */
+static int refuse_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    (void)g;
+    (void)gi;
+    static const char *ops[] = {"_unique2", "unique_dim", "unique_consecutive"};
+    if (n->iv[0] == 3) return ct_errorf(CT_ERR_RUNTIME, "derivative for aten::bincount is not implemented");
+    return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "the derivative for '%s' is not implemented.", ops[n->iv[0]]);
+}
+
+int ctg_unique_impl(ct_tensor *result0, ct_tensor *result1, ct_tensor *result2, ct_tensor *self, bool sorted,
+                    bool return_inverse, bool return_counts, const int64_t *dim, bool consecutive) {
+    (void)result1;
+    (void)result2;
+    (void)sorted;
+    (void)return_inverse;
+    (void)return_counts;
+    if (!wants(self, result0)) return 0;
+    int which = consecutive ? 2 : dim ? 1 : 0;
+    static const char *names[] = {"Unique2Backward0", "UniqueDimBackward0", "UniqueConsecutiveBackward0"};
+    ct_tensor *outs[1] = {result0};
+    ct_node *node = record_multi(names[which], refuse_backward, self, 1, outs);
+    if (!node) return -1;
+    node->iv[0] = which;
+    return 0;
+}
+
+int ctg_bincount(ct_tensor *result, ct_tensor *self, ct_tensor *weights, int64_t minlength) {
+    (void)self;
+    (void)minlength;
+    if (!weights) return 0;
+    RECORD1("NotImplemented", refuse_backward, result, weights);
+    node->iv[0] = 3;
+    return 0;
+}

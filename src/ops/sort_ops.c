@@ -790,7 +790,7 @@ static void slice_sort(const slices *s, int64_t *idx, int64_t *tmp, int64_t n) {
     if (a != idx) memcpy(idx, a, (size_t)n * sizeof(int64_t));
 }
 
-int ct_unique_impl(ct_tensor *self, bool sorted, bool return_inverse, bool return_counts, const int64_t *dim,
+int ct_unique_impl_impl(ct_tensor *self, bool sorted, bool return_inverse, bool return_counts, const int64_t *dim,
                    bool consecutive, ct_tensor **out0, ct_tensor **out1, ct_tensor **out2) {
     (void)sorted; /* results always come sorted (torch's CPU unique sorts too) */
     (void)return_inverse;
@@ -933,7 +933,7 @@ fail:
 
 /* ------------------------------------------------------------------ bincount / histc */
 
-ct_tensor *ct_bincount(ct_tensor *self, ct_tensor *weights, int64_t minlength) {
+ct_tensor *ct_bincount_impl(ct_tensor *self, ct_tensor *weights, int64_t minlength) {
     if (self->ndim != 1 || !ct_dtype_is_integral(self->dtype, false))
         return ct_error(CT_ERR_RUNTIME, "[bincount] bincount only supports 1-d non-negative integral inputs.");
     if (minlength < 0) return ct_error(CT_ERR_RUNTIME, "[bincount] minlength should be >= 0");

@@ -310,14 +310,23 @@ def test_integer_outputs_do_not_require_grad():
         assert all(o.grad_fn is None for o in outs)
 
 
-def test_unique_not_differentiable():
-    # torch records Unique2Backward0 that raises at backward; ctorch keeps the output out of
-    # the graph: both refuse to give a gradient
-    x = ctorch.tensor([1.0, 2.0, 2.0, 3.0], requires_grad=True)
-    u = ctorch.unique(x)
-    assert not u.requires_grad
-    with pytest.raises(RuntimeError):
-        u.sum().backward()
+@pytest.mark.parametrize("fn", [
+    lambda l, x: l.unique(x), lambda l, x: l.unique(x, sorted=False), lambda l, x: l.unique(x, dim=0),
+    lambda l, x: l.unique_consecutive(x), lambda l, x: l.unique(x, return_inverse=True, return_counts=True),
+    lambda l, x: l.bincount(l.tensor([0, 1, 1]), weights=x[:, 0].detach().requires_grad_()),
+])
+def test_unique_and_bincount_refuse_backward(fn):
+    # torch keeps the floating output in the graph with a backward that raises
+    res = []
+    for lib in (ctorch, torch):
+        x = lib.tensor([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        r = fn(lib, x)
+        r = r if isinstance(r, tuple) else (r,)
+        res.append([(gname(t), t.requires_grad) for t in r])
+        with pytest.raises((NotImplementedError, RuntimeError)) as e:
+            r[0].sum().backward()
+        res[-1].append(e.type)
+    assert res[0] == res[1]
 
 
 def test_backward_accumulates_and_integer_inputs():
