@@ -408,3 +408,26 @@ def test_var_correction_beyond_size_with_dim():
     # torch's backward divides by n - correction as is (negative here), unlike the forward
     grad_on(lambda l, x: x.var(1, correction=5), [[1.0, 2.0, 4.0], [0.5, -1.0, 2.0]])
     grad_on(lambda l, x: x.var(1, correction=3), [[1.0, 2.0, 4.0]])
+
+
+EDGE = [lambda l, x: x.sum(), lambda l, x: x.sum(0), lambda l, x: x.mean(), lambda l, x: x.prod(0),
+        lambda l, x: x.prod(), lambda l, x: x.cumsum(0), lambda l, x: x.cumprod(0), lambda l, x: x.logcumsumexp(0),
+        lambda l, x: x.sort(0)[0], lambda l, x: x.norm(), lambda l, x: x.norm(3, dim=0), lambda l, x: x.logsumexp(0),
+        lambda l, x: x.std(0), lambda l, x: x.cummax(0)[0], lambda l, x: x.nansum(0), lambda l, x: x.amax(0)]
+
+
+@pytest.mark.parametrize("shape", [(0, 3), ()])
+@pytest.mark.parametrize("k", range(len(EDGE)))
+def test_empty_and_0d_inputs(shape, k):
+    out = []
+    for lib in (ctorch, torch):
+        x = lib.full(shape, 1.5, dtype=lib.float64, requires_grad=True)
+        try:
+            EDGE[k](lib, x).sum().backward()
+            out.append(x.grad)
+        except Exception as e:
+            out.append(type(e))
+    if isinstance(out[1], type):
+        assert out[0] is out[1] or issubclass(out[1], out[0])
+    else:
+        assert_same(out[0], out[1])
