@@ -137,7 +137,7 @@ static void mask_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
         case M_EQ: r = a == b; break;
         case M_EQNAN: r = a == b || (isnan(a) && isnan(b)); break;
         case M_ABSEQ: r = fabs(a) == b || isnan(a); break;
-        case M_SIGN: r = a > 0 ? 1.0 : a < 0 ? -1.0 : a; break; /* 0 and nan pass through */
+        case M_SIGN: r = a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0; break; /* sign(nan) = 0, as torch */
         case M_ZERO: r = a == 0; break;
         case M_NONZERO: r = a != 0; break;
         default: r = !isnan(a); break;

@@ -431,3 +431,12 @@ def test_empty_and_0d_inputs(shape, k):
         assert out[0] is out[1] or issubclass(out[1], out[0])
     else:
         assert_same(out[0], out[1])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda l, x: x.amax(1), lambda l, x: x.max(1)[0], lambda l, x: x.max(), lambda l, x: x.norm(float("inf"), dim=1),
+    lambda l, x: x.norm(1, dim=1), lambda l, x: x.sort(1)[0], lambda l, x: x.median(), lambda l, x: x.nanmedian(),
+    lambda l, x: x.nanmedian(1)[0], lambda l, x: x.logsumexp(1),
+])
+def test_nan_inputs(fn):
+    grad_on(fn, [[1.0, np.nan, 2.0], [3.0, 1.0, 0.5]])
