@@ -2,6 +2,7 @@
  * once at import; a call matches positional and keyword arguments against them, checks
  * types (so overloads can be told apart) and fills defaults. Errors are TypeErrors worded
  * as torch's. */
+#include <stdarg.h>
 #include <string.h>
 
 #include "argparse.h"
@@ -311,6 +312,57 @@ fail:
     return -1;
 }
 
+/* ------------------------------------------------------------------ tracer (NOTE [Op tracer]) */
+
+PyObject *ctp_tracer = NULL;
+
+static PyObject *trace_call(const char *name, PyObject *names, PyObject *vals, PyObject *res) {
+    PyObject *tr = ctp_tracer, *ok = NULL;
+    if (names && vals) {
+        ctp_tracer = NULL; /* ops the callback runs are not traced */
+        ok = PyObject_CallFunction(tr, "sOOO", name, names, vals, res);
+        ctp_tracer = tr;
+    }
+    Py_XDECREF(names);
+    Py_XDECREF(vals);
+    if (!ok) {
+        Py_DECREF(res);
+        return NULL;
+    }
+    Py_DECREF(ok);
+    return res;
+}
+
+PyObject *ctp_trace_sig(const char *name, const ctp_sig *s, PyObject *const *a, int has_self, PyObject *res) {
+    int n = s->nparams + (has_self ? 1 : 0);
+    PyObject *names = PyTuple_New(n), *vals = PyTuple_New(n);
+    if (names && vals) {
+        for (int i = 0; i < n; i++) {
+            PyObject *nm = has_self ? (i == 0 ? PyUnicode_InternFromString("self") : Py_NewRef(s->p[i - 1].name))
+                                    : Py_NewRef(s->p[i].name);
+            PyTuple_SET_ITEM(names, i, nm);
+            PyTuple_SET_ITEM(vals, i, Py_NewRef(a[i] ? a[i] : Py_None));
+        }
+    }
+    return trace_call(name, names, vals, res);
+}
+
+PyObject *ctp_trace_op(const char *name, PyObject *res, int n, ...) {
+    PyObject *names = PyTuple_New(n), *vals = PyTuple_New(n);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *nm = va_arg(ap, const char *);
+        PyObject *v = va_arg(ap, PyObject *);
+        if (names && vals) {
+            PyTuple_SET_ITEM(names, i, PyUnicode_InternFromString(nm));
+            PyTuple_SET_ITEM(vals, i, Py_NewRef(v ? v : Py_None));
+        }
+    }
+    va_end(ap);
+    return trace_call(name, names, vals, res);
+}
+
 static void describe_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "(");
     Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -333,7 +385,11 @@ PyObject *ctp_dispatch(ctp_overload *ovs, const char *name, PyObject *self, PyOb
     int nov = 0;
     for (ctp_overload *o = ovs; o->sig; o++) nov++;
     for (ctp_overload *o = ovs; o->sig; o++) {
-        if (ctp_parse(o->parsed, args, nargs, kwnames, a + off, nov == 1) == 0) return o->call(a, self);
+        if (ctp_parse(o->parsed, args, nargs, kwnames, a + off, nov == 1) == 0) {
+            PyObject *r = o->call(a, self);
+            if (ctp_tracer && r) return ctp_trace_sig(name, o->parsed, a, self != NULL, r);
+            return r;
+        }
         if (nov == 1) return NULL;
         if (PyErr_Occurred()) return NULL;
     }

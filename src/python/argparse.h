@@ -134,6 +134,19 @@ int ctp_parse(const ctp_sig *s, PyObject *const *args, Py_ssize_t nargs, PyObjec
               int raise_error);
 int ctp_parse_sig(const char *text, ctp_sig *s);
 
+/* NOTE [Op tracer]: while ctp_tracer is set (ctorch._C._set_tracer, used by ctorch.onnx),
+ * every op called from Python -- generated bindings through ctp_dispatch, the operator
+ * slots, __getitem__, Tensor.T/mT -- reports tracer(name, names, values, result) after it
+ * succeeds: names/values are the parsed parameters (defaults filled; a method's self comes
+ * first, named "self"). Ops that C code calls inside other ops are not reported. When no
+ * tracer is set the cost is one NULL test per call. */
+extern PyObject *ctp_tracer;
+/* Report a call from a parsed signature; steals res and returns it (NULL if the tracer
+ * raised). */
+PyObject *ctp_trace_sig(const char *name, const ctp_sig *s, PyObject *const *a, int has_self, PyObject *res);
+/* Report a call with n (const char *name, PyObject *value) pairs; steals res. */
+PyObject *ctp_trace_op(const char *name, PyObject *res, int n, ...);
+
 /* Generated tables. */
 extern const ctp_namespace ctp_namespaces[];
 extern PyMethodDef *ctp_tensor_methods_gen;
@@ -161,5 +174,6 @@ ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly);
 int ctp_init_dlpack(PyObject *m);
 int ctp_init_shared(PyObject *m);
 int ctp_init_tensorboard(PyObject *m);
+int ctp_init_onnx(PyObject *m); /* onnx_py.c: _OnnxModel, _set_tracer */
 
 #endif

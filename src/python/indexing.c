@@ -147,7 +147,9 @@ PyObject *ctp_tensor_getitem(PyObject *self, PyObject *index) {
     }
     ct_tensor *r = ct_tensor_index(ctp_t(self), b.items, b.n);
     buf_free(&b);
-    return ctp_wrap(r);
+    PyObject *res = ctp_wrap(r);
+    if (ctp_tracer && res) return ctp_trace_op("__getitem__", res, 2, "input", self, "index", index);
+    return res;
 }
 
 int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
@@ -178,6 +180,12 @@ int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
     if (rc == 0) {
         rc = ct_tensor_index_put_(t, b.items, b.n, v, false);
         if (rc) ctp_raise_ct_error();
+        if (!rc && ctp_tracer) { /* reported so an exporter can refuse in-place writes */
+            PyObject *res = ctp_trace_op("__setitem__", Py_NewRef(self), 3, "input", self, "index", index, "value",
+                                         value);
+            if (!res) rc = -1;
+            Py_XDECREF(res);
+        }
     }
     buf_free(&b);
     ct_tensor_release(tmp);
@@ -187,7 +195,13 @@ int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
 /* Iteration walks dim 0 (t[0], t[1], ... as views), as torch's __iter__ does. */
 PyObject *ctp_tensor_sq_item(PyObject *self, Py_ssize_t i) {
     ct_index_item it = ct_index_int(i);
-    return ctp_wrap(ct_tensor_index(ctp_t(self), &it, 1));
+    PyObject *res = ctp_wrap(ct_tensor_index(ctp_t(self), &it, 1));
+    if (ctp_tracer && res) {
+        PyObject *io = PyLong_FromSsize_t(i);
+        if (io) res = ctp_trace_op("__getitem__", res, 2, "input", self, "index", io);
+        Py_XDECREF(io);
+    }
+    return res;
 }
 
 PyObject *ctp_tensor_iter(PyObject *self) {

@@ -172,7 +172,9 @@ static PyObject *get_T(PyObject *self, void *c) {
     ct_tensor *t = ctp_t(self);
     if (t->ndim == 2) { /* a permute, as torch (PermuteBackward0 under autograd) */
         int64_t p[2] = {1, 0};
-        return ctp_wrap(ct_permute(t, (ct_intlist){p, 2}));
+        PyObject *res = ctp_wrap(ct_permute(t, (ct_intlist){p, 2}));
+        if (ctp_tracer && res) return ctp_trace_op("t", res, 1, "input", self);
+        return res;
     }
     if (PyErr_WarnEx(PyExc_UserWarning,
                      t->ndim == 0 ? "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
@@ -191,7 +193,14 @@ static PyObject *get_mT(PyObject *self, void *c) {
     if (t->ndim < 2)
         return PyErr_Format(PyExc_RuntimeError, "tensor.%s is only supported on matrices or batches of matrices. Got "
                             "%d-D tensor.", (const char *)c, t->ndim);
-    return ctp_wrap(ct_transpose(t, -2, -1));
+    PyObject *res = ctp_wrap(ct_transpose(t, -2, -1));
+    if (ctp_tracer && res) {
+        PyObject *d0 = PyLong_FromLong(-2), *d1 = PyLong_FromLong(-1);
+        if (d0 && d1) res = ctp_trace_op("transpose", res, 3, "input", self, "dim0", d0, "dim1", d1);
+        Py_XDECREF(d0);
+        Py_XDECREF(d1);
+    }
+    return res;
 }
 static PyObject *get_H(PyObject *self, void *c) {
     (void)c;
@@ -415,6 +424,7 @@ static PyObject *tensor_index(PyObject *self) {
 /* Binary operator slots: either operand may be the tensor; Python numbers become wrapped
  * numbers. Returns NotImplemented for foreign types so Python can try the other side. */
 typedef ct_tensor *(*binfn)(ct_tensor *, ct_tensor *);
+static const char *slot_name(binfn fn); /* the op name the tracer reports (NOTE [Op tracer]) */
 static PyObject *binary_slot(PyObject *a, PyObject *b, binfn fn) {
     ct_tensor *x, *y, *tx = NULL, *ty = NULL;
     if (!(PyTensor_Check(a) || ctp_is_number(a)) || !(PyTensor_Check(b) || ctp_is_number(b))) Py_RETURN_NOTIMPLEMENTED;
@@ -426,7 +436,9 @@ static PyObject *binary_slot(PyObject *a, PyObject *b, binfn fn) {
     ct_tensor *r = fn(x, y);
     ct_tensor_release(tx);
     ct_tensor_release(ty);
-    return ctp_wrap(r);
+    PyObject *res = ctp_wrap(r);
+    if (ctp_tracer && res) return ctp_trace_op(slot_name(fn), res, 2, "input", a, "other", b);
+    return res;
 }
 static PyObject *inplace_slot(PyObject *a, PyObject *b, binfn fn) {
     ct_tensor *y, *ty = NULL;
@@ -435,7 +447,9 @@ static PyObject *inplace_slot(PyObject *a, PyObject *b, binfn fn) {
     ct_tensor *r = fn(ctp_t(a), y);
     ct_tensor_release(ty);
     if (!r) return ctp_raise_ct_error();
-    return ctp_wrap_self(a, r);
+    PyObject *res = ctp_wrap_self(a, r);
+    if (ctp_tracer && res) return ctp_trace_op(slot_name(fn), res, 2, "self", a, "other", b);
+    return res;
 }
 
 static ct_tensor *f_add(ct_tensor *a, ct_tensor *b) { return ct_add(a, b, ct_scalar_i(1)); }
@@ -467,7 +481,9 @@ static PyObject *nb_idiv(PyObject *a, PyObject *b) { return inplace_slot(a, b, f
  * `a @= b` writes the product into a, whose shape must not change. */
 static PyObject *nb_matmul(PyObject *a, PyObject *b) {
     if (!PyTensor_Check(a) || !PyTensor_Check(b)) Py_RETURN_NOTIMPLEMENTED;
-    return ctp_wrap(ct_matmul(ctp_t(a), ctp_t(b)));
+    PyObject *res = ctp_wrap(ct_matmul(ctp_t(a), ctp_t(b)));
+    if (ctp_tracer && res) return ctp_trace_op("matmul", res, 2, "input", a, "other", b);
+    return res;
 }
 static PyObject *nb_imatmul(PyObject *a, PyObject *b) {
     if (!PyTensor_Check(a) || !PyTensor_Check(b)) Py_RETURN_NOTIMPLEMENTED;
@@ -484,7 +500,11 @@ static PyObject *nb_imatmul(PyObject *a, PyObject *b) {
     if (!o) return ctp_raise_ct_error();
     return ctp_wrap_self(a, o);
 }
-static PyObject *nb_neg(PyObject *a) { return ctp_wrap(ct_neg(ctp_t(a))); }
+static PyObject *nb_neg(PyObject *a) {
+    PyObject *res = ctp_wrap(ct_neg(ctp_t(a)));
+    if (ctp_tracer && res) return ctp_trace_op("neg", res, 1, "input", a);
+    return res;
+}
 static PyObject *nb_pos(PyObject *a) {
     if (ctp_t(a)->dtype == CT_BOOL) {
         PyErr_SetString(PyExc_RuntimeError, "The `+` operator, on a bool tensor is not supported.");
@@ -525,12 +545,32 @@ static PyObject *nb_invert(PyObject *a) {
     }
     return ctp_wrap(ct_bitwise_not(ctp_t(a)));
 }
-static PyObject *nb_abs(PyObject *a) { return ctp_wrap(ct_abs(ctp_t(a))); }
+static PyObject *nb_abs(PyObject *a) {
+    PyObject *res = ctp_wrap(ct_abs(ctp_t(a)));
+    if (ctp_tracer && res) return ctp_trace_op("abs", res, 1, "input", a);
+    return res;
+}
 
 static PyObject *tensor_richcompare(PyObject *a, PyObject *b, int op) {
     static const binfn fns[] = {ct_lt, ct_le, ct_eq, ct_ne, ct_gt, ct_ge}; /* Py_LT .. Py_GE */
     if (op < 0 || op > 5) Py_RETURN_NOTIMPLEMENTED;
     return binary_slot(a, b, fns[op]);
+}
+
+static const char *slot_name(binfn fn) {
+    static const struct { binfn fn; const char *name; } names[] = {
+        {f_add, "add"}, {f_sub, "sub"}, {ct_mul, "mul"}, {f_div, "div"}, {f_rdiv, "div"},
+        {f_add_, "add_"}, {f_sub_, "sub_"}, {ct_mul_, "mul_"}, {f_div_, "div_"},
+        {ct_floor_divide, "floor_divide"}, {ct_remainder, "remainder"}, {ct_bitwise_and, "bitwise_and"},
+        {ct_bitwise_or, "bitwise_or"}, {ct_bitwise_xor, "bitwise_xor"}, {ct_bitwise_left_shift, "bitwise_left_shift"},
+        {ct_bitwise_right_shift, "bitwise_right_shift"}, {ct_floor_divide_, "floor_divide_"},
+        {ct_remainder_, "remainder_"}, {ct_bitwise_and_, "bitwise_and_"}, {ct_bitwise_or_, "bitwise_or_"},
+        {ct_bitwise_xor_, "bitwise_xor_"}, {ct_bitwise_left_shift_, "bitwise_left_shift_"},
+        {ct_bitwise_right_shift_, "bitwise_right_shift_"}, {ct_pow, "pow"}, {ct_pow_, "pow_"},
+        {ct_lt, "lt"}, {ct_le, "le"}, {ct_eq, "eq"}, {ct_ne, "ne"}, {ct_gt, "gt"}, {ct_ge, "ge"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].fn == fn) return names[i].name;
+    return "unknown_operator";
 }
 
 /* Tensors hash by identity (as torch), also with __eq__ defined elementwise. */

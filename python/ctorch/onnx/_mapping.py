@@ -1,0 +1,1302 @@
+"""Traced ops -> ONNX nodes (opset 13..17). One handler per traced op name; a handler gets the
+exporter (node emission, value names, constants, dynamic sizes), the op's parsed arguments
+(names as in the op table, a method's self as "input") and its result, and returns the ONNX
+name(s) of the result."""
+import math
+
+import ctorch as _ct
+from ctorch import _C
+
+INT64_MAX = 2 ** 63 - 1
+INT64_MIN = -2 ** 63
+
+
+class OnnxExporterError(RuntimeError):
+    pass
+
+
+class UnsupportedOperatorError(OnnxExporterError):
+    pass
+
+
+_ELEM = {}
+
+
+def _elem(dt):
+    if not _ELEM:
+        for name, code in (("float32", 1), ("uint8", 2), ("int8", 3), ("int16", 5), ("int32", 6), ("int64", 7),
+                           ("bool", 9), ("float16", 10), ("float64", 11), ("bfloat16", 16)):
+            _ELEM[getattr(_ct, name)] = code
+    return _ELEM[dt]
+
+
+def _is_tensor(o):
+    return isinstance(o, _ct.Tensor)
+
+
+def _is_num(o):
+    return isinstance(o, (bool, int, float)) and not _is_tensor(o)
+
+
+def _tensors_in(o):
+    if _is_tensor(o):
+        yield o
+    elif isinstance(o, (list, tuple)):
+        for x in o:
+            yield from _tensors_in(x)
+
+
+def _ilist(v):
+    if v is None:
+        return None
+    if isinstance(v, int):
+        return [v]
+    if _is_tensor(v):
+        return [int(x) for x in v.tolist()] if v.dim() else [int(v)]
+    return [int(x) for x in v]
+
+
+HANDLERS = {}
+
+
+def handles(*names):
+    def deco(fn):
+        for n in names:
+            HANDLERS[n] = fn
+        return fn
+    return deco
+
+
+class Exporter:
+    def __init__(self, opset, records, records2, inputs, inputs2, input_names, outputs, outputs2, output_names,
+                 params, dynamic_axes, export_params=True):
+        self.opset = opset
+        self.records, self.records2 = records, records2
+        self.inputs, self.inputs2, self.input_names = inputs, inputs2, input_names
+        self.outputs, self.outputs2, self.output_names = outputs, outputs2, output_names
+        self.params = params
+        self.dyn = dynamic_axes
+        self.export_params = export_params
+        self.names = {}      # id(tensor) -> ONNX value name
+        self.live = set()    # ids of tensors computed from graph inputs
+        self.twin = {}       # id(tensor of run 1) -> the same value in run 2
+        self.nodes = []      # [op_type, inputs, outputs, attrs]
+        self.inits = {}      # name -> tensor
+        self.param_inputs = []
+        self.dimsrc = {}     # (size in run 1, size in run 2) -> (value name, axis)
+        self.symbol_of = {}  # (size run 1, size run 2) -> dim_param
+        self.consts = {}
+        self.shape_cache = {}
+        self.counter = 0
+        self.used_names = set(input_names) | set(output_names)
+
+    # ------------------------------------------------------------ names and nodes
+    def fresh(self, base):
+        self.counter += 1
+        n = "/%s_%d" % (base, self.counter)
+        return n
+
+    def emit(self, op, inputs, attrs=None, nout=1):
+        outs = [self.fresh(op) for _ in range(nout)]
+        self.nodes.append([op, list(inputs), outs, dict(attrs or {})])
+        return outs[0] if nout == 1 else outs
+
+    def init(self, base, tensor):
+        name = base
+        while name in self.inits or name in self.used_names:
+            self.counter += 1
+            name = "%s_%d" % (base, self.counter)
+        self.inits[name] = tensor
+        self.used_names.add(name)
+        return name
+
+    def const(self, value, dtype):
+        """Name of a constant: a Python number or list of numbers of dtype."""
+        key = (repr(value), str(dtype))
+        n = self.consts.get(key)
+        if n is None:
+            t = _ct.tensor(value, dtype=dtype)
+            n = self.init("/Constant", t)
+            self.consts[key] = n
+        return n
+
+    def i64(self, values):
+        return self.const([int(v) for v in values], _ct.int64)
+
+    def val(self, obj, dtype=None):
+        """ONNX name of a tensor (graph input, computed value, parameter or constant) or a
+        Python number (a 0-dim constant of dtype, default by the number's type); cast to
+        dtype when given and different."""
+        if _is_tensor(obj):
+            n = self.names.get(id(obj))
+            if n is None:
+                p = self.params.get(id(obj))
+                if p is not None:
+                    n = p[0]
+                    while n in self.used_names:
+                        self.counter += 1
+                        n = "%s_%d" % (p[0], self.counter)
+                    if self.export_params:
+                        self.inits[n] = p[1].detach()
+                    else:
+                        self.param_inputs.append((n, p[1]))
+                    self.used_names.add(n)
+                else:
+                    if self.records2 is not None and tuple(obj.shape) != tuple(self.shape2(obj)):
+                        raise OnnxExporterError(
+                            "a tensor created inside forward has a size that depends on a dynamic axis "
+                            "(shape %s); build it from the inputs (e.g. zeros_like/new_zeros)" % (tuple(obj.shape),))
+                    n = self.init("/Constant", obj.detach().clone())
+                self.names[id(obj)] = n
+            if dtype is not None and obj.dtype != dtype:
+                n = self.emit("Cast", [n], {"to": _elem(dtype)})
+            return n
+        if _is_num(obj):
+            if dtype is None:
+                dtype = _ct.bool if isinstance(obj, bool) else (_ct.int64 if isinstance(obj, int) else _ct.float32)
+            if dtype == _ct.bool:
+                obj = bool(obj)
+            elif dtype.is_floating_point:
+                obj = float(obj)
+            else:
+                obj = int(obj)
+            return self.const(obj, dtype)
+        if obj is None:
+            return ""
+        raise OnnxExporterError("cannot use %s as an ONNX value" % type(obj).__name__)
+
+    def cast(self, name, dtype):
+        return self.emit("Cast", [name], {"to": _elem(dtype)})
+
+    # ------------------------------------------------------------ dynamic sizes
+    def shape2(self, obj):
+        o2 = self.twin.get(id(obj), obj)
+        return tuple(o2.shape)
+
+    def dyn_dims(self, obj):
+        s1, s2 = tuple(obj.shape), self.shape2(obj)
+        return [i for i in range(len(s1)) if s1[i] != s2[i]]
+
+    def note_dims(self, obj, name):
+        if self.records2 is None or not _is_tensor(obj):
+            return
+        s1, s2 = tuple(obj.shape), self.shape2(obj)
+        for i in range(len(s1)):
+            if s1[i] != s2[i]:
+                self.dimsrc.setdefault((s1[i], s2[i]), (name, i))
+
+    def shape_of(self, name):
+        s = self.shape_cache.get(name)
+        if s is None:
+            s = self.shape_cache[name] = self.emit("Shape", [name])
+        return s
+
+    def ints(self, v1, v2=None):
+        """INT64 1-D tensor of the sizes v1 (run 1) / v2 (run 2): a constant where they agree,
+        else gathered at run time from a value having that dynamic dimension."""
+        v1 = [int(x) for x in v1]
+        v2 = v1 if v2 is None else [int(x) for x in v2]
+        if v1 == v2:
+            return self.i64(v1)
+        pieces, static = [], []
+        for a, b in zip(v1, v2):
+            if a == b:
+                static.append(a)
+                continue
+            if static:
+                pieces.append(self.i64(static))
+                static = []
+            src = self.dimsrc.get((a, b))
+            if src is None:
+                raise OnnxExporterError("cannot express the size %d (%d in a second run with other dynamic sizes) "
+                                        "from the dynamic axes" % (a, b))
+            pieces.append(self.emit("Gather", [self.shape_of(src[0]), self.i64([src[1]])], {"axis": 0}))
+        if static:
+            pieces.append(self.i64(static))
+        return pieces[0] if len(pieces) == 1 else self.emit("Concat", pieces, {"axis": 0})
+
+    def reshape_spec(self, x, res):
+        """Shape input of a Reshape of x into res's shape that stays right for other sizes of
+        the dynamic axes: fixed sizes, 0 (copy) where a dynamic input dim stays in place, -1
+        for one remaining dynamic dim, else sizes computed at run time."""
+        r1 = tuple(res.shape)
+        r2 = self.shape2(res) if self.records2 is not None else r1
+        d = [i for i in range(len(r1)) if r1[i] != r2[i]]
+        if not d:
+            return self.i64(r1)
+        s1 = tuple(x.shape)
+        s2 = self.shape2(x)
+        spec, rem = list(r1), []
+        for i in d:
+            if i < len(s1) and s1[i] == r1[i] and s2[i] == r2[i]:
+                spec[i] = 0
+            else:
+                rem.append(i)
+        if len(rem) <= 1 and all(v != 0 for i, v in enumerate(r1) if i not in d):
+            if rem:
+                spec[rem[0]] = -1
+            return self.i64(spec)
+        return self.ints(r1, r2)
+
+    def arg2(self, key):
+        """The argument `key` of the current op in run 2 (same as run 1 without dynamic axes)."""
+        if self.records2 is None:
+            return self.cur_args[key]
+        return self.records2[self.k][1][key]
+
+    # ------------------------------------------------------------ build
+    def _bind(self, res, out):
+        if _is_tensor(res):
+            if out is None:
+                return
+            self.names[id(res)] = out
+            self.live.add(id(res))
+            self.note_dims(res, out)
+        elif isinstance(res, (list, tuple)):
+            if not isinstance(out, (list, tuple)):
+                out = [out] + [None] * (len(res) - 1)
+            for r, o in zip(res, out):
+                if _is_tensor(r) and o is not None:
+                    self._bind(r, o)
+                elif _is_tensor(r):
+                    self.unbound.add(id(r))
+
+    def _pair(self, r1, r2):
+        if _is_tensor(r1) and _is_tensor(r2):
+            self.twin[id(r1)] = r2
+        elif isinstance(r1, (list, tuple)) and isinstance(r2, (list, tuple)):
+            for a, b in zip(r1, r2):
+                self._pair(a, b)
+
+    def build(self):
+        self.unbound = set()
+        for i, t in enumerate(self.inputs):
+            name = self.input_names[i]
+            self.names[id(t)] = name
+            self.live.add(id(t))
+            if self.inputs2 is not None:
+                self.twin[id(t)] = self.inputs2[i]
+                for ax, sym in self.dyn.get(name, {}).items():
+                    ax = ax % t.dim()
+                    self.symbol_of[(t.shape[ax], self.inputs2[i].shape[ax])] = sym
+            self.note_dims(t, name)
+        if self.records2 is not None and len(self.records2) != len(self.records):
+            raise OnnxExporterError("with dynamic_axes the model ran a different sequence of ops for another input "
+                                    "size; it cannot be exported with these dynamic axes")
+        for k, (name, args, res) in enumerate(self.records):
+            self.k, self.cur_args, self.cur_name = k, args, name
+            if self.records2 is not None:
+                if self.records2[k][0] != name:
+                    raise OnnxExporterError("with dynamic_axes the model ran different ops for another input size "
+                                            "(%s vs %s)" % (name, self.records2[k][0]))
+                self._pair(res, self.records2[k][2])
+            if not any(True for _ in _tensors_in(res)):
+                continue  # sizes, items: Python values
+            ins = [t for v in args.values() for t in _tensors_in(v)]
+            for t in ins:
+                if id(t) in self.unbound:
+                    raise UnsupportedOperatorError("ONNX export: an output of an earlier op that has no ONNX "
+                                                   "equivalent (e.g. pooling indices) is used by '%s'" % name)
+            if not any(id(t) in self.live for t in ins):
+                if name in _DYNAMIC_FACTORIES and self.records2 is not None and _is_tensor(res) and \
+                        tuple(res.shape) != self.shape2(res):
+                    self._bind(res, _DYNAMIC_FACTORIES[name](self, args, res))
+                continue  # a constant: becomes an initializer when used
+            h = HANDLERS.get(name)
+            if h is None:
+                raise UnsupportedOperatorError("ONNX export of operator '%s' is not supported (opset %d)"
+                                               % (name, self.opset))
+            out = h(self, args, res)
+            self._bind(res, out)
+        return self._finish()
+
+    def _finish(self):
+        # outputs: rename the producing node's output where possible, else Identity
+        produced = {}
+        for node in self.nodes:
+            for o in node[2]:
+                produced[o] = node
+        graph_in = set(self.input_names)
+        final = []
+        for i, t in enumerate(self.outputs):
+            internal = self.val(t)
+            oname = self.output_names[i]
+            if internal in produced and internal not in graph_in and internal not in self.inits and \
+                    internal not in final:
+                for node in self.nodes:
+                    node[1] = [oname if x == internal else x for x in node[1]]
+                    node[2] = [oname if x == internal else x for x in node[2]]
+                self.names = {k: (oname if v == internal else v) for k, v in self.names.items()}
+            else:
+                self.nodes.append(["Identity", [internal], [oname], {}])
+            final.append(oname)
+        # dead-code elimination
+        need = set(final)
+        keep = []
+        for node in reversed(self.nodes):
+            if any(o in need for o in node[2]):
+                keep.append(node)
+                need.update(x for x in node[1] if x)
+        keep.reverse()
+        m = _C._OnnxModel("main_graph", self.opset)
+        for i, t in enumerate(self.inputs):
+            m.add_value(False, self.input_names[i], t.dtype, self._dims(t, self.input_names[i]))
+        for n, p in self.param_inputs:
+            if n in need:
+                m.add_value(False, n, p.dtype, list(p.shape))
+        for n, t in self.inits.items():
+            if n in need:
+                m.add_initializer(n, t)
+        for j, (op, ins, outs, attrs) in enumerate(keep):
+            m.add_node(op, ins, outs, attrs, "%s_%d" % (op, j))
+        for i, t in enumerate(self.outputs):
+            m.add_value(True, final[i], t.dtype, self._dims(t, final[i], self.outputs2[i] if self.outputs2 else None))
+        self.kept = keep
+        return m.serialize()
+
+    def _dims(self, t, name, t2=None):
+        dims = list(t.shape)
+        given = self.dyn.get(name, {})
+        for ax, sym in given.items():
+            dims[ax % t.dim()] = sym
+        if t2 is not None:
+            for i, (a, b) in enumerate(zip(t.shape, t2.shape)):
+                if a != b and not isinstance(dims[i], str):
+                    dims[i] = self.symbol_of.get((a, b), "%s_dim_%d" % (name, i))
+        return dims
+
+    def describe(self):
+        lines = ["graph(%s) -> (%s)" % (", ".join(self.input_names), ", ".join(self.output_names))]
+        for op, ins, outs, attrs in self.kept:
+            lines.append("  %s = %s(%s)%s" % (", ".join(outs), op, ", ".join(ins), " " + repr(attrs) if attrs else ""))
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ helpers for handlers
+
+def _x(a):
+    return a["input"]
+
+
+def _norm_dim(d, n):
+    return d + n if d < 0 else d
+
+
+def _unary(op):
+    def h(ex, a, r):
+        x = _x(a)
+        n = ex.val(x)
+        if x.dtype != r.dtype:
+            n = ex.cast(n, r.dtype)
+        return ex.emit(op, [n])
+    return h
+
+
+for _name, _op in (("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"), ("abs", "Abs"), ("absolute", "Abs"),
+                   ("neg", "Neg"), ("negative", "Neg"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"), ("erf", "Erf"),
+                   ("reciprocal", "Reciprocal"), ("sin", "Sin"), ("cos", "Cos"), ("floor", "Floor"),
+                   ("ceil", "Ceil"), ("sign", "Sign"), ("relu", "Relu"), ("logical_not", "Not"),
+                   ("tan", "Tan"), ("asin", "Asin"), ("acos", "Acos"), ("atan", "Atan"), ("sinh", "Sinh"),
+                   ("cosh", "Cosh"), ("exp_", "Exp"), ("relu_", "Relu"), ("sigmoid_", "Sigmoid"),
+                   ("tanh_", "Tanh"), ("neg_", "Neg"), ("abs_", "Abs"), ("sqrt_", "Sqrt"), ("log_", "Log")):
+    HANDLERS[_name] = _unary(_op)
+
+
+@handles("rsqrt", "rsqrt_")
+def _rsqrt(ex, a, r):
+    return ex.emit("Reciprocal", [ex.emit("Sqrt", [ex.val(_x(a), r.dtype)])])
+
+
+@handles("square", "square_")
+def _square(ex, a, r):
+    n = ex.val(_x(a), r.dtype)
+    return ex.emit("Mul", [n, n])
+
+
+@handles("round")
+def _round(ex, a, r):
+    if a.get("decimals", 0):
+        s = 10.0 ** a["decimals"]
+        n = ex.emit("Mul", [ex.val(_x(a)), ex.val(s, r.dtype)])
+        return ex.emit("Div", [ex.emit("Round", [n]), ex.val(s, r.dtype)])
+    return ex.emit("Round", [ex.val(_x(a))])
+
+
+@handles("log2", "log10", "log1p", "expm1", "exp2")
+def _logs(ex, a, r):
+    n = ex.val(_x(a), r.dtype)
+    name = ex.cur_name
+    if name == "log1p":
+        return ex.emit("Log", [ex.emit("Add", [n, ex.val(1.0, r.dtype)])])
+    if name == "expm1":
+        return ex.emit("Sub", [ex.emit("Exp", [n]), ex.val(1.0, r.dtype)])
+    if name == "exp2":
+        return ex.emit("Pow", [ex.val(2.0, r.dtype), n])
+    base = 2.0 if name == "log2" else 10.0
+    return ex.emit("Div", [ex.emit("Log", [n]), ex.val(math.log(base), r.dtype)])
+
+
+def _other_key(a):
+    for k in ("other", "exponent", "mat2"):
+        if k in a:
+            return k
+    raise OnnxExporterError("internal: no second operand")
+
+
+def _binary(op, compare=False):
+    def h(ex, a, r):
+        x, y = a["input"], a[_other_key(a)]
+        if compare:
+            dt = _ct.result_type(x, y) if (_is_tensor(x) or _is_tensor(y)) else r.dtype
+        else:
+            dt = r.dtype
+        nx, ny = ex.val(x, dt), ex.val(y, dt)
+        alpha = a.get("alpha", 1)
+        if alpha is not None and not (_is_num(alpha) and alpha == 1):
+            ny = ex.emit("Mul", [ny, ex.val(alpha, dt)])
+        return ex.emit(op, [nx, ny])
+    return h
+
+
+for _name, _op in (("add", "Add"), ("sub", "Sub"), ("subtract", "Sub"), ("mul", "Mul"), ("multiply", "Mul"),
+                   ("true_divide", "Div"), ("pow", "Pow"), ("minimum", "Min"), ("maximum", "Max"),
+                   ("fmax", "Max"), ("fmin", "Min"), ("add_", "Add"), ("sub_", "Sub"), ("mul_", "Mul"),
+                   ("bitwise_and", "And"), ("bitwise_or", "Or"), ("bitwise_xor", "Xor"), ("logical_and", "And"),
+                   ("logical_or", "Or"), ("logical_xor", "Xor")):
+    HANDLERS[_name] = _binary(_op)
+for _name, _op in (("eq", "Equal"), ("lt", "Less"), ("le", "LessOrEqual"), ("gt", "Greater"),
+                   ("ge", "GreaterOrEqual"), ("greater", "Greater"), ("less", "Less"), ("greater_equal", "GreaterOrEqual"),
+                   ("less_equal", "LessOrEqual")):
+    HANDLERS[_name] = _binary(_op, compare=True)
+
+
+@handles("ne", "not_equal")
+def _ne(ex, a, r):
+    return ex.emit("Not", [_binary("Equal", compare=True)(ex, a, r)])
+
+
+@handles("div", "div_", "divide")
+def _div(ex, a, r):
+    mode = a.get("rounding_mode")
+    x, y = a["input"], a["other"]
+    if mode is None:
+        return ex.emit("Div", [ex.val(x, r.dtype), ex.val(y, r.dtype)])
+    q = ex.emit("Div", [ex.val(x, r.dtype), ex.val(y, r.dtype)])
+    if not r.dtype.is_floating_point:
+        if mode == "trunc":
+            return q
+        raise UnsupportedOperatorError("ONNX export of integer div(rounding_mode='floor') is not supported")
+    if mode == "floor":
+        return ex.emit("Floor", [q])
+    # trunc: sign(q) * floor(|q|)
+    return ex.emit("Mul", [ex.emit("Sign", [q]), ex.emit("Floor", [ex.emit("Abs", [q])])])
+
+
+@handles("floor_divide")
+def _floordiv(ex, a, r):
+    q = ex.emit("Div", [ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)])
+    if r.dtype.is_floating_point:
+        return ex.emit("Floor", [q])
+    raise UnsupportedOperatorError("ONNX export of integer floor_divide is not supported")
+
+
+@handles("remainder")
+def _rem(ex, a, r):
+    return ex.emit("Mod", [ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)],
+                   {"fmod": 1 if r.dtype.is_floating_point else 0}) if not r.dtype.is_floating_point else \
+        _float_rem(ex, a, r)
+
+
+def _float_rem(ex, a, r):
+    x, y = ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)
+    return ex.emit("Sub", [x, ex.emit("Mul", [y, ex.emit("Floor", [ex.emit("Div", [x, y])])])])
+
+
+@handles("where")
+def _where(ex, a, r):
+    if "input" not in a or "other" not in a:
+        raise UnsupportedOperatorError("ONNX export of where(condition) (nonzero) is not supported")
+    c = ex.val(a["condition"], _ct.bool)
+    return ex.emit("Where", [c, ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)])
+
+
+@handles("masked_fill", "masked_fill_")
+def _masked_fill(ex, a, r):
+    v = a["value"]
+    if _is_tensor(v) and id(v) not in ex.live and v.numel() == 1:
+        v = v.item()
+    return ex.emit("Where", [ex.val(a["mask"], _ct.bool), ex.val(v, r.dtype), ex.val(a["input"])])
+
+
+@handles("clamp", "clip", "clamp_", "clip_", "clamp_min", "clamp_max")
+def _clamp(ex, a, r):
+    lo = a.get("min")
+    hi = a.get("max")
+    if ex.cur_name == "clamp_min":
+        lo, hi = a.get("min", a.get("other")), None
+    if ex.cur_name == "clamp_max":
+        lo, hi = None, a.get("max", a.get("other"))
+    x = ex.val(a["input"], r.dtype)
+    if (lo is None or not _is_tensor(lo) or lo.dim() == 0) and (hi is None or not _is_tensor(hi) or hi.dim() == 0):
+        return ex.emit("Clip", [x, ex.val(lo, r.dtype) if lo is not None else "",
+                                ex.val(hi, r.dtype) if hi is not None else ""])
+    if lo is not None:
+        x = ex.emit("Max", [x, ex.val(lo, r.dtype)])
+    if hi is not None:
+        x = ex.emit("Min", [x, ex.val(hi, r.dtype)])
+    return x
+
+
+# ------------------------------------------------------------------ activations
+
+(_RELU, _HARDTANH, _LEAKY, _ELU, _CELU, _GELU, _SILU, _MISH, _SOFTPLUS, _SOFTSIGN, _SOFTSHRINK, _HARDSHRINK,
+ _TANHSHRINK, _HARDSWISH, _HARDSIGMOID, _TANH, _SIGMOID, _LOGSIGMOID, _THRESHOLD) = range(19)
+
+
+@handles("_act", "_act_")
+def _act(ex, a, r):
+    kind, p0, p1, p2 = a["kind"], a["p0"], a["p1"], a["p2"]
+    x = ex.val(a["input"])
+    dt = r.dtype
+
+    def c(v):
+        return ex.val(float(v), dt)
+    if kind == _RELU:
+        return ex.emit("Relu", [x])
+    if kind == _HARDTANH:
+        return ex.emit("Clip", [x, c(p0), c(p1)])
+    if kind == _LEAKY:
+        return ex.emit("LeakyRelu", [x], {"alpha": float(p0)})
+    if kind == _ELU:
+        if p2 != 1.0:
+            x = ex.emit("Mul", [x, c(p2)])
+        if p1 != 1.0:
+            return ex.emit("Selu", [x], {"alpha": float(p0), "gamma": float(p1)})
+        return ex.emit("Elu", [x], {"alpha": float(p0)})
+    if kind == _CELU:
+        return ex.emit("Celu", [x], {"alpha": float(p0)})
+    if kind == _GELU:
+        if p0 == 0.0:  # x * 0.5 * (1 + erf(x / sqrt(2)))
+            e = ex.emit("Erf", [ex.emit("Div", [x, c(math.sqrt(2.0))])])
+            return ex.emit("Mul", [ex.emit("Mul", [x, c(0.5)]), ex.emit("Add", [e, c(1.0)])])
+        # tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        x3 = ex.emit("Mul", [ex.emit("Mul", [x, x]), x])
+        inner = ex.emit("Mul", [ex.emit("Add", [x, ex.emit("Mul", [x3, c(0.044715)])]), c(math.sqrt(2.0 / math.pi))])
+        return ex.emit("Mul", [ex.emit("Mul", [x, c(0.5)]), ex.emit("Add", [ex.emit("Tanh", [inner]), c(1.0)])])
+    if kind == _SILU:
+        return ex.emit("Mul", [x, ex.emit("Sigmoid", [x])])
+    if kind == _MISH:
+        return ex.emit("Mul", [x, ex.emit("Tanh", [ex.emit("Softplus", [x])])])
+    if kind == _SOFTPLUS:
+        if p0 == 1.0:
+            sp = ex.emit("Softplus", [x])
+            bx = x
+        else:
+            bx = ex.emit("Mul", [x, c(p0)])
+            sp = ex.emit("Div", [ex.emit("Softplus", [bx]), c(p0)])
+        return ex.emit("Where", [ex.emit("Greater", [bx, c(p1)]), x, sp])
+    if kind == _SOFTSIGN:
+        return ex.emit("Softsign", [x])
+    if kind == _SOFTSHRINK:
+        return ex.emit("Shrink", [x], {"lambd": float(p0), "bias": float(p0)})
+    if kind == _HARDSHRINK:
+        return ex.emit("Shrink", [x], {"lambd": float(p0), "bias": 0.0})
+    if kind == _TANHSHRINK:
+        return ex.emit("Sub", [x, ex.emit("Tanh", [x])])
+    if kind == _HARDSWISH:
+        if ex.opset >= 14:
+            return ex.emit("HardSwish", [x])
+        return ex.emit("Mul", [x, ex.emit("HardSigmoid", [x], {"alpha": 1.0 / 6, "beta": 0.5})])
+    if kind == _HARDSIGMOID:
+        return ex.emit("HardSigmoid", [x], {"alpha": 1.0 / 6, "beta": 0.5})
+    if kind == _TANH:
+        return ex.emit("Tanh", [x])
+    if kind == _SIGMOID:
+        return ex.emit("Sigmoid", [x])
+    if kind == _LOGSIGMOID:
+        return ex.emit("Neg", [ex.emit("Softplus", [ex.emit("Neg", [x])])])
+    if kind == _THRESHOLD:
+        return ex.emit("Where", [ex.emit("Greater", [x, c(p0)]), x, c(p1)])
+    raise UnsupportedOperatorError("ONNX export of activation kind %d is not supported" % kind)
+
+
+@handles("softmax", "log_softmax", "_softmax", "_log_softmax")
+def _softmax(ex, a, r):
+    x = ex.val(a["input"], r.dtype)
+    op = "LogSoftmax" if "log" in ex.cur_name else "Softmax"
+    return ex.emit(op, [x], {"axis": int(a["dim"])})
+
+
+@handles("prelu")
+def _prelu(ex, a, r):
+    x, w = a["input"], a["weight"]
+    wn = ex.val(w)
+    if x.dim() >= 2 and w.numel() > 1:
+        wn = ex.emit("Reshape", [wn, ex.i64([w.numel()] + [1] * (x.dim() - 2))])
+    return ex.emit("PRelu", [ex.val(x), wn])
+
+
+@handles("glu")
+def _glu(ex, a, r):
+    x = a["input"]
+    d = _norm_dim(a.get("dim", -1), x.dim())
+    h = x.shape[d] // 2
+    p, q = ex.emit("Split", [ex.val(x), ex.i64([h, h])], {"axis": d}, nout=2)
+    return ex.emit("Mul", [p, ex.emit("Sigmoid", [q])])
+
+
+@handles("dropout", "dropout_", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "_dropout")
+def _dropout(ex, a, r):
+    if a.get("train", a.get("training", False)):
+        raise UnsupportedOperatorError("ONNX export of dropout in training mode is not supported")
+    return ex.val(_x(a))
+
+
+# ------------------------------------------------------------------ linear algebra
+
+@handles("matmul", "mm", "bmm")
+def _matmul(ex, a, r):
+    y = a.get("other", a.get("mat2"))
+    return ex.emit("MatMul", [ex.val(a["input"], r.dtype), ex.val(y, r.dtype)])
+
+
+@handles("addmm")
+def _addmm(ex, a, r):
+    return ex.emit("Gemm", [ex.val(a["mat1"]), ex.val(a["mat2"]), ex.val(a["input"])],
+                   {"alpha": float(a.get("alpha", 1)), "beta": float(a.get("beta", 1))})
+
+
+@handles("baddbmm", "addbmm")
+def _baddbmm(ex, a, r):
+    p = ex.emit("MatMul", [ex.val(a["batch1"]), ex.val(a["batch2"])])
+    if ex.cur_name == "addbmm":
+        p = ex.emit("ReduceSum", [p, ex.i64([0])], {"keepdims": 0})
+    alpha, beta = a.get("alpha", 1), a.get("beta", 1)
+    if alpha != 1:
+        p = ex.emit("Mul", [p, ex.val(float(alpha), r.dtype)])
+    if beta == 0:
+        return p
+    i = ex.val(a["input"])
+    if beta != 1:
+        i = ex.emit("Mul", [i, ex.val(float(beta), r.dtype)])
+    return ex.emit("Add", [i, p])
+
+
+@handles("linear")
+def _linear(ex, a, r):
+    x, w, b = a["input"], a["weight"], a.get("bias")
+    if x.dim() == 2 and w.dim() == 2:
+        ins = [ex.val(x), ex.val(w)] + ([ex.val(b)] if b is not None else [])
+        return ex.emit("Gemm", ins, {"transB": 1})
+    wt = ex.emit("Transpose", [ex.val(w)], {"perm": [1, 0]}) if w.dim() == 2 else ex.val(w)
+    y = ex.emit("MatMul", [ex.val(x), wt])
+    if b is not None:
+        y = ex.emit("Add", [y, ex.val(b)])
+    return y
+
+
+@handles("dot", "inner", "vdot")
+def _dot(ex, a, r):
+    return ex.emit("ReduceSum", [ex.emit("Mul", [ex.val(a["input"]), ex.val(a.get("tensor", a.get("other")))])],
+                   {"keepdims": 0})
+
+
+@handles("outer", "ger")
+def _outer(ex, a, r):
+    x = ex.emit("Unsqueeze", [ex.val(a["input"]), ex.i64([1])])
+    return ex.emit("Mul", [x, ex.val(a.get("vec2", a.get("other")))])
+
+
+# ------------------------------------------------------------------ shape ops
+
+@handles("reshape", "view", "view_as", "reshape_as", "flatten", "unflatten", "_unsafe_view", "ravel",
+         "atleast_1d", "atleast_2d", "atleast_3d")
+def _reshape(ex, a, r):
+    x = _x(a)
+    if tuple(x.shape) == tuple(r.shape) and (ex.records2 is None or ex.shape2(x) == ex.shape2(r)):
+        return ex.val(x)
+    return ex.emit("Reshape", [ex.val(x), ex.reshape_spec(x, r)])
+
+
+@handles("permute")
+def _permute(ex, a, r):
+    x = _x(a)
+    perm = [_norm_dim(d, x.dim()) for d in _ilist(a["dims"])]
+    return ex.emit("Transpose", [ex.val(x)], {"perm": perm})
+
+
+def _transpose_perm(n, d0, d1):
+    perm = list(range(n))
+    d0, d1 = _norm_dim(d0, n), _norm_dim(d1, n)
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return perm
+
+
+@handles("transpose", "swapaxes", "swapdims", "transpose_")
+def _transpose(ex, a, r):
+    x = _x(a)
+    if x.dim() < 2:
+        return ex.val(x)
+    d0 = a.get("dim0", a.get("axis0"))
+    d1 = a.get("dim1", a.get("axis1"))
+    return ex.emit("Transpose", [ex.val(x)], {"perm": _transpose_perm(x.dim(), d0, d1)})
+
+
+@handles("t", "adjoint")
+def _t(ex, a, r):
+    x = _x(a)
+    if x.dim() < 2:
+        return ex.val(x)
+    return ex.emit("Transpose", [ex.val(x)], {"perm": _transpose_perm(x.dim(), -2, -1) if ex.cur_name == "adjoint"
+                                              else [1, 0]})
+
+
+@handles("movedim", "moveaxis")
+def _movedim(ex, a, r):
+    x = _x(a)
+    n = x.dim()
+    src = [_norm_dim(d, n) for d in _ilist(a["source"])]
+    dst = [_norm_dim(d, n) for d in _ilist(a["destination"])]
+    perm = [-1] * n
+    for s, d in zip(src, dst):
+        perm[d] = s
+    rest = iter(i for i in range(n) if i not in src)
+    perm = [p if p >= 0 else next(rest) for p in perm]
+    return ex.emit("Transpose", [ex.val(x)], {"perm": perm})
+
+
+@handles("squeeze", "squeeze_")
+def _squeeze(ex, a, r):
+    x = _x(a)
+    n = x.dim()
+    s1, s2 = tuple(x.shape), ex.shape2(x)
+    dims = _ilist(a.get("dim"))
+    if dims is None:
+        dims = list(range(n))
+    axes = sorted({_norm_dim(d, n) for d in dims if n and s1[_norm_dim(d, n)] == 1 and s2[_norm_dim(d, n)] == 1})
+    if not axes:
+        return ex.val(x)
+    return ex.emit("Squeeze", [ex.val(x), ex.i64(axes)])
+
+
+@handles("unsqueeze", "unsqueeze_")
+def _unsqueeze(ex, a, r):
+    return ex.emit("Unsqueeze", [ex.val(_x(a)), ex.i64([_norm_dim(a["dim"], r.dim())])])
+
+
+@handles("cat", "concat", "concatenate")
+def _cat(ex, a, r):
+    ts = [t for t in a["tensors"] if not (t.dim() == 1 and t.shape[0] == 0)]
+    d = _norm_dim(a.get("dim", 0), r.dim())
+    if len(ts) == 1:
+        return ex.val(ts[0], r.dtype)
+    return ex.emit("Concat", [ex.val(t, r.dtype) for t in ts], {"axis": d})
+
+
+@handles("stack")
+def _stack(ex, a, r):
+    d = _norm_dim(a.get("dim", 0), r.dim())
+    ins = [ex.emit("Unsqueeze", [ex.val(t, r.dtype), ex.i64([d])]) for t in a["tensors"]]
+    return ins[0] if len(ins) == 1 else ex.emit("Concat", ins, {"axis": d})
+
+
+@handles("hstack", "vstack", "column_stack", "row_stack", "dstack")
+def _hstack(ex, a, r):
+    raise UnsupportedOperatorError("ONNX export of operator '%s' is not supported" % ex.cur_name)
+
+
+def _split_out(ex, x, r, d):
+    d = _norm_dim(d, x.dim())
+    if d in ex.dyn_dims(x):
+        raise OnnxExporterError("ONNX export: '%s' along a dynamic axis is not supported" % ex.cur_name)
+    sizes = [t.shape[d] for t in r]
+    if len(sizes) == 1:
+        return [ex.val(x)]
+    outs = ex.emit("Split", [ex.val(x), ex.i64(sizes)], {"axis": d}, nout=len(sizes))
+    return outs
+
+
+@handles("split", "split_with_sizes", "chunk", "tensor_split", "hsplit", "vsplit", "dsplit")
+def _split(ex, a, r):
+    x = _x(a)
+    d = a.get("dim", 0)
+    if ex.cur_name in ("hsplit",):
+        d = 1 if x.dim() > 1 else 0
+    elif ex.cur_name == "vsplit":
+        d = 0
+    elif ex.cur_name == "dsplit":
+        d = 2
+    return _split_out(ex, x, r, d)
+
+
+@handles("unbind")
+def _unbind(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a.get("dim", 0), x.dim())
+    outs = _split_out(ex, x, r, d)
+    return [ex.emit("Squeeze", [o, ex.i64([d])]) for o in outs]
+
+
+@handles("expand", "expand_as", "broadcast_to")
+def _expand(ex, a, r):
+    x = _x(a)
+    r1, r2 = tuple(r.shape), ex.shape2(r)
+    s1, s2 = tuple(x.shape), ex.shape2(x)
+    off = len(r1) - len(s1)
+    v1, v2 = list(r1), list(r2)
+    for i in range(len(r1)):
+        j = i - off
+        if r1[i] != r2[i] and j >= 0 and s1[j] == r1[i] and s2[j] == r2[i]:
+            v1[i] = v2[i] = 1
+    return ex.emit("Expand", [ex.val(x), ex.ints(v1, v2)])
+
+
+@handles("repeat", "tile")
+def _repeat(ex, a, r):
+    x = _x(a)
+    reps = _ilist(a.get("repeats", a.get("dims")))
+    n = ex.val(x)
+    if len(reps) > x.dim():
+        n = ex.emit("Unsqueeze", [n, ex.i64(list(range(len(reps) - x.dim())))])
+    elif len(reps) < x.dim():
+        reps = [1] * (x.dim() - len(reps)) + reps
+    return ex.emit("Tile", [n, ex.i64(reps)])
+
+
+@handles("narrow")
+def _narrow(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a["dim"], x.dim())
+    s = a["start"]
+    s = int(s.item()) if _is_tensor(s) else int(s)
+    if s < 0:
+        s += x.shape[d]
+    return ex.emit("Slice", [ex.val(x), ex.i64([s]), ex.i64([s + int(a["length"])]), ex.i64([d])])
+
+
+@handles("select")
+def _select(ex, a, r):
+    x = _x(a)
+    return ex.emit("Gather", [ex.val(x), ex.val(int(a["index"]), _ct.int64)], {"axis": _norm_dim(a["dim"], x.dim())})
+
+
+@handles("index_select")
+def _index_select(ex, a, r):
+    x = _x(a)
+    return ex.emit("Gather", [ex.val(x), ex.val(a["index"], _ct.int64)], {"axis": _norm_dim(a["dim"], x.dim())})
+
+
+@handles("gather", "take_along_dim")
+def _gather(ex, a, r):
+    x = _x(a)
+    return ex.emit("GatherElements", [ex.val(x), ex.val(a.get("index", a.get("indices")), _ct.int64)],
+                   {"axis": _norm_dim(a["dim"], x.dim())})
+
+
+@handles("flip")
+def _flip(ex, a, r):
+    x = _x(a)
+    dims = [_norm_dim(d, x.dim()) for d in _ilist(a["dims"])]
+    k = len(dims)
+    return ex.emit("Slice", [ex.val(x), ex.i64([-1] * k), ex.i64([INT64_MIN] * k), ex.i64(dims), ex.i64([-1] * k)])
+
+
+@handles("tril", "triu")
+def _trilu(ex, a, r):
+    if ex.opset < 14:
+        raise UnsupportedOperatorError("ONNX export of %s needs opset 14 (Trilu)" % ex.cur_name)
+    return ex.emit("Trilu", [ex.val(_x(a)), ex.val(int(a.get("diagonal", 0)), _ct.int64)],
+                   {"upper": 1 if ex.cur_name == "triu" else 0})
+
+
+@handles("__getitem__")
+def _getitem(ex, a, r):
+    x = _x(a)
+    idx = a["index"]
+    idx2 = ex.arg2("index")
+    if not isinstance(idx, tuple):
+        idx, idx2 = (idx,), (idx2,)
+    n = x.dim()
+    used = sum(1 for i in idx if i is not None and i is not Ellipsis and not isinstance(i, bool)
+               and not (_is_tensor(i) and i.dtype == _ct.bool))
+    in_dim, out_pos = 0, 0
+    slices, gathers, unsq = [], [], []
+    for it, it2 in zip(idx, idx2):
+        if it is None:
+            unsq.append(out_pos)
+            out_pos += 1
+        elif it is Ellipsis:
+            k = n - used
+            in_dim += k
+            out_pos += k
+        elif isinstance(it, slice):
+            if not (it.start is None and it.stop is None and it.step in (None, 1)):
+                slices.append((in_dim, it, it2))
+            in_dim += 1
+            out_pos += 1
+        elif isinstance(it, int) and not isinstance(it, bool):
+            gathers.append((in_dim, it))
+            in_dim += 1
+        elif _is_tensor(it) and it.dtype != _ct.bool and it.dtype.is_floating_point is False:
+            gathers.append((in_dim, it))
+            in_dim += 1
+            out_pos += it.dim()
+        else:
+            raise UnsupportedOperatorError("ONNX export of indexing with %s is not supported" % type(it).__name__)
+    if sum(1 for g in gathers if _is_tensor(g[1])) > 1:
+        raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor is not supported")
+    cur = ex.val(x)
+    if slices:
+        st1, st2, en1, en2, axes, steps = [], [], [], [], [], []
+        for d, s, s2 in slices:
+            if s.step is not None and s.step <= 0:
+                raise UnsupportedOperatorError("ONNX export: slice step must be positive")
+            st1.append(0 if s.start is None else int(s.start))
+            st2.append(0 if s2.start is None else int(s2.start))
+            en1.append(INT64_MAX if s.stop is None else int(s.stop))
+            en2.append(INT64_MAX if s2.stop is None else int(s2.stop))
+            axes.append(d)
+            steps.append(1 if s.step is None else int(s.step))
+        cur = ex.emit("Slice", [cur, ex.ints(st1, st2), ex.ints(en1, en2), ex.i64(axes), ex.i64(steps)])
+    for d, g in sorted(gathers, key=lambda t: -t[0]):
+        cur = ex.emit("Gather", [cur, ex.val(g, _ct.int64)], {"axis": d})
+    if unsq:
+        cur = ex.emit("Unsqueeze", [cur, ex.i64(unsq)])
+    if cur == ex.val(x):
+        cur = ex.emit("Identity", [cur])
+    return cur
+
+
+@handles("__setitem__")
+def _setitem(ex, a, r):
+    raise UnsupportedOperatorError("ONNX export of in-place index assignment (Tensor.__setitem__) is not supported")
+
+
+# ------------------------------------------------------------------ conversions and copies
+
+@handles("contiguous", "clone", "detach", "to", "float", "double", "long", "int", "half", "bool", "short", "byte",
+         "char", "bfloat16", "type_as", "to_dtype", "type", "cpu", "copy", "alias", "positive", "resolve_conj",
+         "resolve_neg", "requires_grad_", "detach_")
+def _identity(ex, a, r):
+    x = _x(a)
+    if not _is_tensor(r):
+        raise UnsupportedOperatorError("ONNX export of '%s' is not supported" % ex.cur_name)
+    n = ex.val(x)
+    if x.dtype != r.dtype:
+        return ex.cast(n, r.dtype)
+    return n if r is not x else None
+
+
+@handles("zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like")
+def _like(ex, a, r):
+    x = _x(a)
+    if ex.cur_name in ("rand_like", "randn_like"):
+        raise UnsupportedOperatorError("ONNX export of '%s' is not supported" % ex.cur_name)
+    v = {"zeros_like": 0, "ones_like": 1, "empty_like": 0}.get(ex.cur_name, a.get("fill_value", 0))
+    return ex.emit("ConstantOfShape", [ex.shape_of(ex.val(x))], {"value": _ct.tensor([v], dtype=r.dtype)})
+
+
+@handles("new_zeros", "new_ones", "new_full", "new_empty")
+def _new(ex, a, r):
+    v = {"new_zeros": 0, "new_ones": 1, "new_empty": 0}.get(ex.cur_name, a.get("fill_value", 0))
+    return ex.emit("ConstantOfShape", [ex.ints(r.shape, ex.shape2(r))], {"value": _ct.tensor([v], dtype=r.dtype)})
+
+
+def _dyn_factory(ex, a, r):
+    name = ex.cur_name
+    if name in ("zeros", "ones", "full", "empty"):
+        v = {"zeros": 0, "ones": 1, "empty": 0}.get(name, a.get("fill_value", 0))
+        return ex.emit("ConstantOfShape", [ex.ints(r.shape, ex.shape2(r))], {"value": _ct.tensor([v], dtype=r.dtype)})
+    if name == "arange":
+        start = a.get("start", 0)
+        end, end2 = a["end"], ex.arg2("end")
+        step = a.get("step", 1)
+        s = ex.val(start, r.dtype)
+        e = ex.emit("Reshape", [ex.ints([end], [end2]), ex.i64([])])
+        if r.dtype != _ct.int64:
+            e = ex.cast(e, r.dtype)
+        return ex.emit("Range", [s, e, ex.val(step, r.dtype)])
+    raise OnnxExporterError("ONNX export: '%s' with a size that depends on a dynamic axis is not supported" % name)
+
+
+_DYNAMIC_FACTORIES = {n: _dyn_factory for n in ("zeros", "ones", "full", "empty", "arange")}
+
+
+# ------------------------------------------------------------------ reductions
+
+def _axes(a, x):
+    d = a.get("dim")
+    if d is None:
+        return None
+    d = _ilist(d)
+    if not d:
+        return None
+    return [_norm_dim(i, max(x.dim(), 1)) for i in d]
+
+
+def _reduce(op):
+    def h(ex, a, r):
+        x = _x(a)
+        axes = _axes(a, x)
+        keep = 1 if a.get("keepdim", False) else 0
+        n = ex.val(x, r.dtype if (a.get("dtype") is not None or r.dtype != x.dtype) and r.dtype != _ct.bool else None)
+        if x.dim() == 0:
+            return ex.emit("Identity", [n])
+        if op == "ReduceSum":
+            ins = [n] + ([ex.i64(axes)] if axes is not None else [])
+            return ex.emit(op, ins, {"keepdims": keep})
+        attrs = {"keepdims": keep}
+        if axes is not None:
+            attrs["axes"] = axes
+        return ex.emit(op, [n], attrs)
+    return h
+
+
+HANDLERS["sum"] = _reduce("ReduceSum")
+HANDLERS["mean"] = _reduce("ReduceMean")
+HANDLERS["amax"] = _reduce("ReduceMax")
+HANDLERS["amin"] = _reduce("ReduceMin")
+HANDLERS["logsumexp"] = _reduce("ReduceLogSumExp")
+HANDLERS["prod"] = _reduce("ReduceProd")
+
+
+@handles("max", "min")
+def _maxmin(ex, a, r):
+    x = _x(a)
+    big = "Max" if ex.cur_name == "max" else "Min"
+    if "other" in a:
+        return ex.emit(big, [ex.val(x, r.dtype), ex.val(a["other"], r.dtype)])
+    if "dim" not in a:
+        return ex.emit("Reduce" + big, [ex.val(x)], {"keepdims": 0})
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    keep = 1 if a.get("keepdim", False) else 0
+    v = ex.emit("Reduce" + big, [ex.val(x)], {"axes": [d], "keepdims": keep})
+    i = ex.emit("Arg" + big, [ex.val(x)], {"axis": d, "keepdims": keep})
+    return [v, i]
+
+
+@handles("argmax", "argmin")
+def _argmax(ex, a, r):
+    x = _x(a)
+    op = "ArgMax" if ex.cur_name == "argmax" else "ArgMin"
+    d = a.get("dim")
+    keep = 1 if a.get("keepdim", False) else 0
+    if d is None:
+        flat = ex.emit("Reshape", [ex.val(x), ex.i64([-1])])
+        out = ex.emit(op, [flat], {"axis": 0, "keepdims": 0})
+        if keep:
+            out = ex.emit("Reshape", [out, ex.i64([1] * x.dim())])
+        return out
+    return ex.emit(op, [ex.val(x)], {"axis": _norm_dim(d, x.dim()), "keepdims": keep})
+
+
+@handles("var", "std")
+def _var(ex, a, r):
+    x = _x(a)
+    axes = _axes(a, x)
+    if axes is None:
+        axes = list(range(x.dim()))
+    keep = 1 if a.get("keepdim", False) else 0
+    corr = a.get("correction")
+    if corr is None:
+        corr = 1 if a.get("unbiased", True) else 0
+    n = 1
+    for d in axes:
+        n *= x.shape[d]
+    if any(d in ex.dyn_dims(x) for d in axes):
+        raise OnnxExporterError("ONNX export: %s over a dynamic axis is not supported" % ex.cur_name)
+    xn = ex.val(x)
+    m = ex.emit("ReduceMean", [xn], {"axes": axes, "keepdims": 1})
+    dv = ex.emit("Sub", [xn, m])
+    s = ex.emit("ReduceSum", [ex.emit("Mul", [dv, dv]), ex.i64(axes)], {"keepdims": keep})
+    v = ex.emit("Div", [s, ex.val(float(max(n - corr, 0)), r.dtype)])
+    return ex.emit("Sqrt", [v]) if ex.cur_name == "std" else v
+
+
+@handles("norm", "vector_norm", "linalg_vector_norm")
+def _norm(ex, a, r):
+    x = _x(a)
+    p = a.get("p", a.get("ord", 2))
+    if p is None:
+        p = 2
+    axes = _axes(a, x)
+    attrs = {"keepdims": 1 if a.get("keepdim", False) else 0}
+    if axes is not None:
+        attrs["axes"] = axes
+    if p == 2:
+        return ex.emit("ReduceL2", [ex.val(x)], attrs)
+    if p == 1:
+        return ex.emit("ReduceL1", [ex.val(x)], attrs)
+    raise UnsupportedOperatorError("ONNX export of norm with p=%s is not supported" % p)
+
+
+@handles("cumsum")
+def _cumsum(ex, a, r):
+    x = _x(a)
+    return ex.emit("CumSum", [ex.val(x, r.dtype), ex.val(_norm_dim(a["dim"], max(x.dim(), 1)), _ct.int64)])
+
+
+# ------------------------------------------------------------------ nn layers
+
+def _rep(v, n):
+    v = _ilist(v)
+    return v * n if len(v) == 1 else v
+
+
+@handles("convolution", "_convolution")
+def _conv(ex, a, r):
+    x, w, b = a["input"], a["weight"], a.get("bias")
+    nd = w.dim() - 2
+    pad = _rep(a["padding"], nd)
+    attrs = {"kernel_shape": list(w.shape[2:]), "strides": _rep(a["stride"], nd), "pads": pad + pad,
+             "dilations": _rep(a["dilation"], nd), "group": int(a["groups"])}
+    ins = [ex.val(x), ex.val(w)] + ([ex.val(b)] if b is not None else [])
+    if a.get("transposed", False):
+        op = _rep(a.get("output_padding", [0]), nd)
+        if any(op):
+            attrs["output_padding"] = op
+        return ex.emit("ConvTranspose", ins, attrs)
+    return ex.emit("Conv", ins, attrs)
+
+
+@handles("pad")
+def _pad(ex, a, r):
+    x = _x(a)
+    pad = _ilist(a["pad"])
+    n = x.dim()
+    begins, ends = [0] * n, [0] * n
+    for i in range(len(pad) // 2):
+        d = n - 1 - i
+        begins[d], ends[d] = pad[2 * i], pad[2 * i + 1]
+    mode = a.get("mode", "constant")
+    onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}.get(mode)
+    if onnx_mode is None:
+        raise UnsupportedOperatorError("ONNX export of pad mode '%s' is not supported (opset %d)" % (mode, ex.opset))
+    ins = [ex.val(x), ex.i64(begins + ends)]
+    if onnx_mode == "constant":
+        ins.append(ex.val(float(a.get("value") or 0.0), r.dtype))
+    return ex.emit("Pad", ins, {"mode": onnx_mode})
+
+
+def _pool_attrs(a, nd):
+    k = _rep(a["kernel_size"], nd)
+    s = _ilist(a.get("stride")) or k
+    s = _rep(s, nd)
+    p = _rep(a.get("padding", [0]), nd)
+    return {"kernel_shape": k, "strides": s, "pads": p + p, "ceil_mode": 1 if a.get("ceil_mode") else 0}
+
+
+@handles("max_pool")
+def _max_pool(ex, a, r):
+    x = _x(a)
+    nd = x.dim() - 2
+    attrs = _pool_attrs(a, nd)
+    dil = _rep(a.get("dilation", [1]), nd)
+    if any(d != 1 for d in dil):
+        attrs["dilations"] = dil
+    return [ex.emit("MaxPool", [ex.val(x)], attrs), None]
+
+
+@handles("avg_pool")
+def _avg_pool(ex, a, r):
+    x = _x(a)
+    nd = x.dim() - 2
+    if a.get("divisor_override") is not None:
+        raise UnsupportedOperatorError("ONNX export of avg_pool with divisor_override is not supported")
+    attrs = _pool_attrs(a, nd)
+    attrs["count_include_pad"] = 1 if a.get("count_include_pad", True) else 0
+    return ex.emit("AveragePool", [ex.val(x)], attrs)
+
+
+def _adaptive(ex, a, r, glob, local):
+    x = _x(a)
+    ins = list(x.shape[2:])
+    outs = list(r.shape[2:])
+    dd = [d - 2 for d in ex.dyn_dims(x) if d >= 2]
+    if all(o == 1 for o in outs):
+        return ex.emit(glob, [ex.val(x)])
+    if dd or any(i % o for i, o in zip(ins, outs)):
+        raise UnsupportedOperatorError("ONNX export of adaptive pooling from %s to %s is not supported (input size "
+                                       "must be a multiple of the output size)" % (ins, outs))
+    k = [i // o for i, o in zip(ins, outs)]
+    return ex.emit(local, [ex.val(x)], {"kernel_shape": k, "strides": k})
+
+
+@handles("adaptive_avg_pool")
+def _adaptive_avg(ex, a, r):
+    return _adaptive(ex, a, r, "GlobalAveragePool", "AveragePool")
+
+
+@handles("adaptive_max_pool")
+def _adaptive_max(ex, a, r):
+    return [_adaptive(ex, a, r[0], "GlobalMaxPool", "MaxPool"), None]
+
+
+@handles("batch_norm")
+def _batch_norm(ex, a, r):
+    x = _x(a)
+    if a.get("training"):
+        raise UnsupportedOperatorError("ONNX export of batch_norm in training mode (batch statistics) is not "
+                                       "supported: call model.eval() or track_running_stats=True")
+    c = x.shape[1]
+    w, b = a.get("weight"), a.get("bias")
+    wn = ex.val(w) if w is not None else ex.const([1.0] * c, x.dtype)
+    bn = ex.val(b) if b is not None else ex.const([0.0] * c, x.dtype)
+    y = ex.emit("BatchNormalization", [ex.val(x), wn, bn, ex.val(a["running_mean"]), ex.val(a["running_var"])],
+                {"epsilon": float(a["eps"])})
+    return [y, None, None]
+
+
+@handles("layer_norm")
+def _layer_norm(ex, a, r):
+    x = _x(a)
+    ns = _ilist(a["normalized_shape"])
+    axis = x.dim() - len(ns)
+    w, b = a.get("weight"), a.get("bias")
+    if ex.opset >= 17:
+        wn = ex.val(w) if w is not None else ex.const(_ones(ns, 1.0), x.dtype)
+        ins = [ex.val(x), wn] + ([ex.val(b)] if b is not None else [])
+        return [ex.emit("LayerNormalization", ins, {"axis": axis, "epsilon": float(a["eps"])}), None, None]
+    axes = list(range(axis, x.dim()))
+    xn = ex.val(x)
+    m = ex.emit("ReduceMean", [xn], {"axes": axes, "keepdims": 1})
+    d = ex.emit("Sub", [xn, m])
+    v = ex.emit("ReduceMean", [ex.emit("Mul", [d, d])], {"axes": axes, "keepdims": 1})
+    y = ex.emit("Div", [d, ex.emit("Sqrt", [ex.emit("Add", [v, ex.val(float(a["eps"]), x.dtype)])])])
+    if w is not None:
+        y = ex.emit("Mul", [y, ex.val(w)])
+    if b is not None:
+        y = ex.emit("Add", [y, ex.val(b)])
+    return [y, None, None]
+
+
+def _ones(shape, v):
+    if not shape:
+        return v
+    return [_ones(shape[1:], v) for _ in range(shape[0])]
+
+
+@handles("group_norm")
+def _group_norm(ex, a, r):
+    x = _x(a)
+    g = int(a["num_groups"])
+    c = x.shape[1]
+    xn = ex.val(x)
+    shp = ex.emit("Shape", [xn])
+    grouped = ex.emit("Reshape", [xn, ex.i64([0, g, -1])])
+    m = ex.emit("ReduceMean", [grouped], {"axes": [2], "keepdims": 1})
+    d = ex.emit("Sub", [grouped, m])
+    v = ex.emit("ReduceMean", [ex.emit("Mul", [d, d])], {"axes": [2], "keepdims": 1})
+    y = ex.emit("Div", [d, ex.emit("Sqrt", [ex.emit("Add", [v, ex.val(float(a["eps"]), x.dtype)])])])
+    y = ex.emit("Reshape", [y, shp])
+    bshape = [c] + [1] * (x.dim() - 2)
+    if a.get("weight") is not None:
+        y = ex.emit("Mul", [y, ex.emit("Reshape", [ex.val(a["weight"]), ex.i64(bshape)])])
+    if a.get("bias") is not None:
+        y = ex.emit("Add", [y, ex.emit("Reshape", [ex.val(a["bias"]), ex.i64(bshape)])])
+    return [y, None, None]
+
+
+@handles("_embedding", "embedding")
+def _embedding(ex, a, r):
+    return ex.emit("Gather", [ex.val(a["weight"]), ex.val(a["indices"], _ct.int64)], {"axis": 0})
