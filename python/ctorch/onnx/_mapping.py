@@ -128,6 +128,10 @@ class Exporter:
         Python number (a 0-dim constant of dtype, default by the number's type); cast to
         dtype when given and different."""
         if _is_tensor(obj):
+            if id(obj) in self.unbound:
+                raise UnsupportedOperatorError("ONNX export: '%s' uses an output of '%s' that has no ONNX "
+                                               "equivalent (e.g. pooling indices)"
+                                               % (self.cur_name, self.unbound_by.get(id(obj), "?")))
             n = self.names.get(id(obj))
             if n is None:
                 p = self.params.get(id(obj))
@@ -260,6 +264,7 @@ class Exporter:
                     self._bind(r, o)
                 elif _is_tensor(r):
                     self.unbound.add(id(r))
+                    self.unbound_by[id(r)] = self.cur_name
 
     def _pair(self, r1, r2):
         if _is_tensor(r1) and _is_tensor(r2):
@@ -270,6 +275,7 @@ class Exporter:
 
     def build(self):
         self.unbound = set()
+        self.unbound_by = {}
         for i, t in enumerate(self.inputs):
             name = self.input_names[i]
             self.names[id(t)] = name
@@ -293,11 +299,16 @@ class Exporter:
             if not any(True for _ in _tensors_in(res)):
                 continue  # sizes, items: Python values
             ins = [t for v in args.values() for t in _tensors_in(v)]
-            for t in ins:
-                if id(t) in self.unbound:
-                    raise UnsupportedOperatorError("ONNX export: an output of an earlier op that has no ONNX "
-                                                   "equivalent (e.g. pooling indices) is used by '%s'" % name)
-            if not any(id(t) in self.live for t in ins):
+            if any(id(t) in self.unbound for t in ins):
+                # computed from a value with no ONNX equivalent: an error only if it is used
+                origin = next(self.unbound_by[id(t)] for t in ins if id(t) in self.unbound)
+                for t in _tensors_in(res):
+                    self.unbound.add(id(t))
+                    self.unbound_by[id(t)] = origin
+                continue
+            # ops on parameters stay nodes (the initializers keep their state-dict names);
+            # ops on constants made in forward are folded
+            if not any(id(t) in self.live or id(t) in self.params for t in ins):
                 if name in _DYNAMIC_FACTORIES and self.records2 is not None and _is_tensor(res) and \
                         tuple(res.shape) != self.shape2(res):
                     self._bind(res, _DYNAMIC_FACTORIES[name](self, args, res))
@@ -318,6 +329,7 @@ class Exporter:
                 produced[o] = node
         graph_in = set(self.input_names)
         final = []
+        self.cur_name = "the graph outputs"
         for i, t in enumerate(self.outputs):
             internal = self.val(t)
             oname = self.output_names[i]

@@ -1,0 +1,378 @@
+"""ctorch.onnx.export: the exported model passes onnx.checker and onnxruntime gives ctorch's
+outputs (1e-5), for several batch sizes when dynamic axes are declared."""
+import io
+
+import numpy as np
+import pytest
+
+import ctorch
+from ctorch import nn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+F = nn.functional
+
+
+def npy(t):
+    return np.array(t.tolist(), dtype={ctorch.float32: np.float32, ctorch.int64: np.int64,
+                                       ctorch.bool: np.bool_, ctorch.float64: np.float64}[t.dtype])
+
+
+def export_bytes(model, args, **kw):
+    f = io.BytesIO()
+    ctorch.onnx.export(model, args, f, **kw)
+    data = f.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    return data
+
+
+def roundtrip(model, example, make_input=None, sizes=(1, 3, 5), dynamic=True, n_out=1, atol=1e-5, opset=17,
+              names=None):
+    """Export with the batch axis (0) of every input dynamic; run onnxruntime at several
+    batch sizes against ctorch."""
+    if isinstance(example, ctorch.Tensor):
+        example = (example,)
+    in_names = names or ["x%d" % i for i in range(len(example))]
+    out_names = ["y%d" % i for i in range(n_out)]
+    dyn = None
+    if dynamic:
+        dyn = {n: {0: "batch"} for n in in_names}
+        dyn.update({n: {0: "batch"} for n in out_names})
+    data = export_bytes(model, example, input_names=in_names, output_names=out_names, dynamic_axes=dyn,
+                        opset_version=opset)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for n in (sizes if dynamic else (example[0].shape[0],)):
+        xs = make_input(n) if make_input else tuple(ctorch.randn(n, *e.shape[1:]) for e in example)
+        if isinstance(xs, ctorch.Tensor):
+            xs = (xs,)
+        with ctorch.no_grad():
+            ref = model(*xs)
+        if isinstance(ref, ctorch.Tensor):
+            ref = (ref,)
+        got = sess.run(None, {nm: npy(x) for nm, x in zip(in_names, xs)})
+        assert len(got) == len(ref)
+        for r, g in zip(ref, got):
+            assert tuple(r.shape) == g.shape
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=atol)
+    return data
+
+
+def op_types(data):
+    return [n.op_type for n in onnx.load_from_string(data).graph.node]
+
+
+class Affine(nn.Module):
+    """A linear layer from primitives (works without nn.Linear)."""
+
+    def __init__(self, i, o):
+        super().__init__()
+        self.weight = nn.Parameter(ctorch.randn(o, i) * 0.3)
+        self.bias = nn.Parameter(ctorch.randn(o) * 0.1)
+
+    def forward(self, x):
+        return ctorch.addmm(self.bias, x, self.weight.t()) if x.dim() == 2 else x @ self.weight.t() + self.bias
+
+
+def _has(*names):
+    return all(hasattr(nn, n) for n in names)
+
+
+# ------------------------------------------------------------------ the C writer
+
+def test_builder_relu_bytes():
+    m = ctorch._C._OnnxModel("g", 13, 8)
+    m.add_node("Relu", ["X"], ["Y"], {})
+    m.add_value(False, "X", ctorch.float32, [1, 4])
+    m.add_value(True, "Y", ctorch.float32, [1, 4])
+    data = m.serialize()
+    # FORMATS.md 5.6 with producer "ctorch"
+    assert data[:2] == b"\x08\x08" and data.endswith(bytes.fromhex("42040a00100d"))
+    assert bytes.fromhex("0a0c0a0158120159220452656c75") in data
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model, full_check=True)
+    out = ort.InferenceSession(data).run(None, {"X": np.array([[-1, 2, -3, 4]], np.float32)})[0]
+    np.testing.assert_array_equal(out, [[0, 2, 0, 4]])
+
+
+def test_builder_attributes_and_initializers():
+    m = ctorch._C._OnnxModel("g", 17)
+    w = ctorch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    m.add_initializer("W", w)
+    m.add_node("Gemm", ["X", "W"], ["Y"], {"transB": 1, "alpha": 2.0})
+    m.add_node("Transpose", ["Y"], ["Z"], {"perm": [1, 0]})
+    m.add_value(False, "X", ctorch.float32, ["N", 2])
+    m.add_value(True, "Z", ctorch.float32, [2, "N"])
+    data = m.serialize()
+    g = onnx.load_from_string(data)
+    assert g.ir_version == 8 and g.opset_import[0].version == 17
+    assert g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    onnx.checker.check_model(g, full_check=True)
+    x = np.array([[1, 1], [2, 0], [0, 1]], np.float32)
+    out = ort.InferenceSession(data).run(None, {"X": x})[0]
+    np.testing.assert_allclose(out, (2 * x @ np.array([[1, 2], [3, 4]], np.float32).T).T)
+    with pytest.raises(TypeError):
+        m.add_node("Relu", ["a"], ["b"], {"bad": object()})
+    with pytest.raises(ValueError):
+        ctorch._C._OnnxModel("g", 99)
+
+
+# ------------------------------------------------------------------ models from primitives
+
+def test_mlp_primitives():
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = Affine(4, 16), Affine(16, 3)
+
+        def forward(self, x):
+            return ctorch.sigmoid(self.fc2(ctorch.tanh(self.fc1(x)))) * 2 - 1
+
+    data = roundtrip(MLP(), ctorch.randn(2, 4))
+    g = onnx.load_from_string(data)
+    inits = {i.name for i in g.graph.initializer}
+    assert {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} <= inits
+    assert g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert g.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert "Gemm" in op_types(data)
+
+
+def test_elementwise_ops():
+    class M(nn.Module):
+        def forward(self, x, y):
+            a = (x + y) * 2.5 - y / 3 + 1
+            b = ctorch.exp(x.abs().neg()) + ctorch.log(y * y + 1) + ctorch.sqrt(x * x + 0.5)
+            c = ctorch.where(x > y, x, y) + (x >= 0).float() - (y < 0.5).float() + (x == x).float()
+            d = x.pow(2) + 2 ** y.clamp(-1, 1) + ctorch.maximum(x, y) - ctorch.minimum(x, y)
+            e = ctorch.rsqrt(x * x + 1) + ctorch.reciprocal(y.abs() + 1) + x.clamp(min=0.1)
+            f = x.masked_fill(y > 0, -1.0) + ctorch.erf(x) + x.sin() * y.cos() + (-x)
+            return a + b + c + d + e + f, (x != y) & (x > 0)
+
+    def make(n):
+        return ctorch.randn(n, 5), ctorch.randn(n, 5)
+
+    roundtrip(M(), make(2), make_input=make, n_out=2)
+
+
+def test_reductions():
+    class M(nn.Module):
+        def forward(self, x):
+            outs = [x.sum(1), x.sum(dim=(1, 2), keepdim=True).flatten(1), x.mean(-1).sum(-1, keepdim=True),
+                    x.amax(2).amin(1, keepdim=True), x.max(1)[0].sum(1, keepdim=True), x.min(dim=2).values[:, :1],
+                    x.prod(2)[:, 1:2], x.var(2).mean(1, keepdim=True), x.std(1, keepdim=True).flatten(1)[:, :1],
+                    x.argmax(1).float(), x.logsumexp(2)[:, :1], x.norm(dim=2)[:, 2:]]
+            return ctorch.cat([o.reshape(x.shape[0], -1) for o in outs], 1), x.sum(), x.max()
+
+    # x.sum() / x.max() have no batch axis: only the input's batch axis is declared
+    m = M()
+    x = ctorch.randn(2, 3, 4)
+    data = export_bytes(m, (x,), input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    sess = ort.InferenceSession(data)
+    for n in (1, 4):
+        xi = ctorch.randn(n, 3, 4)
+        ref = m(xi)
+        got = sess.run(None, {"x": npy(xi)})
+        for r, g in zip(ref, got):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+
+
+def test_shape_ops_and_indexing():
+    class M(nn.Module):
+        def forward(self, x):
+            b = x.size(0)
+            y = x.view(b, 3, 2, 2).permute(0, 2, 1, 3).reshape(b, -1)
+            z = y.unsqueeze(1).expand(b, 2, 12).transpose(1, 2).flatten(1)
+            p, q = y.chunk(2, dim=1)
+            s = ctorch.stack([p, q], dim=1).squeeze(1).sum(1)
+            parts = ctorch.split(y, [4, 8], dim=1)
+            w = y[:, 1:7:2] + y[:, -3:] + y[..., 0:3] + y[:, None, 2]
+            v = x[:, 0, 1:] + x.narrow(1, 1, 1).reshape(b, -1)[:, :3]
+            u = ctorch.cat([z, s.flatten(1), parts[0], w, v, x.select(1, 2).flatten(1), x.mT.flatten(1),
+                            y.flip(1), y.repeat(1, 2), y.unflatten(1, (3, 4)).flatten(1)], dim=1)
+            return u, y[0]
+
+    m = M()
+    data = export_bytes(m, (ctorch.randn(2, 3, 4),), input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    sess = ort.InferenceSession(data)
+    for n in (1, 2, 6):
+        xi = ctorch.randn(n, 3, 4)
+        ref = m(xi)
+        got = sess.run(None, {"x": npy(xi)})
+        for r, g in zip(ref, got):
+            assert tuple(r.shape) == g.shape
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+
+
+def test_dynamic_sequence_axis_and_runtime_shapes():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = Affine(8, 8)
+
+        def forward(self, x):  # x: (B, T, 8) with B and T dynamic: a heads split and merge
+            b, t, c = x.shape
+            h = self.proj(x).view(b, t, 2, 4).transpose(1, 2)  # (B, 2, T, 4)
+            att = (h @ h.transpose(-2, -1)) * 0.5
+            mask = ctorch.ones(t, t).tril() == 0
+            att = ctorch.softmax(att.masked_fill(mask, float("-inf")), dim=-1) if hasattr(ctorch, "softmax") \
+                else att.masked_fill(mask, -1e9).exp()
+            out = (att @ h).transpose(1, 2).reshape(b, t, c)
+            return out + ctorch.zeros(b, t, 1) + ctorch.arange(t).float().reshape(1, t, 1)
+
+    m = M()
+    x = ctorch.randn(2, 5, 8)
+    data = export_bytes(m, (x,), input_names=["x"], output_names=["y"],
+                        dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}})
+    g = onnx.load_from_string(data)
+    assert [d.dim_param for d in g.graph.output[0].type.tensor_type.shape.dim[:2]] == ["B", "T"]
+    sess = ort.InferenceSession(data)
+    for b, t in ((1, 3), (2, 5), (4, 7)):
+        xi = ctorch.randn(b, t, 8)
+        np.testing.assert_allclose(sess.run(None, {"x": npy(xi)})[0], npy(m(xi)), rtol=1e-5, atol=1e-5)
+
+
+def test_static_export_file_and_names(tmp_path):
+    m = Affine(3, 2)
+    path = tmp_path / "m.onnx"
+    ctorch.onnx.export(m, (ctorch.randn(4, 3),), str(path), input_names=["inp"], output_names=["out"])
+    g = onnx.load(str(path))
+    onnx.checker.check_model(g, full_check=True)
+    assert [i.name for i in g.graph.input] == ["inp"] and [o.name for o in g.graph.output] == ["out"]
+    assert [d.dim_value for d in g.graph.input[0].type.tensor_type.shape.dim] == [4, 3]
+    assert g.ir_version == 8 and g.opset_import[0].version == 17
+    data13 = export_bytes(m, ctorch.randn(4, 3), opset_version=13)
+    assert onnx.load_from_string(data13).ir_version == 7
+    with pytest.raises(ValueError):
+        ctorch.onnx.export(m, ctorch.randn(4, 3), io.BytesIO(), opset_version=11)
+
+
+def test_unsupported_op_names_the_op():
+    class M(nn.Module):
+        def forward(self, x):
+            return x.sort(dim=1)[0]
+
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'sort'"):
+        ctorch.onnx.export(M(), ctorch.randn(2, 3), io.BytesIO())
+
+    class S(nn.Module):
+        def forward(self, x):
+            x = x.clone()
+            x[0] = 1.0
+            return x
+
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="__setitem__"):
+        ctorch.onnx.export(S(), ctorch.randn(2, 3), io.BytesIO())
+
+
+def test_tracer_is_off_after_export_and_on_error():
+    class Bad(nn.Module):
+        def forward(self, x):
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        ctorch.onnx.export(Bad(), ctorch.randn(2), io.BytesIO())
+    assert ctorch._C._set_tracer(None) is None
+
+
+def test_constants_created_in_forward():
+    class M(nn.Module):
+        def forward(self, x):
+            return x * ctorch.tensor([1.0, 2.0, 3.0]) + ctorch.ones(3) * 0.5
+
+    roundtrip(M(), ctorch.randn(2, 3))
+
+
+# ------------------------------------------------------------------ nn layers (as they land)
+
+@pytest.mark.skipif(not _has("Linear", "ReLU", "Softmax"), reason="nn.Linear not available")
+def test_mlp_layers():
+    m = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3), nn.Softmax(dim=1))
+    ops = op_types(export_bytes(m, ctorch.randn(2, 4)))  # exported in eval mode, training mode restored after
+    assert m.training and ops == ["Gemm", "Relu", "Gemm", "Softmax"]
+    m.eval()
+    data = roundtrip(m, ctorch.randn(2, 4))
+    assert op_types(data) == ["Gemm", "Relu", "Gemm", "Softmax"]
+
+
+@pytest.mark.skipif(not _has("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d", "Linear"),
+                    reason="conv/pool/norm layers not available")
+def test_cnn_and_residual_block():
+    class Res(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.c2, self.b2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + x)
+
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.MaxPool2d(2, ceil_mode=True), Res(8), nn.AvgPool2d(3, stride=1, padding=1,
+                                                                            count_include_pad=False),
+                      nn.Dropout(0.3), nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.Linear(32, 10),
+                      nn.LogSoftmax(1))
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-1, 1)
+            mod.running_var.uniform_(0.5, 2)
+    m.eval()
+    data = roundtrip(m, ctorch.randn(2, 3, 16, 16))
+    ops = op_types(data)
+    assert {"Conv", "BatchNormalization", "MaxPool", "AveragePool", "Gemm", "LogSoftmax"} <= set(ops)
+    assert "Dropout" not in ops
+    gap = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    assert "GlobalAveragePool" in op_types(roundtrip(gap, ctorch.randn(2, 3, 8, 8)))
+    # training-mode batch norm has no ONNX form
+    m.train()
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="batch_norm"):
+        ctorch.onnx.export(m, ctorch.randn(2, 3, 16, 16), io.BytesIO(), training=True)
+
+
+@pytest.mark.skipif(not _has("Conv1d", "ConvTranspose2d", "MaxPool1d", "GroupNorm", "Hardswish"),
+                    reason="conv/pool/norm layers not available")
+def test_conv1d_convtranspose_groupnorm():
+    m = nn.Sequential(nn.Conv1d(4, 6, 3, padding=2, dilation=2, groups=2), nn.ReLU(), nn.MaxPool1d(2),
+                      nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+    roundtrip(m, ctorch.randn(2, 4, 20))
+    m2 = nn.Sequential(nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), nn.GroupNorm(1, 3),
+                       nn.Hardswish())
+    assert "ConvTranspose" in op_types(roundtrip(m2, ctorch.randn(2, 4, 5, 5)))
+
+
+@pytest.mark.skipif(not _has("Linear", "GELU", "SiLU", "LeakyReLU", "ELU", "Hardtanh", "LayerNorm"),
+                    reason="activation/norm layers not available")
+@pytest.mark.parametrize("opset", [13, 17])
+def test_activations_and_layer_norm(opset):
+    m = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 8), nn.SiLU(), nn.LeakyReLU(0.2), nn.ELU(),
+                      nn.Hardtanh(-0.5, 0.5), nn.Tanh(), nn.Sigmoid(), nn.LayerNorm(8), nn.Softmax(-1))
+    roundtrip(m, ctorch.randn(3, 6), opset=opset)
+    m2 = nn.Sequential(nn.GELU(approximate="tanh"), nn.Softplus(), nn.Mish(), nn.Hardsigmoid(), nn.SELU(),
+                       nn.LogSigmoid(), nn.Softsign())
+    roundtrip(m2, ctorch.randn(3, 6) * 3, opset=opset)
+
+
+@pytest.mark.skipif(not _has("Embedding", "Linear", "Flatten"), reason="nn.Embedding not available")
+def test_embedding():
+    m = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
+    roundtrip(m, ctorch.tensor([[1, 2, 3], [4, 5, 9]]), make_input=lambda n: ctorch.randint(0, 10, (n, 3)))
+
+
+@pytest.mark.skipif(not _has("LSTM", "GRU"), reason="nn.LSTM/nn.GRU not available")
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_rnn(kind):
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(5, 7, num_layers=2, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    roundtrip(M(), ctorch.randn(2, 4, 5), atol=1e-5)
+
+
+@pytest.mark.skipif(not _has("TransformerEncoderLayer"), reason="nn.TransformerEncoderLayer not available")
+def test_transformer_encoder_layer():
+    m = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.1, batch_first=True)
+    m.eval()
+    roundtrip(m, ctorch.randn(2, 6, 16))
