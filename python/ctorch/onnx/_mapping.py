@@ -1312,3 +1312,91 @@ def _group_norm(ex, a, r):
 @handles("_embedding", "embedding")
 def _embedding(ex, a, r):
     return ex.emit("Gather", [ex.val(a["weight"]), ex.val(a["indices"], _ct.int64)], {"axis": 0})
+
+
+# ------------------------------------------------------------------ recurrent layers and attention
+
+# gate blocks in ONNX order, as indices of torch's blocks: LSTM torch (i, f, g, o) -> ONNX (i, o, f, c);
+# GRU torch (r, z, n) -> ONNX (z, r, h)
+_GATE_PERM = {2: [0, 3, 1, 2], 3: [1, 0, 2], 0: [0], 1: [0]}
+
+
+def _reshape_runtime(ex, name, v1, v2):
+    """Reshape name to sizes v1 (run 1) / v2 (run 2); one dynamic size becomes -1."""
+    v1, v2 = list(v1), list(v2)
+    d = [i for i in range(len(v1)) if v1[i] != v2[i]]
+    if d:
+        v1[d[0]] = v2[d[0]] = -1
+    return ex.emit("Reshape", [name, ex.ints(v1, v2)])
+
+
+@handles("rnn_layer")
+def _rnn_layer(ex, a, r):
+    """One layer and direction of RNN/LSTM/GRU over a whole (unpacked) sequence: xg (T*B, G)
+    holds the input projections, so the ONNX node gets W = the gate permutation matrix
+    (X W^T reorders the gates) and zero input biases."""
+    mode = int(a["mode"])
+    xg, w_hh, b_hh, w_hr = a["xg"], a["w_hh"], a.get("b_hh"), a.get("w_hr")
+    h0, c0 = a["h0"], a.get("c0")
+    bs, bs2 = _ilist(a["batch_sizes"]), _ilist(ex.arg2("batch_sizes"))
+    if w_hr is not None:
+        raise UnsupportedOperatorError("ONNX export of LSTM with proj_size is not supported")
+    if len(set(bs)) > 1:
+        raise UnsupportedOperatorError("ONNX export of packed sequences with varying lengths is not supported")
+    if mode == 1:
+        raise UnsupportedOperatorError("ONNX export of RNN with nonlinearity='relu' is not supported")
+    t1, b1 = len(bs), bs[0] if bs else 0
+    t2, b2 = len(bs2), bs2[0] if bs2 else 0
+    g = xg.shape[1]
+    h = w_hh.shape[1]
+    nb = g // h
+    perm = _GATE_PERM[mode]
+    rows = [blk * h + j for blk in perm for j in range(h)]
+    x = _reshape_runtime(ex, ex.val(xg), [t1, b1, g], [t2, b2, g])
+    eye = _ct.eye(g, dtype=xg.dtype)[_ct.tensor(rows)].reshape(1, g, g).contiguous()
+    w = ex.init("/rnn_W", eye)
+    idx = ex.i64(rows)
+    rr = ex.emit("Unsqueeze", [ex.emit("Gather", [ex.val(w_hh), idx], {"axis": 0}), ex.i64([0])])
+    zeros = ex.const([0.0] * g, xg.dtype)
+    rb = ex.emit("Gather", [ex.val(b_hh), idx], {"axis": 0}) if b_hh is not None else zeros
+    bias = ex.emit("Unsqueeze", [ex.emit("Concat", [zeros, rb], {"axis": 0}), ex.i64([0])])
+    ins = [x, w, rr, bias, "", ex.emit("Unsqueeze", [ex.val(h0), ex.i64([0])])]
+    attrs = {"hidden_size": h, "direction": "reverse" if a.get("reverse") else "forward"}
+    if mode == 2:
+        ins.append(ex.emit("Unsqueeze", [ex.val(c0), ex.i64([0])]))
+        y, yh, yc = ex.emit("LSTM", ins, attrs, nout=3)
+    elif mode == 3:
+        attrs["linear_before_reset"] = 1
+        y, yh = ex.emit("GRU", ins, attrs, nout=2)
+        yc = None
+    else:
+        y, yh = ex.emit("RNN", ins, attrs, nout=2)
+        yc = None
+    assert nb == len(perm)
+    out = ex.emit("Reshape", [ex.emit("Squeeze", [y, ex.i64([1])]), ex.i64([-1, h])])
+    hn = ex.emit("Squeeze", [yh, ex.i64([0])])
+    cn = ex.emit("Squeeze", [yc, ex.i64([0])]) if yc is not None else None
+    return [out, hn, cn, None]
+
+
+@handles("sdpa")
+def _sdpa(ex, a, r):
+    """Scaled dot-product attention on (N, L, E) x (N, S, E) x (N, S, Ev), decomposed."""
+    q, k, v = a["q"], a["k"], a["v"]
+    dt = q.dtype
+    s = ex.emit("MatMul", [ex.val(q), ex.emit("Transpose", [ex.val(k)], {"perm": [0, 2, 1]})])
+    s = ex.emit("Mul", [s, ex.val(float(a["scale"]), dt)])
+    if a.get("attn_mask") is not None:
+        s = ex.emit("Add", [s, ex.val(a["attn_mask"], dt)])
+    if a.get("is_causal"):
+        if ex.opset < 14:
+            raise UnsupportedOperatorError("ONNX export of causal attention needs opset 14 (Trilu)")
+        ls = ex.emit("Slice", [ex.shape_of(s), ex.i64([1]), ex.i64([3]), ex.i64([0])])
+        ones = ex.emit("ConstantOfShape", [ls], {"value": _ct.tensor([1.0], dtype=dt)})
+        keep = ex.emit("Cast", [ex.emit("Trilu", [ones], {"upper": 0})], {"to": _elem(_ct.bool)})
+        s = ex.emit("Where", [keep, s, ex.val(float("-inf"), dt)])
+    p = ex.emit("Softmax", [s], {"axis": -1})
+    if a.get("dropout_mask") is not None:
+        p = ex.emit("Mul", [p, ex.val(a["dropout_mask"], dt)])
+    out = ex.emit("MatMul", [p, ex.val(v)])
+    return [out, p if a.get("need_weights") else None]
