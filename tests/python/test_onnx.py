@@ -357,8 +357,8 @@ def test_embedding():
     roundtrip(m, ctorch.tensor([[1, 2, 3], [4, 5, 9]]), make_input=lambda n: ctorch.randint(0, 10, (n, 3)))
 
 
-@pytest.mark.skipif(not _has("LSTM", "GRU"), reason="nn.LSTM/nn.GRU not available")
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.skipif(not _has("LSTM", "GRU", "RNN"), reason="nn.LSTM/nn.GRU not available")
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_rnn(kind):
     class M(nn.Module):
         def __init__(self):
@@ -368,7 +368,25 @@ def test_rnn(kind):
         def forward(self, x):
             return self.rnn(x)[0]
 
-    roundtrip(M(), ctorch.randn(2, 4, 5), atol=1e-5)
+    data = roundtrip(M(), ctorch.randn(2, 4, 5))
+    assert ("LSTM" if kind == "LSTM" else kind) in op_types(data)
+
+    class Bi(nn.Module):  # time-major, bidirectional, final hidden state out; time and batch dynamic
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(5, 6, num_layers=2, bidirectional=True)
+
+        def forward(self, x):
+            o, h = self.rnn(x)
+            return o, (h[0] if kind == "LSTM" else h)
+
+    m = Bi()
+    data = export_bytes(m, ctorch.randn(4, 2, 5), input_names=["x"], dynamic_axes={"x": {0: "T", 1: "B"}})
+    sess = ort.InferenceSession(data)
+    for t, b in ((4, 2), (1, 1), (6, 3)):
+        x = ctorch.randn(t, b, 5)
+        for r, g in zip(m(x), sess.run(None, {"x": npy(x)})):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.skipif(not _has("TransformerEncoderLayer"), reason="nn.TransformerEncoderLayer not available")
