@@ -420,10 +420,13 @@ static int scatter_reduce_backward(ct_node *n, ct_tensor *const *g, ct_tensor **
     int64_t dim = n->iv[0];
     bool inc = n->iv[1] != 0;
     int red = (int)n->iv[2];
-    ct_tensor *self = ct_node_saved(n, 0), *src = self ? ct_node_saved(n, 1) : NULL;
-    ct_tensor *idx = src ? ct_node_saved(n, 2) : NULL, *res = idx ? ct_node_saved(n, 3) : NULL;
+    ct_tensor *self = NULL, *src = NULL, *idx = NULL, *res = NULL;
     ct_tensor *gs = NULL, *gsrc = NULL;
     int dt = g[0]->dtype, rc = -1;
+    if (red != SR_SUM && red != SR_MEAN && !(self = ct_node_saved(n, 0))) goto done;
+    src = ct_node_saved(n, 1);
+    idx = src ? ct_node_saved(n, 2) : NULL;
+    res = idx ? ct_node_saved(n, 3) : NULL;
     if (!res) goto done;
     bool need0 = ct_node_needs_grad(n, 0), need1 = ct_node_needs_grad(n, 1);
     if (red == SR_SUM) {
@@ -564,9 +567,20 @@ int ctg_scatter_reduce_two(ct_tensor *result, ct_tensor *self, int64_t dim, ct_t
     } else {
         ct_tensor_retain(s);
     }
-    int rc = ct_node_save(node, 0, self, -1) || ct_node_save(node, 1, s, -1) || ct_node_save(node, 2, index, -1) ||
-             ct_node_save(node, 3, result, 0);
+    /* prod/amax/amin read self in backward: keep a copy, as the in-place variant overwrites
+     * self with the result (the copy is recorded, so double backward still reaches self) */
+    ct_tensor *sc = NULL;
+    if (red == SR_PROD || red == SR_AMAX || red == SR_AMIN) {
+        sc = ct_clone(self);
+        if (!sc) {
+            ct_tensor_release(s);
+            return -1;
+        }
+    }
+    int rc = (sc && ct_node_save(node, 0, sc, -1)) || ct_node_save(node, 1, s, -1) ||
+             ct_node_save(node, 2, index, -1) || ct_node_save(node, 3, result, 0);
     ct_tensor_release(s);
+    ct_tensor_release(sc);
     return rc ? -1 : 0;
 }
 

@@ -199,3 +199,187 @@ def test_setitem_saved_tensor_version_check():
         y[0] = 2.0
         with pytest.raises(RuntimeError):
             lib.autograd.grad(z, [x], grad_outputs=lib.ones((3,), dtype=lib.float64))
+
+
+# ------------------------------------------------------------------ index ops
+
+I2 = [[0, 2, 1, 0], [2, 0, 0, 1]]  # (2, 4) into dim 0 of a (3, 4)
+OPS = [
+    # (name, fn(lib, *inputs), input shapes, double backward?)
+    ("index_select", lambda lib, x: x.index_select(0, T(lib, [2, 0, 2])), [(3, 4)], True),
+    ("index_select_neg_dim", lambda lib, x: lib.index_select(x, -1, T(lib, [1, 1, 3])), [(3, 4)], False),
+    ("gather", lambda lib, x: x.gather(0, T(lib, I2)), [(3, 4)], True),
+    ("gather_dim1", lambda lib, x: lib.gather(x, 1, T(lib, [[0, 0], [3, 1], [2, 2]])), [(3, 4)], False),
+    ("scatter_src", lambda lib, x, s: x.scatter(0, T(lib, [[0, 2, 1, 0], [1, 0, 2, 2]]), s), [(3, 4), (2, 4)], True),
+    ("scatter_value", lambda lib, x: x.scatter(0, T(lib, I2), 1.5), [(3, 4)], True),
+    ("scatter_add", lambda lib, x, s: x.scatter_add(0, T(lib, I2), s), [(3, 4), (2, 4)], True),
+    ("index_add", lambda lib, x, s: x.index_add(0, T(lib, [2, 0, 2]), s), [(3, 4), (3, 4)], True),
+    ("index_add_alpha", lambda lib, x, s: x.index_add(1, T(lib, [1, 3]), s, alpha=-2.5), [(3, 4), (3, 2)], False),
+    ("index_copy", lambda lib, x, s: x.index_copy(0, T(lib, [2, 0]), s), [(3, 4), (2, 4)], True),
+    ("index_fill_scalar", lambda lib, x: x.index_fill(1, T(lib, [0, 2, 2]), -1.0), [(3, 4)], True),
+    ("index_fill_tensor", lambda lib, x, v: x.index_fill(1, T(lib, [0, 2, 2]), v * 2), [(3, 4), ()], True),
+    ("index_put", lambda lib, x, v: x.index_put((T(lib, [0, 2]),), v), [(3, 4), (4,)], True),
+    ("index_put_2idx", lambda lib, x, v: lib.index_put(x, (T(lib, [0, 2, 0]), T(lib, [1, 1, 1])), v), [(3, 4), (3,)],
+     False),
+    ("index_put_acc", lambda lib, x, v: x.index_put((T(lib, [0, 2, 0]),), v, accumulate=True), [(3, 4), (3, 4)], True),
+    ("index_put_mask", lambda lib, x, v: x.index_put((T(lib, M34),), v), [(3, 4), ()], False),
+    ("masked_fill_scalar", lambda lib, x: x.masked_fill(T(lib, M34), 3.0), [(3, 4)], True),
+    ("masked_fill_bcast", lambda lib, x: lib.masked_fill(x, T(lib, M4), 3.0), [(3, 4)], False),
+    ("masked_fill_tensor", lambda lib, x, v: x.masked_fill(T(lib, M34), v * 1), [(3, 4), ()], True),
+    ("masked_select", lambda lib, x: x.masked_select(T(lib, M34)), [(3, 4)], True),
+    ("masked_select_bcast", lambda lib, x: lib.masked_select(x, T(lib, M34)), [(4,)], False),
+    ("masked_scatter", lambda lib, x, s: x.masked_scatter(T(lib, M34), s), [(3, 4), (2, 4)], True),
+    ("masked_scatter_exact", lambda lib, x, s: x.masked_scatter(T(lib, M34), s), [(3, 4), (6,)], False),
+    ("take", lambda lib, x: x.take(T(lib, [[0, 11], [5, 5]])), [(3, 4)], True),
+    ("take_along_dim", lambda lib, x: lib.take_along_dim(x, T(lib, [[0, 2], [1, 1], [3, 0]]), 1), [(3, 4)], True),
+    ("take_along_dim_bcast", lambda lib, x: lib.take_along_dim(x, T(lib, [[0], [2]]), dim=0), [(3, 4)], False),
+    ("take_along_dim_flat", lambda lib, x: lib.take_along_dim(x, T(lib, [7, 0, 7])), [(3, 4)], False),
+    ("put", lambda lib, x, s: x.put(T(lib, [0, 11, 5]), s), [(3, 4), (3,)], True),
+    ("put_acc", lambda lib, x, s: x.put(T(lib, [[0, 5], [5, 5]]), s, accumulate=True), [(3, 4), (4,)], True),
+    ("index_Tensor", lambda lib, x: lib.ops.aten.index(x, [None, T(lib, [2, 0])]) if lib is torch
+     else lib._C._index(x, [None, T(lib, [2, 0])]) if hasattr(lib._C, "_index") else x[:, T(lib, [2, 0])],
+     [(3, 4)], False),
+]
+
+SR = [(r, inc) for r in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)]
+
+
+@pytest.mark.parametrize("op", OPS, ids=[o[0] for o in OPS])
+def test_op_grad(op):
+    _, fn, shapes, _ = op
+    check_grad(lambda lib, *a: fn(lib, *a) * 1, *shapes)
+    check_grad(lambda lib, *a: fn(lib, *a) * 1, *shapes, dtype="float32", rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", [o for o in OPS if o[3]], ids=[o[0] for o in OPS if o[3]])
+def test_op_double_backward(op):
+    _, fn, shapes, _ = op
+    check_grad(lambda lib, *a: fn(lib, *[t * t for t in a]), *shapes, create_graph=True)
+
+
+@pytest.mark.parametrize("op", OPS, ids=[o[0] for o in OPS])
+def test_op_names(op):
+    _, fn, shapes, _ = op
+    outs = []
+    for lib in (ctorch, torch):
+        ins = [lib.ones(s, dtype=lib.float64, requires_grad=True) for s in shapes]
+        outs.append(name(fn(lib, *ins)))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("reduce,include_self", SR, ids=["%s-%s" % p for p in SR])
+def test_scatter_reduce_grad(reduce, include_self):
+    idx = [[0, 2, 1, 0], [2, 0, 0, 1], [0, 0, 2, 0]]
+    fn = lambda lib, x, s: x.scatter_reduce(0, T(lib, idx), s, reduce, include_self=include_self)
+    check_grad(fn, (3, 4), (3, 4))
+    check_grad(fn, (3, 4), (3, 4), dtype="float32", rtol=1e-4, atol=1e-5)
+    if reduce in ("sum", "mean", "amax"):
+        check_grad(lambda lib, x, s: fn(lib, x * x, s * s), (3, 4), (3, 4), create_graph=True)
+
+
+@pytest.mark.parametrize("reduce,include_self", SR, ids=["%s-%s" % p for p in SR])
+def test_scatter_reduce_ties_and_zeros(reduce, include_self):
+    # ties for amax/amin (gradient split evenly), zeros for prod (one and two zeros per slot)
+    xv = [[1.0, 0.0, 2.0], [3.0, 3.0, 0.0]]
+    sv = [[3.0, 0.0, 2.0, 0.0], [1.0, 3.0, 5.0, 0.0]]
+    idx = [[0, 1, 0, 1], [1, 1, 0, 2]]
+    res = []
+    for lib in (ctorch, torch):
+        x = lib.tensor(xv, dtype=lib.float64, requires_grad=True)
+        s = lib.tensor(sv, dtype=lib.float64, requires_grad=True)
+        y = x.scatter_reduce(1, T(lib, idx), s, reduce, include_self=include_self)
+        w = lib.tensor([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0]], dtype=lib.float64)
+        gx, gs = lib.autograd.grad(y * w, [x, s], grad_outputs=lib.ones((2, 3), dtype=lib.float64))
+        res.append((y.tolist(), gx.tolist(), gs.tolist(), name(y)))
+    assert res[0] == res[1]
+
+
+def test_scatter_reduce_kwarg_not_differentiable_like_torch():
+    for lib in (ctorch, torch):
+        x = lib.ones((3, 4), dtype=lib.float64, requires_grad=True)
+        y = x.scatter(0, T(lib, I2), 2.0, reduce="multiply")
+        assert name(y) == "NotImplemented"
+        with pytest.raises(RuntimeError, match="not implemented"):
+            lib.autograd.grad(y, [x], grad_outputs=lib.ones((3, 4), dtype=lib.float64))
+
+
+INPLACE = [
+    ("scatter_", lambda lib, y, s: y.scatter_(0, T(lib, I2), s), [(3, 4), (2, 4)]),
+    ("scatter_value_", lambda lib, y: y.scatter_(0, T(lib, I2), 1.5), [(3, 4)]),
+    ("scatter_add_", lambda lib, y, s: y.scatter_add_(0, T(lib, I2), s), [(3, 4), (2, 4)]),
+    ("scatter_reduce_", lambda lib, y, s: y.scatter_reduce_(0, T(lib, I2), s, "amax"), [(3, 4), (2, 4)]),
+    ("index_add_", lambda lib, y, s: y.index_add_(0, T(lib, [2, 0, 2]), s, alpha=2), [(3, 4), (3, 4)]),
+    ("index_copy_", lambda lib, y, s: y.index_copy_(0, T(lib, [2, 0]), s), [(3, 4), (2, 4)]),
+    ("index_fill_", lambda lib, y: y.index_fill_(1, T(lib, [0, 2]), 2.0), [(3, 4)]),
+    ("index_fill_tensor_", lambda lib, y, v: y.index_fill_(1, T(lib, [0, 2]), v * 1), [(3, 4), ()]),
+    ("index_put_", lambda lib, y, v: y.index_put_((T(lib, [0, 2, 0]),), v, accumulate=True), [(3, 4), (4,)]),
+    ("masked_fill_", lambda lib, y: y.masked_fill_(T(lib, M34), 0.0), [(3, 4)]),
+    ("masked_fill_tensor_", lambda lib, y, v: y.masked_fill_(T(lib, M34), v * 1), [(3, 4), ()]),
+    ("masked_scatter_", lambda lib, y, s: y.masked_scatter_(T(lib, M34), s), [(3, 4), (7,)]),
+    ("put_", lambda lib, y, s: y.put_(T(lib, [0, 11]), s), [(3, 4), (2,)]),
+]
+
+
+@pytest.mark.parametrize("op", INPLACE, ids=[o[0] for o in INPLACE])
+def test_inplace_grad(op):
+    _, fn, shapes = op
+
+    def f(lib, x, *rest):
+        y = x * 1.5
+        r = fn(lib, y, *rest)
+        assert r is y
+        return y * x
+    check_grad(f, *shapes)
+    outs = []
+    for lib in (ctorch, torch):
+        ins = [lib.ones(s, dtype=lib.float64, requires_grad=True) for s in shapes]
+        y = ins[0] * 1
+        fn(lib, y, *ins[1:])
+        outs.append(name(y))
+    assert outs[0] == outs[1]
+
+
+def test_inplace_on_leaf_refused():
+    for lib in (ctorch, torch):
+        x = lib.ones((3, 4), dtype=lib.float64, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable"):
+            x.index_fill_(1, T(lib, [0]), 2.0)
+
+
+def test_integer_outputs_not_differentiable():
+    for lib in (ctorch, torch):
+        x = lib.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=lib.float64, requires_grad=True)
+        assert not lib.nonzero(x).requires_grad
+        assert not lib.argwhere(x).requires_grad
+        assert not any(t.requires_grad for t in lib.where(x))
+        i = lib.tensor([[1, 0], [0, 1]])
+        assert not i.gather(0, T(lib, [[0, 1]])).requires_grad
+
+
+def test_index_ops_nograd_and_gradcheck():
+    x = ctorch.ones((3, 4), dtype=ctorch.float64, requires_grad=True)
+    with ctorch.no_grad():
+        assert not x.gather(0, T(ctorch, I2)).requires_grad
+        assert not x[[0, 1]].requires_grad
+    g = ctorch.autograd.gradcheck
+    xs = ctorch.tensor(np.random.default_rng(1).uniform(-1, 1, (3, 4)), dtype=ctorch.float64, requires_grad=True)
+    ss = ctorch.tensor(np.random.default_rng(2).uniform(-1, 1, (2, 4)), dtype=ctorch.float64, requires_grad=True)
+    assert g(lambda a: a[T(ctorch, [0, 2, 2]), 1:], (xs,))
+    assert g(lambda a, b: a.scatter_add(0, T(ctorch, I2), b), (xs, ss))
+    assert g(lambda a, b: a.scatter_reduce(0, T(ctorch, I2), b, "amax"), (xs, ss))
+    assert g(lambda a: a.masked_select(T(ctorch, M34)), (xs,))
+    assert g(lambda a, b: a.masked_scatter(T(ctorch, M34), b), (xs, ss))
+
+
+def test_scatter_src_larger_than_index():
+    # torch refuses these gradients (index-shaped grad for a larger src); ctorch gives the
+    # gradient of the elements the index reads, zeros for the rest of src
+    for op in ("scatter", "scatter_add", "scatter_reduce"):
+        x = ctorch.ones((3, 4), dtype=ctorch.float64, requires_grad=True)
+        s = ctorch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], dtype=ctorch.float64, requires_grad=True)
+        idx = T(ctorch, [[0, 2, 2]])
+        args = (0, idx, s) + (("sum",) if op == "scatter_reduce" else ())
+        y = getattr(x, op)(*args)
+        w = ctorch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]], dtype=ctorch.float64)
+        gx, gs = ctorch.autograd.grad(y * w, [x, s], grad_outputs=ctorch.ones((3, 4), dtype=ctorch.float64))
+        assert gs.tolist() == [[1.0, 10.0, 11.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
