@@ -46,5 +46,9 @@ int ctg_tensor_index(ct_tensor *result, ct_tensor *self, const ct_index_item *it
  * (IndexPutBackward0 / CopySlices). New reference. */
 ct_tensor *ct_index_put_items(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate,
                               const char *name);
+/* The same written into self (whose history it takes over; in-place checks done by the
+ * caller): CopySlices-like setitem without a copy of self. 0 or -1. */
+int ct_index_put_items_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate,
+                        const char *name);
 
 #endif

@@ -250,6 +250,24 @@ ct_tensor *ct_index_put_items(ct_tensor *self, const ct_index_item *items, int n
     return out;
 }
 
+int ct_index_put_items_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate,
+                        const char *name) {
+    ct_tensor *ins[2] = {self, value};
+    /* edges to self's current history first, then write in place and take self over */
+    ct_node *node = ct_node_new(name, index_put_backward, 2, ins, 1);
+    if (!node) return -1;
+    int rc = attach_items(node, items, n);
+    node->iv[0] = accumulate;
+    if (!rc) {
+        bool prev = ct_set_grad_enabled(false);
+        rc = ct_tensor_index_put_nograd(self, items, n, value, accumulate);
+        ct_set_grad_enabled(prev);
+    }
+    if (!rc) rc = ct_node_set_output(node, self, 0);
+    ct_node_release(node);
+    return rc;
+}
+
 /* Tensor?[] -> items (None -> full slice) */
 static int list_items(ct_tensorlist indices, ct_index_item *items) {
     if (indices.n > CT_MAX_DIM) return ct_errorf(CT_ERR_INDEX, "[index] too many indices");

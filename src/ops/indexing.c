@@ -488,8 +488,9 @@ ct_tensor *ct_tensor_index(ct_tensor *self, const ct_index_item *items, int n) {
     return r;
 }
 
-/* self[items] = value: when the graph must see it, an out-of-place index_put recorded and
- * committed into self (the autograd=inplace protocol); else the plain kernel. */
+/* self[items] = value: when the graph must see it, recorded as an index_put whose output is
+ * self (checks of the autograd=inplace protocol; written in place, no copy of self); else
+ * the plain kernel. */
 int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate) {
     ct_tensor *ins[2] = {self, value};
     bool noop = n == 1 && items[0].kind == CT_INDEX_BOOL && !items[0].i && !accumulate; /* t[False] = v */
@@ -502,9 +503,5 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
                                              : "a view of a leaf Variable that requires grad is being used in an "
                                                "in-place operation.");
     if (ct_autograd_inplace_begin(self, 2, ins) < 0) return -1;
-    ct_tensor *r = ct_index_put_items(self, items, n, value, accumulate, adv ? "IndexPutBackward0" : "CopySlices");
-    ct_tensor *c = ct_autograd_inplace_commit(self, r);
-    if (!c) return -1;
-    ct_tensor_release(c);
-    return 0;
+    return ct_index_put_items_(self, items, n, value, accumulate, adv ? "IndexPutBackward0" : "CopySlices");
 }
