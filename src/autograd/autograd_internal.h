@@ -40,6 +40,8 @@ ct_tensor *ct_tensor_index_nograd(ct_tensor *self, const ct_index_item *items, i
 int ct_tensor_index_put_nograd(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate);
 /* True when an item is an advanced index (tensor other than a 0-dim integer one, or a bool). */
 bool ct_index_items_advanced(const ct_index_item *items, int n);
+/* grad_fn name of self after self[items] = value (IndexPutBackward0, CopySlices, ...). */
+const char *ct_index_setitem_name(const ct_tensor *self, const ct_index_item *items, int n, const ct_tensor *value);
 /* Maker of self[items] (result from ct_tensor_index_nograd). */
 int ctg_tensor_index(ct_tensor *result, ct_tensor *self, const ct_index_item *items, int n);
 /* Out-of-place index_put over items (a clone of self with value put), recorded as `name`

@@ -188,6 +188,30 @@ static const char *basic_name(const ct_tensor *self, const ct_index_item *items,
     return last ? last : "AliasBackward0";
 }
 
+/* Name torch gives self's new grad_fn after self[items] = value: IndexPutBackward0 for
+ * advanced indices; when every item keeps the whole tensor (Ellipsis, full slices) torch
+ * copies into self directly (FillBackward3 for a 0-dim value, CopyBackwards otherwise);
+ * else a view of self is written (CopySlices). */
+const char *ct_index_setitem_name(const ct_tensor *self, const ct_index_item *items, int n, const ct_tensor *value) {
+    if (ct_index_items_advanced(items, n) && !(n == 1 && items[0].kind == CT_INDEX_BOOL)) return "IndexPutBackward0";
+    int used = 0;
+    for (int i = 0; i < n; i++) used += items[i].kind == CT_INDEX_SLICE || items[i].kind == CT_INDEX_INT ||
+                                        items[i].kind == CT_INDEX_TENSOR;
+    int sd = 0;
+    for (int i = 0; i < n; i++) {
+        const ct_index_item *it = &items[i];
+        if (it->kind == CT_INDEX_ELLIPSIS) {
+            sd += self->ndim - used > 0 ? self->ndim - used : 0;
+        } else if (it->kind == CT_INDEX_SLICE && it->start == 0 && it->step == 1 && sd < self->ndim &&
+                   it->stop >= self->sizes[sd]) {
+            sd++;
+        } else {
+            return "CopySlices";
+        }
+    }
+    return value->ndim == 0 ? "FillBackward3" : "CopyBackwards";
+}
+
 /* ------------------------------------------------------------------ t[items] */
 
 static int getitem_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {

@@ -503,5 +503,5 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
                                              : "a view of a leaf Variable that requires grad is being used in an "
                                                "in-place operation.");
     if (ct_autograd_inplace_begin(self, 2, ins) < 0) return -1;
-    return ct_index_put_items_(self, items, n, value, accumulate, adv ? "IndexPutBackward0" : "CopySlices");
+    return ct_index_put_items_(self, items, n, value, accumulate, ct_index_setitem_name(self, items, n, value));
 }

@@ -159,15 +159,27 @@ def test_setitem_repeated_indices_accumulate():
     check_grad(fn2, (3, 4), (3, 4), create_graph=True)
 
 
-def test_setitem_names_and_history():
-    for idx, nm in (("[1]", "CopySlices"), ("[1:]", "CopySlices"), ("[[0, 1]]", "IndexPutBackward0"),
-                    ("[T(lib, M34)]", "IndexPutBackward0")):
-        outs = []
-        for lib in (ctorch, torch):
-            y = lib.ones((3, 4), dtype=lib.float64, requires_grad=True) * 1
-            exec("y" + idx + " = 0.0", {"T": T, "M34": M34, "lib": lib, "y": y})
-            outs.append(name(y))
-        assert outs == [nm, nm]
+SETITEM_NAMES = [
+    ("[1] = 0.0", "CopySlices"), ("[1:] = 0.0", "CopySlices"), ("[[0, 1]] = 0.0", "IndexPutBackward0"),
+    ("[T(lib, M34)] = 0.0", "IndexPutBackward0"), ("[None] = 1.0", "CopySlices"), ("[True] = 1.0", "CopySlices"),
+    ("[...] = 2.0", "FillBackward3"), ("[:] = 2.0", "FillBackward3"), ("[0:3, :] = 2.0", "FillBackward3"),
+    ("[-100:] = 2.0", "CopySlices"), ("[...] = lib.ones(4, dtype=lib.float64)", "CopyBackwards"),
+    ("[:, ...] = lib.ones(4)", "CopyBackwards"), ("[T(lib, 1)] = 2.0", "CopySlices"),
+]
+
+
+@pytest.mark.parametrize("stmt,nm", SETITEM_NAMES, ids=[s for s, _ in SETITEM_NAMES])
+def test_setitem_names_and_history(stmt, nm):
+    outs, grads = [], []
+    for lib in (ctorch, torch):
+        x = lib.ones((3, 4), dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        exec("y" + stmt, {"T": T, "M34": M34, "lib": lib, "y": y})
+        outs.append(name(y))
+        g, = lib.autograd.grad(y, [x], grad_outputs=lib.ones((3, 4), dtype=lib.float64))
+        grads.append(g.tolist())
+    assert outs == [nm, nm]
+    assert grads[0] == grads[1]
 
 
 def test_setitem_value_requires_grad_on_plain_base():
@@ -383,3 +395,10 @@ def test_scatter_src_larger_than_index():
         w = ctorch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]], dtype=ctorch.float64)
         gx, gs = ctorch.autograd.grad(y * w, [x, s], grad_outputs=ctorch.ones((3, 4), dtype=ctorch.float64))
         assert gs.tolist() == [[1.0, 10.0, 11.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("op", [o for o in OPS if o[2][0] == (3, 4)], ids=[o[0] for o in OPS if o[2][0] == (3, 4)])
+def test_op_grad_noncontiguous(op):
+    # self as a strided view (every other column of a (3, 8)), gradients through the view too
+    _, fn, shapes, _ = op
+    check_grad(lambda lib, x, *a: fn(lib, x[:, 1::2], *a) * 1, (3, 8), *shapes[1:])
