@@ -8,11 +8,14 @@
  * holding the items (index tensors retained) in its payload; its backward is
  * zeros(t.shape).index_put(items, grad, accumulate=True), itself recorded, so double
  * backward goes back through t[items] again. t[items] = v on a tensor that requires grad
- * (or with v requiring grad) is an out-of-place index_put recorded as IndexPutBackward0
- * (advanced) or CopySlices (basic) and committed into t: the old t gets grad with the
- * written positions zeroed, v gets grad[items] summed to its shape. Leaves requiring grad
- * are refused as torch does; views of tensors requiring grad are refused by the in-place
- * protocol (the engine does not rebase views). */
+ * (or with v requiring grad) writes t in place and makes t the output of an index_put node
+ * (IndexPutBackward0 for advanced indices, CopySlices / CopyBackwards / FillBackward3 for
+ * basic ones, as torch names them) whose edges point at t's previous history: the old t
+ * gets grad with the written positions zeroed, v gets grad[items] summed to its shape.
+ * Leaves requiring grad are refused as torch does; views of tensors requiring grad are
+ * refused by the in-place protocol, and so is writing a value requiring grad into a plain
+ * tensor that shares its memory (the engine does not rebase views, so the base or the
+ * views would silently miss the history). */
 #include <stdlib.h>
 
 #include "autograd_internal.h"

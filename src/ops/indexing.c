@@ -503,5 +503,11 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
                                              : "a view of a leaf Variable that requires grad is being used in an "
                                                "in-place operation.");
     if (ct_autograd_inplace_begin(self, 2, ins) < 0) return -1;
+    if (!ct_tensor_requires_grad(self) && __atomic_load_n(&self->storage->refcount, __ATOMIC_ACQUIRE) > 1)
+        /* self takes the history, but tensors sharing its memory (its base, its views) would
+         * not see it: refuse rather than drop the gradient silently */
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[index_put_] assigning a value that requires grad into a tensor "
+                         "that shares its memory with other tensors (a view such as x[i][j], or a tensor that has "
+                         "views) is not supported: index the base tensor directly (x[i, j] = v) or clone() first");
     return ct_index_put_items_(self, items, n, value, accumulate, ct_index_setitem_name(self, items, n, value));
 }

@@ -402,3 +402,18 @@ def test_op_grad_noncontiguous(op):
     # self as a strided view (every other column of a (3, 8)), gradients through the view too
     _, fn, shapes, _ = op
     check_grad(lambda lib, x, *a: fn(lib, x[:, 1::2], *a) * 1, (3, 8), *shapes[1:])
+
+
+def test_setitem_grad_value_into_view_refused():
+    # the engine does not rebase views: a value requiring grad written through a view of a
+    # plain tensor would be lost for the base, so it is refused (torch supports it)
+    x = ctorch.zeros((2, 3), dtype=ctorch.float64)
+    v = ctorch.tensor(2.0, dtype=ctorch.float64, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="shares its memory"):
+        x[0][1] = v * 1
+    x[0, 1] = v * 1  # the base itself works
+    g, = ctorch.autograd.grad(x, [v], grad_outputs=ctorch.ones((2, 3), dtype=ctorch.float64))
+    assert g.item() == 1.0
+    y = ctorch.zeros((2, 3), dtype=ctorch.float64)
+    y[0][1] = 3.0  # no grad involved: plain write
+    assert y[0, 1].item() == 3.0
