@@ -191,27 +191,42 @@ static const char *basic_name(const ct_tensor *self, const ct_index_item *items,
     return last ? last : "AliasBackward0";
 }
 
-/* Name torch gives self's new grad_fn after self[items] = value: IndexPutBackward0 for
- * advanced indices; when every item keeps the whole tensor (Ellipsis, full slices) torch
- * copies into self directly (FillBackward3 for a 0-dim value, CopyBackwards otherwise);
- * else a view of self is written (CopySlices). */
+/* Name torch gives self's new grad_fn after self[items] = value. torch first applies the
+ * basic part of the index (ints, None, bools, slices other than a whole dim) as a view and
+ * writes through it (CopySlices); with no such view, advanced indices are an index_put_
+ * on self (IndexPutBackward0) and a plain index copies into self (FillBackward3 for a 0-dim
+ * value, CopyBackwards otherwise). */
 const char *ct_index_setitem_name(const ct_tensor *self, const ct_index_item *items, int n, const ct_tensor *value) {
-    if (ct_index_items_advanced(items, n) && !(n == 1 && items[0].kind == CT_INDEX_BOOL)) return "IndexPutBackward0";
     int used = 0;
-    for (int i = 0; i < n; i++) used += items[i].kind == CT_INDEX_SLICE || items[i].kind == CT_INDEX_INT ||
-                                        items[i].kind == CT_INDEX_TENSOR;
+    for (int i = 0; i < n; i++) {
+        const ct_index_item *it = &items[i];
+        if (it->kind == CT_INDEX_SLICE || it->kind == CT_INDEX_INT) used++;
+        else if (it->kind == CT_INDEX_TENSOR)
+            used += (it->tensor->dtype == CT_BOOL || it->tensor->dtype == CT_UINT8) ? it->tensor->ndim : 1;
+    }
+    bool view = false;
     int sd = 0;
     for (int i = 0; i < n; i++) {
         const ct_index_item *it = &items[i];
-        if (it->kind == CT_INDEX_ELLIPSIS) {
-            sd += self->ndim - used > 0 ? self->ndim - used : 0;
-        } else if (it->kind == CT_INDEX_SLICE && it->start == 0 && it->step == 1 && sd < self->ndim &&
-                   it->stop >= self->sizes[sd]) {
+        switch (it->kind) {
+        case CT_INDEX_ELLIPSIS: sd += self->ndim - used > 0 ? self->ndim - used : 0; break;
+        case CT_INDEX_SLICE:
+            if (!(it->start == 0 && it->step == 1 && sd < self->ndim && it->stop >= self->sizes[sd])) view = true;
             sd++;
-        } else {
-            return "CopySlices";
+            break;
+        case CT_INDEX_INT: view = true, sd++; break;
+        case CT_INDEX_TENSOR: {
+            const ct_tensor *t = it->tensor;
+            bool mask = t->dtype == CT_BOOL || t->dtype == CT_UINT8;
+            if (t->ndim == 0) view = true; /* select / unsqueeze */
+            sd += mask ? t->ndim : 1;
+            break;
+        }
+        default: view = true; break; /* None, bool */
         }
     }
+    if (view) return "CopySlices";
+    if (ct_index_items_advanced(items, n)) return "IndexPutBackward0";
     return value->ndim == 0 ? "FillBackward3" : "CopyBackwards";
 }
 

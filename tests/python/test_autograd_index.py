@@ -165,6 +165,9 @@ SETITEM_NAMES = [
     ("[...] = 2.0", "FillBackward3"), ("[:] = 2.0", "FillBackward3"), ("[0:3, :] = 2.0", "FillBackward3"),
     ("[-100:] = 2.0", "CopySlices"), ("[...] = lib.ones(4, dtype=lib.float64)", "CopyBackwards"),
     ("[:, ...] = lib.ones(4)", "CopyBackwards"), ("[T(lib, 1)] = 2.0", "CopySlices"),
+    ("[T(lib, True)] = 1.0", "CopySlices"), ("[T(lib, 1), [0, 1]] = 1.0", "CopySlices"),
+    ("[..., T(lib, M4)] = 1.0", "IndexPutBackward0"), ("[[0], ...] = 1.0", "IndexPutBackward0"),
+    ("[None, [0, 1]] = 1.0", "CopySlices"), ("[1:, [0, 1]] = 1.0", "CopySlices"),
 ]
 
 
@@ -174,7 +177,7 @@ def test_setitem_names_and_history(stmt, nm):
     for lib in (ctorch, torch):
         x = lib.ones((3, 4), dtype=lib.float64, requires_grad=True)
         y = x * 2
-        exec("y" + stmt, {"T": T, "M34": M34, "lib": lib, "y": y})
+        exec("y" + stmt, {"T": T, "M34": M34, "M4": M4, "lib": lib, "y": y})
         outs.append(name(y))
         g, = lib.autograd.grad(y, [x], grad_outputs=lib.ones((3, 4), dtype=lib.float64))
         grads.append(g.tolist())
@@ -417,3 +420,62 @@ def test_setitem_grad_value_into_view_refused():
     y = ctorch.zeros((2, 3), dtype=ctorch.float64)
     y[0][1] = 3.0  # no grad involved: plain write
     assert y[0, 1].item() == 3.0
+
+
+def _random_index(lib, shape, r):
+    items, d = [], 0
+    for row in r:
+        if d >= len(shape):
+            break
+        k, size = int(row[0]), shape[d]
+        if k == 0:
+            items.append(int(row[1] % size) - (size if row[2] % 2 else 0))
+        elif k == 1:
+            items.append(slice(int(row[1] % (size + 1)), None, int(row[2] % 3) + 1))
+        elif k == 2:
+            items.append(None)
+            continue
+        elif k == 3:
+            items.append([int(v) % size for v in row[1:4]])
+        elif k == 4:
+            items.append(lib.tensor([int(v) % size for v in row[1:3]]))
+        elif k == 5:
+            items.append(lib.tensor([bool(row[1 + j % 5] % 2) for j in range(size)]))
+        else:
+            items.append(slice(None))
+        d += 1
+    return tuple(items)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_index_getitem_setitem(seed):
+    # random mixes of ints, slices, None, int lists/tensors and masks: values, gradients of
+    # t[idx] and of t[idx] = v (both the base and v), grad_fn names, all against torch
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        shape = tuple(int(v) for v in rng.integers(1, 4, size=3))
+        r = rng.integers(0, 7, size=(3, 6))
+        xs = rng.uniform(-1, 1, size=shape)
+        try:
+            torch.ones(shape)[_random_index(torch, shape, r)]
+        except IndexError:  # indices that do not broadcast: same error class
+            with pytest.raises(IndexError):
+                ctorch.ones(shape)[_random_index(ctorch, shape, r)]
+            continue
+        res = []
+        for lib in (ctorch, torch):
+            idx = _random_index(lib, shape, r)
+            x = lib.tensor(xs, dtype=lib.float64, requires_grad=True)
+            z = (x * 2)[idx]
+            vals = lib.tensor(np.linspace(-1, 1, z.numel()).reshape(tuple(z.shape)), dtype=lib.float64,
+                              requires_grad=True)
+            y = x * 3
+            y[idx] = vals * 1
+            gz, = lib.autograd.grad(z, [x], grad_outputs=lib.ones(tuple(z.shape), dtype=lib.float64))
+            gx, gv = lib.autograd.grad(y * y, [x, vals], grad_outputs=lib.ones(shape, dtype=lib.float64))
+            res.append((z.tolist(), gz.tolist(), y.tolist(), gx.tolist(), gv.tolist(), name(z), name(y)))
+        for a, b in zip(*res):
+            if isinstance(a, str):
+                assert a == b
+            else:
+                np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-12, atol=1e-12)
