@@ -236,6 +236,14 @@ static int getitem_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ix_items *p = n->payload;
     ct_tensor *z = zeros_meta(&n->in_meta[0], g[0]->dtype);
     if (!z) return -1;
+    if (!(ct_grad_enabled() && ct_tensor_requires_grad(g[0]))) {
+        /* not differentiated again: accumulate straight into the fresh zeros */
+        if (ct_tensor_index_put_nograd(z, p->it, p->n, g[0], true)) {
+            ct_tensor_release(z);
+            return -1;
+        }
+        return put(n, gi, 0, z);
+    }
     ct_tensor *r = ct_index_put_items(z, p->it, p->n, g[0], true, "IndexPutBackward0");
     ct_tensor_release(z);
     return put(n, gi, 0, r);
