@@ -170,7 +170,7 @@ static const char *basic_name(const ct_tensor *self, const ct_index_item *items,
     }
     int used = 0;
     for (int i = 0; i < n; i++)
-        if (items[i].kind == CT_INDEX_INT || items[i].kind == CT_INDEX_SLICE || items[i].kind == CT_INDEX_TENSOR) used++;
+        used += items[i].kind == CT_INDEX_INT || items[i].kind == CT_INDEX_SLICE || items[i].kind == CT_INDEX_TENSOR;
     const char *last = NULL;
     int sd = 0;
     for (int i = 0; i < n; i++) {

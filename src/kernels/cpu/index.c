@@ -468,7 +468,7 @@ ct_tensor *ct_scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, src, NULL, op, false);
 }
 ct_tensor *ct_scatter_value_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
-                                   const char *reduce) {
+                                        const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, NULL, &value, op, false);
 }
@@ -483,7 +483,7 @@ ct_tensor *ct_scatter__reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *inde
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, src, NULL, op, true);
 }
 ct_tensor *ct_scatter__value_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
-                                    const char *reduce) {
+                                         const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, NULL, &value, op, true);
 }
@@ -614,14 +614,14 @@ mean_done:
     return out;
 }
 
-ct_tensor *ct_scatter_reduce_two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce,
-                                 bool include_self) {
+ct_tensor *ct_scatter_reduce_two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
+                                      const char *reduce, bool include_self) {
     if (src->dtype != self->dtype)
         return ct_error(CT_ERR_RUNTIME, "[scatter_reduce] scatter(): Expected self.dtype to be equal to src.dtype");
     return scatter_reduce_impl(self, dim, index, src, reduce, include_self, false);
 }
-ct_tensor *ct_scatter_reduce__two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce,
-                                  bool include_self) {
+ct_tensor *ct_scatter_reduce__two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
+                                       const char *reduce, bool include_self) {
     if (src->dtype != self->dtype)
         return ct_error(CT_ERR_RUNTIME, "[scatter_reduce_] scatter(): Expected self.dtype to be equal to src.dtype");
     return scatter_reduce_impl(self, dim, index, src, reduce, include_self, true);
