@@ -630,7 +630,7 @@ int ctg_scatter_reduce_two(ct_tensor *result, ct_tensor *self, int64_t dim, ct_t
     if (differs) {
         ct_index_item items[CT_MAX_DIM];
         for (int k = 0; k < index->ndim; k++) items[k] = ct_index_slice(0, index->sizes[k], 1);
-        s = ct_tensor_index_nograd(src, items, index->ndim);
+        s = ct_tensor_index(src, items, index->ndim); /* recorded: double backward reaches src */
         if (!s) return -1;
     } else {
         ct_tensor_retain(s);

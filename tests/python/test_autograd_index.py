@@ -479,3 +479,14 @@ def test_random_index_getitem_setitem(seed):
                 assert a == b
             else:
                 np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-12, atol=1e-12)
+
+
+def test_scatter_reduce_prod_src_larger_double_backward():
+    x = ctorch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=ctorch.float64, requires_grad=True)
+    s = ctorch.tensor([[2.0, 5.0, 7.0], [3.0, 1.0, 9.0]], dtype=ctorch.float64, requires_grad=True)
+    y = x.scatter_reduce(1, T(ctorch, [[0, 0], [1, 0]]), s, "prod")
+    gs, = ctorch.autograd.grad(y, [s], grad_outputs=ctorch.ones((2, 2), dtype=ctorch.float64), create_graph=True)
+    # y[0,0] = 1*2*5, y[1,0] = 3*1, y[1,1] = 4*3
+    np.testing.assert_allclose(gs.tolist(), [[5.0, 2.0, 0.0], [4.0, 3.0, 0.0]], rtol=1e-12)
+    h, = ctorch.autograd.grad(gs, [s], grad_outputs=ctorch.ones((2, 3), dtype=ctorch.float64))
+    np.testing.assert_allclose(h.tolist(), [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], rtol=1e-12, atol=1e-12)
