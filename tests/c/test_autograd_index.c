@@ -131,7 +131,62 @@ static void test_gather_double_backward(void) {
     ct_tensor_release(x);
 }
 
+/* every index-op formula once with create_graph and once more through it (leak coverage) */
+static void test_op_formulas(void) {
+    ct_tensor *x = leaf34();
+    double sd[8] = {0, 3, 1, 0, 2, 2, 5, 1};
+    int64_t s24[2] = {2, 4}, s34[2] = {3, 4};
+    ct_tensor *src = ct_tensor_from_data(sd, s24, 2, CT_FLOAT64);
+    ct_tensor_set_requires_grad(src, true);
+    int64_t iv[8] = {0, 2, 1, 0, 2, 0, 0, 1};
+    ct_tensor *idx = ct_tensor_from_data(iv, s24, 2, CT_INT64);
+    int64_t i3[3] = {2, 0, 2}, n3 = 3;
+    ct_tensor *vidx = ct_tensor_from_data(i3, &n3, 1, CT_INT64);
+    uint8_t mv[12] = {1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1};
+    ct_tensor *mask = ct_tensor_from_data(mv, s34, 2, CT_BOOL);
+    ct_tensor *val = ct_scalar_tensor_f64(1.5, CT_FLOAT64);
+    ct_tensor_set_requires_grad(val, true);
+    const char *reds[5] = {"sum", "prod", "mean", "amax", "amin"};
+    for (int k = 0; k < 12; k++) {
+        ct_tensor *xx = ct_mul(x, x), *r = NULL;
+        switch (k) {
+        case 0: case 1: case 2: case 3: case 4: r = ct_scatter_reduce_two(xx, 0, idx, src, reds[k], k % 2); break;
+        case 5: r = ct_masked_scatter(xx, mask, src); break;
+        case 6: r = ct_masked_fill_Tensor(xx, mask, val); break;
+        case 7: r = ct_index_fill_int_Tensor(xx, 0, vidx, val); break;
+        case 8: r = ct_take_along_dim(xx, idx, (int64_t[]){0}); break;
+        case 9: r = ct_index_select(xx, 0, vidx); break;
+        case 10: r = ct_masked_select(xx, mask); break;
+        default: r = ct_scatter_src(xx, 0, idx, src); break;
+        }
+        CHECK(r != NULL);
+        if (r) {
+            ct_tensor *g = ones_like_t(r), *ins[3] = {x, src, val}, *d1[3] = {NULL, NULL, NULL};
+            CHECK(ct_autograd_grad(1, &r, &g, 3, ins, true, true, true, d1) == 0);
+            CHECK(d1[0] && ct_tensor_requires_grad(d1[0]));
+            if (d1[0]) {
+                ct_tensor *g2 = ones_like_t(d1[0]), *d2 = NULL;
+                CHECK(ct_autograd_grad(1, &d1[0], &g2, 1, &x, false, false, true, &d2) == 0);
+                ct_tensor_release(d2);
+                ct_tensor_release(g2);
+            }
+            for (int i = 0; i < 3; i++) ct_tensor_release(d1[i]);
+            ct_tensor_release(g);
+        }
+        ct_clear_error();
+        ct_tensor_release(r);
+        ct_tensor_release(xx);
+    }
+    ct_tensor_release(val);
+    ct_tensor_release(mask);
+    ct_tensor_release(vidx);
+    ct_tensor_release(idx);
+    ct_tensor_release(src);
+    ct_tensor_release(x);
+}
+
 int main(void) {
+    test_op_formulas();
     test_basic_and_advanced_getitem();
     test_setitem();
     test_gather_double_backward();
