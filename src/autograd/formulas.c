@@ -153,7 +153,10 @@ int ctg_add(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alph
 
 int ctg_sub(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alpha) {
     ct_node *node;
-    RECORD("SubBackward0", add_backward, result, self, other);
+    /* number - tensor is torch's rsub */
+    RECORD((self->flags & CT_FLAG_WRAPPED_NUMBER) && !(other->flags & CT_FLAG_WRAPPED_NUMBER) ? "RsubBackward1"
+                                                                                              : "SubBackward0",
+           add_backward, result, self, other);
     if (alpha.kind == CT_SCALAR_FLOAT)
         alpha.v.d = -alpha.v.d;
     else
@@ -216,11 +219,18 @@ fail:
     return -1;
 }
 
+static int div_rounding_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    for (int i = 0; i < 2; i++)
+        if (ct_node_needs_grad(n, i) && put(n, gi, i, ct_zeros_like(g[0], -1, -1))) return -1;
+    return 0;
+}
+
 int ctg_div(ct_tensor *result, ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     ct_node *node;
     if (rounding_mode) {
-        /* floor/trunc division: gradient is zero almost everywhere; torch records nothing
-         * differentiable either (DivBackward with zero grads) — keep the result out of the graph */
+        /* floor/trunc division: piecewise constant, zero gradient for both operands (torch's
+         * DivBackward2) */
+        RECORD("DivBackward2", div_rounding_backward, result, self, other);
         return 0;
     }
     RECORD("DivBackward0", div_backward, result, self, other);
