@@ -89,6 +89,27 @@ int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) 
     return 1;
 }
 
+/* The out-of-place node may have saved self (or another view of its storage) as an input
+ * for its formula; self is about to be overwritten, so the node keeps a private copy of the
+ * original values instead (torch's original_self), with the same history. */
+static int keep_original_inputs(ct_node *fn, ct_tensor *self) {
+    for (int s = 0; s < fn->n_saved; s++) {
+        ct_tensor *a = fn->saved[s];
+        if (!a || fn->saved_output_nr[s] >= 0 || a->storage != self->storage) continue;
+        bool prev = ct_set_grad_enabled(false);
+        ct_tensor *c = ct_clone(a);
+        ct_set_grad_enabled(prev);
+        if (!c) return -1;
+        c->flags |= a->flags & CT_FLAG_WRAPPED_NUMBER;
+        c->autograd = a->autograd; /* no meta of its own: made with grad mode off */
+        a->autograd = NULL;
+        ct_tensor_release(a);
+        fn->saved[s] = c;
+        fn->saved_version[s] = c->storage->version;
+    }
+    return 0;
+}
+
 /* self takes result's values and history (result consumed). Returns a new ref to self. */
 ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
     if (!result) return NULL;
@@ -106,11 +127,11 @@ ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
         return ct_error(CT_ERR_RUNTIME, "result type %s can't be cast to the desired output type %s",
                         ct_dtype_name(result->dtype), ct_dtype_name(self->dtype));
     }
-    if (ct_copy_into(self, result)) {
+    ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
+    if ((fn && keep_original_inputs(fn, self)) || ct_copy_into(self, result)) {
         ct_tensor_release(result);
         return NULL;
     }
-    ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
     if (fn) {
         if (ct_node_set_output(fn, self, result->autograd->output_nr)) {
             ct_tensor_release(result);

@@ -602,3 +602,34 @@ int ctg_where_self(ct_tensor *result, ct_tensor *condition, ct_tensor *input, ct
     RECORD("WhereBackward0", bw_where, result, condition, input, other);
     return ct_node_save(node, 0, condition, -1);
 }
+
+/* ------------------------------------------------------------------ in-place ops without a derivative */
+
+int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs);
+ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result);
+
+static int bw_inplace_none(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    (void)g, (void)gi;
+    return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "the derivative for 'inplace version of %s' is not implemented.",
+                     (const char *)n->payload);
+}
+
+/* asinh_/acosh_/atanh_: torch records a node (AsinhBackward1 ...) that raises when reached. */
+ct_tensor *ct_autograd_inplace_no_derivative(ct_tensor *self, ct_tensor *(*out_of_place)(ct_tensor *),
+                                             ct_tensor *(*in_place)(ct_tensor *), const char *node_name,
+                                             const char *op) {
+    int k = ct_autograd_inplace_begin(self, 1, &self);
+    if (k < 0) return NULL;
+    if (k == 0) return in_place(self);
+    ct_tensor *r = out_of_place(self);
+    if (!r) return NULL;
+    if (ct_dtype_is_floating(r->dtype)) {
+        ct_node *node = ct_autograd_record(node_name, bw_inplace_none, r, 1, &self);
+        if (!node) {
+            ct_tensor_release(r);
+            return NULL;
+        }
+        node->payload = (void *)op; /* a string literal: nothing to free */
+    }
+    return ct_autograd_inplace_commit(self, r);
+}

@@ -16,6 +16,13 @@
 
 /* ------------------------------------------------------------------ helpers */
 
+ct_tensor *ct_asinh__impl(ct_tensor *self);
+ct_tensor *ct_acosh__impl(ct_tensor *self);
+ct_tensor *ct_atanh__impl(ct_tensor *self);
+ct_tensor *ct_autograd_inplace_no_derivative(ct_tensor *self, ct_tensor *(*out_of_place)(ct_tensor *),
+                                             ct_tensor *(*in_place)(ct_tensor *), const char *node,
+                                             const char *op);
+
 /* A float-rule op (integers/bool promote to the default float): loops for f32/f64 and
  * the out-of-place and in-place entry points. */
 #define F_UNARY(N, E32, E64)                                   \
@@ -193,6 +200,15 @@ F_UNARY(cosh, coshf(a), cosh(a))
 F_UNARY(asinh, asinhf(a), asinh(a))
 F_UNARY(acosh, acoshf(a), acosh(a))
 F_UNARY(atanh, atanhf(a), atanh(a))
+/* torch defines no derivative for the in-place inverse hyperbolics: recorded, the node raises
+ * on backward (src/autograd/formulas_elementwise.c) */
+#define NO_INPLACE_GRAD(N, NODE)                                                                        \
+    ct_tensor *ct_##N##_(ct_tensor *self) {                                                             \
+        return ct_autograd_inplace_no_derivative(self, ct_##N##_impl, ct_##N##__impl, NODE, #N);        \
+    }
+NO_INPLACE_GRAD(asinh, "AsinhBackward1")
+NO_INPLACE_GRAD(acosh, "AcoshBackward1")
+NO_INPLACE_GRAD(atanh, "AtanhBackward1")
 F_UNARY(erf, ct_verff(a), erf(a))
 F_UNARY(erfc, erfcf(a), erfc(a))
 
@@ -260,15 +276,39 @@ static double hurwitz_zeta(double s, double q) {
     }
     return sum;
 }
+/* trigamma: reflection below 1/2, six recurrence steps, then the asymptotic series
+ * 1/x + 1/(2x^2) + 1/(6x^3) - 1/(30x^5) + 1/(42x^7), in the input's precision (the same
+ * truncation as torch, whose values it reproduces; float32 near the poles included). */
+#define TRIGAMMA(NAME, T, SIN)                                                             \
+    static T NAME(T x) {                                                                   \
+        const T pi = (T)M_PI;                                                              \
+        T r = 0, sg = 1;                                                                   \
+        if (x < (T)0.5) {                                                                  \
+            T s = SIN(pi * x);                                                             \
+            r = -(pi * pi) / (s * s);                                                      \
+            sg = -1;                                                                       \
+            x = 1 - x;                                                                     \
+        }                                                                                  \
+        for (int i = 0; i < 6; i++) {                                                      \
+            r += 1 / (x * x);                                                              \
+            x += 1;                                                                        \
+        }                                                                                  \
+        T ix2 = 1 / (x * x);                                                               \
+        r += (1 + 1 / (2 * x) + ix2 * ((T)1 / 6 - ix2 * ((T)1 / 30 - ix2 * ((T)1 / 42)))) / x; \
+        return sg * r;                                                                     \
+    }
+TRIGAMMA(trigamma_d, double, sin)
+TRIGAMMA(trigamma_f, float, sinf)
 static double digamma_d(double x);
 static double polygamma_d(int64_t n, double x) {
     if (n == 0) return digamma_d(x);
+    if (n == 1) return trigamma_d(x);
     if (x != x) return x;
     double fact = 1;
     for (int64_t k = 2; k <= n; k++) fact *= (double)k;
     return ((n & 1) ? 1.0 : -1.0) * fact * hurwitz_zeta((double)n + 1, x);
 }
-CT_UNARY_LOOP(polygamma_f32, float, float, (float)polygamma_d(c->i0, a))
+CT_UNARY_LOOP(polygamma_f32, float, float, c->i0 == 1 ? trigamma_f(a) : (float)polygamma_d(c->i0, a))
 CT_UNARY_LOOP(polygamma_f64, double, double, polygamma_d(c->i0, a))
 static const ct_loops polygamma_loops = CT_LOOPS_FLT(polygamma);
 ct_tensor *ct_polygamma_impl(int64_t n, ct_tensor *self) {
@@ -277,6 +317,7 @@ ct_tensor *ct_polygamma_impl(int64_t n, ct_tensor *self) {
     c.i0 = n;
     return ct_ew_unary("polygamma", self, NULL, &polygamma_loops, CT_RULE_FLOAT, 0, &c);
 }
+ct_tensor *ct_polygamma_method(ct_tensor *self, int64_t n) { return ct_polygamma(n, self); }
 
 /* erfinv: single-precision rational start (Giles) refined by two Newton steps on erf. */
 static double erfinv_d(double y) {
