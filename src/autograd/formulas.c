@@ -89,11 +89,13 @@ int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) 
     return 1;
 }
 
-/* The out-of-place node may have saved self (or another view of its storage) as an input
- * for its formula; self is about to be overwritten, so the node keeps a private copy of the
- * original values instead (torch's original_self), with the same history. */
-static int keep_original_inputs(ct_node *fn, ct_tensor *self) {
-    for (int s = 0; s < fn->n_saved; s++) {
+/* The out-of-place node may have saved self as an input for its formula; self is about to
+ * be overwritten, so the node keeps a private copy of the original values instead (torch's
+ * original self), with the same history. Convention: makers of ops with an in-place form
+ * save `self` in slot 0. Other saved arguments that alias self (z.mul_(z)) stay references
+ * and raise at backward, as in torch. */
+static int keep_original_self(ct_node *fn, ct_tensor *self) {
+    for (int s = 0; s < 1 && s < fn->n_saved; s++) {
         ct_tensor *a = fn->saved[s];
         if (!a || fn->saved_output_nr[s] >= 0 || a->storage != self->storage) continue;
         bool prev = ct_set_grad_enabled(false);
@@ -128,7 +130,7 @@ ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
                         ct_dtype_name(result->dtype), ct_dtype_name(self->dtype));
     }
     ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
-    if ((fn && keep_original_inputs(fn, self)) || ct_copy_into(self, result)) {
+    if ((fn && keep_original_self(fn, self)) || ct_copy_into(self, result)) {
         ct_tensor_release(result);
         return NULL;
     }
