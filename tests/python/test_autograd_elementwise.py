@@ -202,6 +202,12 @@ def test_abs_sign_at_zero():
     cg, _ = grads_at(lambda l, x: l.abs(x), [-1.0, 0.0, -0.0, 2.0])
     assert cg[0].tolist() == [-1.0, 0.0, 0.0, 1.0]
     grads_at(lambda l, x: l.sign(x), [-1.0, 0.0, 2.0])
+    # second derivative of abs: zero (torch returns a ZeroTensor)
+    x = ctorch.tensor([-1.0, 0.0, 2.0], dtype=ctorch.float64, requires_grad=True)
+    g, = ctorch.autograd.grad(x.abs() * x, [x], grad_outputs=ctorch.ones(3, dtype=ctorch.float64),
+                              create_graph=True)
+    h, = ctorch.autograd.grad(g, [x], grad_outputs=ctorch.ones(3, dtype=ctorch.float64))
+    assert g.tolist() == [2.0, 0.0, 4.0] and h.tolist() == [-2.0, 0.0, 2.0]
 
 
 def test_sqrt_rsqrt_log_at_zero():
@@ -404,7 +410,7 @@ NAMES = {
     "t/2": lambda l, t, u, c: t / 2, "2**t": lambda l, t, u, c: 2 ** t, "t**2": lambda l, t, u, c: t ** 2,
     "t**u": lambda l, t, u, c: t ** u, "pow_scalar": lambda l, t, u, c: l.pow(2, t),
     "t%2": lambda l, t, u, c: t % 2, "t%u": lambda l, t, u, c: t % u, "2%t": lambda l, t, u, c: 2 % t,
-    "t//2": lambda l, t, u, c: t // 2, "t//u": lambda l, t, u, c: t // u,
+    "t//2": lambda l, t, u, c: t // 2, "2//t": lambda l, t, u, c: 2 // t, "t//u": lambda l, t, u, c: t // u,
     "fmod": lambda l, t, u, c: l.fmod(t, u), "fmod_s": lambda l, t, u, c: l.fmod(t, 2),
     "div_floor": lambda l, t, u, c: l.div(t, u, rounding_mode="floor"),
     "div_trunc": lambda l, t, u, c: l.div(t, 2, rounding_mode="trunc"),

@@ -106,7 +106,7 @@ ct_tensor *ct_bitwise_right_shift_(ct_tensor *self, ct_tensor *other) {
 #define MINMAX(N, E)                                                                       \
     ALL_TYPES_LOOP(CT_BINARY_LOOP, N, OUT_SAME, E)                                         \
     static const ct_loops N##_loops = CT_LOOPS_ALL(N);                                     \
-    ct_tensor *ct_##N##_impl(ct_tensor *self, ct_tensor *other) {                                 \
+    ct_tensor *ct_##N##_impl(ct_tensor *self, ct_tensor *other) {                          \
         return ct_ew_binary(#N, self, other, NULL, &N##_loops, CT_RULE_SAME, 0, NULL);     \
     }
 /* bool: a + b would not be bool-valued; |, & are max and min there */

@@ -16,6 +16,7 @@
 
 /* ------------------------------------------------------------------ helpers */
 
+/* in-place inverse hyperbolics: hand-written autograd entry points (see NO_INPLACE_GRAD) */
 ct_tensor *ct_asinh__impl(ct_tensor *self);
 ct_tensor *ct_acosh__impl(ct_tensor *self);
 ct_tensor *ct_atanh__impl(ct_tensor *self);
@@ -24,7 +25,8 @@ ct_tensor *ct_autograd_inplace_no_derivative(ct_tensor *self, ct_tensor *(*out_o
                                              const char *op);
 
 /* A float-rule op (integers/bool promote to the default float): loops for f32/f64 and
- * the out-of-place and in-place entry points. */
+ * the out-of-place and in-place kernels. These ops record autograd (op table `autograd`):
+ * the entry points are ct_<op>_impl / ct_<op>__impl and the generated ct_<op> wraps them. */
 #define F_UNARY(N, E32, E64)                                   \
     CT_UNARY_LOOP(N##_f32, float, float, E32)                  \
     CT_UNARY_LOOP(N##_f64, double, double, E64)                \
