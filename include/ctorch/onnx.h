@@ -50,7 +50,8 @@ CT_API void ct_onnx_model_free(ct_onnx_model *m); /* NULL-safe */
 CT_API int ct_onnx_add_node(ct_onnx_model *m, const char *op_type, const char *name, const char *const *inputs,
                             int n_inputs, const char *const *outputs, int n_outputs, const ct_onnx_attr *attrs,
                             int n_attrs);
-/* Initializer `name` holding t's values (raw_data, row-major little-endian). t borrowed. */
+/* Initializer `name` holding t's values (raw_data, row-major little-endian). Keeps a reference
+ * to t (or to a contiguous copy): its values are read when the model is serialized. */
 CT_API int ct_onnx_add_initializer(ct_onnx_model *m, const char *name, ct_tensor *t);
 /* Graph input (is_output 0) or output (1): tensor of ctorch dtype with ndim dims; dim i is
  * symbolic when dim_params && dim_params[i] && *dim_params[i], else dims[i]. */

@@ -9,10 +9,20 @@
 #include "../core/internal.h"
 #include "proto.h"
 
+/* Initializers keep a reference to their (contiguous) tensor and a serialized TensorProto
+ * header (dims, data_type, name); the raw bytes are copied once, straight into the output,
+ * when the model is serialized (weights are most of a model's bytes). */
+typedef struct {
+    ct_tensor *t;
+    ct_buf hdr;
+} onnx_init;
+
 struct ct_onnx_model {
     char *graph_name;
     int64_t opset, ir_version;
-    ct_buf nodes, inits, inputs, outputs;
+    ct_buf nodes, inputs, outputs;
+    onnx_init *inits;
+    size_t n_inits, cap_inits;
     ct_buf out; /* last serialization */
 };
 
@@ -64,7 +74,11 @@ ct_onnx_model *ct_onnx_model_new(const char *graph_name, int64_t opset, int64_t 
 void ct_onnx_model_free(ct_onnx_model *m) {
     if (!m) return;
     ct_buf_free(&m->nodes);
-    ct_buf_free(&m->inits);
+    for (size_t i = 0; i < m->n_inits; i++) {
+        ct_tensor_release(m->inits[i].t);
+        ct_buf_free(&m->inits[i].hdr);
+    }
+    free(m->inits);
     ct_buf_free(&m->inputs);
     ct_buf_free(&m->outputs);
     ct_buf_free(&m->out);
@@ -156,14 +170,53 @@ int ct_onnx_add_node(ct_onnx_model *m, const char *op_type, const char *name, co
 }
 
 int ct_onnx_add_initializer(ct_onnx_model *m, const char *name, ct_tensor *t) {
-    ct_buf tb = {0};
-    int rc = tensor_proto(&tb, name, t);
-    if (!rc) {
-        ct_pb_msg(&m->inits, 5, &tb);
-        rc = oom(&m->inits);
+    int et = ct_onnx_elem_type(t->dtype);
+    if (!et) {
+        ct_error(CT_ERR_TYPE, "[onnx] dtype %s has no ONNX element type", ct_dtype_name(t->dtype));
+        return -1;
     }
-    ct_buf_free(&tb);
-    return rc;
+    if (m->n_inits == m->cap_inits) {
+        size_t cap = m->cap_inits ? 2 * m->cap_inits : 16;
+        onnx_init *p = realloc(m->inits, cap * sizeof *p);
+        if (!p) {
+            ct_error(CT_ERR_RUNTIME, "[onnx] out of memory");
+            return -1;
+        }
+        m->inits = p;
+        m->cap_inits = cap;
+    }
+    ct_tensor *c = ct_contig_as(t, -1);
+    if (!c) return -1;
+    onnx_init *in = &m->inits[m->n_inits];
+    memset(in, 0, sizeof *in);
+    for (int i = 0; i < c->ndim; i++) ct_pb_uint(&in->hdr, 1, (uint64_t)c->sizes[i]);
+    ct_pb_uint(&in->hdr, 2, (uint64_t)et);
+    ct_pb_str(&in->hdr, 8, name);
+    if (oom(&in->hdr)) {
+        ct_buf_free(&in->hdr);
+        ct_tensor_release(c);
+        return -1;
+    }
+    in->t = c;
+    m->n_inits++;
+    return 0;
+}
+
+static size_t varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t init_nbytes(const onnx_init *in) { return (size_t)in->t->numel * ct_dtype_size(in->t->dtype); }
+
+/* size of the TensorProto of an initializer (header + raw_data field) */
+static size_t init_len(const onnx_init *in) {
+    size_t nb = init_nbytes(in);
+    return in->hdr.len + 1 + varint_len(nb) + nb;
 }
 
 /* ValueInfoProto{name 1, type 2: TypeProto{tensor_type 1: {elem_type 1, shape 2: {dim 1:
@@ -203,26 +256,53 @@ int ct_onnx_add_value(ct_onnx_model *m, int is_output, const char *name, int dty
 /* ModelProto: ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8.
  * GraphProto: node 1, name 2, initializer 5, input 11, output 12. */
 const uint8_t *ct_onnx_serialize(ct_onnx_model *m, size_t *len) {
-    ct_buf g = {0}, op = {0};
+    ct_buf head = {0}, op = {0};
     ct_buf_free(&m->out);
     memset(&m->out, 0, sizeof m->out);
-    ct_buf_put(&g, m->nodes.data, m->nodes.len);
-    ct_pb_str(&g, 2, m->graph_name);
-    ct_buf_put(&g, m->inits.data, m->inits.len);
-    ct_buf_put(&g, m->inputs.data, m->inputs.len);
-    ct_buf_put(&g, m->outputs.data, m->outputs.len);
+    /* the graph's length first (initializer bytes are not copied until the single write) */
+    ct_pb_str(&head, 2, m->graph_name);
+    size_t glen = m->nodes.len + head.len + m->inputs.len + m->outputs.len;
+    for (size_t i = 0; i < m->n_inits; i++) {
+        size_t il = init_len(&m->inits[i]);
+        glen += 1 + varint_len(il) + il;
+    }
+    if (glen > 0x7fffffffu) {
+        ct_buf_free(&head);
+        return ct_error(CT_ERR_RUNTIME, "[onnx] model above 2 GiB (external data not supported)");
+    }
+    m->out.data = malloc(glen + 256);
+    if (!m->out.data) {
+        ct_buf_free(&head);
+        return ct_error(CT_ERR_RUNTIME, "[onnx] out of memory");
+    }
+    m->out.cap = glen + 256;
     ct_pb_str(&op, 1, "");
     ct_pb_uint(&op, 2, (uint64_t)m->opset);
     ct_pb_uint(&m->out, 1, (uint64_t)m->ir_version);
     ct_pb_str(&m->out, 2, "ctorch");
     ct_pb_str(&m->out, 3, "0.1");
-    ct_pb_msg(&m->out, 7, &g);
+    ct_pb_key(&m->out, 7, 2);
+    ct_pb_varint(&m->out, glen);
+    ct_buf_put(&m->out, m->nodes.data, m->nodes.len);
+    ct_buf_put(&m->out, head.data, head.len);
+    for (size_t i = 0; i < m->n_inits; i++) {
+        const onnx_init *in = &m->inits[i];
+        size_t nb = init_nbytes(in);
+        ct_pb_key(&m->out, 5, 2);
+        ct_pb_varint(&m->out, init_len(in));
+        ct_buf_put(&m->out, in->hdr.data, in->hdr.len);
+        /* raw_data is little-endian; the hosts ctorch supports are little-endian */
+        ct_pb_key(&m->out, 9, 2);
+        ct_pb_varint(&m->out, nb);
+        ct_buf_put(&m->out, ct_tensor_data(in->t), nb);
+    }
+    ct_buf_put(&m->out, m->inputs.data, m->inputs.len);
+    ct_buf_put(&m->out, m->outputs.data, m->outputs.len);
     ct_pb_msg(&m->out, 8, &op);
-    int bad = g.failed || op.failed || m->out.failed;
-    ct_buf_free(&g);
+    int bad = head.failed || op.failed || m->out.failed;
+    ct_buf_free(&head);
     ct_buf_free(&op);
     if (bad) return ct_error(CT_ERR_RUNTIME, "[onnx] out of memory");
-    if (m->out.len > 0x7fffffffu) return ct_error(CT_ERR_RUNTIME, "[onnx] model above 2 GiB (external data not supported)");
     *len = m->out.len;
     return m->out.data;
 }
