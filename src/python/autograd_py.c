@@ -229,7 +229,9 @@ static PyObject *m_retain_grad(PyObject *self, PyObject *unused) {
 
 static PyObject *m_detach(PyObject *self, PyObject *unused) {
     (void)unused;
-    return ctp_wrap(ct_detach(ctp_t(self)));
+    PyObject *res = ctp_wrap(ct_detach(ctp_t(self)));
+    if (ctp_tracer && res) return ctp_trace_op("detach", res, 1, "input", self);
+    return res;
 }
 
 static PyObject *m_detach_(PyObject *self, PyObject *unused) {

@@ -389,8 +389,58 @@ def test_rnn(kind):
             np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not _has("TransformerEncoderLayer"), reason="nn.TransformerEncoderLayer not available")
+def _run_dynamic(m, example, dyn, shapes):
+    data = export_bytes(m, (example,), input_names=["x"], dynamic_axes=dyn)
+    sess = ort.InferenceSession(data)
+    for sh in shapes:
+        x = ctorch.randn(*sh)
+        ref = m(x)
+        ref = ref[0] if isinstance(ref, tuple) else ref
+        np.testing.assert_allclose(sess.run(None, {"x": npy(x)})[0], npy(ref), rtol=1e-5, atol=1e-5)
+    return data
+
+
+@pytest.mark.skipif(not _has("TransformerEncoderLayer", "MultiheadAttention"),
+                    reason="nn.TransformerEncoderLayer not available")
 def test_transformer_encoder_layer():
     m = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.1, batch_first=True)
     m.eval()
     roundtrip(m, ctorch.randn(2, 6, 16))
+    pre = nn.TransformerEncoderLayer(16, 4, 32, activation="gelu", norm_first=True, batch_first=True).eval()
+    _run_dynamic(pre, ctorch.randn(2, 5, 16), {"x": {0: "B", 1: "T"}}, [(2, 5, 16), (3, 7, 16), (1, 1, 16)])
+
+    class Causal(nn.Module):  # a mask built from the (dynamic) sequence length inside forward
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True), 2)
+
+        def forward(self, x):
+            mask = nn.Transformer.generate_square_subsequent_mask(x.size(1))
+            return self.enc(x, mask=mask, is_causal=True)
+
+    _run_dynamic(Causal().eval(), ctorch.randn(2, 5, 16), {"x": {0: "B", 1: "T"}}, [(2, 5, 16), (4, 6, 16)])
+
+
+@pytest.mark.skipif(not hasattr(F, "scaled_dot_product_attention") or not _has("MultiheadAttention"),
+                    reason="attention not available")
+def test_attention():
+    class SDPA(nn.Module):
+        def forward(self, x):
+            return F.scaled_dot_product_attention(x, x * 2, x + 1, is_causal=True)
+
+    _run_dynamic(SDPA(), ctorch.randn(2, 3, 5, 8), {"x": {0: "B", 2: "T"}}, [(2, 3, 5, 8), (1, 3, 9, 8)])
+
+    class MHA(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.m(x, x, x)  # output and averaged attention weights
+
+    m = MHA().eval()
+    data = export_bytes(m, (ctorch.randn(2, 5, 16),), input_names=["x"], dynamic_axes={"x": {0: "B", 1: "T"}})
+    sess = ort.InferenceSession(data)
+    x = ctorch.randn(3, 7, 16)
+    for r, g in zip(m(x), sess.run(None, {"x": npy(x)})):
+        np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)

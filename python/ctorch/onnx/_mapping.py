@@ -34,6 +34,10 @@ def _is_tensor(o):
     return isinstance(o, _ct.Tensor)
 
 
+def _layout_key(t):
+    return (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype) if t.numel() else ("empty", id(t))
+
+
 def _is_num(o):
     return isinstance(o, (bool, int, float)) and not _is_tensor(o)
 
@@ -135,6 +139,10 @@ class Exporter:
             n = self.names.get(id(obj))
             if n is None:
                 p = self.params.get(id(obj))
+                alias = self.aliases.get(_layout_key(obj)) if p is None else None
+                if alias is not None and alias is not obj:
+                    # an untraced alias (e.g. .data) of a parameter or a computed value
+                    return self.val(alias, dtype)
                 if p is not None:
                     n = p[0]
                     while n in self.used_names:
@@ -230,17 +238,22 @@ class Exporter:
             return self.i64(r1)
         s1 = tuple(x.shape)
         s2 = self.shape2(x)
-        spec, rem = list(r1), []
+        v1, v2 = list(r1), list(r2)
+        unresolved, runtime = [], []
         for i in d:
             if i < len(s1) and s1[i] == r1[i] and s2[i] == r2[i]:
-                spec[i] = 0
+                v1[i] = v2[i] = 0  # copy the input's dim
+            elif (r1[i], r2[i]) in self.dimsrc:
+                runtime.append(i)
             else:
-                rem.append(i)
-        if len(rem) <= 1 and all(v != 0 for i, v in enumerate(r1) if i not in d):
-            if rem:
-                spec[rem[0]] = -1
-            return self.i64(spec)
-        return self.ints(r1, r2)
+                unresolved.append(i)  # e.g. a product of dynamic sizes
+        if len(unresolved) > 1:
+            raise OnnxExporterError("ONNX export: cannot express the reshape of %s into %s for other sizes of the "
+                                    "dynamic axes" % (tuple(s1), tuple(r1)))
+        free = unresolved or runtime[:1]
+        if free:
+            v1[free[0]] = v2[free[0]] = -1
+        return self.ints(v1, v2)
 
     def arg2(self, key):
         """The argument `key` of the current op in run 2 (same as run 1 without dynamic axes)."""
@@ -255,6 +268,7 @@ class Exporter:
                 return
             self.names[id(res)] = out
             self.live.add(id(res))
+            self.aliases[_layout_key(res)] = res
             self.note_dims(res, out)
         elif isinstance(res, (list, tuple)):
             if not isinstance(out, (list, tuple)):
@@ -274,12 +288,14 @@ class Exporter:
                 self._pair(a, b)
 
     def build(self):
+        self.aliases = {_layout_key(p): p for _, p in self.params.values()}
         self.unbound = set()
         self.unbound_by = {}
         for i, t in enumerate(self.inputs):
             name = self.input_names[i]
             self.names[id(t)] = name
             self.live.add(id(t))
+            self.aliases[_layout_key(t)] = t
             if self.inputs2 is not None:
                 self.twin[id(t)] = self.inputs2[i]
                 for ax, sym in self.dyn.get(name, {}).items():
@@ -309,10 +325,12 @@ class Exporter:
             # ops on parameters stay nodes (the initializers keep their state-dict names);
             # ops on constants made in forward are folded
             if not any(id(t) in self.live or id(t) in self.params for t in ins):
-                if name in _DYNAMIC_FACTORIES and self.records2 is not None and _is_tensor(res) and \
-                        tuple(res.shape) != self.shape2(res):
+                if self.records2 is None or all(tuple(t.shape) == self.shape2(t) for t in _tensors_in(res)):
+                    continue  # a constant: becomes an initializer when used
+                # a size that depends on a dynamic axis: computed in the graph
+                if name in _DYNAMIC_FACTORIES:
                     self._bind(res, _DYNAMIC_FACTORIES[name](self, args, res))
-                continue  # a constant: becomes an initializer when used
+                    continue
             h = HANDLERS.get(name)
             if h is None:
                 raise UnsupportedOperatorError("ONNX export of operator '%s' is not supported (opset %d)"
