@@ -444,3 +444,42 @@ def test_attention():
     x = ctorch.randn(3, 7, 16)
     for r, g in zip(m(x), sess.run(None, {"x": npy(x)})):
         np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+
+
+_ZOO = [
+    ("AvgPool2d", lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=True), (2, 3, 8, 8)),
+    ("AvgPool2d", lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), (2, 3, 8, 8)),
+    ("MaxPool2d", lambda: nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True), (2, 3, 9, 9)),
+    ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d((2, 3)), (2, 3, 8, 9)),
+    ("AdaptiveAvgPool1d", lambda: nn.AdaptiveAvgPool1d(4), (2, 3, 8)),
+    ("ReflectionPad2d", lambda: nn.ReflectionPad2d(2), (2, 3, 5, 5)),
+    ("ReplicationPad1d", lambda: nn.ReplicationPad1d((1, 2)), (2, 3, 5)),
+    ("ConstantPad2d", lambda: nn.ConstantPad2d((1, 0, 2, 1), 0.5), (2, 3, 5, 5)),
+    ("Conv2d", lambda: nn.Conv2d(3, 4, 3, padding="same"), (2, 3, 6, 6)),
+    ("Conv2d", lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 6, 6)),
+    ("Conv3d", lambda: nn.Conv3d(2, 2, 3, padding=1), (2, 2, 4, 4, 4)),
+    ("BatchNorm1d", lambda: nn.BatchNorm1d(3).eval(), (2, 3, 5)),
+    ("InstanceNorm2d", lambda: nn.InstanceNorm2d(3), (2, 3, 5, 5)),
+    ("RMSNorm", lambda: nn.RMSNorm(5), (2, 5)),
+    ("PReLU", lambda: nn.PReLU(3), (2, 3, 4)),
+    ("GLU", lambda: nn.GLU(), (2, 6)),
+    ("CELU", lambda: nn.CELU(0.7), (2, 5)),
+    ("Threshold", lambda: nn.Threshold(0.1, 20.0), (2, 5)),
+    ("Softshrink", lambda: nn.Softshrink(0.3), (2, 5)),
+    ("Tanhshrink", lambda: nn.Tanhshrink(), (2, 5)),
+    ("ReLU6", lambda: nn.ReLU6(), (2, 5)),
+    ("Softmin", lambda: nn.Softmin(1), (2, 5)),
+    ("PixelShuffle", lambda: nn.PixelShuffle(2), (2, 4, 3, 3)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="nearest"), (2, 3, 4, 4)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4, 4)),
+    ("Upsample", lambda: nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True), (2, 3, 4, 4)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (2, 3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("i", range(len(_ZOO)))
+def test_layer_zoo(i):
+    name, make, shape = _ZOO[i]
+    if not _has(name):
+        pytest.skip("nn.%s not available" % name)
+    roundtrip(make(), ctorch.randn(*shape) * 3, sizes=(1, 3))

@@ -1418,3 +1418,52 @@ def _sdpa(ex, a, r):
         p = ex.emit("Mul", [p, ex.val(a["dropout_mask"], dt)])
     out = ex.emit("MatMul", [p, ex.val(v)])
     return [out, p if a.get("need_weights") else None]
+
+
+@handles("rms_norm")
+def _rms_norm(ex, a, r):
+    x = _x(a)
+    ns = _ilist(a["normalized_shape"])
+    axes = list(range(x.dim() - len(ns), x.dim()))
+    eps = a.get("eps")
+    if eps is None:
+        eps = {_ct.float64: 2.220446049250313e-16, _ct.float16: 0.0009765625,
+               _ct.bfloat16: 0.0078125}.get(x.dtype, 1.1920928955078125e-07)
+    xn = ex.val(x)
+    ms = ex.emit("ReduceMean", [ex.emit("Mul", [xn, xn])], {"axes": axes, "keepdims": 1})
+    y = ex.emit("Div", [xn, ex.emit("Sqrt", [ex.emit("Add", [ms, ex.val(float(eps), x.dtype)])])])
+    if a.get("weight") is not None:
+        y = ex.emit("Mul", [y, ex.val(a["weight"])])
+    return [y, None]
+
+
+@handles("pixel_shuffle")
+def _pixel_shuffle(ex, a, r):
+    x = _x(a)
+    if x.dim() != 4:
+        raise UnsupportedOperatorError("ONNX export of pixel_shuffle supports 4-D inputs only")
+    return ex.emit("DepthToSpace", [ex.val(x)], {"blocksize": int(a["upscale_factor"]), "mode": "CRD"})
+
+
+@handles("upsample")
+def _upsample(ex, a, r):
+    x = _x(a)
+    mode = a["mode"]
+    attrs = {}
+    if mode == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    elif mode in ("linear", "bilinear", "trilinear", "bicubic"):
+        attrs = {"mode": "cubic" if mode == "bicubic" else "linear",
+                 "coordinate_transformation_mode": "align_corners" if a.get("align_corners")
+                 else "pytorch_half_pixel"}
+        if mode == "bicubic":
+            attrs["cubic_coeff_a"] = -0.75
+    else:
+        raise UnsupportedOperatorError("ONNX export of interpolate mode '%s' is not supported" % mode)
+    scales = [a.get("scale_%d" % i) for i in range(x.dim() - 2)]
+    ins, outs = list(x.shape[2:]), list(r.shape[2:])
+    if any(s is not None and abs(s * i - o) > 1e-9 for s, i, o in zip(scales, ins, outs)):
+        raise UnsupportedOperatorError("ONNX export of interpolate with a scale_factor that does not give an "
+                                       "integer size is not supported")
+    sizes = ex.ints(r.shape, ex.shape2(r))
+    return ex.emit("Resize", [ex.val(x), "", "", sizes], attrs)
