@@ -20,7 +20,8 @@ enum {
     CT_ONNX_ATTR_STRING = 3,
     CT_ONNX_ATTR_TENSOR = 4,
     CT_ONNX_ATTR_FLOATS = 6,
-    CT_ONNX_ATTR_INTS = 7
+    CT_ONNX_ATTR_INTS = 7,
+    CT_ONNX_ATTR_STRINGS = 8
 };
 
 typedef struct ct_onnx_attr {
@@ -32,6 +33,7 @@ typedef struct ct_onnx_attr {
     const ct_tensor *t;     /* TENSOR (borrowed) */
     const int64_t *ints;    /* INTS, n elements */
     const double *floats;   /* FLOATS, n elements */
+    const char *const *strings; /* STRINGS, n elements */
     int n;
 } ct_onnx_attr;
 

@@ -61,8 +61,8 @@ static const char **str_array(PyObject *seq, Py_ssize_t *n) {
 }
 
 /* add_node(op_type, inputs, outputs, attrs: dict name -> int|float|str|Tensor|list of
- * int|list of float, name=None). Attribute types follow the Python value; a list with a
- * float is FLOATS, otherwise INTS. */
+ * int|list of float|list of str, name=None). Attribute types follow the Python value; a
+ * list with a str is STRINGS, with a float FLOATS, otherwise INTS. */
 static PyObject *om_add_node(PyObject *self, PyObject *args) {
     const char *op, *name = NULL;
     PyObject *ins, *outs, *attrs = NULL;
@@ -108,9 +108,28 @@ static PyObject *om_add_node(PyObject *self, PyObject *args) {
                 a->t = ctp_t(v);
             } else if (PyList_Check(v) || PyTuple_Check(v)) {
                 Py_ssize_t n = PySequence_Size(v);
-                int isf = 0;
-                for (Py_ssize_t j = 0; j < n; j++)
+                int isf = 0, iss = 0;
+                for (Py_ssize_t j = 0; j < n; j++) {
                     if (PyFloat_Check(PySequence_Fast_GET_ITEM(v, j))) isf = 1;
+                    if (PyUnicode_Check(PySequence_Fast_GET_ITEM(v, j))) iss = 1;
+                }
+                if (iss) { /* STRINGS: pointers into the (alive) str objects */
+                    PyObject *buf = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * (Py_ssize_t)sizeof(char *));
+                    if (!buf || PyList_Append(keep, buf)) {
+                        Py_XDECREF(buf);
+                        goto done;
+                    }
+                    Py_DECREF(buf);
+                    const char **d = (const char **)PyBytes_AS_STRING(buf);
+                    for (Py_ssize_t j = 0; j < n; j++) {
+                        d[j] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(v, j));
+                        if (!d[j]) goto done;
+                    }
+                    a->type = CT_ONNX_ATTR_STRINGS;
+                    a->strings = d;
+                    a->n = (int)n;
+                    continue;
+                }
                 PyObject *buf = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * 8);
                 if (!buf || PyList_Append(keep, buf)) {
                     Py_XDECREF(buf);

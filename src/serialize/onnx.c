@@ -110,7 +110,7 @@ static int tensor_proto(ct_buf *b, const char *name, ct_tensor *t) {
     return oom(b);
 }
 
-/* AttributeProto: name 1, f 2, i 3, s 4, t 5, floats 7, ints 8, type 20. */
+/* AttributeProto: name 1, f 2, i 3, s 4, t 5, floats 7, ints 8, strings 9, type 20. */
 static int attr_proto(ct_buf *b, const ct_onnx_attr *a) {
     ct_pb_str(b, 1, a->name);
     switch (a->type) {
@@ -133,6 +133,9 @@ static int attr_proto(ct_buf *b, const ct_onnx_attr *a) {
         break;
     case CT_ONNX_ATTR_INTS:
         for (int k = 0; k < a->n; k++) ct_pb_uint(b, 8, (uint64_t)a->ints[k]);
+        break;
+    case CT_ONNX_ATTR_STRINGS:
+        for (int k = 0; k < a->n; k++) ct_pb_str(b, 9, a->strings[k] ? a->strings[k] : "");
         break;
     default: ct_error(CT_ERR_VALUE, "[onnx] attribute '%s': unknown type %d", a->name, a->type); return -1;
     }

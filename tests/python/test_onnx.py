@@ -111,6 +111,10 @@ def test_builder_attributes_and_initializers():
     x = np.array([[1, 1], [2, 0], [0, 1]], np.float32)
     out = ort.InferenceSession(data).run(None, {"X": x})[0]
     np.testing.assert_allclose(out, (2 * x @ np.array([[1, 2], [3, 4]], np.float32).T).T)
+    m2 = ctorch._C._OnnxModel("g", 17)
+    m2.add_node("RNN", ["X", "W", "R"], ["Y"], {"activations": ["Relu"], "hidden_size": 3})
+    attrs = {a.name: a for a in onnx.load_from_string(m2.serialize()).graph.node[0].attribute}
+    assert attrs["activations"].type == onnx.AttributeProto.STRINGS and attrs["activations"].strings == [b"Relu"]
     with pytest.raises(TypeError):
         m.add_node("Relu", ["a"], ["b"], {"bad": object()})
     with pytest.raises(ValueError):
@@ -358,12 +362,15 @@ def test_embedding():
 
 
 @pytest.mark.skipif(not _has("LSTM", "GRU", "RNN"), reason="nn.LSTM/nn.GRU not available")
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN_relu"])
 def test_rnn(kind):
+    extra = {"nonlinearity": "relu"} if kind == "RNN_relu" else {}
+    kind = kind.split("_")[0]
+
     class M(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = getattr(nn, kind)(5, 7, num_layers=2, batch_first=True)
+            self.rnn = getattr(nn, kind)(5, 7, num_layers=2, batch_first=True, **extra)
 
         def forward(self, x):
             return self.rnn(x)[0]
@@ -374,7 +381,7 @@ def test_rnn(kind):
     class Bi(nn.Module):  # time-major, bidirectional, final hidden state out; time and batch dynamic
         def __init__(self):
             super().__init__()
-            self.rnn = getattr(nn, kind)(5, 6, num_layers=2, bidirectional=True)
+            self.rnn = getattr(nn, kind)(5, 6, num_layers=2, bidirectional=True, **extra)
 
         def forward(self, x):
             o, h = self.rnn(x)

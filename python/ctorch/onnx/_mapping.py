@@ -1361,8 +1361,6 @@ def _rnn_layer(ex, a, r):
         raise UnsupportedOperatorError("ONNX export of LSTM with proj_size is not supported")
     if len(set(bs)) > 1:
         raise UnsupportedOperatorError("ONNX export of packed sequences with varying lengths is not supported")
-    if mode == 1:
-        raise UnsupportedOperatorError("ONNX export of RNN with nonlinearity='relu' is not supported")
     t1, b1 = len(bs), bs[0] if bs else 0
     t2, b2 = len(bs2), bs2[0] if bs2 else 0
     g = xg.shape[1]
@@ -1388,6 +1386,7 @@ def _rnn_layer(ex, a, r):
         y, yh = ex.emit("GRU", ins, attrs, nout=2)
         yc = None
     else:
+        attrs["activations"] = ["Relu" if mode == 1 else "Tanh"]
         y, yh = ex.emit("RNN", ins, attrs, nout=2)
         yc = None
     assert nb == len(perm)
