@@ -490,3 +490,31 @@ def test_layer_zoo(i):
     if not _has(name):
         pytest.skip("nn.%s not available" % name)
     roundtrip(make(), ctorch.randn(*shape) * 3, sizes=(1, 3))
+
+
+def test_integer_ops_kwargs_and_options():
+    class M(nn.Module):
+        def forward(self, x, k=None, scale=2):
+            q = x // 3 + x % 4 + ctorch.div(x, -3, rounding_mode="trunc") + ctorch.div(x, -3, rounding_mode="floor")
+            return q * scale + k, x  # the second output is the input itself
+
+    m = M()
+    x = ctorch.randint(-20, 20, (2, 5))
+    k = ctorch.randint(-5, 5, (5,))
+    f = io.BytesIO()
+    ctorch.onnx.export(m, (x,), f, input_names=["x", "k"], output_names=["y", "x_out"], kwargs={"k": k},
+                       dynamic_axes={"x": {0: "N"}})
+    data = f.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    sess = ort.InferenceSession(data)
+    xi = ctorch.randint(-20, 20, (4, 5))
+    got = sess.run(None, {"x": npy(xi), "k": npy(k)})
+    ref = m(xi, k=k)
+    np.testing.assert_array_equal(got[0], npy(ref[0]))
+    np.testing.assert_array_equal(got[1], npy(xi))
+
+    # export_params=False: parameters become graph inputs
+    a = Affine(3, 2)
+    g = onnx.load_from_string(export_bytes(a, ctorch.randn(4, 3), export_params=False, input_names=["x"]))
+    assert not g.graph.initializer
+    assert {i.name for i in g.graph.input} == {"x", "weight", "bias"}

@@ -515,7 +515,7 @@ def _div(ex, a, r):
     if not r.dtype.is_floating_point:
         if mode == "trunc":
             return q
-        raise UnsupportedOperatorError("ONNX export of integer div(rounding_mode='floor') is not supported")
+        return _int_floordiv(ex, x, y, r)
     if mode == "floor":
         return ex.emit("Floor", [q])
     # trunc: sign(q) * floor(|q|)
@@ -527,14 +527,20 @@ def _floordiv(ex, a, r):
     q = ex.emit("Div", [ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)])
     if r.dtype.is_floating_point:
         return ex.emit("Floor", [q])
-    raise UnsupportedOperatorError("ONNX export of integer floor_divide is not supported")
+    return _int_floordiv(ex, a["input"], a["other"], r)
+
+
+def _int_floordiv(ex, x, y, r):
+    # (x - mod(x, y)) / y is exact, and Mod(fmod=0) takes the divisor's sign as Python's %
+    xn, yn = ex.val(x, r.dtype), ex.val(y, r.dtype)
+    return ex.emit("Div", [ex.emit("Sub", [xn, ex.emit("Mod", [xn, yn], {"fmod": 0})]), yn])
 
 
 @handles("remainder")
 def _rem(ex, a, r):
-    return ex.emit("Mod", [ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)],
-                   {"fmod": 1 if r.dtype.is_floating_point else 0}) if not r.dtype.is_floating_point else \
-        _float_rem(ex, a, r)
+    if r.dtype.is_floating_point:
+        return _float_rem(ex, a, r)
+    return ex.emit("Mod", [ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)], {"fmod": 0})
 
 
 def _float_rem(ex, a, r):
