@@ -518,3 +518,22 @@ def test_integer_ops_kwargs_and_options():
     g = onnx.load_from_string(export_bytes(a, ctorch.randn(4, 3), export_params=False, input_names=["x"]))
     assert not g.graph.initializer
     assert {i.name for i in g.graph.input} == {"x", "weight", "bias"}
+
+
+def test_inplace_ops():
+    class M(nn.Module):
+        def forward(self, x):
+            y = x * 2
+            y.add_(1).mul_(3)
+            z = ctorch.zeros(3)
+            z.copy_(y[0])  # a constant buffer overwritten with a computed value
+            w = y.clone().fill_(0.5)
+            x2 = x.clone()
+            x2 += y
+            return z + w.sum(0) + x2[1]
+
+    m = M()
+    data = export_bytes(m, (ctorch.randn(2, 3),), input_names=["x"])
+    xi = ctorch.randn(2, 3)
+    got = ort.InferenceSession(data).run(None, {"x": npy(xi)})[0]
+    np.testing.assert_allclose(got, npy(m(xi)), rtol=1e-5, atol=1e-5)

@@ -1472,3 +1472,23 @@ def _upsample(ex, a, r):
                                        "integer size is not supported")
     sizes = ex.ints(r.shape, ex.shape2(r))
     return ex.emit("Resize", [ex.val(x), "", "", sizes], attrs)
+
+
+@handles("copy_")
+def _copy_(ex, a, r):
+    dst, src = a["input"], a["src"]
+    n = ex.val(src, dst.dtype)
+    if tuple(src.shape) != tuple(dst.shape) or (ex.records2 is not None and ex.shape2(src) != ex.shape2(dst)):
+        n = ex.emit("Expand", [n, ex.shape_of(ex.val(dst))])
+    return n
+
+
+@handles("fill_", "zero_")
+def _fill_(ex, a, r):
+    x = a["input"]
+    v = 0 if ex.cur_name == "zero_" else a["value"]
+    if _is_tensor(v):
+        if id(v) in ex.live:
+            return ex.emit("Expand", [ex.val(v, x.dtype), ex.shape_of(ex.val(x))])
+        v = v.item()
+    return ex.emit("ConstantOfShape", [ex.shape_of(ex.val(x))], {"value": _ct.tensor([v], dtype=x.dtype)})
