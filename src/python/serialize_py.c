@@ -616,7 +616,7 @@ static PyObject *f_zip_storage(PyObject *m, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OsOp", &cap, &name, &dt, &share)) return NULL;
     zr_handle *h = zr_get(cap);
     int dtype;
-    if (!h || !ctp_dtype(dt, &dtype)) return NULL;
+    if (!h || ctp_dtype(dt, &dtype)) return NULL;
     ct_storage *s = ct_zip_reader_storage(h->r, name, share != 0);
     if (!s) return ctp_raise_ct_error();
     int64_t n = (int64_t)(ct_storage_nbytes(s) / ct_dtype_size(dtype));

@@ -496,10 +496,20 @@ typedef struct st_item {
     ct_tensor *t; /* contiguous, new reference */
 } st_item;
 
+/* The reference writer orders tensors by its dtype enum, descending (which groups them by
+ * alignment: 8-byte types first), then by name. Ranks of ctorch's dtypes in that enum: */
+static int st_rank(int ct) {
+    static const int r[CT_NUM_DTYPES] = {[CT_BOOL] = 0,     [CT_UINT8] = 4,    [CT_INT8] = 5,
+                                         [CT_INT16] = 9,    [CT_FLOAT16] = 11, [CT_BFLOAT16] = 12,
+                                         [CT_INT32] = 13,   [CT_FLOAT32] = 15, [CT_FLOAT64] = 17,
+                                         [CT_INT64] = 18};
+    return r[ct];
+}
+
 static int cmp_items(const void *a, const void *b) {
     const st_item *x = a, *y = b;
-    size_t ax = ct_dtype_size(x->t->dtype), ay = ct_dtype_size(y->t->dtype);
-    if (ax != ay) return ax > ay ? -1 : 1;
+    int rx = st_rank(x->t->dtype), ry = st_rank(y->t->dtype);
+    if (rx != ry) return rx > ry ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
