@@ -261,7 +261,9 @@ static PyObject *tuple_of(ct_value *v, from_ctx *c) {
 }
 
 static PyObject *user_global(ct_value *g, from_ctx *c) {
-    PyObject *o = c->globals ? PyDict_GetItemString(c->globals, g->u.s.data) : NULL;
+    /* flags carry the allow-list entry; 0 = a user-allowed global, others are only
+     * meaningful as callables inside the file (torch rebuild functions, storage types) */
+    PyObject *o = c->globals && (g->flags & 0xFF) == 0 ? PyDict_GetItemString(c->globals, g->u.s.data) : NULL;
     if (!o) {
         PyObject *pickle = PyImport_ImportModule("pickle");
         PyObject *e = pickle ? PyObject_GetAttrString(pickle, "UnpicklingError") : NULL;

@@ -372,11 +372,9 @@ static int w_value(pwriter *w, const ct_value *v) {
     int rc = 0;
     switch (v->kind) {
     case CT_VAL_BYTES:
-        if (v->u.s.len == 0) {
-            rc = w_global(w, "__builtin__", "bytes");
-            ct_buf_u8(&w->out, ')');
-            ct_buf_u8(&w->out, 'R');
-        } else {
+        {
+            /* Python writes b"" as __builtin__.bytes(), which torch's weights-only loader
+             * refuses; _codecs.encode("", "latin1") is allowed and means the same */
             /* latin-1 decoded str, UTF-8 encoded */
             ct_buf s = {0};
             for (size_t i = 0; i < v->u.s.len; i++) {

@@ -216,8 +216,7 @@ static ct_value *resolve_global(upk *u, const char *mod_in, const char *name) {
             code = G_STORAGE;
             dt = sd;
         } else if ((sd = ct_dtype_from_torch_name(name)) >= 0) {
-            code = G_DTYPE;
-            dt = sd;
+            return NEWV(ct_value_dtype(sd)); /* a dtype is a plain value */
         } else {
             static const char *const known_dtypes[] = {"complex64", "complex128", "cfloat", "cdouble", "complex32",
                                                        "chalf", "uint16", "uint32", "uint64", "float8_e4m3fn",
@@ -499,7 +498,7 @@ static ct_value *persistent(upk *u, ct_value *pid) {
     size_t want = u->ctx->legacy ? 6 : 5;
     if (pid->u.seq.n != want) return uerr(u, "persistent id has the wrong number of items%s", "");
     ct_value *const *a = pid->u.seq.items;
-    if (a[1]->kind != CT_VAL_GLOBAL || (GCODE(a[1]) != G_STORAGE && GCODE(a[1]) != G_DTYPE))
+    if (a[1]->kind != CT_VAL_GLOBAL || GCODE(a[1]) != G_STORAGE)
         return uerr(u, "persistent id names no storage type%s", "");
     int dtype = GDTYPE(a[1]);
     char key[64];
@@ -512,10 +511,7 @@ static ct_value *persistent(upk *u, ct_value *pid) {
     int64_t numel;
     if (get_int(a[4], &numel) || numel < 0) return uerr(u, "bad storage size%s", "");
     ct_storage *s = u->ctx->load_storage(u->ctx->loader_ctx, key, dtype, (uint64_t)numel, NULL);
-    if (!s) {
-        if (ct_last_error_kind() == CT_ERR_UNPICKLING) return NULL;
-        return uerr(u, "%s", ct_last_error());
-    }
+    if (!s) return NULL; /* archive problems stay RuntimeErrors */
     int64_t off = 0, n = numel;
     if (u->ctx->legacy && a[5]->kind != CT_VAL_NONE) {
         /* (view_key, offset, size) inside the root storage */
