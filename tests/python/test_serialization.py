@@ -516,7 +516,8 @@ def test_c_example_program(tmp_path):
     if not exe:
         import glob
         root = os.path.join(os.path.dirname(__file__), "..", "..")
-        cands = glob.glob(os.path.join(root, "build*", "examples", "c", "load_checkpoint"))
+        cands = (glob.glob(os.path.join(root, "build*", "examples", "c", "load_checkpoint")) +
+                 glob.glob(os.path.join(root, "build*", "*", "examples", "c", "load_checkpoint")))
         if not cands:
             pytest.skip("examples/c/load_checkpoint not built (built by meson; tools/test.sh builds it)")
         exe = cands[0]
