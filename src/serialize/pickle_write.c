@@ -472,6 +472,9 @@ int ct_pickle_to_zip(ct_zip_writer *zw, const ct_value *value) {
     ct_buf_u8(&w.out, 2);
     if (w_value(&w, value)) goto fail;
     if (ct_buf_u8(&w.out, '.')) goto fail;
+    size_t total = w.out.n + 4096 + 200 * w.nst;
+    for (size_t i = 0; i < w.nst; i++) total += w.st[i].storage->nbytes + 64;
+    if (ct_zip_writer_reserve(zw, total)) goto fail;
     if (ct_zip_writer_add(zw, "data.pkl", w.out.p, w.out.n) || ct_zip_writer_add(zw, ".format_version", "1", 1) ||
         ct_zip_writer_add(zw, ".storage_alignment", "64", 2) || ct_zip_writer_add(zw, "byteorder", "little", 6))
         goto fail;

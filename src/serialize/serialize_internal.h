@@ -77,7 +77,10 @@ typedef struct ct_mapping {
     int64_t refcount;
     void *base;
     size_t len;
+    int fd;
 } ct_mapping;
+/* Memory writers: make room for this many more bytes up front (one allocation). */
+int ct_zip_writer_reserve(ct_zip_writer *w, size_t bytes);
 ct_mapping *ct_mapping_open(const char *path); /* NULL with CT_ERR_IO set */
 void ct_mapping_release(ct_mapping *m);
 /* Storage over [off, off+len) of the mapping: copy-on-write private pages when share,

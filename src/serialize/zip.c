@@ -27,8 +27,7 @@ static void crc_init(void) {
     __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
-uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
-    if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE)) crc_init(); /* idempotent: racing inits write equal tables */
+static uint32_t crc_serial(uint32_t crc, const void *data, size_t len) {
     const unsigned char *p = data;
     uint32_t c = ~crc;
     /* slicing-by-8 */
@@ -43,6 +42,65 @@ uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
     }
     while (len--) c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
     return ~c;
+}
+
+/* Combining CRCs of concatenated blocks: crc(A B) = crc(A) * x^(8 |B|) + crc(B) in
+ * GF(2)[x] modulo the polynomial, in the reflected bit order of the table. */
+static uint32_t gf2_mul(uint32_t a, uint32_t b) {
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) break;
+        }
+        m >>= 1;
+        b = (b & 1) ? (b >> 1) ^ 0xEDB88320u : b >> 1;
+    }
+    return p;
+}
+
+/* x^(8 n) mod P */
+static uint32_t x_pow_bytes(uint64_t n) {
+    uint32_t r = 1u << 31;  /* x^0 */
+    uint32_t sq = 1u << 23; /* x^8: one byte */
+    while (n) {
+        if (n & 1) r = gf2_mul(sq, r);
+        sq = gf2_mul(sq, sq);
+        n >>= 1;
+    }
+    return r;
+}
+
+typedef struct crc_job {
+    const unsigned char *p;
+    size_t len, chunk;
+    uint32_t *parts;
+} crc_job;
+
+static void crc_range(int64_t b, int64_t e, void *ctx) {
+    crc_job *j = ctx;
+    for (int64_t i = b; i < e; i++) {
+        size_t off = (size_t)i * j->chunk, n = off + j->chunk <= j->len ? j->chunk : j->len - off;
+        j->parts[i] = crc_serial(0, j->p + off, n);
+    }
+}
+
+uint32_t ct_crc32(uint32_t crc, const void *data, size_t len) {
+    if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE)) crc_init(); /* idempotent: racing inits write equal tables */
+    const size_t chunk = (size_t)4 << 20;
+    if (len < 2 * chunk || ct_get_num_threads() < 2) return crc_serial(crc, data, len);
+    size_t nparts = (len + chunk - 1) / chunk;
+    uint32_t stackparts[64], *parts = nparts <= 64 ? stackparts : malloc(nparts * sizeof *parts);
+    if (!parts) return crc_serial(crc, data, len);
+    crc_job j = {data, len, chunk, parts};
+    ct_parallel_for((int64_t)nparts, 1, crc_range, &j);
+    uint32_t c = crc;
+    for (size_t i = 0; i < nparts; i++) {
+        size_t n = i + 1 < nparts ? chunk : len - i * chunk;
+        c = gf2_mul(x_pow_bytes(n), c) ^ parts[i];
+    }
+    if (parts != stackparts) free(parts);
+    return c;
 }
 
 /* ------------------------------------------------------------------ files */
@@ -138,7 +196,7 @@ ct_mapping *ct_mapping_open(const char *path) {
             return ct_error(CT_ERR_IO, "[load] cannot map '%s': %s", path, strerror(e));
         }
     }
-    close(fd);
+    m->fd = fd; /* kept for pread copies (no page faults on the mapping) */
     return m;
 }
 
@@ -146,6 +204,7 @@ void ct_mapping_release(ct_mapping *m) {
     if (!m) return;
     if (__atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     if (m->base) munmap(m->base, m->len);
+    if (m->fd >= 0) close(m->fd);
     free(m);
 }
 
@@ -163,7 +222,22 @@ ct_storage *ct_mapping_storage(ct_mapping *m, const void *data, size_t len, bool
     }
     ct_storage *s = ct_storage_new(len);
     if (!s) return NULL;
-    if (len) memcpy(ct_storage_data(s), data, len);
+    if (!len) return s;
+    if (m && m->fd >= 0) {
+        char *dst = ct_storage_data(s);
+        size_t done = 0;
+        off_t off = (off_t)((const char *)data - (const char *)m->base);
+        while (done < len) {
+            ssize_t r = pread(m->fd, dst + done, len - done, off + (off_t)done);
+            if (r <= 0) {
+                if (r < 0 && errno == EINTR) continue;
+                break;
+            }
+            done += (size_t)r;
+        }
+        if (done == len) return s;
+    }
+    memcpy(ct_storage_data(s), data, len);
     return s;
 }
 
@@ -237,6 +311,10 @@ void ct_zip_writer_abort(ct_zip_writer *w) {
 static const unsigned char zpad[64] = {
     'Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z',
     'Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z','Z'};
+
+int ct_zip_writer_reserve(ct_zip_writer *w, size_t bytes) {
+    return w->fd >= 0 ? 0 : ct_buf_reserve(&w->mem, bytes);
+}
 
 int ct_zip_writer_add(ct_zip_writer *w, const char *record, const void *data, size_t len) {
     size_t pn = strlen(w->prefix), rn = strlen(record);
