@@ -32,6 +32,7 @@ typedef struct zip_loader {
     bool share, big_endian;
     struct { char *key; ct_storage *s; } *cache;
     size_t n, cap;
+    ct_strmap index;
 } zip_loader;
 
 static void byteswap(void *p, size_t nbytes, size_t es) {
@@ -47,13 +48,13 @@ static void byteswap(void *p, size_t nbytes, size_t es) {
 static ct_storage *zip_load_storage(void *ctx, const char *key, int dtype, uint64_t numel, const char *where) {
     (void)where;
     zip_loader *L = ctx;
-    for (size_t i = 0; i < L->n; i++)
-        if (strcmp(L->cache[i].key, key) == 0) {
-            if (numel * ct_dtype_size(dtype) > ct_storage_nbytes(L->cache[i].s))
-                return ct_error(CT_ERR_UNPICKLING, "[load] storage '%s' is used with a larger size than its record", key);
-            ct_storage_retain(L->cache[i].s);
-            return L->cache[i].s;
-        }
+    size_t i = ct_strmap_get(&L->index, key);
+    if (i != (size_t)-1) {
+        if (numel * ct_dtype_size(dtype) > ct_storage_nbytes(L->cache[i].s))
+            return ct_error(CT_ERR_RUNTIME, "[load] storage '%s' is used with a larger size than its record", key);
+        ct_storage_retain(L->cache[i].s);
+        return L->cache[i].s;
+    }
     char name[96];
     snprintf(name, sizeof name, "data/%s", key);
     const void *p;
@@ -84,7 +85,13 @@ static ct_storage *zip_load_storage(void *ctx, const char *key, int dtype, uint6
         ct_storage_release(s);
         return ct_error(CT_ERR_MEMORY, "[load] out of memory");
     }
-    L->cache[L->n++].s = s;
+    L->cache[L->n].s = s;
+    if (ct_strmap_put(&L->index, L->cache[L->n].key, L->n)) {
+        free(L->cache[L->n].key);
+        ct_storage_release(s);
+        return NULL;
+    }
+    L->n++;
     ct_storage_retain(s);
     return s;
 }
@@ -117,6 +124,7 @@ ct_value *ct_unpickle_zip(ct_zip_reader *r, const ct_load_options *opts) {
         ct_storage_release(L.cache[i].s);
     }
     free(L.cache);
+    ct_strmap_free(&L.index);
     return v;
 }
 
@@ -126,18 +134,19 @@ typedef struct legacy_loader {
     size_t budget; /* bytes the file can still justify */
     struct { char *key; ct_storage *s; int dtype; uint64_t numel; int filled; } *st;
     size_t n, cap;
+    ct_strmap index;
 } legacy_loader;
 
 static ct_storage *legacy_load_storage(void *ctx, const char *key, int dtype, uint64_t numel, const char *where) {
     (void)where;
     legacy_loader *L = ctx;
-    for (size_t i = 0; i < L->n; i++)
-        if (strcmp(L->st[i].key, key) == 0) {
-            if (numel > L->st[i].numel || dtype != L->st[i].dtype)
-                return ct_error(CT_ERR_UNPICKLING, "[load] storage '%s' declared twice differently", key);
-            ct_storage_retain(L->st[i].s);
-            return L->st[i].s;
-        }
+    size_t i = ct_strmap_get(&L->index, key);
+    if (i != (size_t)-1) {
+        if (numel > L->st[i].numel || dtype != L->st[i].dtype)
+            return ct_error(CT_ERR_UNPICKLING, "[load] storage '%s' declared twice differently", key);
+        ct_storage_retain(L->st[i].s);
+        return L->st[i].s;
+    }
     uint64_t nb;
     if (__builtin_mul_overflow(numel, (uint64_t)ct_dtype_size(dtype), &nb) || nb > L->budget)
         return ct_error(CT_ERR_RUNTIME, "[load] invalid legacy checkpoint: storage '%s' is larger than the file", key);
@@ -161,6 +170,11 @@ static ct_storage *legacy_load_storage(void *ctx, const char *key, int dtype, ui
     L->st[L->n].dtype = dtype;
     L->st[L->n].numel = numel;
     L->st[L->n].filled = 0;
+    if (ct_strmap_put(&L->index, L->st[L->n].key, L->n)) {
+        free(L->st[L->n].key);
+        ct_storage_release(s);
+        return NULL;
+    }
     L->n++;
     ct_storage_retain(s);
     return s;
@@ -211,10 +225,8 @@ static ct_value *load_legacy(const unsigned char *d, size_t len, const ct_load_o
             ct_error(CT_ERR_RUNTIME, "[load] invalid legacy checkpoint: bad storage key");
             goto fail;
         }
-        size_t i;
-        for (i = 0; i < L.n; i++)
-            if (strlen(L.st[i].key) == kv->u.s.len && memcmp(L.st[i].key, kv->u.s.data, kv->u.s.len) == 0) break;
-        if (i == L.n || L.st[i].filled) {
+        size_t i = strlen(kv->u.s.data) == kv->u.s.len ? ct_strmap_get(&L.index, kv->u.s.data) : (size_t)-1;
+        if (i == (size_t)-1 || L.st[i].filled) {
             ct_error(CT_ERR_RUNTIME, "[load] invalid legacy checkpoint: unknown or repeated storage key");
             goto fail;
         }
@@ -245,6 +257,7 @@ static ct_value *load_legacy(const unsigned char *d, size_t len, const ct_load_o
         ct_storage_release(L.st[i].s);
     }
     free(L.st);
+    ct_strmap_free(&L.index);
     return root;
 fail:
     ct_value_release(keys);
@@ -254,6 +267,7 @@ fail:
         ct_storage_release(L.st[i].s);
     }
     free(L.st);
+    ct_strmap_free(&L.index);
     return NULL;
 }
 

@@ -97,7 +97,7 @@ typedef struct wstorage {
 
 typedef struct pwriter {
     ct_buf out;
-    memo_map ids, strs;
+    memo_map ids, strs, stmap;
     uint32_t next;
     wstorage *st;
     size_t nst, capst;
@@ -213,8 +213,8 @@ static int w_value(pwriter *w, const ct_value *v);
 /* A new storage key (or the existing one) for t. *copy receives a contiguous replacement
  * tensor when t's storage is already used with another dtype. */
 static int64_t storage_key(pwriter *w, ct_tensor *t) {
-    for (size_t i = 0; i < w->nst; i++)
-        if (w->st[i].storage == t->storage && !w->st[i].owned) return w->st[i].dtype == t->dtype ? (int64_t)i : -2;
+    int64_t got = memo_get(&w->stmap, t->storage, NULL, 0);
+    if (got >= 0 && !w->st[got].owned) return w->st[got].dtype == t->dtype ? got : -2;
     if (w->nst == w->capst) {
         size_t cap = w->capst ? 2 * w->capst : 16;
         wstorage *ns = realloc(w->st, cap * sizeof *ns);
@@ -225,6 +225,7 @@ static int64_t storage_key(pwriter *w, ct_tensor *t) {
     w->st[w->nst].storage = t->storage;
     w->st[w->nst].dtype = t->dtype;
     w->st[w->nst].owned = 0;
+    if (got < 0 && memo_put(&w->stmap, t->storage, NULL, 0, (uint32_t)w->nst)) return -1;
     return (int64_t)w->nst++;
 }
 
@@ -460,6 +461,7 @@ static void pwriter_free(pwriter *w) {
     free(w->out.p);
     memo_free(&w->ids);
     memo_free(&w->strs);
+    memo_free(&w->stmap);
     for (size_t i = 0; i < w->nst; i++)
         if (w->st[i].owned) ct_storage_release(w->st[i].storage);
     free(w->st);

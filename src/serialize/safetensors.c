@@ -521,11 +521,6 @@ int ct_st_save(const char *path, const char *const *names, ct_tensor *const *ten
     char *tmp = NULL;
     if (!items) return ct_errorf(CT_ERR_MEMORY, "[safetensors] out of memory");
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(names[k], names[i]) == 0) {
-                ct_errorf(CT_ERR_VALUE, "[safetensors] duplicate tensor name '%s'", names[i]);
-                goto done;
-            }
         if (strcmp(names[i], "__metadata__") == 0) {
             ct_errorf(CT_ERR_VALUE, "[safetensors] '__metadata__' cannot name a tensor");
             goto done;
@@ -535,6 +530,22 @@ int ct_st_save(const char *path, const char *const *names, ct_tensor *const *ten
         if (!items[i].t) goto done;
     }
     qsort(items, n, sizeof *items, cmp_items);
+    {
+        const char **sorted = malloc((n ? n : 1) * sizeof *sorted);
+        if (!sorted) {
+            ct_errorf(CT_ERR_MEMORY, "[safetensors] out of memory");
+            goto done;
+        }
+        memcpy(sorted, names, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_cstr);
+        for (size_t i = 1; i < n; i++)
+            if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+                ct_errorf(CT_ERR_VALUE, "[safetensors] duplicate tensor name '%s'", sorted[i]);
+                free(sorted);
+                goto done;
+            }
+        free(sorted);
+    }
     ct_buf_u8(&h, '{');
     int first = 1;
     if (n_meta) {

@@ -67,6 +67,61 @@ static inline uint32_t ct_rd32(const unsigned char *p) {
 }
 static inline uint64_t ct_rd64(const unsigned char *p) { return (uint64_t)ct_rd32(p) | ((uint64_t)ct_rd32(p + 4) << 32); }
 
+/* String -> index hash set for the loaders' caches (keys are owned by the caller and must
+ * outlive the map). Randomly seeded so hostile files cannot force collisions. */
+typedef struct ct_strmap {
+    const char **keys;
+    size_t *vals;
+    size_t cap, n;
+} ct_strmap;
+uint64_t ct_hash_seed(void);
+static inline uint64_t ct_strhash(const char *s) {
+    uint64_t h = 1469598103934665603ULL ^ ct_hash_seed();
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+/* index of key or (size_t)-1 */
+static inline size_t ct_strmap_get(const ct_strmap *m, const char *key) {
+    if (!m->cap) return (size_t)-1;
+    for (size_t i = (size_t)ct_strhash(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    return (size_t)-1;
+}
+static inline int ct_strmap_put(ct_strmap *m, const char *key, size_t val) {
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 32;
+        const char **nk = calloc(cap, sizeof *nk);
+        size_t *nv = calloc(cap, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return ct_errorf(CT_ERR_MEMORY, "[serialize] out of memory");
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i]) continue;
+            size_t j = (size_t)ct_strhash(m->keys[i]) & (cap - 1);
+            while (nk[j]) j = (j + 1) & (cap - 1);
+            nk[j] = m->keys[i];
+            nv[j] = m->vals[i];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = nk;
+        m->vals = nv;
+        m->cap = cap;
+    }
+    size_t i = (size_t)ct_strhash(key) & (m->cap - 1);
+    while (m->keys[i]) i = (i + 1) & (m->cap - 1);
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+    return 0;
+}
+static inline void ct_strmap_free(ct_strmap *m) {
+    free(m->keys);
+    free(m->vals);
+}
+
 /* value.c */
 ct_value *ct_value_strkind(int kind, const char *s, size_t len);
 ct_value *ct_value_seqkind(int kind, size_t n);

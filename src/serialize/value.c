@@ -2,6 +2,7 @@
  * insertion order and a hash index so that large state dicts insert in O(1)). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "serialize_internal.h"
 
@@ -189,6 +190,20 @@ int ct_value_list_append(ct_value *l, ct_value *item) {
 
 /* ------------------------------------------------------------------ dict hashing */
 
+uint64_t ct_hash_seed(void) {
+    static uint64_t seed;
+    uint64_t s = __atomic_load_n(&seed, __ATOMIC_RELAXED);
+    if (!s) {
+        static int anchor;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = ((uint64_t)(uintptr_t)&anchor * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+        s |= 1;
+        __atomic_store_n(&seed, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
@@ -212,13 +227,13 @@ static uint64_t key_hash(const ct_value *k, int depth) {
         return mix64(b ^ 0x1234567ULL);
     }
     case CT_VAL_STR: case CT_VAL_BYTES: {
-        uint64_t h = 1469598103934665603ULL ^ (uint64_t)k->kind;
+        uint64_t h = 1469598103934665603ULL ^ (uint64_t)k->kind ^ ct_hash_seed();
         for (size_t i = 0; i < k->u.s.len; i++) h = (h ^ (unsigned char)k->u.s.data[i]) * 1099511628211ULL;
         return h;
     }
     case CT_VAL_TUPLE: {
         uint64_t h = 0x345678ULL;
-        if (depth > 32) return h;
+        if (depth > 32) return mix64((uint64_t)(uintptr_t)k); /* key_equal compares identity here */
         for (size_t i = 0; i < k->u.seq.n; i++) h = mix64(h ^ key_hash(k->u.seq.items[i], depth + 1)) + i;
         return h;
     }
