@@ -33,7 +33,7 @@ if command -v clang >/dev/null 2>&1; then
       -Dtests=false "-Dc_args=-fsanitize=fuzzer-no-link -D_Float16=__fp16" >/dev/null
   fi
   ninja -C build-fuzz libctorch_core.a >/dev/null
-  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Ibuild-fuzz/include -Ibuild-fuzz \
+  clang -w -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Ibuild-fuzz/include -Ibuild-fuzz \
     tests/fuzz/fuzz_load.c build-fuzz/libctorch_core.a -lm -lpthread -ldl -o build-fuzz/fuzz_load
   corpus=$(mktemp -d)
   "$VPY" tools/make_fuzz_corpus.py "$corpus"
