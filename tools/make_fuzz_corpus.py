@@ -4,6 +4,7 @@ import collections
 import io
 import os
 import sys
+import zipfile
 
 import torch
 
@@ -32,6 +33,11 @@ def main(out):
         b = io.BytesIO()
         torch.save(obj, b, _use_new_zipfile_serialization=False)
         open(os.path.join(out, name + ".legacy.pt"), "wb").write(b.getvalue())
+        # the bare pickle too (the fuzz target also feeds inputs as data.pkl)
+
+        with zipfile.ZipFile(os.path.join(out, name + ".pt")) as z:
+            pkl = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+            open(os.path.join(out, name + ".pkl"), "wb").write(z.read(pkl))
     try:
         import safetensors.torch as st
         open(os.path.join(out, "st.safetensors"), "wb").write(

@@ -5,6 +5,7 @@
  * real torch checkpoints generated at test time (tools/make_fuzz_corpus.py). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "ctorch/ctorch.h"
 
@@ -13,6 +14,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ct_load_options opts = {extra, 1, false, 0};
     ct_value *v = ct_load_buffer(data, size, &opts);
     ct_value_release(v);
+    ct_clear_error();
+    /* the same bytes as data.pkl of a valid archive: reaches the unpickler directly */
+    ct_zip_writer *w = ct_zip_writer_new(NULL, "archive");
+    static const unsigned char storage[64];
+    void *zip = NULL;
+    size_t zlen = 0;
+    if (w && !ct_zip_writer_add(w, "data.pkl", data, size) && !ct_zip_writer_add(w, "data/0", storage, sizeof storage) &&
+        !ct_zip_writer_add(w, "version", "3\n", 2) && !ct_zip_writer_finish(w, &zip, &zlen)) {
+        v = ct_load_buffer(zip, zlen, &opts);
+        ct_value_release(v);
+        free(zip);
+    } else if (w) {
+        ct_zip_writer_abort(w);
+    }
     ct_clear_error();
     ct_st_file *f = ct_st_open_mem(data, size);
     if (f) {
