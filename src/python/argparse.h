@@ -175,5 +175,6 @@ int ctp_init_dlpack(PyObject *m);
 int ctp_init_shared(PyObject *m);
 int ctp_init_tensorboard(PyObject *m);
 int ctp_init_onnx(PyObject *m); /* onnx_py.c: _OnnxModel, _set_tracer */
+int ctp_init_serialize(PyObject *m); /* serialize_py.c: checkpoint and safetensors codecs */
 
 #endif
