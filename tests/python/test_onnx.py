@@ -537,3 +537,19 @@ def test_inplace_ops():
     xi = ctorch.randn(2, 3)
     got = ort.InferenceSession(data).run(None, {"x": npy(xi)})[0]
     np.testing.assert_allclose(got, npy(m(xi)), rtol=1e-5, atol=1e-5)
+
+
+def test_more_elementwise_and_einsum():
+    class M(nn.Module):
+        def forward(self, x, y):
+            p = ctorch.sigmoid(x) * 0.8 + 0.1
+            a = ctorch.trunc(x * 3) + ctorch.erfc(x) + ctorch.logit(p) + ctorch.lerp(x, y, 0.3)
+            b = ctorch.addcmul(x, x, y, value=0.5) + ctorch.addcdiv(x, x, y.abs() + 1)
+            c = ctorch.einsum("bi,bj->bij", x, y).flatten(1)[:, :5]
+            d = (x > 0).all(1, keepdim=True).float() + (y > 1).any(1, keepdim=True).float()
+            return a + b + c + d + ctorch.isnan(x).float() + ctorch.isinf(y).float()
+
+    def make(n):
+        return ctorch.randn(n, 5), ctorch.randn(n, 5)
+
+    roundtrip(M(), make(2), make_input=make)

@@ -1492,3 +1492,67 @@ def _fill_(ex, a, r):
             return ex.emit("Expand", [ex.val(v, x.dtype), ex.shape_of(ex.val(x))])
         v = v.item()
     return ex.emit("ConstantOfShape", [ex.shape_of(ex.val(x))], {"value": _ct.tensor([v], dtype=x.dtype)})
+
+
+@handles("isnan", "isinf")
+def _isnan(ex, a, r):
+    x = _x(a)
+    if not x.dtype.is_floating_point:
+        return ex.emit("ConstantOfShape", [ex.shape_of(ex.val(x))], {"value": _ct.tensor([False])})
+    return ex.emit("IsNaN" if ex.cur_name == "isnan" else "IsInf", [ex.val(x)])
+
+
+@handles("trunc", "fix")
+def _trunc(ex, a, r):
+    x = ex.val(_x(a))
+    if not r.dtype.is_floating_point:
+        return ex.emit("Identity", [x])
+    return ex.emit("Mul", [ex.emit("Sign", [x]), ex.emit("Floor", [ex.emit("Abs", [x])])])
+
+
+@handles("erfc")
+def _erfc(ex, a, r):
+    return ex.emit("Sub", [ex.val(1.0, r.dtype), ex.emit("Erf", [ex.val(_x(a), r.dtype)])])
+
+
+@handles("logit")
+def _logit(ex, a, r):
+    x = ex.val(_x(a), r.dtype)
+    eps = a.get("eps")
+    if eps is not None:
+        x = ex.emit("Clip", [x, ex.val(float(eps), r.dtype), ex.val(1.0 - float(eps), r.dtype)])
+    return ex.emit("Log", [ex.emit("Div", [x, ex.emit("Sub", [ex.val(1.0, r.dtype), x])])])
+
+
+@handles("lerp")
+def _lerp(ex, a, r):
+    x, e = ex.val(a["input"], r.dtype), ex.val(a["end"], r.dtype)
+    return ex.emit("Add", [x, ex.emit("Mul", [ex.val(a["weight"], r.dtype), ex.emit("Sub", [e, x])])])
+
+
+@handles("addcmul", "addcdiv")
+def _addc(ex, a, r):
+    op = "Mul" if ex.cur_name == "addcmul" else "Div"
+    t = ex.emit(op, [ex.val(a["tensor1"], r.dtype), ex.val(a["tensor2"], r.dtype)])
+    v = a.get("value", 1)
+    if v != 1:
+        t = ex.emit("Mul", [t, ex.val(v, r.dtype)])
+    return ex.emit("Add", [ex.val(a["input"], r.dtype), t])
+
+
+@handles("_einsum")
+def _einsum(ex, a, r):
+    eq = a["equation"].replace(" ", "")
+    return ex.emit("Einsum", [ex.val(t, r.dtype) for t in a["tensors"]], {"equation": eq})
+
+
+@handles("all", "any")
+def _all_any(ex, a, r):
+    x = _x(a)
+    axes = _axes(a, x)
+    attrs = {"keepdims": 1 if a.get("keepdim", False) else 0}
+    if axes is not None:
+        attrs["axes"] = axes
+    n = ex.emit("Cast", [ex.val(x, _ct.bool)], {"to": _elem(_ct.int32)})
+    red = ex.emit("ReduceMin" if ex.cur_name == "all" else "ReduceMax", [n], attrs)
+    return ex.cast(red, r.dtype)
