@@ -518,6 +518,10 @@ def test_integer_ops_kwargs_and_options():
     g = onnx.load_from_string(export_bytes(a, ctorch.randn(4, 3), export_params=False, input_names=["x"]))
     assert not g.graph.initializer
     assert {i.name for i in g.graph.input} == {"x", "weight", "bias"}
+    g = onnx.load_from_string(export_bytes(a, ctorch.randn(4, 3), keep_initializers_as_inputs=True,
+                                           input_names=["x"]))
+    assert {i.name for i in g.graph.initializer} == {"weight", "bias"}
+    assert [i.name for i in g.graph.input] == ["x", "weight", "bias"]
 
 
 def test_inplace_ops():

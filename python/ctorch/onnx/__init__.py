@@ -120,12 +120,10 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         if name not in input_names and (output_names is None or name not in output_names):
             raise ValueError("dynamic_axes names '%s', which is neither an input nor an output name" % name)
 
-    modules = [model] if hasattr(model, "training") else []
-    saved_modes = []
-    if modules:
-        saved_modes = [(m, m.training) for m in model.modules()] if hasattr(model, "modules") else []
-        if training is None or not training or str(training).endswith("EVAL"):
-            model.eval()
+    # torch's default (TrainingMode.EVAL): export in eval mode, restore the modes after
+    saved_modes = [(m, m.training) for m in model.modules()] if hasattr(model, "modules") else []
+    if saved_modes and (training is None or not training or str(training).endswith("EVAL")):
+        model.eval()
     _exporting = True
     try:
         records, out = _trace(model, args, kwargs)
@@ -133,10 +131,10 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         # run 2: grow every dynamic input axis by an amount particular to its symbol name
         symbols = {}
         for name, axes in dyn.items():
-            for ax, sym in axes.items():
-                symbols.setdefault(sym, len(symbols) + 1)
-        if dyn:
-            new_args, k = [], 0
+            if name in input_names:
+                for ax, sym in axes.items():
+                    symbols.setdefault(sym, len(symbols) + 1)
+        if symbols:
             arg_map = {}
             for i, t in enumerate(inputs):
                 axes = dyn.get(input_names[i], {})
@@ -164,7 +162,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         for i in range(len(output_names), len(outputs)):
             output_names.append("output" if len(outputs) == 1 and i == 0 else "output_%d" % i)
         ex = Exporter(opset_version, records, records2, inputs, inputs2, input_names, outputs, outputs2,
-                      output_names, params, dyn, export_params=export_params)
+                      output_names, params, dyn, export_params=export_params,
+                      keep_initializers_as_inputs=keep_initializers_as_inputs)
         data = ex.build()
     finally:
         _exporting = False

@@ -73,7 +73,7 @@ def handles(*names):
 
 class Exporter:
     def __init__(self, opset, records, records2, inputs, inputs2, input_names, outputs, outputs2, output_names,
-                 params, dynamic_axes, export_params=True):
+                 params, dynamic_axes, export_params=True, keep_initializers_as_inputs=False):
         self.opset = opset
         self.records, self.records2 = records, records2
         self.inputs, self.inputs2, self.input_names = inputs, inputs2, input_names
@@ -81,6 +81,7 @@ class Exporter:
         self.params = params
         self.dyn = dynamic_axes
         self.export_params = export_params
+        self.keep_inits_as_inputs = bool(keep_initializers_as_inputs)
         self.names = {}      # id(tensor) -> ONNX value name
         self.live = set()    # ids of tensors computed from graph inputs
         self.twin = {}       # id(tensor of run 1) -> the same value in run 2
@@ -374,6 +375,11 @@ class Exporter:
         for n, p in self.param_inputs:
             if n in need:
                 m.add_value(False, n, p.dtype, list(p.shape))
+        param_names = {p[0] for p in self.params.values()}
+        if self.keep_inits_as_inputs:  # parameters listed as (overridable) graph inputs too
+            for n, t in self.inits.items():
+                if n in need and n in param_names:
+                    m.add_value(False, n, t.dtype, list(t.shape))
         for n, t in self.inits.items():
             if n in need:
                 m.add_initializer(n, t)
