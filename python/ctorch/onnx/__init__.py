@@ -144,7 +144,12 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
                 arg_map[id(t)] = g
             new_args = tuple(arg_map.get(id(a), a) if isinstance(a, _ct.Tensor) else a for a in args)
             new_kwargs = {k: (arg_map.get(id(v), v) if isinstance(v, _ct.Tensor) else v) for k, v in kwargs.items()}
-            records2, out2 = _trace(model, new_args, new_kwargs)
+            try:
+                records2, out2 = _trace(model, new_args, new_kwargs)
+            except Exception as e:
+                raise OnnxExporterError(
+                    "dynamic_axes: the model failed when run again with the dynamic input axes grown (to find "
+                    "which sizes depend on them): %s: %s" % (type(e).__name__, e)) from e
             inputs2 = [arg_map[id(t)] for t in inputs]
         else:
             inputs2 = None
