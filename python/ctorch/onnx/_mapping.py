@@ -482,6 +482,9 @@ def _other_key(a):
 def _binary(op, compare=False):
     def h(ex, a, r):
         x, y = a["input"], a[_other_key(a)]
+        if op in ("And", "Or", "Xor") and r.dtype != _ct.bool:
+            raise UnsupportedOperatorError("ONNX export of '%s' on integer tensors needs opset 18 (Bitwise%s)"
+                                           % (ex.cur_name, op))
         if compare:
             dt = _ct.result_type(x, y) if (_is_tensor(x) or _is_tensor(y)) else r.dtype
         else:
@@ -501,8 +504,8 @@ for _name, _op in (("add", "Add"), ("sub", "Sub"), ("subtract", "Sub"), ("mul", 
                    ("logical_or", "Or"), ("logical_xor", "Xor")):
     HANDLERS[_name] = _binary(_op)
 for _name, _op in (("eq", "Equal"), ("lt", "Less"), ("le", "LessOrEqual"), ("gt", "Greater"),
-                   ("ge", "GreaterOrEqual"), ("greater", "Greater"), ("less", "Less"), ("greater_equal", "GreaterOrEqual"),
-                   ("less_equal", "LessOrEqual")):
+                   ("ge", "GreaterOrEqual"), ("greater", "Greater"), ("less", "Less"),
+                   ("greater_equal", "GreaterOrEqual"), ("less_equal", "LessOrEqual")):
     HANDLERS[_name] = _binary(_op, compare=True)
 
 
@@ -840,11 +843,6 @@ def _stack(ex, a, r):
     d = _norm_dim(a.get("dim", 0), r.dim())
     ins = [ex.emit("Unsqueeze", [ex.val(t, r.dtype), ex.i64([d])]) for t in a["tensors"]]
     return ins[0] if len(ins) == 1 else ex.emit("Concat", ins, {"axis": d})
-
-
-@handles("hstack", "vstack", "column_stack", "row_stack", "dstack")
-def _hstack(ex, a, r):
-    raise UnsupportedOperatorError("ONNX export of operator '%s' is not supported" % ex.cur_name)
 
 
 def _split_out(ex, x, r, d):
