@@ -129,11 +129,14 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         records, out = _trace(model, args, kwargs)
         records2 = out2 = None
         # run 2: grow every dynamic input axis by an amount particular to its symbol name
+        # distinct primes, so that sizes derived from different symbols (2*B vs T...) rarely coincide
+        primes = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31]
         symbols = {}
         for name, axes in dyn.items():
             if name in input_names:
                 for ax, sym in axes.items():
-                    symbols.setdefault(sym, len(symbols) + 1)
+                    if sym not in symbols:
+                        symbols[sym] = primes[len(symbols) % len(primes)] + 31 * (len(symbols) // len(primes))
         if symbols:
             arg_map = {}
             for i, t in enumerate(inputs):
