@@ -557,3 +557,17 @@ def test_more_elementwise_and_einsum():
         return ctorch.randn(n, 5), ctorch.randn(n, 5)
 
     roundtrip(M(), make(2), make_input=make)
+
+
+def test_verbose_and_in_export_flag(capsys):
+    seen = []
+
+    class M(nn.Module):
+        def forward(self, x):
+            seen.append(ctorch.onnx.is_in_onnx_export())
+            return ctorch.relu(x) if hasattr(ctorch, "relu") else x.clamp(min=0)
+
+    ctorch.onnx.export(M(), ctorch.randn(2, 3), io.BytesIO(), verbose=True)
+    assert seen == [True] and not ctorch.onnx.is_in_onnx_export()
+    out = capsys.readouterr().out
+    assert out.startswith("graph(input) -> (output)") and "output = " in out
