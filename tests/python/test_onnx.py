@@ -355,6 +355,11 @@ def test_activations_and_layer_norm(opset):
     roundtrip(m2, ctorch.randn(3, 6) * 3, opset=opset)
 
 
+@pytest.mark.skipif(not _has("Bilinear"), reason="nn.Bilinear not available")
+def test_bilinear():
+    roundtrip(nn.Bilinear(3, 4, 2), (ctorch.randn(2, 3), ctorch.randn(2, 4)))
+
+
 @pytest.mark.skipif(not _has("Embedding", "Linear", "Flatten"), reason="nn.Embedding not available")
 def test_embedding():
     m = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
@@ -481,6 +486,9 @@ _ZOO = [
     ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4, 4)),
     ("Upsample", lambda: nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True), (2, 3, 4, 4)),
     ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (2, 3, 4, 4)),
+    ("PixelUnshuffle", lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
+    ("LocalResponseNorm", lambda: nn.LocalResponseNorm(3, alpha=0.01, beta=0.7, k=1.5), (2, 5, 4, 4)),
+    ("LPPool2d", lambda: nn.LPPool2d(2, 2), (2, 3, 6, 6)),
 ]
 
 

@@ -1560,3 +1560,49 @@ def _all_any(ex, a, r):
     n = ex.emit("Cast", [ex.val(x, _ct.bool)], {"to": _elem(_ct.int32)})
     red = ex.emit("ReduceMin" if ex.cur_name == "all" else "ReduceMax", [n], attrs)
     return ex.cast(red, r.dtype)
+
+
+@handles("pixel_unshuffle")
+def _pixel_unshuffle(ex, a, r):
+    x = _x(a)
+    if x.dim() != 4:
+        raise UnsupportedOperatorError("ONNX export of pixel_unshuffle supports 4-D inputs only")
+    f = int(a["downscale_factor"])
+    n, c, h, w = x.shape
+    dyn = ex.dyn_dims(x)
+    if any(d != 0 for d in dyn):
+        raise OnnxExporterError("ONNX export: pixel_unshuffle with dynamic channel/spatial axes is not supported")
+    y = ex.emit("Reshape", [ex.val(x), ex.i64([0, c, h // f, f, w // f, f])])
+    y = ex.emit("Transpose", [y], {"perm": [0, 1, 3, 5, 2, 4]})
+    return ex.emit("Reshape", [y, ex.i64([0, c * f * f, h // f, w // f])])
+
+
+@handles("local_response_norm")
+def _lrn(ex, a, r):
+    size = int(a["size"])
+    x = _x(a)
+    if size % 2 == 0 or x.dim() < 3:
+        raise UnsupportedOperatorError("ONNX export of local_response_norm needs an odd size and a 3-D+ input")
+    return ex.emit("LRN", [ex.val(x)], {"size": size, "alpha": float(a["alpha"]), "beta": float(a["beta"]),
+                                         "bias": float(a["k"])})
+
+
+@handles("lp_pool")
+def _lp_pool(ex, a, r):
+    x = _x(a)
+    p = float(a["norm_type"])
+    if p != 2.0 or a.get("ceil_mode"):
+        raise UnsupportedOperatorError("ONNX export of lp_pool supports norm_type=2 without ceil_mode (opset 17)")
+    nd = x.dim() - 2
+    k = _rep(a["kernel_size"], nd)
+    s = _rep(_ilist(a.get("stride")) or k, nd)
+    return ex.emit("LpPool", [ex.val(x)], {"kernel_shape": k, "strides": s, "p": 2})
+
+
+@handles("bilinear")
+def _bilinear(ex, a, r):
+    y = ex.emit("Einsum", [ex.val(a["input1"]), ex.val(a["weight"]), ex.val(a["input2"])],
+                {"equation": "...i,oij,...j->...o"})
+    if a.get("bias") is not None:
+        y = ex.emit("Add", [y, ex.val(a["bias"])])
+    return y
