@@ -1,0 +1,272 @@
+/* Backward formulas of the conv family (src/ops/nn_conv.ops). convolution, linear, bilinear
+ * and the non-constant pads use the primitive backward kernels of src/ops/nn_conv.c (their
+ * gradients are not recorded: no double backward through them); constant pad, im2col/col2im
+ * and pixel_shuffle/unshuffle are written with their adjoint ops, so they differentiate again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd_internal.h"
+#include "../ops/nn_conv.h"
+
+/* op parameters kept on the node (lists of up to 3 spatial values each) */
+typedef struct conv_payload {
+    int64_t stride[3], padding[3], dilation[3], output_padding[3];
+    int64_t ns, np, nd, nop;
+    int64_t groups;
+    bool transposed;
+    int64_t pad[2 * CT_MAX_DIM];
+    int64_t npad;
+    int64_t in_sizes[CT_MAX_DIM];
+    int in_ndim;
+    char mode[16];
+} conv_payload;
+
+static void payload_free(ct_node *n) {
+    free(n->payload);
+    n->payload = NULL;
+}
+
+static conv_payload *payload_new(ct_node *n) {
+    conv_payload *p = calloc(1, sizeof *p);
+    if (!p) {
+        ct_error(CT_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    n->payload = p;
+    n->destroy = payload_free;
+    return p;
+}
+
+static int64_t copy_list(int64_t *dst, ct_intlist l, int max) {
+    int64_t n = l.n < max ? l.n : max;
+    for (int64_t i = 0; i < n; i++) dst[i] = l.data[i];
+    return n < 0 ? 0 : n;
+}
+
+static bool floating(ct_tensor *t) { return ct_dtype_is_floating(t->dtype); }
+
+/* ------------------------------------------------------------------ convolution */
+
+static int convolution_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    conv_payload *p = n->payload;
+    ct_tensor *x = ct_node_saved(n, 0), *w = x ? ct_node_saved(n, 1) : NULL;
+    if (!w) {
+        if (x) ct_tensor_release(x);
+        return -1;
+    }
+    bool mask[3] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
+    ct_tensor *r[3];
+    int rc = ct_nn_convolution_backward(g[0], x, w, (ct_intlist){p->stride, p->ns}, (ct_intlist){p->padding, p->np},
+                                        (ct_intlist){p->dilation, p->nd}, p->transposed,
+                                        (ct_intlist){p->output_padding, p->nop}, p->groups, mask, &r[0], &r[1], &r[2]);
+    ct_tensor_release(x);
+    ct_tensor_release(w);
+    if (rc) return -1;
+    for (int i = 0; i < 3; i++) gi[i] = r[i];
+    return 0;
+}
+
+int ctg_nn_convolution(ct_tensor *result, ct_tensor *input, ct_tensor *weight, ct_tensor *bias, ct_intlist stride,
+                       ct_intlist padding, ct_intlist dilation, bool transposed, ct_intlist output_padding,
+                       int64_t groups) {
+    ct_tensor *ins[3] = {input, weight, bias};
+    if (!ct_autograd_should_record(3, ins) || !floating(result)) return 0;
+    ct_node *node = ct_autograd_record("ConvolutionBackward0", convolution_backward, result, 3, ins);
+    if (!node) return -1;
+    conv_payload *p = payload_new(node);
+    if (!p) return -1;
+    p->ns = copy_list(p->stride, stride, 3);
+    p->np = copy_list(p->padding, padding, 3);
+    p->nd = copy_list(p->dilation, dilation, 3);
+    p->nop = copy_list(p->output_padding, output_padding, 3);
+    p->groups = groups;
+    p->transposed = transposed;
+    if (ct_node_save(node, 0, input, -1) || ct_node_save(node, 1, weight, -1)) return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ pad */
+
+static int pad_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    conv_payload *p = n->payload;
+    if (!strcmp(p->mode, "constant")) {
+        int64_t neg[2 * CT_MAX_DIM];
+        for (int64_t i = 0; i < p->npad; i++) neg[i] = -p->pad[i];
+        gi[0] = ct_nn_pad(g[0], (ct_intlist){neg, p->npad}, "constant", NULL);
+    } else {
+        gi[0] = ct_nn_pad_backward(g[0], p->in_sizes, p->in_ndim, (ct_intlist){p->pad, p->npad}, p->mode);
+    }
+    return gi[0] ? 0 : -1;
+}
+
+int ctg_nn_pad(ct_tensor *result, ct_tensor *input, ct_intlist pad, const char *mode, const double *value) {
+    (void)value;
+    if (!ct_autograd_should_record(1, &input) || !floating(result)) return 0;
+    const char *m = mode ? mode : "constant";
+    const char *name = "ConstantPadNdBackward0";
+    int k = (int)(pad.n / 2);
+    if (!strcmp(m, "reflect")) {
+        static const char *names[] = {"ReflectionPad1DBackward0", "ReflectionPad2DBackward0", "ReflectionPad3DBackward0"};
+        name = names[k >= 1 && k <= 3 ? k - 1 : 0];
+    } else if (!strcmp(m, "replicate")) {
+        static const char *names[] = {"ReplicationPad1DBackward0", "ReplicationPad2DBackward0",
+                                      "ReplicationPad3DBackward0"};
+        name = names[k >= 1 && k <= 3 ? k - 1 : 0];
+    } else if (!strcmp(m, "circular")) {
+        name = "CopySlices";
+    }
+    ct_node *node = ct_autograd_record(name, pad_backward, result, 1, &input);
+    if (!node) return -1;
+    conv_payload *p = payload_new(node);
+    if (!p) return -1;
+    p->npad = copy_list(p->pad, pad, 2 * CT_MAX_DIM);
+    p->in_ndim = input->ndim;
+    memcpy(p->in_sizes, input->sizes, sizeof(int64_t) * (size_t)input->ndim);
+    snprintf(p->mode, sizeof p->mode, "%s", m);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ im2col / col2im */
+
+static int im2col_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    conv_payload *p = n->payload;
+    int nd = p->in_ndim;
+    gi[0] = ct_nn_col2im(g[0], (ct_intlist){p->in_sizes + nd - 2, 2}, (ct_intlist){p->output_padding, 2},
+                         (ct_intlist){p->dilation, 2}, (ct_intlist){p->padding, 2}, (ct_intlist){p->stride, 2});
+    return gi[0] ? 0 : -1;
+}
+
+static int col2im_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    conv_payload *p = n->payload;
+    gi[0] = ct_nn_im2col(g[0], (ct_intlist){p->output_padding, 2}, (ct_intlist){p->dilation, 2},
+                         (ct_intlist){p->padding, 2}, (ct_intlist){p->stride, 2});
+    return gi[0] ? 0 : -1;
+}
+
+/* kernel_size is kept in output_padding[] (unused by these ops). */
+static int fold_record(const char *name, ct_backward_fn fn, ct_tensor *result, ct_tensor *input,
+                       ct_intlist kernel_size, ct_intlist dilation, ct_intlist padding, ct_intlist stride) {
+    if (!ct_autograd_should_record(1, &input) || !floating(result)) return 0;
+    ct_node *node = ct_autograd_record(name, fn, result, 1, &input);
+    if (!node) return -1;
+    conv_payload *p = payload_new(node);
+    if (!p) return -1;
+    ct_intlist ls[4] = {kernel_size, dilation, padding, stride};
+    int64_t *dst[4] = {p->output_padding, p->dilation, p->padding, p->stride};
+    for (int i = 0; i < 4; i++) {
+        dst[i][0] = ls[i].data[0];
+        dst[i][1] = ls[i].n > 1 ? ls[i].data[1] : ls[i].data[0];
+    }
+    p->in_ndim = input->ndim;
+    memcpy(p->in_sizes, input->sizes, sizeof(int64_t) * (size_t)input->ndim);
+    return 0;
+}
+
+int ctg_nn_im2col(ct_tensor *result, ct_tensor *input, ct_intlist kernel_size, ct_intlist dilation,
+                  ct_intlist padding, ct_intlist stride) {
+    return fold_record("Im2ColBackward0", im2col_backward, result, input, kernel_size, dilation, padding, stride);
+}
+
+int ctg_nn_col2im(ct_tensor *result, ct_tensor *input, ct_intlist output_size, ct_intlist kernel_size,
+                  ct_intlist dilation, ct_intlist padding, ct_intlist stride) {
+    (void)output_size;
+    return fold_record("Col2ImBackward0", col2im_backward, result, input, kernel_size, dilation, padding, stride);
+}
+
+/* ------------------------------------------------------------------ pixel shuffle */
+
+static int pixel_shuffle_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    gi[0] = ct_nn_pixel_unshuffle(g[0], n->iv[0]);
+    return gi[0] ? 0 : -1;
+}
+
+static int pixel_unshuffle_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    gi[0] = ct_nn_pixel_shuffle(g[0], n->iv[0]);
+    return gi[0] ? 0 : -1;
+}
+
+int ctg_nn_pixel_shuffle(ct_tensor *result, ct_tensor *input, int64_t upscale_factor) {
+    if (!ct_autograd_should_record(1, &input) || !floating(result)) return 0;
+    ct_node *node = ct_autograd_record("PixelShuffleBackward0", pixel_shuffle_backward, result, 1, &input);
+    if (!node) return -1;
+    node->iv[0] = upscale_factor;
+    return 0;
+}
+
+int ctg_nn_pixel_unshuffle(ct_tensor *result, ct_tensor *input, int64_t downscale_factor) {
+    if (!ct_autograd_should_record(1, &input) || !floating(result)) return 0;
+    ct_node *node = ct_autograd_record("PixelUnshuffleBackward0", pixel_unshuffle_backward, result, 1, &input);
+    if (!node) return -1;
+    node->iv[0] = downscale_factor;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ linear / bilinear */
+
+static int linear_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *x = ct_node_saved(n, 0), *w = x ? ct_node_saved(n, 1) : NULL;
+    if (!w) {
+        if (x) ct_tensor_release(x);
+        return -1;
+    }
+    bool mask[3] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
+    ct_tensor *r[3];
+    int rc = ct_nn_linear_backward(g[0], x, w, mask, &r[0], &r[1], &r[2]);
+    ct_tensor_release(x);
+    ct_tensor_release(w);
+    if (rc) return -1;
+    gi[0] = r[0];
+    gi[1] = r[1];
+    if (r[2]) { /* bias may be a broadcast scalar-like tensor */
+        gi[2] = ct_sum_to_meta(r[2], &n->in_meta[2]);
+        ct_tensor_release(r[2]);
+        if (!gi[2]) return -1;
+    }
+    return 0;
+}
+
+int ctg_nn_linear(ct_tensor *result, ct_tensor *input, ct_tensor *weight, ct_tensor *bias) {
+    ct_tensor *ins[3] = {input, weight, bias};
+    if (!ct_autograd_should_record(3, ins) || !floating(result)) return 0;
+    const char *name;
+    if (input->ndim == 2)
+        name = bias ? "AddmmBackward0" : "MmBackward0";
+    else if (input->ndim == 1)
+        name = bias ? "ViewBackward0" : "SqueezeBackward4";
+    else
+        name = bias ? "ViewBackward0" : "UnsafeViewBackward0";
+    ct_node *node = ct_autograd_record(name, linear_backward, result, 3, ins);
+    if (!node) return -1;
+    if (ct_node_save(node, 0, input, -1) || ct_node_save(node, 1, weight, -1)) return -1;
+    return 0;
+}
+
+static int bilinear_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *s[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++)
+        if (!(s[i] = ct_node_saved(n, i))) {
+            for (int j = 0; j < i; j++) ct_tensor_release(s[j]);
+            return -1;
+        }
+    bool mask[4] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2),
+                    ct_node_needs_grad(n, 3)};
+    int rc = ct_nn_bilinear_backward(g[0], s[0], s[1], s[2], mask, &gi[0], &gi[1], &gi[2], &gi[3]);
+    for (int i = 0; i < 3; i++) ct_tensor_release(s[i]);
+    return rc;
+}
+
+int ctg_nn_bilinear(ct_tensor *result, ct_tensor *input1, ct_tensor *input2, ct_tensor *weight, ct_tensor *bias) {
+    ct_tensor *ins[4] = {input1, input2, weight, bias};
+    if (!ct_autograd_should_record(4, ins) || !floating(result)) return 0;
+    ct_node *node = ct_autograd_record(bias ? "AddBackward0" : "ViewBackward0", bilinear_backward, result, 4, ins);
+    if (!node) return -1;
+    if (ct_node_save(node, 0, input1, -1) || ct_node_save(node, 1, input2, -1) || ct_node_save(node, 2, weight, -1))
+        return -1;
+    return 0;
+}

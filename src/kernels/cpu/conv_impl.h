@@ -1,0 +1,264 @@
+/* Convolution kernel template, included by conv.c once per float type with T (element type),
+ * SFX (name suffix) and GEMM (ct_sgemm / ct_dgemm) defined. See NOTE [ Convolution geometry ]. */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+
+/* Valid output range [lo, hi) along one dim for kernel tap offset `off` (= -p + tap*d):
+ * positions o with 0 <= o*s + off < n. */
+static inline void FN(valid_range)(int64_t osz, int64_t n, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = n - off <= 0 ? 0 : (n - off + s - 1) / s;
+    if (h > osz) h = osz;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col[Ci*K, L] <- image [Ci, isz] */
+static void FN(im2col)(const ct_conv_geom *g, const T *restrict img, T *restrict col) {
+    const int64_t D = g->isz[0], H = g->isz[1], W = g->isz[2];
+    const int64_t oD = g->osz[0], oH = g->osz[1], oW = g->osz[2], L = oD * oH * oW;
+    const int64_t s0 = g->s[0], s1 = g->s[1], s2 = g->s[2];
+    for (int64_t c = 0; c < g->Ci; c++)
+        for (int64_t a = 0; a < g->k[0]; a++)
+            for (int64_t b = 0; b < g->k[1]; b++)
+                for (int64_t e = 0; e < g->k[2]; e++) {
+                    T *dst = col + (((c * g->k[0] + a) * g->k[1] + b) * g->k[2] + e) * L;
+                    const int64_t off0 = a * g->d[0] - g->p[0], off1 = b * g->d[1] - g->p[1],
+                                  off2 = e * g->d[2] - g->p[2];
+                    int64_t wlo, whi;
+                    FN(valid_range)(oW, W, s2, off2, &wlo, &whi);
+                    for (int64_t od = 0; od < oD; od++) {
+                        int64_t id = od * s0 + off0;
+                        if (id < 0 || id >= D) {
+                            for (int64_t i = 0; i < oH * oW; i++) dst[i] = 0;
+                            dst += oH * oW;
+                            continue;
+                        }
+                        for (int64_t oh = 0; oh < oH; oh++, dst += oW) {
+                            int64_t ih = oh * s1 + off1;
+                            if (ih < 0 || ih >= H) {
+                                for (int64_t i = 0; i < oW; i++) dst[i] = 0;
+                                continue;
+                            }
+                            const T *src = img + ((c * D + id) * H + ih) * W;
+                            for (int64_t i = 0; i < wlo; i++) dst[i] = 0;
+                            if (s2 == 1) {
+                                for (int64_t i = wlo; i < whi; i++) dst[i] = src[i + off2];
+                            } else {
+                                for (int64_t i = wlo; i < whi; i++) dst[i] = src[i * s2 + off2];
+                            }
+                            for (int64_t i = whi; i < oW; i++) dst[i] = 0;
+                        }
+                    }
+                }
+}
+
+/* image [Ci, isz] += col2im(col[Ci*K, L]) */
+static void FN(col2im)(const ct_conv_geom *g, const T *restrict col, T *restrict img) {
+    const int64_t D = g->isz[0], H = g->isz[1], W = g->isz[2];
+    const int64_t oD = g->osz[0], oH = g->osz[1], oW = g->osz[2], L = oD * oH * oW;
+    const int64_t s0 = g->s[0], s1 = g->s[1], s2 = g->s[2];
+    for (int64_t c = 0; c < g->Ci; c++)
+        for (int64_t a = 0; a < g->k[0]; a++)
+            for (int64_t b = 0; b < g->k[1]; b++)
+                for (int64_t e = 0; e < g->k[2]; e++) {
+                    const T *src = col + (((c * g->k[0] + a) * g->k[1] + b) * g->k[2] + e) * L;
+                    const int64_t off0 = a * g->d[0] - g->p[0], off1 = b * g->d[1] - g->p[1],
+                                  off2 = e * g->d[2] - g->p[2];
+                    int64_t wlo, whi;
+                    FN(valid_range)(oW, W, s2, off2, &wlo, &whi);
+                    for (int64_t od = 0; od < oD; od++) {
+                        int64_t id = od * s0 + off0;
+                        if (id < 0 || id >= D) {
+                            src += oH * oW;
+                            continue;
+                        }
+                        for (int64_t oh = 0; oh < oH; oh++, src += oW) {
+                            int64_t ih = oh * s1 + off1;
+                            if (ih < 0 || ih >= H) continue;
+                            T *dst = img + ((c * D + id) * H + ih) * W;
+                            if (s2 == 1) {
+                                for (int64_t i = wlo; i < whi; i++) dst[i + off2] += src[i];
+                            } else {
+                                for (int64_t i = wlo; i < whi; i++) dst[i * s2 + off2] += src[i];
+                            }
+                        }
+                    }
+                }
+}
+
+typedef struct FN(conv_ctx) {
+    const ct_conv_geom *g;
+    const T *img, *w, *bias, *S;
+    T *out;
+    T *gw; /* weight grad: per-chunk buffers (nchunks * wsize) */
+    int64_t nchunks;
+    int failed;
+} FN(conv_ctx);
+
+static int FN(is_direct)(const ct_conv_geom *g) {
+    for (int i = 0; i < 3; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->p[i] != 0) return 0;
+    return 1;
+}
+
+static void FN(img2cols_task)(int64_t begin, int64_t end, void *vctx) {
+    FN(conv_ctx) *c = vctx;
+    const ct_conv_geom *g = c->g;
+    const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
+    const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
+    const int direct = FN(is_direct)(g);
+    T *col = NULL;
+    if (!direct) {
+        col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
+        if (!col) {
+            ct_clear_error();
+            c->failed = 1;
+            return;
+        }
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / g->G, gr = t % g->G;
+        const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
+        const T *B = direct ? im : col;
+        if (!direct) FN(im2col)(g, im, col);
+        T *S = c->out + (n * g->G + gr) * g->Cs * L;
+        GEMM(g->Cs, L, CiK, 1, c->w + gr * g->Cs * CiK, CiK, 1, B, L, 1, 0, S, L, 1);
+        if (c->bias)
+            for (int64_t r = 0; r < g->Cs; r++) {
+                T bv = c->bias[gr * g->Cs + r];
+                T *row = S + r * L;
+                for (int64_t i = 0; i < L; i++) row[i] += bv;
+            }
+    }
+    ct_free_bytes(col);
+}
+
+static void FN(cols2img_task)(int64_t begin, int64_t end, void *vctx) {
+    FN(conv_ctx) *c = vctx;
+    const ct_conv_geom *g = c->g;
+    const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
+    const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
+    const int direct = FN(is_direct)(g);
+    T *col = NULL;
+    if (!direct) {
+        col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
+        if (!col) {
+            ct_clear_error();
+            c->failed = 1;
+            return;
+        }
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / g->G, gr = t % g->G;
+        T *im = c->out + (n * g->G + gr) * g->Ci * IL;
+        const T *S = c->S + (n * g->G + gr) * g->Cs * L;
+        const T *A = c->w + gr * g->Cs * CiK;
+        if (direct) {
+            GEMM(CiK, L, g->Cs, 1, A, 1, CiK, S, L, 1, 0, im, L, 1);
+        } else {
+            GEMM(CiK, L, g->Cs, 1, A, 1, CiK, S, L, 1, 0, col, L, 1);
+            for (int64_t i = 0; i < g->Ci * IL; i++) im[i] = 0;
+            FN(col2im)(g, col, im);
+        }
+        if (c->bias)
+            for (int64_t r = 0; r < g->Ci; r++) {
+                T bv = c->bias[gr * g->Ci + r];
+                T *row = im + r * IL;
+                for (int64_t i = 0; i < IL; i++) row[i] += bv;
+            }
+    }
+    ct_free_bytes(col);
+}
+
+static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
+    FN(conv_ctx) *c = vctx;
+    const ct_conv_geom *g = c->g;
+    const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
+    const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
+    const int64_t wsize = g->G * g->Cs * CiK;
+    const int direct = FN(is_direct)(g);
+    T *col = NULL;
+    if (!direct) {
+        col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
+        if (!col) {
+            ct_clear_error();
+            c->failed = 1;
+            return;
+        }
+    }
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t n0 = g->N * ch / c->nchunks, n1 = g->N * (ch + 1) / c->nchunks;
+        T *gw = c->gw + ch * wsize;
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t gr = 0; gr < g->G; gr++) {
+                const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
+                const T *B = direct ? im : col;
+                if (!direct) FN(im2col)(g, im, col);
+                const T *S = c->S + (n * g->G + gr) * g->Cs * L;
+                GEMM(g->Cs, CiK, L, 1, S, L, 1, B, 1, L, n == n0 ? 0 : 1, gw + gr * g->Cs * CiK, CiK, 1);
+            }
+        if (n1 == n0)
+            for (int64_t i = 0; i < wsize; i++) gw[i] = 0;
+    }
+    ct_free_bytes(col);
+}
+
+static int FN(img2cols)(const ct_conv_geom *g, const T *img, const T *w, const T *bias, T *S) {
+    FN(conv_ctx) c = {g, img, w, bias, NULL, S, NULL, 0, 0};
+    ct_parallel_for(g->N * g->G, 1, FN(img2cols_task), &c);
+    return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+
+static int FN(cols2img)(const ct_conv_geom *g, const T *S, const T *w, const T *bias, T *img) {
+    FN(conv_ctx) c = {g, NULL, w, bias, S, img, NULL, 0, 0};
+    ct_parallel_for(g->N * g->G, 1, FN(cols2img_task), &c);
+    return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+
+static int FN(weight_grad)(const ct_conv_geom *g, const T *S, const T *img, T *gw) {
+    const int64_t wsize = g->G * g->Cs * g->Ci * g->k[0] * g->k[1] * g->k[2];
+    int64_t nchunks = ct_get_num_threads();
+    if (nchunks > g->N) nchunks = g->N;
+    if (nchunks < 1) nchunks = 1;
+    if (g->N == 0) {
+        for (int64_t i = 0; i < wsize; i++) gw[i] = 0;
+        return 0;
+    }
+    T *buf = gw;
+    if (nchunks > 1) {
+        buf = ct_alloc_bytes((size_t)nchunks * (size_t)wsize * sizeof(T));
+        if (!buf) return -1;
+    }
+    FN(conv_ctx) c = {g, img, NULL, NULL, S, NULL, buf, nchunks, 0};
+    ct_parallel_for(nchunks, 1, FN(wgrad_task), &c);
+    if (nchunks > 1) {
+        for (int64_t i = 0; i < wsize; i++) {
+            T acc = buf[i];
+            for (int64_t ch = 1; ch < nchunks; ch++) acc += buf[ch * wsize + i];
+            gw[i] = acc;
+        }
+        ct_free_bytes(buf);
+    }
+    return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+
+static void FN(bias_grad)(int64_t N, int64_t C, int64_t L, const T *t, T *gb) {
+    for (int64_t c = 0; c < C; c++) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const T *row = t + (n * C + c) * L;
+            T part = 0;
+            for (int64_t i = 0; i < L; i++) part += row[i];
+            acc += part;
+        }
+        gb[c] = (T)acc;
+    }
+}
+
+#undef FN
+#undef CAT
+#undef CAT_
