@@ -55,6 +55,8 @@ _find_lapack()
 from . import random  # noqa: E402,F401
 from ._C import Generator, default_generator  # noqa: E402,F401
 from .random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: E402,F401
+from ._reduce import unique, unique_consecutive, _install as _install_reduce  # noqa: E402,F401
+_install_reduce(Tensor)
 
 __version__ = "0.1.0"
 
@@ -74,3 +76,4 @@ def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the 
                   "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values "
                   "in [start, end).", UserWarning, stacklevel=2)
     return _C._ns_torch.range(start, end, step, **kwargs)
+from ._indexing import nonzero  # noqa: E402,F401

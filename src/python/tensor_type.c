@@ -200,6 +200,7 @@ static PyObject *get_H(PyObject *self, void *c) {
     return ctp_wrap(ct_transpose(t, 0, 1));
 }
 
+
 static PyGetSetDef tensor_getset[] = {
     {"T", get_T, NULL, NULL, NULL},
     {"mT", get_mT, NULL, NULL, "mT"},
@@ -475,6 +476,12 @@ static PyObject *nb_pos(PyObject *a) { return Py_NewRef(a); }
 
 PyTypeObject *ctp_Tensor_Type = NULL;
 
+/* t[...] and t[...] = v live in indexing.c */
+PyObject *ctp_tensor_getitem(PyObject *self, PyObject *index);
+int ctp_tensor_setitem(PyObject *self, PyObject *index, PyObject *value);
+PyObject *ctp_tensor_sq_item(PyObject *self, Py_ssize_t i);
+PyObject *ctp_tensor_iter(PyObject *self);
+
 static PyMemberDef tensor_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(PyTensor, dict), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, NULL},
@@ -531,6 +538,10 @@ int ctp_init_tensor_type(PyObject *m) {
         {Py_nb_index, tensor_index},
         {Py_sq_length, tensor_len},
         {Py_mp_length, tensor_len},
+        {Py_mp_subscript, ctp_tensor_getitem},
+        {Py_mp_ass_subscript, ctp_tensor_setitem},
+        {Py_sq_item, ctp_tensor_sq_item},
+        {Py_tp_iter, ctp_tensor_iter},
         {0, NULL}};
     PyType_Spec spec = {"ctorch.Tensor", sizeof(PyTensor), 0,
                         Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, slots};
