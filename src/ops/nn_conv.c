@@ -5,6 +5,7 @@
  * values below 2^53 and cast back). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "ctorch/ops_gen.h"
@@ -1035,4 +1036,67 @@ fail2:
     if (*gb) ct_tensor_release(*gb);
     *g1 = *g2 = *gw = *gb = NULL;
     return -1;
+}
+
+/* ------------------------------------------------------------------ init helper */
+
+/* Inverse error function on (-1, 1): Giles' single-precision approximation refined by two
+ * Newton steps on erf (double precision). */
+static double erfinv_d(double y) {
+    if (y <= -1.0) return y == -1.0 ? -INFINITY : NAN;
+    if (y >= 1.0) return y == 1.0 ? INFINITY : NAN;
+    double w = -log((1.0 - y) * (1.0 + y)), x;
+    if (w < 5.0) {
+        w -= 2.5;
+        x = 2.81022636e-08;
+        x = 3.43273939e-07 + x * w;
+        x = -3.5233877e-06 + x * w;
+        x = -4.39150654e-06 + x * w;
+        x = 0.00021858087 + x * w;
+        x = -0.00125372503 + x * w;
+        x = -0.00417768164 + x * w;
+        x = 0.246640727 + x * w;
+        x = 1.50140941 + x * w;
+    } else {
+        w = sqrt(w) - 3.0;
+        x = -0.000200214257;
+        x = 0.000100950558 + x * w;
+        x = 0.00134934322 + x * w;
+        x = -0.00367342844 + x * w;
+        x = 0.00573950773 + x * w;
+        x = -0.0076224613 + x * w;
+        x = 0.00943887047 + x * w;
+        x = 1.00167406 + x * w;
+        x = 2.83297682 + x * w;
+    }
+    x *= y;
+    for (int i = 0; i < 2; i++) x -= (erf(x) - y) / (1.1283791670955126 * exp(-x * x));
+    return x;
+}
+
+/* self = clamp(erfinv(self) * scale + shift, low, high): the tail of nn.init.trunc_normal_. */
+ct_tensor *ct_nn_init_trunc_normal_tail_(ct_tensor *self, double scale, double shift, double low, double high) {
+    if (!ct_dtype_is_floating(self->dtype))
+        return ct_error(CT_ERR_RUNTIME, "trunc_normal_ expects a floating point tensor, got %s",
+                        ct_dtype_name(self->dtype));
+    ct_tensor *c = ct_contig_as(self, CT_FLOAT64);
+    if (!c) return NULL;
+    if (c == self) { /* float64 contiguous: work in place */
+        ct_tensor_release(c);
+        c = ct_empty(self->sizes, self->ndim, CT_FLOAT64);
+        if (!c || ct_copy_into(c, self)) {
+            if (c) ct_tensor_release(c);
+            return NULL;
+        }
+    }
+    double *p = ct_tensor_data(c);
+    for (int64_t i = 0; i < c->numel; i++) {
+        double v = erfinv_d(p[i]) * scale + shift;
+        p[i] = v < low ? low : v > high ? high : v;
+    }
+    int rc = ct_copy_into(self, c);
+    ct_tensor_release(c);
+    if (rc) return NULL;
+    ct_tensor_retain(self);
+    return self;
 }
