@@ -115,7 +115,7 @@ int ctg_nn_pad(ct_tensor *result, ct_tensor *input, ct_intlist pad, const char *
                                       "ReplicationPad3DBackward0"};
         name = names[k >= 1 && k <= 3 ? k - 1 : 0];
     } else if (!strcmp(m, "circular")) {
-        name = "CopySlices";
+        name = "torch::autograd::CopySlices";
     }
     ct_node *node = ct_autograd_record(name, pad_backward, result, 1, &input);
     if (!node) return -1;

@@ -93,6 +93,9 @@ static int conv_check(ct_tensor *input, ct_tensor *weight, ct_tensor *bias, ct_i
                          D + 2, D, shp(input->sizes, input->ndim, b1));
     if (input->dtype == CT_BOOL)
         return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"slow_conv%dd_cpu\" not implemented for 'Bool'", D);
+    if (transposed && ct_dtype_is_integral(input->dtype, false) && input->dtype != CT_INT64)
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"slow_conv_transpose%dd_out_cpu\" not implemented for '%s'",
+                         D < 2 ? 2 : D, torch_type_name(input->dtype));
     if (input->dtype != weight->dtype)
         return ct_errorf(CT_ERR_RUNTIME, "expected scalar type %s but found %s", torch_type_name(input->dtype),
                          torch_type_name(weight->dtype));
@@ -342,7 +345,12 @@ static int64_t *pad_plan(const int64_t *isz, int ndim, ct_intlist pad, int mode,
                 case PAD_CONSTANT: i = -1; break;
                 case PAD_REFLECT: i = i < 0 ? -i : 2 * (n - 1) - i; break;
                 case PAD_REPLICATE: i = i < 0 ? 0 : n - 1; break;
-                default: i = ((i % n) + n) % n; break;
+                default: { /* circular: wrap within the part left after negative padding */
+                    int64_t lo = l < 0 ? -l : 0, rr = pad.data[2 * k + 1], n2 = n - lo - (rr < 0 ? -rr : 0);
+                    int64_t j = o - (l > 0 ? l : 0);
+                    i = n2 > 0 ? lo + ((j % n2) + n2) % n2 : 0;
+                    break;
+                }
                 }
             }
             m[o] = i;
@@ -580,7 +588,13 @@ ct_tensor *ct_nn_im2col_impl(ct_tensor *input, ct_intlist kernel_size, ct_intlis
     char b1[128];
     ct_conv_geom g;
     if (fold_params(kernel_size, dilation, padding, stride, &g, "im2col")) return NULL;
+    if (!ct_dtype_is_floating(input->dtype))
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"im2col_out_cpu\" not implemented for '%s'",
+                        torch_type_name(input->dtype));
     int nd = input->ndim;
+    if (nd < 3)
+        return ct_error(CT_ERR_INDEX, "Dimension out of range (expected to be in range of [%d, %d], but got %d)",
+                        nd ? -nd : -1, nd ? nd - 1 : 0, nd == 2 ? 2 : 3 - nd + 1);
     if ((nd != 3 && nd != 4) || (nd == 3 && input->sizes[0] == 0))
         return ct_error(CT_ERR_RUNTIME,
                         "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero "
@@ -627,6 +641,9 @@ ct_tensor *ct_nn_col2im_impl(ct_tensor *input, ct_intlist output_size, ct_intlis
     char b1[128];
     ct_conv_geom g;
     if (fold_params(kernel_size, dilation, padding, stride, &g, "col2im")) return NULL;
+    if (!ct_dtype_is_floating(input->dtype))
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"col2im_out_cpu\" not implemented for '%s'",
+                        torch_type_name(input->dtype));
     int64_t os[2] = {0, 0};
     if (pair2(output_size, os, "output_size", "col2im")) return NULL;
     int nd = input->ndim;

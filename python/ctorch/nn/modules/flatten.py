@@ -43,7 +43,11 @@ class Unflatten(Module):
         raise TypeError(f"unflattened_size must be a tuple of ints, but found type {type(input).__name__}")
 
     def forward(self, input):
-        return input.unflatten(self.dim, self.unflattened_size)
+        sizes = tuple(input.shape)
+        dim = self.dim + len(sizes) if self.dim < 0 else self.dim
+        if not 0 <= dim < len(sizes):
+            return input.unflatten(self.dim, self.unflattened_size)  # raises torch's IndexError
+        return input.reshape(sizes[:dim] + tuple(self.unflattened_size) + sizes[dim + 1:])
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
