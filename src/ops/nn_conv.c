@@ -1057,63 +1057,105 @@ fail2:
 
 /* ------------------------------------------------------------------ init helper */
 
-/* Inverse error function on (-1, 1): Giles' single-precision approximation refined by two
- * Newton steps on erf (double precision). */
-static double erfinv_d(double y) {
-    if (y <= -1.0) return y == -1.0 ? -INFINITY : NAN;
-    if (y >= 1.0) return y == 1.0 ? INFINITY : NAN;
-    double w = -log((1.0 - y) * (1.0 + y)), x;
-    if (w < 5.0) {
-        w -= 2.5;
-        x = 2.81022636e-08;
-        x = 3.43273939e-07 + x * w;
-        x = -3.5233877e-06 + x * w;
-        x = -4.39150654e-06 + x * w;
-        x = 0.00021858087 + x * w;
-        x = -0.00125372503 + x * w;
-        x = -0.00417768164 + x * w;
-        x = 0.246640727 + x * w;
-        x = 1.50140941 + x * w;
-    } else {
-        w = sqrt(w) - 3.0;
-        x = -0.000200214257;
-        x = 0.000100950558 + x * w;
-        x = 0.00134934322 + x * w;
-        x = -0.00367342844 + x * w;
-        x = 0.00573950773 + x * w;
-        x = -0.0076224613 + x * w;
-        x = 0.00943887047 + x * w;
-        x = 1.00167406 + x * w;
-        x = 2.83297682 + x * w;
-    }
-    x *= y;
-    for (int i = 0; i < 2; i++) x -= (erf(x) - y) / (1.1283791670955126 * exp(-x * x));
-    return x;
+/* x rounded to dtype (the arithmetic of one torch op on a tensor of that dtype). */
+static double round_to(double x, int dtype) {
+    if (dtype == CT_FLOAT64) return x;
+    unsigned char b[8];
+    ct_store_f64(b, dtype, x);
+    return ct_load_f64(b, dtype);
 }
 
-/* self = clamp(erfinv(self) * scale + shift, low, high): the tail of nn.init.trunc_normal_. */
-ct_tensor *ct_nn_init_trunc_normal_tail_(ct_tensor *self, double scale, double shift, double low, double high) {
-    if (!ct_dtype_is_floating(self->dtype))
-        return ct_error(CT_ERR_RUNTIME, "trunc_normal_ expects a floating point tensor, got %s",
-                        ct_dtype_name(self->dtype));
-    ct_tensor *c = ct_contig_as(self, CT_FLOAT64);
-    if (!c) return NULL;
-    if (c == self) { /* float64 contiguous: work in place */
-        ct_tensor_release(c);
-        c = ct_empty(self->sizes, self->ndim, CT_FLOAT64);
-        if (!c || ct_copy_into(c, self)) {
-            if (c) ct_tensor_release(c);
-            return NULL;
+/* nn.init.trunc_normal_ as torch 2.13 draws it: when the mass inside [a, b] exceeds 0.3,
+ * normal draws over the whole tensor, redrawn (whole-tensor normal_) where out of bounds;
+ * otherwise uniform proposals on [a, b] accepted by log(u) > log-density (whole-tensor
+ * uniform_ draws for proposals and acceptances). The same draws as torch in the same order. */
+ct_tensor *ct_nn_init_trunc_normal_(ct_tensor *self, double mean, double std, double a, double b,
+                                    ct_generator *generator) {
+    int dt = self->dtype;
+    if (!ct_dtype_is_floating(dt))
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"normal_kernel_cpu\" not implemented for '%s'", torch_type_name(dt));
+    ct_tensor *r = NULL, *tmp = NULL, *acc = NULL;
+    bool *pending = NULL;
+    if (ct_tensor_is_contiguous(self)) {
+        ct_tensor_retain(self);
+        r = self;
+    } else if (!(r = ct_empty(self->sizes, self->ndim, dt))) {
+        return NULL;
+    }
+    int64_t n = r->numel;
+    char *rp = ct_tensor_data(r);
+    size_t es = ct_dtype_size(dt);
+    if (!(tmp = ct_empty(r->sizes, r->ndim, dt))) goto fail;
+    char *tp = ct_tensor_data(tmp);
+    double cdf_a = 0.5 * (1.0 + erf((a - mean) / std / sqrt(2.0))), cdf_b = 0.5 * (1.0 + erf((b - mean) / std / sqrt(2.0)));
+    if (cdf_b - cdf_a > 0.3) {
+        double lo = round_to(a, dt), hi = round_to(b, dt);
+        if (!ct_normal_(r, mean, std, generator)) goto fail;
+        ct_tensor_release(r); /* ct_normal_ returned a new reference to r */
+        for (;;) {
+            bool any = false;
+            for (int64_t i = 0; i < n && !any; i++) {
+                double v = ct_load_f64(rp + i * es, dt);
+                any = v < lo || v > hi;
+            }
+            if (!any) break;
+            if (!ct_normal_(tmp, mean, std, generator)) goto fail;
+            ct_tensor_release(tmp);
+            for (int64_t i = 0; i < n; i++) {
+                double v = ct_load_f64(rp + i * es, dt);
+                if (v < lo || v > hi) memcpy(rp + i * es, tp + i * es, es);
+            }
+        }
+    } else {
+        double mode = a > (mean < b ? mean : b) ? a : (mean < b ? mean : b);
+        double log_peak = -0.5 * ((mode - mean) / std) * ((mode - mean) / std);
+        double rm = round_to(mean, dt), rs = round_to(std, dt), rl = round_to(log_peak, dt);
+        if (!(acc = ct_empty(r->sizes, r->ndim, dt))) goto fail;
+        pending = malloc((size_t)(n + 1));
+        if (!pending) {
+            ct_error(CT_ERR_MEMORY, "out of memory");
+            goto fail;
+        }
+        char *ap = ct_tensor_data(acc);
+        if (!ct_uniform_(r, a, b, generator)) goto fail;
+        ct_tensor_release(r);
+        const char *cand = rp;
+        bool any = false;
+        for (int round = 0;; round++) {
+            if (!ct_uniform_(acc, 0.0, 1.0, generator)) goto fail;
+            ct_tensor_release(acc);
+            any = false;
+            for (int64_t i = 0; i < n; i++) {
+                if (round > 0 && !pending[i]) continue;
+                double c = ct_load_f64(cand + i * es, dt);
+                if (round > 0) memcpy(rp + i * es, cand + i * es, es); /* result = where(pending, candidates, result) */
+                double t = round_to(c - rm, dt);
+                t = round_to(t / rs, dt);
+                t = round_to(t * t, dt);
+                t = round_to(t * -0.5, dt);
+                t = round_to(t - rl, dt);
+                double lu = round_to(log(ct_load_f64(ap + i * es, dt)), dt);
+                pending[i] = lu > t;
+                any |= pending[i];
+            }
+            if (!any) break;
+            if (!ct_uniform_(tmp, a, b, generator)) goto fail;
+            ct_tensor_release(tmp);
+            cand = tp;
         }
     }
-    double *p = ct_tensor_data(c);
-    for (int64_t i = 0; i < c->numel; i++) {
-        double v = erfinv_d(p[i]) * scale + shift;
-        p[i] = v < low ? low : v > high ? high : v;
-    }
-    int rc = ct_copy_into(self, c);
-    ct_tensor_release(c);
-    if (rc) return NULL;
+    if (r != self && ct_copy_into(self, r)) goto fail;
+    if (r == self) ct_tensor_bump_version(self);
+    ct_tensor_release(r);
+    ct_tensor_release(tmp);
+    if (acc) ct_tensor_release(acc);
+    free(pending);
     ct_tensor_retain(self);
     return self;
+fail:
+    if (r) ct_tensor_release(r);
+    if (tmp) ct_tensor_release(tmp);
+    if (acc) ct_tensor_release(acc);
+    free(pending);
+    return NULL;
 }

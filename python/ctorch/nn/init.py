@@ -79,18 +79,13 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    def norm_cdf(x):
-        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
-
+    """torch 2.13's sampler (normal draws with redraws, or uniform proposals with rejection,
+    chosen by the mass inside [a, b]), drawn in C in torch's order."""
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)
     with _NoGrad():
-        lo = norm_cdf((a - mean) / std)
-        up = norm_cdf((b - mean) / std)
-        tensor.uniform_(2 * lo - 1, 2 * up - 1, **_gen_kw(generator))
-        _C._ns_nn.init_trunc_normal_tail_(tensor, std * math.sqrt(2.0), float(mean), float(a), float(b))
-        return tensor
+        return _C._ns_nn.init_trunc_normal_(tensor, float(mean), float(std), float(a), float(b), **_gen_kw(generator))
 
 
 def constant_(tensor, val):
