@@ -1,7 +1,10 @@
-/* Backward formulas of the conv family (src/ops/nn_conv.ops). convolution, linear, bilinear
- * and the non-constant pads use the primitive backward kernels of src/ops/nn_conv.c (their
- * gradients are not recorded: no double backward through them); constant pad, im2col/col2im
- * and pixel_shuffle/unshuffle are written with their adjoint ops, so they differentiate again. */
+/* Backward formulas of the conv family (src/ops/nn_conv.ops). Convolution uses the fused
+ * primitive backward kernel, and under create_graph recorded ops instead (the adjoint
+ * convolution for the input, a recorded bilinear weight-gradient op whose own backward is made
+ * of convolutions, a recorded bias sum), so it differentiates any number of times. Constant
+ * pad, im2col/col2im and pixel_shuffle/unshuffle are written with their adjoint ops. linear,
+ * bilinear and the non-constant pads use primitive backward kernels of src/ops/nn_conv.c:
+ * their gradients are not recorded (no double backward through them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,95 @@ static bool floating(ct_tensor *t) { return ct_dtype_is_floating(t->dtype); }
 
 /* ------------------------------------------------------------------ convolution */
 
+static int64_t lv(const int64_t *v, int64_t n, int i) { return n == 1 ? v[0] : v[i]; }
+
+/* Differentiable gradient of the convolution's input: the adjoint convolution of go with w
+ * (conv <-> conv_transpose), recorded like any convolution. in_sizes: the input's sizes. */
+static ct_tensor *conv_grad_input(ct_tensor *go, ct_tensor *w, const conv_payload *p, const int64_t *in_sizes) {
+    ct_intlist s = {p->stride, p->ns}, pd = {p->padding, p->np}, dl = {p->dilation, p->nd};
+    if (p->transposed) {
+        int64_t zero = 0;
+        return ct_nn_convolution(go, w, NULL, s, pd, dl, false, (ct_intlist){&zero, 1}, p->groups);
+    }
+    int D = go->ndim - 2;
+    int64_t op[3];
+    for (int i = 0; i < D && i < 3; i++) {
+        int64_t k = w->sizes[2 + i];
+        op[i] = in_sizes[2 + i] - ((go->sizes[2 + i] - 1) * lv(p->stride, p->ns, i) - 2 * lv(p->padding, p->np, i) +
+                                   lv(p->dilation, p->nd, i) * (k - 1) + 1);
+    }
+    return ct_nn_convolution(go, w, NULL, s, pd, dl, true, (ct_intlist){op, D}, p->groups);
+}
+
+/* grad_weight = WG(go, x) recorded as a bilinear op (for double backward):
+ * <ggW, WG(go, x)> = <go, conv(x, ggW)>, so d/dgo = conv(x, ggW) and d/dx = the input
+ * gradient of conv(x, .) with weight ggW and output gradient go. */
+static int conv_wgrad_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    conv_payload *p = n->payload;
+    ct_tensor *go = ct_node_saved(n, 0), *x = go ? ct_node_saved(n, 1) : NULL;
+    int rc = -1;
+    if (!x) goto out;
+    if (ct_node_needs_grad(n, 0)) {
+        gi[0] = ct_nn_convolution(x, g[0], NULL, (ct_intlist){p->stride, p->ns}, (ct_intlist){p->padding, p->np},
+                                  (ct_intlist){p->dilation, p->nd}, p->transposed,
+                                  (ct_intlist){p->output_padding, p->nop}, p->groups);
+        if (!gi[0]) goto out;
+    }
+    if (ct_node_needs_grad(n, 1) && !(gi[1] = conv_grad_input(go, g[0], p, x->sizes))) goto out;
+    rc = 0;
+out:
+    if (go) ct_tensor_release(go);
+    if (x) ct_tensor_release(x);
+    return rc;
+}
+
+/* grad_bias = sum of go over batch and space; its gradient broadcasts back. */
+static int conv_bgrad_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    const ct_input_meta *m = &n->in_meta[0];
+    int64_t vs[CT_MAX_DIM];
+    for (int i = 0; i < m->ndim; i++) vs[i] = i == 1 ? m->sizes[1] : 1;
+    ct_tensor *v = ct_view(g[0], (ct_intlist){vs, m->ndim});
+    ct_tensor *z = v ? ct_zeros((ct_intlist){m->sizes, m->ndim}, g[0]->dtype, -1) : NULL;
+    gi[0] = z ? ct_add(z, v, ct_scalar_i(1)) : NULL;
+    if (v) ct_tensor_release(v);
+    if (z) ct_tensor_release(z);
+    return gi[0] ? 0 : -1;
+}
+
+static conv_payload *payload_copy(ct_node *node, const conv_payload *src) {
+    conv_payload *p = payload_new(node);
+    if (p) *p = *src;
+    return p;
+}
+
+/* create_graph path: every gradient is produced by a recorded op. */
+static int convolution_backward_graph(ct_node *n, ct_tensor *go, ct_tensor *x, ct_tensor *w, ct_tensor **gi) {
+    conv_payload *p = n->payload;
+    if (ct_node_needs_grad(n, 0) && !(gi[0] = conv_grad_input(go, w, p, x->sizes))) return -1;
+    bool mask[3] = {false, ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
+    ct_tensor *unused, *gw, *gb;
+    if (ct_nn_convolution_backward(go, x, w, (ct_intlist){p->stride, p->ns}, (ct_intlist){p->padding, p->np},
+                                   (ct_intlist){p->dilation, p->nd}, p->transposed,
+                                   (ct_intlist){p->output_padding, p->nop}, p->groups, mask, &unused, &gw, &gb))
+        return -1;
+    gi[1] = gw;
+    gi[2] = gb;
+    if (gw) {
+        /* WG(go, x) for conv; for conv_transpose the roles are WG(grad of output, input) too */
+        ct_tensor *ins[2] = {go, x};
+        if (ct_autograd_should_record(2, ins)) {
+            ct_node *node = ct_autograd_record("ConvolutionBackwardBackward0", conv_wgrad_backward, gw, 2, ins);
+            if (!node || !payload_copy(node, p) || ct_node_save(node, 0, go, -1) || ct_node_save(node, 1, x, -1))
+                return -1;
+        }
+    }
+    if (gb && ct_autograd_should_record(1, &go) &&
+        !ct_autograd_record("ConvolutionBackwardBackward0", conv_bgrad_backward, gb, 1, &go))
+        return -1;
+    return 0;
+}
+
 static int convolution_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     conv_payload *p = n->payload;
     ct_tensor *x = ct_node_saved(n, 0), *w = x ? ct_node_saved(n, 1) : NULL;
@@ -55,16 +147,19 @@ static int convolution_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi)
         if (x) ct_tensor_release(x);
         return -1;
     }
-    bool mask[3] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
-    ct_tensor *r[3];
-    int rc = ct_nn_convolution_backward(g[0], x, w, (ct_intlist){p->stride, p->ns}, (ct_intlist){p->padding, p->np},
+    int rc;
+    if (ct_grad_enabled()) {
+        rc = convolution_backward_graph(n, g[0], x, w, gi);
+    } else {
+        bool mask[3] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
+        rc = ct_nn_convolution_backward(g[0], x, w, (ct_intlist){p->stride, p->ns}, (ct_intlist){p->padding, p->np},
                                         (ct_intlist){p->dilation, p->nd}, p->transposed,
-                                        (ct_intlist){p->output_padding, p->nop}, p->groups, mask, &r[0], &r[1], &r[2]);
+                                        (ct_intlist){p->output_padding, p->nop}, p->groups, mask, &gi[0], &gi[1],
+                                        &gi[2]);
+    }
     ct_tensor_release(x);
     ct_tensor_release(w);
-    if (rc) return -1;
-    for (int i = 0; i < 3; i++) gi[i] = r[i];
-    return 0;
+    return rc;
 }
 
 int ctg_nn_convolution(ct_tensor *result, ct_tensor *input, ct_tensor *weight, ct_tensor *bias, ct_intlist stride,

@@ -438,3 +438,38 @@ def test_simple_module_errors():
             lib.nn.Unflatten(1, 4)
         with pytest.raises(TypeError):
             lib.nn.Unflatten(1, (2, 2.0))
+
+
+@pytest.mark.parametrize("nd,xs,ws,kw", [CONV_CASES[1], CONV_CASES[5], CONV_CASES[6], CONV_CASES[13]])
+def test_conv_double_backward(nd, xs, ws, kw):
+    fn = "conv%dd" % nd
+    check_grad(lambda lib, x, w, b: getattr(F(lib), fn)(x, w, b, **kw), xs, ws, (ws[0],), create_graph=True,
+               rtol=1e-9, atol=1e-9)
+    # second derivative with respect to the weight first (gradient of the weight gradient)
+    check_grad(lambda lib, w, x: getattr(F(lib), fn)(x, w, None, **kw), ws, xs, create_graph=True, rtol=1e-9,
+               atol=1e-9)
+
+
+@pytest.mark.parametrize("nd,xs,ws,kw", [CONVT_CASES[1], CONVT_CASES[4], CONVT_CASES[7]])
+def test_conv_transpose_double_backward(nd, xs, ws, kw):
+    fn = "conv_transpose%dd" % nd
+    cout = ws[1] * kw.get("groups", 1)
+    check_grad(lambda lib, x, w, b: getattr(F(lib), fn)(x, w, b, **kw), xs, ws, (cout,), create_graph=True,
+               rtol=1e-9, atol=1e-9)
+    check_grad(lambda lib, w, x: getattr(F(lib), fn)(x, w, **kw), ws, xs, create_graph=True, rtol=1e-9, atol=1e-9)
+
+
+def test_conv_gradient_penalty():
+    """d/dw of ||d out / d x||^2 (a WGAN-GP style penalty) goes through the weight gradient's graph."""
+    rng = np.random.default_rng(3)
+    xa, wa = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    res = []
+    for lib in (ctorch, torch):
+        x = lib.tensor(xa, requires_grad=True)
+        w = lib.tensor(wa, requires_grad=True)
+        y = F(lib).conv2d(x, w, padding=1, stride=(1, 2))
+        go = lib.tensor(np.ones(tuple(y.shape)))
+        (gx,) = lib.autograd.grad(y, x, go, create_graph=True)
+        (gw2,) = lib.autograd.grad(gx * gx, w, lib.ones(tuple(gx.shape), dtype=gx.dtype))
+        res.append(gw2)
+    assert_same(res[0], res[1], rtol=1e-9, atol=1e-9)
