@@ -2,9 +2,9 @@
  * primitive backward kernel, and under create_graph recorded ops instead (the adjoint
  * convolution for the input, a recorded bilinear weight-gradient op whose own backward is made
  * of convolutions, a recorded bias sum), so it differentiates any number of times. Constant
- * pad, im2col/col2im and pixel_shuffle/unshuffle are written with their adjoint ops. linear,
- * bilinear and the non-constant pads use primitive backward kernels of src/ops/nn_conv.c:
- * their gradients are not recorded (no double backward through them). */
+ * pad, im2col/col2im and pixel_shuffle/unshuffle are written with their adjoint ops; linear
+ * and the non-constant pads likewise switch to recorded ops under create_graph. bilinear uses
+ * a primitive backward kernel (src/ops/nn_conv.c): no double backward through it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +183,13 @@ int ctg_nn_convolution(ct_tensor *result, ct_tensor *input, ct_tensor *weight, c
 
 /* ------------------------------------------------------------------ pad */
 
+static int pad_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!ct_node_needs_grad(n, 0)) return 0;
+    conv_payload *p = n->payload;
+    gi[0] = ct_nn_pad(g[0], (ct_intlist){p->pad, p->npad}, p->mode, NULL);
+    return gi[0] ? 0 : -1;
+}
+
 static int pad_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!ct_node_needs_grad(n, 0)) return 0;
     conv_payload *p = n->payload;
@@ -192,6 +199,13 @@ static int pad_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
         gi[0] = ct_nn_pad(g[0], (ct_intlist){neg, p->npad}, "constant", NULL);
     } else {
         gi[0] = ct_nn_pad_backward(g[0], p->in_sizes, p->in_ndim, (ct_intlist){p->pad, p->npad}, p->mode);
+        /* the scatter-add is linear in g: its own gradient is the pad again */
+        if (gi[0] && ct_grad_enabled() && ct_autograd_should_record(1, &g[0])) {
+            ct_node *node = ct_autograd_record(n->name, pad_backward_backward, gi[0], 1, &g[0]);
+            conv_payload *q = node ? payload_new(node) : NULL;
+            if (!q) return -1;
+            *q = *p;
+        }
     }
     return gi[0] ? 0 : -1;
 }
@@ -304,11 +318,94 @@ int ctg_nn_pixel_unshuffle(ct_tensor *result, ct_tensor *input, int64_t downscal
 
 /* ------------------------------------------------------------------ linear / bilinear */
 
+/* Recorded matrix product op(A) @ op(B) of 2-D tensors (op: optional transpose), used by the
+ * create_graph path of linear: its backward is made of the same op, so it differentiates again. */
+static ct_tensor *mm_flags(ct_tensor *A, ct_tensor *B, bool ta, bool tb);
+
+static int mm_flags_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    bool ta = n->iv[0], tb = n->iv[1];
+    ct_tensor *A = ct_node_saved(n, 0), *B = A ? ct_node_saved(n, 1) : NULL;
+    int rc = -1;
+    if (!B) goto out;
+    if (ct_node_needs_grad(n, 0) && !(gi[0] = ta ? mm_flags(B, g[0], tb, true) : mm_flags(g[0], B, false, !tb)))
+        goto out;
+    if (ct_node_needs_grad(n, 1) && !(gi[1] = tb ? mm_flags(g[0], A, true, ta) : mm_flags(A, g[0], !ta, false)))
+        goto out;
+    rc = 0;
+out:
+    if (A) ct_tensor_release(A);
+    if (B) ct_tensor_release(B);
+    return rc;
+}
+
+static ct_tensor *mm_flags(ct_tensor *A, ct_tensor *B, bool ta, bool tb) {
+    ct_tensor *a = ta ? ct_transpose(A, 0, 1) : (ct_tensor_retain(A), A);
+    ct_tensor *b = a ? (tb ? ct_transpose(B, 0, 1) : (ct_tensor_retain(B), B)) : NULL;
+    bool prev = ct_set_grad_enabled(false);
+    ct_tensor *r = b ? ct_mm(a, b) : NULL;
+    ct_set_grad_enabled(prev);
+    if (a) ct_tensor_release(a);
+    if (b) ct_tensor_release(b);
+    if (!r) return NULL;
+    ct_tensor *ins[2] = {A, B};
+    if (ct_autograd_should_record(2, ins)) {
+        ct_node *node = ct_autograd_record("MmBackward0", mm_flags_backward, r, 2, ins);
+        if (!node || ct_node_save(node, 0, A, -1) || ct_node_save(node, 1, B, -1)) {
+            ct_tensor_release(r);
+            return NULL;
+        }
+        node->iv[0] = ta;
+        node->iv[1] = tb;
+    }
+    return r;
+}
+
+/* create_graph path of linear: every gradient from recorded ops. */
+static int linear_backward_graph(ct_node *n, ct_tensor *go, ct_tensor *x, ct_tensor *w, ct_tensor **gi) {
+    int64_t O = w->sizes[0], I = w->sizes[1], M = 1;
+    for (int i = 0; i < x->ndim - 1; i++) M *= x->sizes[i];
+    int64_t gs[2] = {M, O}, xs[2] = {M, I};
+    ct_tensor *g2 = ct_reshape(go, (ct_intlist){gs, 2}), *x2 = g2 ? ct_reshape(x, (ct_intlist){xs, 2}) : NULL;
+    int rc = -1;
+    if (!x2) goto out;
+    if (ct_node_needs_grad(n, 0)) {
+        ct_tensor *r = mm_flags(g2, w, false, false);
+        gi[0] = r ? ct_reshape(r, (ct_intlist){x->sizes, x->ndim}) : NULL;
+        if (r) ct_tensor_release(r);
+        if (!gi[0]) goto out;
+    }
+    if (ct_node_needs_grad(n, 1) && !(gi[1] = mm_flags(g2, x2, true, false))) goto out;
+    if (ct_node_needs_grad(n, 2)) {
+        bool mask[3] = {false, false, true};
+        ct_tensor *u0, *u1, *gb;
+        if (ct_nn_linear_backward(g2, x2, w, mask, &u0, &u1, &gb)) goto out;
+        if (ct_autograd_should_record(1, &g2) &&
+            !ct_autograd_record("SumBackward1", conv_bgrad_backward, gb, 1, &g2)) {
+            ct_tensor_release(gb);
+            goto out;
+        }
+        gi[2] = ct_sum_to_meta(gb, &n->in_meta[2]);
+        ct_tensor_release(gb);
+        if (!gi[2]) goto out;
+    }
+    rc = 0;
+out:
+    if (g2) ct_tensor_release(g2);
+    if (x2) ct_tensor_release(x2);
+    return rc;
+}
+
 static int linear_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ct_tensor *x = ct_node_saved(n, 0), *w = x ? ct_node_saved(n, 1) : NULL;
     if (!w) {
         if (x) ct_tensor_release(x);
         return -1;
+    }
+    if (ct_grad_enabled()) {
+        int rc = linear_backward_graph(n, g[0], x, w, gi);
+        ct_tensor_release(x);
+        ct_tensor_release(w);
+        return rc;
     }
     bool mask[3] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2)};
     ct_tensor *r[3];

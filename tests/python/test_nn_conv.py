@@ -473,3 +473,17 @@ def test_conv_gradient_penalty():
         (gw2,) = lib.autograd.grad(gx * gx, w, lib.ones(tuple(gx.shape), dtype=gx.dtype))
         res.append(gw2)
     assert_same(res[0], res[1], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("xs", [(4, 5), (2, 3, 5), (5,)])
+def test_linear_double_backward(xs):
+    check_grad(lambda lib, x, w, b: F(lib).linear(x, w, b), xs, (3, 5), (3,), create_graph=True)
+    check_grad(lambda lib, w, x, b: F(lib).linear(x, w, b), (3, 5), xs, (3,), create_graph=True)
+    check_grad(lambda lib, b, x, w: F(lib).linear(x, w, b) * F(lib).linear(x, w, b), (3,), xs, (3, 5),
+               create_graph=True)
+
+
+@pytest.mark.parametrize("mode,shape,pad", [PAD_CASES[5], PAD_CASES[9], PAD_CASES[12]])
+def test_pad_double_backward(mode, shape, pad):
+    check_grad(lambda lib, x: F(lib).pad(x, pad, mode=mode) * F(lib).pad(x, pad, mode=mode), shape,
+               create_graph=True)
