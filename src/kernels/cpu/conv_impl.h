@@ -90,6 +90,62 @@ static void FN(col2im)(const ct_conv_geom *g, const T *restrict col, T *restrict
                 }
 }
 
+/* One input channel per group (depthwise and channel-multiplier convolutions): a GEMM with
+ * one reduction row per tap would waste the micro-kernel, so these loop over the taps directly,
+ * with unit-stride inner loops along the last spatial dim.
+ * mode 0: S[r] += w[r, tap] * img (forward), 1: img += w[r, tap] * S[r] (input gradient),
+ * 2: gw[r, tap] += S[r] . img (weight gradient). r runs over the group's Cs column channels. */
+static void FN(dw_taps)(const ct_conv_geom *g, int mode, T *img, const T *w, T *S, T *gw) {
+    const int64_t D = g->isz[0], H = g->isz[1], W = g->isz[2];
+    const int64_t oD = g->osz[0], oH = g->osz[1], oW = g->osz[2], L = oD * oH * oW;
+    const int64_t K = g->k[0] * g->k[1] * g->k[2], s2 = g->s[2];
+    for (int64_t r = 0; r < g->Cs; r++) {
+        T *Sr = S + r * L;
+        int64_t t = 0;
+        for (int64_t a = 0; a < g->k[0]; a++)
+            for (int64_t b = 0; b < g->k[1]; b++)
+                for (int64_t e = 0; e < g->k[2]; e++, t++) {
+                    const int64_t off0 = a * g->d[0] - g->p[0], off1 = b * g->d[1] - g->p[1],
+                                  off2 = e * g->d[2] - g->p[2];
+                    int64_t wlo, whi;
+                    FN(valid_range)(oW, W, s2, off2, &wlo, &whi);
+                    if (wlo >= whi) continue;
+                    const T wv = mode == 2 ? 0 : w[r * K + t];
+                    T acc = 0;
+                    for (int64_t od = 0; od < oD; od++) {
+                        int64_t id = od * g->s[0] + off0;
+                        if (id < 0 || id >= D) continue;
+                        for (int64_t oh = 0; oh < oH; oh++) {
+                            int64_t ih = oh * g->s[1] + off1;
+                            if (ih < 0 || ih >= H) continue;
+                            T *src = img + (id * H + ih) * W + (wlo * s2 + off2);
+                            T *dst = Sr + (od * oH + oh) * oW + wlo;
+                            int64_t cnt = whi - wlo;
+                            if (mode == 0) {
+                                if (s2 == 1)
+                                    for (int64_t i = 0; i < cnt; i++) dst[i] += wv * src[i];
+                                else
+                                    for (int64_t i = 0; i < cnt; i++) dst[i] += wv * src[i * s2];
+                            } else if (mode == 1) {
+                                if (s2 == 1)
+                                    for (int64_t i = 0; i < cnt; i++) src[i] += wv * dst[i];
+                                else
+                                    for (int64_t i = 0; i < cnt; i++) src[i * s2] += wv * dst[i];
+                            } else {
+                                T part = 0;
+                                if (s2 == 1)
+                                    for (int64_t i = 0; i < cnt; i++) part += dst[i] * src[i];
+                                else
+                                    for (int64_t i = 0; i < cnt; i++) part += dst[i] * src[i * s2];
+                                acc += part;
+                            }
+                        }
+                    }
+                    if (mode == 2) gw[r * K + t] += acc;
+                }
+    }
+}
+
 typedef struct FN(conv_ctx) {
     const ct_conv_geom *g;
     const T *img, *w, *bias, *S;
@@ -110,9 +166,9 @@ static void FN(img2cols_task)(int64_t begin, int64_t end, void *vctx) {
     const ct_conv_geom *g = c->g;
     const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
-    const int direct = FN(is_direct)(g);
+    const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
     T *col = NULL;
-    if (!direct) {
+    if (!direct && !dw) {
         col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
         if (!col) {
             ct_clear_error();
@@ -123,6 +179,15 @@ static void FN(img2cols_task)(int64_t begin, int64_t end, void *vctx) {
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / g->G, gr = t % g->G;
         const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
+        if (dw) {
+            T *S = c->out + (n * g->G + gr) * g->Cs * L;
+            for (int64_t r = 0; r < g->Cs; r++) {
+                T bv = c->bias ? c->bias[gr * g->Cs + r] : 0;
+                for (int64_t i = 0; i < L; i++) S[r * L + i] = bv;
+            }
+            FN(dw_taps)(g, 0, (T *)im, c->w + gr * g->Cs * CiK, S, NULL);
+            continue;
+        }
         const T *B = direct ? im : col;
         if (!direct) FN(im2col)(g, im, col);
         T *S = c->out + (n * g->G + gr) * g->Cs * L;
@@ -142,9 +207,9 @@ static void FN(cols2img_task)(int64_t begin, int64_t end, void *vctx) {
     const ct_conv_geom *g = c->g;
     const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
-    const int direct = FN(is_direct)(g);
+    const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
     T *col = NULL;
-    if (!direct) {
+    if (!direct && !dw) {
         col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
         if (!col) {
             ct_clear_error();
@@ -157,7 +222,10 @@ static void FN(cols2img_task)(int64_t begin, int64_t end, void *vctx) {
         T *im = c->out + (n * g->G + gr) * g->Ci * IL;
         const T *S = c->S + (n * g->G + gr) * g->Cs * L;
         const T *A = c->w + gr * g->Cs * CiK;
-        if (direct) {
+        if (dw) {
+            for (int64_t i = 0; i < IL; i++) im[i] = 0;
+            FN(dw_taps)(g, 1, im, A, (T *)S, NULL);
+        } else if (direct) {
             GEMM(CiK, L, g->Cs, 1, A, 1, CiK, S, L, 1, 0, im, L, 1);
         } else {
             GEMM(CiK, L, g->Cs, 1, A, 1, CiK, S, L, 1, 0, col, L, 1);
@@ -180,9 +248,9 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
     const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
     const int64_t wsize = g->G * g->Cs * CiK;
-    const int direct = FN(is_direct)(g);
+    const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
     T *col = NULL;
-    if (!direct) {
+    if (!direct && !dw) {
         col = ct_alloc_bytes((size_t)CiK * (size_t)L * sizeof(T));
         if (!col) {
             ct_clear_error();
@@ -193,6 +261,14 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = g->N * ch / c->nchunks, n1 = g->N * (ch + 1) / c->nchunks;
         T *gw = c->gw + ch * wsize;
+        if (dw) {
+            for (int64_t i = 0; i < wsize; i++) gw[i] = 0;
+            for (int64_t n = n0; n < n1; n++)
+                for (int64_t gr = 0; gr < g->G; gr++)
+                    FN(dw_taps)(g, 2, (T *)(c->img + (n * g->G + gr) * IL), NULL,
+                                (T *)(c->S + (n * g->G + gr) * g->Cs * L), gw + gr * g->Cs * K);
+            continue;
+        }
         for (int64_t n = n0; n < n1; n++)
             for (int64_t gr = 0; gr < g->G; gr++) {
                 const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
