@@ -2,7 +2,7 @@
 56x56, batch 16, padding 1, float32 (target: ratio torch_time / ctorch_time >= 0.7). Also the
 forward alone and a strided / 1x1 / depthwise case. Not a test.
 
-    python bench/bench_conv.py [--batch N] [--reps R]
+    python bench/bench_conv.py [--batch N] [--reps R] [--threads T [--cpu-time]]
 """
 import argparse
 import time
@@ -13,13 +13,16 @@ import torch
 import ctorch
 
 
+CLOCK = time.perf_counter
+
+
 def best_time(fn, reps):
     fn()
     best = 1e30
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, CLOCK() - t0)
     return best
 
 
@@ -41,7 +44,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: ctorch's default)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="with --threads 1: time the process CPU time (steadier on a shared machine)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
+    if args.threads:
+        ctorch.set_num_threads(args.threads)
     torch.set_num_threads(ctorch.get_num_threads())
     print("threads: ctorch %d, torch %d" % (ctorch.get_num_threads(), torch.get_num_threads()))
     rng = np.random.default_rng(0)
