@@ -253,6 +253,14 @@ def test_linear_grad(xs):
     assert names[0] == names[1]
 
 
+def test_linear_vector_weight():
+    check_grad(lambda lib, x, w: F(lib).linear(x, w), (4, 5), (5,))
+    check_grad(lambda lib, x, w: F(lib).linear(x, w), (5,), (5,))
+    check_grad(lambda lib, x, w, b: F(lib).linear(x, w, b.reshape(())), (2, 3, 5), (5,), (1,))
+    x, w, b = make_pair((4, 5), seed=1), make_pair((5,), seed=2), make_pair((1,), seed=3)
+    check(lambda lib, x, w, b: F(lib).linear(x, w, b), x, w, b)
+
+
 def test_linear_dtypes_errors():
     check(lambda lib, x, w: F(lib).linear(x, w), make_pair((3, 4), "int64", seed=1), make_pair((2, 4), "int64", seed=2))
     check(lambda lib, x, w: F(lib).linear(x, w), make_pair((3, 4), seed=1), make_pair((2, 5), seed=2))

@@ -358,17 +358,29 @@ static int FN(weight_grad)(const ct_conv_geom *g, const T *S, const T *img, T *g
     return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
 }
 
-static void FN(bias_grad)(int64_t N, int64_t C, int64_t L, const T *t, T *gb) {
-    for (int64_t c = 0; c < C; c++) {
+typedef struct FN(bias_ctx) {
+    int64_t N, C, L;
+    const T *t;
+    T *gb;
+} FN(bias_ctx);
+
+static void FN(bias_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(bias_ctx) *b = vctx;
+    for (int64_t c = begin; c < end; c++) {
         double acc = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const T *row = t + (n * C + c) * L;
+        for (int64_t n = 0; n < b->N; n++) {
+            const T *row = b->t + (n * b->C + c) * b->L;
             T part = 0;
-            for (int64_t i = 0; i < L; i++) part += row[i];
+            for (int64_t i = 0; i < b->L; i++) part += row[i];
             acc += part;
         }
-        gb[c] = (T)acc;
+        b->gb[c] = (T)acc;
     }
+}
+
+static void FN(bias_grad)(int64_t N, int64_t C, int64_t L, const T *t, T *gb) {
+    FN(bias_ctx) b = {N, C, L, t, gb};
+    ct_parallel_for(C, 32768 / (N * L + 1) + 1, FN(bias_task), &b);
 }
 
 #undef FN
