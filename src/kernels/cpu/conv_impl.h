@@ -281,9 +281,9 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
     const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
     const int64_t wsize = g->G * g->Cs * CiK;
-    const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
+    const int direct = FN(is_direct)(g);
     T *col = NULL;
-    if (!direct && !dw) {
+    if (!direct) {
         col = ct_alloc_bytes((size_t)CiK * (size_t)c->lb * sizeof(T));
         if (!col) {
             ct_clear_error();
@@ -300,9 +300,7 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
                 const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
                 const T *S = c->S + (n * g->G + gr) * g->Cs * L;
                 T *gwg = gw + gr * g->Cs * CiK;
-                if (dw) {
-                    FN(dw_taps)(g, 2, (T *)im, NULL, (T *)S, gwg);
-                } else if (direct) {
+                if (direct) {
                     GEMM(g->Cs, CiK, L, 1, S, L, 1, im, 1, L, 1, gwg, CiK, 1);
                 } else {
                     for (int64_t l0 = 0; l0 < L; l0 += c->lb) {
@@ -316,26 +314,58 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
     ct_free_bytes(col);
 }
 
+/* Scheduling: work items run in parallel with single-threaded GEMMs inside when there are at
+ * least as many items as threads; with fewer (small batch), the items run one after another on
+ * this thread and each GEMM is parallel inside. */
 static int FN(img2cols)(const ct_conv_geom *g, const T *img, const T *w, const T *bias, T *S) {
     int64_t L = g->osz[0] * g->osz[1] * g->osz[2], lb = FN(col_block)(g);
-    int64_t nblk = (FN(is_direct)(g) || g->Ci == 1 || L == 0) ? 1 : (L + lb - 1) / lb;
+    int64_t nt = ct_get_num_threads(), ng = g->N * g->G;
+    bool blocked = !(FN(is_direct)(g) || g->Ci == 1 || L == 0);
+    if (blocked && ng < nt) { /* more column blocks so that every thread has one */
+        int64_t per = (nt + ng - 1) / ng, want = ((L + per - 1) / per + 47) / 48 * 48;
+        if (want < lb) lb = want;
+    }
+    int64_t nblk = blocked ? (L + lb - 1) / lb : 1;
     if (nblk == 1) lb = L;
     FN(conv_ctx) c = {g, img, w, bias, NULL, S, NULL, 0, lb, nblk, 0};
-    ct_parallel_for(g->N * g->G * nblk, 1, FN(img2cols_task), &c);
+    ct_parallel_for(ng * nblk, 1, FN(img2cols_task), &c);
     return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
 }
 
 static int FN(cols2img)(const ct_conv_geom *g, const T *S, const T *w, const T *bias, T *img) {
     FN(conv_ctx) c = {g, NULL, w, bias, S, img, NULL, 0, FN(col_block)(g), 1, 0};
-    ct_parallel_for(g->N * g->G, 1, FN(cols2img_task), &c);
+    int64_t ng = g->N * g->G;
+    if (ng >= ct_get_num_threads() || g->Ci == 1)
+        ct_parallel_for(ng, 1, FN(cols2img_task), &c);
+    else
+        FN(cols2img_task)(0, ng, &c);
     return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+
+/* depthwise weight gradient: groups are independent, each sums over the batch */
+static void FN(dw_wgrad_task)(int64_t begin, int64_t end, void *vctx) {
+    FN(conv_ctx) *c = vctx;
+    const ct_conv_geom *g = c->g;
+    const int64_t K = g->k[0] * g->k[1] * g->k[2], L = g->osz[0] * g->osz[1] * g->osz[2];
+    const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2];
+    for (int64_t gr = begin; gr < end; gr++) {
+        T *gwg = c->gw + gr * g->Cs * K;
+        for (int64_t i = 0; i < g->Cs * K; i++) gwg[i] = 0;
+        for (int64_t n = 0; n < g->N; n++)
+            FN(dw_taps)(g, 2, (T *)(c->img + (n * g->G + gr) * IL), NULL, (T *)(c->S + (n * g->G + gr) * g->Cs * L),
+                        gwg);
+    }
 }
 
 static int FN(weight_grad)(const ct_conv_geom *g, const T *S, const T *img, T *gw) {
     const int64_t wsize = g->G * g->Cs * g->Ci * g->k[0] * g->k[1] * g->k[2];
+    if (g->Ci == 1 && !FN(is_direct)(g)) {
+        FN(conv_ctx) c = {g, img, NULL, NULL, S, NULL, gw, 1, 0, 1, 0};
+        ct_parallel_for(g->G, 1, FN(dw_wgrad_task), &c);
+        return 0;
+    }
     int64_t nchunks = ct_get_num_threads();
-    if (nchunks > g->N) nchunks = g->N;
-    if (nchunks < 1) nchunks = 1;
+    if (nchunks > g->N) nchunks = 1; /* small batch: one chunk, parallel GEMMs */
     if (g->N == 0) {
         for (int64_t i = 0; i < wsize; i++) gw[i] = 0;
         return 0;
