@@ -495,3 +495,14 @@ def test_linear_double_backward(xs):
 def test_pad_double_backward(mode, shape, pad):
     check_grad(lambda lib, x: F(lib).pad(x, pad, mode=mode) * F(lib).pad(x, pad, mode=mode), shape,
                create_graph=True)
+
+
+def test_top_level_aliases():
+    x = make_pair((2, 4, 6, 5), "float64", seed=1)
+    w = make_pair((3, 4, 3, 3), "float64", seed=2)
+    check(lambda lib, x, w: lib.conv2d(x, w, None, 1, "same"), x, w)
+    check(lambda lib, x, w: lib.conv_transpose2d(x, w.transpose(0, 1), None, 2), x, w)
+    check(lambda lib, x: lib.pixel_shuffle(x, 2), x)
+    check(lambda lib, x: lib.pixel_unshuffle(lib.pixel_shuffle(x, 2), 2), x)
+    a, b, wb = make_pair((3, 2), seed=1), make_pair((3, 4), seed=2), make_pair((5, 2, 4), seed=3)
+    check(lambda lib, a, b, w: lib.bilinear(a, b, w, None), a, b, wb)
