@@ -506,3 +506,22 @@ def test_top_level_aliases():
     check(lambda lib, x: lib.pixel_unshuffle(lib.pixel_shuffle(x, 2), 2), x)
     a, b, wb = make_pair((3, 2), seed=1), make_pair((3, 4), seed=2), make_pair((5, 2, 4), seed=3)
     check(lambda lib, a, b, w: lib.bilinear(a, b, w, None), a, b, wb)
+
+
+@pytest.mark.parametrize("threads", [1, 3, 7])
+def test_conv_column_blocks(threads):
+    """Column blocks that start mid-row: split for idle threads (small batch) and by buffer size."""
+    prev = ctorch.get_num_threads()
+    ctorch.set_num_threads(threads)
+    try:
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1), (1, 3, 37, 37), (4, 3, 3, 3), (4,))
+        check_grad(lambda lib, x, w: F(lib).conv2d(x, w, stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
+                   (2, 2, 41, 29), (3, 2, 2, 3))
+        x = make_pair((1, 64, 65, 63), "float32", seed=1)  # unfold buffer above 8 MiB: several blocks
+        w = make_pair((8, 64, 3, 3), "float32", seed=2)
+        check(lambda lib, x, w: F(lib).conv2d(x, w, padding=1), x, w, rtol=1e-4, atol=1e-3)
+        if threads == 3:
+            check_grad(lambda lib, x, w: F(lib).conv2d(x, w, padding=1), (2, 64, 65, 63), (8, 64, 3, 3),
+                       dtype="float32", rtol=1e-3, atol=1e-3)
+    finally:
+        ctorch.set_num_threads(prev)
