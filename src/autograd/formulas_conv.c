@@ -2,9 +2,8 @@
  * primitive backward kernel, and under create_graph recorded ops instead (the adjoint
  * convolution for the input, a recorded bilinear weight-gradient op whose own backward is made
  * of convolutions, a recorded bias sum), so it differentiates any number of times. Constant
- * pad, im2col/col2im and pixel_shuffle/unshuffle are written with their adjoint ops; linear
- * and the non-constant pads likewise switch to recorded ops under create_graph. bilinear uses
- * a primitive backward kernel (src/ops/nn_conv.c): no double backward through it. */
+ * pad, im2col/col2im and pixel_shuffle/unshuffle are written with their adjoint ops; linear,
+ * bilinear and the non-constant pads likewise switch to recorded ops under create_graph. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +438,64 @@ int ctg_nn_linear(ct_tensor *result, ct_tensor *input, ct_tensor *weight, ct_ten
     return 0;
 }
 
+/* NOTE [ Bilinear double backward ]
+ * With S(g, x1, x2, W) = sum g[m,o] x1[m,i] x2[m,j] W[o,i,j], the output of bilinear (bias
+ * aside) is dS/dg and its gradients are dS/dx1, dS/dx2, dS/dW. Each P_k = dS/d(slot k) is
+ * linear in the three other slots, and the gradient of <u, P_k> with respect to slot l is
+ * P_l with u in slot k. So one recorded op P_k, whose backward is P_l again, differentiates
+ * any number of times. Slot k's tensor only gives the result's shape. */
+static ct_tensor *quad_partial(int k, ct_tensor *const a[4]);
+
+static int quad_partial_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int k = (int)n->iv[0];
+    ct_tensor *a[4] = {NULL, NULL, NULL, NULL};
+    int rc = -1;
+    for (int m = 0, s = 0; m < 4; m++) {
+        if (m == k) {
+            a[m] = g[0];
+            continue;
+        }
+        if (!(a[m] = ct_node_saved(n, s++))) goto out;
+    }
+    for (int m = 0, s = 0; m < 4; m++) {
+        if (m == k) continue;
+        if (ct_node_needs_grad(n, s) && !(gi[s] = quad_partial(m, a))) goto out;
+        s++;
+    }
+    rc = 0;
+out:
+    for (int m = 0; m < 4; m++)
+        if (m != k && a[m]) ct_tensor_release(a[m]);
+    return rc;
+}
+
+static ct_tensor *quad_partial(int k, ct_tensor *const a[4]) {
+    ct_tensor *r = NULL;
+    bool prev = ct_set_grad_enabled(false);
+    if (k == 0) {
+        r = ct_nn_bilinear_impl(a[1], a[2], a[3], NULL);
+    } else {
+        bool mask[4] = {k == 1, k == 2, k == 3, false};
+        ct_tensor *o[4];
+        if (ct_nn_bilinear_backward(a[0], a[1], a[2], a[3], mask, &o[0], &o[1], &o[2], &o[3]) == 0) r = o[k - 1];
+    }
+    ct_set_grad_enabled(prev);
+    if (!r) return NULL;
+    ct_tensor *ins[3];
+    for (int m = 0, s = 0; m < 4; m++)
+        if (m != k) ins[s++] = a[m];
+    if (ct_autograd_should_record(3, ins)) {
+        ct_node *node = ct_autograd_record("BilinearBackwardBackward0", quad_partial_backward, r, 3, ins);
+        if (!node || ct_node_save(node, 0, ins[0], -1) || ct_node_save(node, 1, ins[1], -1) ||
+            ct_node_save(node, 2, ins[2], -1)) {
+            ct_tensor_release(r);
+            return NULL;
+        }
+        node->iv[0] = k;
+    }
+    return r;
+}
+
 static int bilinear_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ct_tensor *s[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
@@ -446,9 +503,35 @@ static int bilinear_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
             for (int j = 0; j < i; j++) ct_tensor_release(s[j]);
             return -1;
         }
-    bool mask[4] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2),
-                    ct_node_needs_grad(n, 3)};
-    int rc = ct_nn_bilinear_backward(g[0], s[0], s[1], s[2], mask, &gi[0], &gi[1], &gi[2], &gi[3]);
+    int rc = 0;
+    if (ct_grad_enabled()) { /* create_graph: recorded partials, see the note above */
+        ct_tensor *a[4] = {g[0], s[0], s[1], s[2]};
+        for (int i = 0; i < 3 && rc == 0; i++)
+            if (ct_node_needs_grad(n, i) && !(gi[i] = quad_partial(i + 1, a))) rc = -1;
+        if (rc == 0 && ct_node_needs_grad(n, 3)) {
+            int64_t O = s[2]->sizes[0], gs[2] = {g[0]->numel / (O ? O : 1), O};
+            ct_tensor *g2 = ct_reshape(g[0], (ct_intlist){gs, 2});
+            bool mask[3] = {false, false, true};
+            ct_tensor *u0, *u1, *gb = NULL;
+            /* the bias gradient is linear's: column sums of g2 (stand-ins give the shapes) */
+            int64_t ws[2] = {O, 1}, xs[2] = {gs[0], 1};
+            ct_tensor *wd = g2 ? ct_zeros((ct_intlist){ws, 2}, g2->dtype, -1) : NULL;
+            ct_tensor *xd = wd ? ct_zeros((ct_intlist){xs, 2}, g2->dtype, -1) : NULL;
+            if (!xd || ct_nn_linear_backward(g2, xd, wd, mask, &u0, &u1, &gb)) rc = -1;
+            if (xd) ct_tensor_release(xd);
+            if (gb && ct_autograd_should_record(1, &g2) &&
+                !ct_autograd_record("SumBackward1", conv_bgrad_backward, gb, 1, &g2))
+                rc = -1;
+            gi[3] = rc == 0 ? gb : NULL;
+            if (rc && gb) ct_tensor_release(gb);
+            if (g2) ct_tensor_release(g2);
+            if (wd) ct_tensor_release(wd);
+        }
+    } else {
+        bool mask[4] = {ct_node_needs_grad(n, 0), ct_node_needs_grad(n, 1), ct_node_needs_grad(n, 2),
+                        ct_node_needs_grad(n, 3)};
+        rc = ct_nn_bilinear_backward(g[0], s[0], s[1], s[2], mask, &gi[0], &gi[1], &gi[2], &gi[3]);
+    }
     for (int i = 0; i < 3; i++) ct_tensor_release(s[i]);
     return rc;
 }

@@ -17,7 +17,7 @@ ct_tensor *ct_nn_pad_backward(ct_tensor *grad_output, const int64_t *input_size,
 /* Gradients of ct_nn_linear. */
 int ct_nn_linear_backward(ct_tensor *grad_output, ct_tensor *input, ct_tensor *weight, const bool mask[3],
                           ct_tensor **gi, ct_tensor **gw, ct_tensor **gb);
-/* Gradients of ct_nn_bilinear. */
+/* Gradients of ct_nn_bilinear (input1's shape is used for g1 even where its values are not). */
 int ct_nn_bilinear_backward(ct_tensor *grad_output, ct_tensor *input1, ct_tensor *input2, ct_tensor *weight,
                             const bool mask[4], ct_tensor **g1, ct_tensor **g2, ct_tensor **gw, ct_tensor **gb);
 

@@ -525,3 +525,12 @@ def test_conv_column_blocks(threads):
                        dtype="float32", rtol=1e-3, atol=1e-3)
     finally:
         ctorch.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("xs1,xs2", [((4, 3), (4, 5)), ((2, 3, 3), (2, 3, 5))])
+def test_bilinear_double_backward(xs1, xs2):
+    check_grad(lambda lib, a, b, w, bias: F(lib).bilinear(a, b, w, bias), xs1, xs2, (2, 3, 5), (2,),
+               create_graph=True)
+    check_grad(lambda lib, w, a, b: F(lib).bilinear(a, b, w), (2, 3, 5), xs1, xs2, create_graph=True)
+    check_grad(lambda lib, bias, a, b, w: F(lib).bilinear(a, b, w, bias) * F(lib).bilinear(a, b, w, bias), (2,),
+               xs1, xs2, (2, 3, 5), create_graph=True)
