@@ -295,7 +295,80 @@ static void test_linear_bilinear(void) {
     for (int i = 0; i < 6; i++) ct_tensor_release(objs[i]);
 }
 
+/* create_graph paths (recorded gradient ops) run without leaks; second derivatives are
+ * compared with torch in tests/python/test_nn_conv.py. */
+static ct_tensor *sum_sq(ct_tensor *t) { /* t * t; its gradient with ones is that of sum(t^2) */
+    return ct_mul(t, t);
+}
+
+static void second_order(ct_tensor *out, ct_tensor **ins, int n) {
+    ct_tensor *go = ct_ones_like(out, -1, -1);
+    ct_tensor *grads[4] = {NULL, NULL, NULL, NULL};
+    CHECK(ct_autograd_grad(1, &out, &go, n, ins, true, true, true, grads) == 0);
+    for (int i = 0; i < n; i++) {
+        if (!grads[i] || !ct_tensor_requires_grad(grads[i])) continue;
+        ct_tensor *q = sum_sq(grads[i]);
+        ct_tensor *gq = q ? ct_ones_like(q, -1, -1) : NULL;
+        ct_tensor *gg[4] = {NULL, NULL, NULL, NULL};
+        CHECK(q && ct_autograd_grad(1, &q, &gq, n, ins, true, false, true, gg) == 0);
+        for (int j = 0; j < n; j++)
+            if (gg[j]) ct_tensor_release(gg[j]);
+        if (gq) ct_tensor_release(gq);
+        if (q) ct_tensor_release(q);
+    }
+    for (int i = 0; i < n; i++)
+        if (grads[i]) ct_tensor_release(grads[i]);
+    ct_tensor_release(go);
+}
+
+static void test_double_backward(void) {
+    ct_tensor *x = randt(IL(2, 4, 6, 5)), *w = randt(IL(6, 2, 3, 3)), *b = randt(IL(6));
+    ct_tensor *ins[3] = {x, w, b};
+    for (int i = 0; i < 3; i++) ct_tensor_set_requires_grad(ins[i], true);
+    for (int tr = 0; tr < 2; tr++) {
+        ct_tensor *wt = tr ? randt(IL(4, 3, 3, 3)) : NULL;
+        if (wt) ct_tensor_set_requires_grad(wt, true);
+        ct_tensor *bb = tr ? randt(IL(6)) : b;
+        if (tr) ct_tensor_set_requires_grad(bb, true);
+        ct_tensor *in3[3] = {x, tr ? wt : w, bb};
+        ct_tensor *y = ct_nn_convolution(x, tr ? wt : w, bb, IL(2, 1), IL(1), IL(1, 2), tr, IL(1, 0), tr ? 2 : 2);
+        CHECK(y != NULL);
+        if (y) {
+            second_order(y, in3, 3);
+            ct_tensor_release(y);
+        }
+        if (tr) {
+            ct_tensor_release(wt);
+            ct_tensor_release(bb);
+        }
+    }
+    ct_tensor *lx = randt(IL(3, 2, 4)), *lw = randt(IL(5, 4)), *lb = randt(IL(5)), *x2 = randt(IL(3, 2, 3));
+    ct_tensor *bw = randt(IL(5, 4, 3));
+    ct_tensor *lin[5] = {lx, lw, lb, x2, bw};
+    for (int i = 0; i < 5; i++) ct_tensor_set_requires_grad(lin[i], true);
+    ct_tensor *y = ct_nn_linear(lx, lw, lb);
+    if (y) {
+        second_order(y, lin, 3);
+        ct_tensor_release(y);
+    }
+    ct_tensor *bl_in[4] = {lx, x2, bw, lb};
+    y = ct_nn_bilinear(lx, x2, bw, lb);
+    if (y) {
+        second_order(y, bl_in, 4);
+        ct_tensor_release(y);
+    }
+    ct_tensor *p_in[1] = {x};
+    y = ct_nn_pad(x, IL(1, 2, 2, 1), "reflect", NULL);
+    if (y) {
+        second_order(y, p_in, 1);
+        ct_tensor_release(y);
+    }
+    for (int i = 0; i < 3; i++) ct_tensor_release(ins[i]);
+    for (int i = 0; i < 5; i++) ct_tensor_release(lin[i]);
+}
+
 int main(void) {
+    test_double_backward();
     test_convolution();
     test_conv_errors();
     test_pad_fold_shuffle();
