@@ -25,6 +25,7 @@ CONV_CASES = [
     (1, (2, 4, 11), (6, 2, 3), dict(stride=2, padding=2, dilation=2, groups=2)),
     (1, (1, 3, 7), (5, 3, 4), dict(padding="same")),
     (1, (2, 3, 9), (3, 1, 3), dict(groups=3, padding="valid")),
+    (1, (2, 2, 301), (4, 1, 3), dict(groups=2, padding=1, stride=2)),  # depthwise, rows wider than 256
     (2, (2, 4, 7, 6), (6, 4, 3, 3), {}),
     (2, (2, 4, 7, 6), (6, 4, 3, 2), dict(stride=(2, 1), padding=(1, 2))),
     (2, (1, 4, 9, 8), (8, 2, 3, 3), dict(groups=2, dilation=(2, 1), padding=1)),

@@ -118,6 +118,8 @@ static void FN(dw_taps)(const ct_conv_geom *g, int mode, T *img, const T *w, T *
     const int64_t D = g->isz[0], H = g->isz[1], W = g->isz[2];
     const int64_t oD = g->osz[0], oH = g->osz[1], oW = g->osz[2], L = oD * oH * oW;
     const int64_t K = g->k[0] * g->k[1] * g->k[2], s2 = g->s[2];
+    T rowbuf[256];
+    T *rowacc = mode == 2 && oW <= 256 ? rowbuf : NULL; /* wider rows: scalar partial sums */
     for (int64_t r = 0; r < g->Cs; r++) {
         T *Sr = S + r * L;
         int64_t t = 0;
@@ -131,6 +133,8 @@ static void FN(dw_taps)(const ct_conv_geom *g, int mode, T *img, const T *w, T *
                     if (wlo >= whi) continue;
                     const T wv = mode == 2 ? 0 : w[r * K + t];
                     T acc = 0;
+                    if (rowacc)
+                        for (int64_t i = 0; i < whi - wlo; i++) rowacc[i] = 0;
                     for (int64_t od = 0; od < oD; od++) {
                         int64_t id = od * g->s[0] + off0;
                         if (id < 0 || id >= D) continue;
@@ -150,16 +154,20 @@ static void FN(dw_taps)(const ct_conv_geom *g, int mode, T *img, const T *w, T *
                                     for (int64_t i = 0; i < cnt; i++) src[i] += wv * dst[i];
                                 else
                                     for (int64_t i = 0; i < cnt; i++) src[i * s2] += wv * dst[i];
+                            } else if (rowacc) { /* elementwise partial sums: vectorisable in order */
+                                if (s2 == 1)
+                                    for (int64_t i = 0; i < cnt; i++) rowacc[i] += dst[i] * src[i];
+                                else
+                                    for (int64_t i = 0; i < cnt; i++) rowacc[i] += dst[i] * src[i * s2];
                             } else {
                                 T part = 0;
-                                if (s2 == 1)
-                                    for (int64_t i = 0; i < cnt; i++) part += dst[i] * src[i];
-                                else
-                                    for (int64_t i = 0; i < cnt; i++) part += dst[i] * src[i * s2];
+                                for (int64_t i = 0; i < cnt; i++) part += dst[i] * src[i * s2];
                                 acc += part;
                             }
                         }
                     }
+                    if (rowacc)
+                        for (int64_t i = 0; i < whi - wlo; i++) acc += rowacc[i];
                     if (mode == 2) gw[r * K + t] += acc;
                 }
     }
