@@ -1,0 +1,271 @@
+/* Backward formulas of the pooling ops (src/ops/nn_pool.ops).
+ *
+ * Each linear pool has an adjoint op that is itself recorded, so gradients of gradients
+ * work: avg_pool <-> avg_pool_backward, adaptive_avg_pool <-> adaptive_avg_pool_backward,
+ * and the index pair pool_scatter_add <-> pool_gather that carries max pools (forward
+ * indices), adaptive max pools and max_unpool. lp_pool's backward is a dedicated kernel
+ * (nn_lp_pool_backward, not recorded: no double backward through lp_pool). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd_internal.h"
+
+typedef struct pool_params {
+    int64_t k[3], s[3], p[3], d[3];
+    int nk, ns, np, ndl;
+    bool ceil_mode, count_include_pad, has_divisor;
+    int64_t divisor;
+    double norm;
+    int64_t nd;
+} pool_params;
+
+static void free_payload(ct_node *n) { free(n->payload); }
+
+static pool_params *params_new(ct_node *n) {
+    pool_params *pp = calloc(1, sizeof *pp);
+    if (!pp) {
+        ct_errorf(CT_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    n->payload = pp;
+    n->destroy = free_payload;
+    return pp;
+}
+
+static void copy_list(int64_t *dst, int *n, ct_intlist l) {
+    *n = l.n > 3 ? 3 : (l.n < 0 ? 0 : (int)l.n);
+    for (int i = 0; i < *n; i++) dst[i] = l.data[i];
+}
+
+static ct_intlist L(const int64_t *d, int n) { return (ct_intlist){d, n}; }
+static ct_intlist meta_sizes(const ct_node *n, int i) { return (ct_intlist){n->in_meta[i].sizes, n->in_meta[i].ndim}; }
+
+static int put(ct_node *n, ct_tensor **gi, int i, ct_tensor *r) {
+    if (!r) return -1;
+    ct_tensor *s = ct_sum_to_meta(r, &n->in_meta[i]);
+    ct_tensor_release(r);
+    if (!s) return -1;
+    gi[i] = s;
+    return 0;
+}
+
+static const char *pick(int64_t nd, const char *n1, const char *n2, const char *n3) {
+    return nd == 1 ? n1 : nd == 3 ? n3 : n2;
+}
+
+/* single-output, single-differentiable-input node; NULL when nothing to record */
+static ct_node *record1(const char *name, ct_backward_fn fn, ct_tensor *out, ct_tensor *in, int *err) {
+    *err = 0;
+    if (!ct_autograd_should_record(1, &in) || !ct_dtype_is_floating(out->dtype)) return NULL;
+    ct_node *node = ct_autograd_record(name, fn, out, 1, &in);
+    if (!node) *err = 1;
+    return node;
+}
+
+/* ------------------------------------------------------------------ index pair */
+
+static int scatter_add_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_gather(g[0], ind, n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+static int gather_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_scatter_add(g[0], ind, meta_sizes(n, 0), n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_pool_scatter_add(ct_tensor *result, ct_tensor *grad, ct_tensor *indices, ct_intlist self_size, int64_t nd) {
+    (void)self_size;
+    int err;
+    ct_node *node = record1(pick(nd, "MaxPool1DWithIndicesBackwardBackward0", "MaxPool2DWithIndicesBackwardBackward0",
+                                 "MaxPool3DWithIndicesBackwardBackward0"),
+                            scatter_add_backward, result, grad, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+int ctg_nn_pool_gather(ct_tensor *result, ct_tensor *self, ct_tensor *indices, int64_t nd) {
+    int err;
+    ct_node *node = record1("PoolGatherBackward0", gather_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+/* max pool and adaptive max pool: the gradient goes to the argmax positions */
+static int max_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0]) return 0;
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_scatter_add(g[0], ind, meta_sizes(n, 0), n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+static int record_max(const char *name, ct_tensor *out, ct_tensor *ind, ct_tensor *self, int64_t nd) {
+    if (!ct_autograd_should_record(1, &self) || !ct_dtype_is_floating(out->dtype)) return 0;
+    ct_node *node = ct_node_new(name, max_backward, 1, &self, 2);
+    if (!node) return -1;
+    node->iv[0] = nd;
+    int rc = ct_node_save(node, 0, ind, -1);
+    if (!rc) rc = ct_node_set_output(node, out, 0);
+    ct_node_release(node);
+    return rc;
+}
+
+int ctg_nn_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_intlist kernel_size, ct_intlist stride,
+                    ct_intlist padding, ct_intlist dilation, bool ceil_mode) {
+    (void)stride, (void)padding, (void)dilation, (void)ceil_mode;
+    int64_t nd = kernel_size.n;
+    return record_max(pick(nd, "MaxPool1DWithIndicesBackward0", "MaxPool2DWithIndicesBackward0",
+                           "MaxPool3DWithIndicesBackward0"),
+                      result0, result1, self, nd);
+}
+
+int ctg_nn_adaptive_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    return record_max(pick(nd, "AdaptiveMaxPool1DBackward0", "AdaptiveMaxPool2DBackward0", "AdaptiveMaxPool3DBackward0"),
+                      result0, result1, self, nd);
+}
+
+static int unpool_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_gather(g[0], ind, n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_max_unpool(ct_tensor *result, ct_tensor *self, ct_tensor *indices, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    int err;
+    ct_node *node = record1(pick(nd, "MaxUnpool1DBackward0", "MaxUnpool2DBackward0", "MaxUnpool3DBackward0"),
+                            unpool_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+/* ------------------------------------------------------------------ avg pool pair */
+
+static const int64_t *opt_div(const pool_params *pp) { return pp->has_divisor ? &pp->divisor : NULL; }
+
+static int avg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *r = ct_nn_avg_pool_backward(g[0], meta_sizes(n, 0), L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np),
+                                           pp->ceil_mode, pp->count_include_pad, opt_div(pp));
+    return put(n, gi, 0, r);
+}
+
+static int avg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *r = ct_nn_avg_pool(g[0], L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np), pp->ceil_mode,
+                                  pp->count_include_pad, opt_div(pp));
+    return put(n, gi, 0, r);
+}
+
+static int avg_record(const char *name, ct_backward_fn fn, ct_tensor *out, ct_tensor *in, ct_intlist k, ct_intlist s,
+                      ct_intlist p, bool ceil_mode, bool cip, const int64_t *div) {
+    int err;
+    ct_node *node = record1(name, fn, out, in, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    copy_list(pp->k, &pp->nk, k);
+    copy_list(pp->s, &pp->ns, s);
+    copy_list(pp->p, &pp->np, p);
+    pp->ceil_mode = ceil_mode;
+    pp->count_include_pad = cip;
+    pp->has_divisor = div != NULL;
+    pp->divisor = div ? *div : 0;
+    return 0;
+}
+
+int ctg_nn_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                    bool ceil_mode, bool count_include_pad, const int64_t *divisor_override) {
+    return avg_record(pick(kernel_size.n, "AvgPool1DBackward0", "AvgPool2DBackward0", "AvgPool3DBackward0"),
+                      avg_backward, result, self, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override);
+}
+
+int ctg_nn_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, ct_intlist kernel_size,
+                             ct_intlist stride, ct_intlist padding, bool ceil_mode, bool count_include_pad,
+                             const int64_t *divisor_override) {
+    (void)input_size;
+    return avg_record(pick(kernel_size.n, "AvgPool1DBackwardBackward0", "AvgPool2DBackwardBackward0",
+                           "AvgPool3DBackwardBackward0"),
+                      avg_backward_backward, result, grad_output, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override);
+}
+
+/* ------------------------------------------------------------------ adaptive avg pair */
+
+static int aavg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *r = ct_nn_adaptive_avg_pool_backward(g[0], meta_sizes(n, 0), n->iv[0]);
+    return put(n, gi, 0, r);
+}
+
+static int aavg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t nd = n->iv[0];
+    const ct_input_meta *m = &n->in_meta[0]; /* grad_output: its spatial sizes are the pool's output size */
+    ct_tensor *r = ct_nn_adaptive_avg_pool(g[0], L(m->sizes + m->ndim - nd, (int)nd));
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_adaptive_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    int err;
+    ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackward0", "AdaptiveAvgPool2DBackward0",
+                                 "AdaptiveAvgPool3DBackward0"),
+                            aavg_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return 0;
+}
+
+int ctg_nn_adaptive_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, int64_t nd) {
+    (void)input_size;
+    int err;
+    ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackwardBackward0", "AdaptiveAvgPool2DBackwardBackward0",
+                                 "AdaptiveAvgPool3DBackwardBackward0"),
+                            aavg_backward_backward, result, grad_output, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ lp pool */
+
+static int lp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *x = ct_node_saved(n, 0);
+    ct_tensor *y = x ? ct_node_saved(n, 1) : NULL;
+    ct_tensor *r = y ? ct_nn_lp_pool_backward(g[0], x, y, pp->norm, L(pp->k, pp->nk), L(pp->s, pp->ns), pp->ceil_mode)
+                     : NULL;
+    ct_tensor_release(x);
+    ct_tensor_release(y);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_lp_pool(ct_tensor *result, ct_tensor *self, double norm_type, ct_intlist kernel_size, ct_intlist stride,
+                   bool ceil_mode) {
+    int err;
+    ct_node *node = record1(pick(kernel_size.n, "LpPool1DBackward0", "LpPool2DBackward0", "LpPool3DBackward0"),
+                            lp_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    copy_list(pp->k, &pp->nk, kernel_size);
+    copy_list(pp->s, &pp->ns, stride);
+    pp->ceil_mode = ceil_mode;
+    pp->norm = norm_type;
+    if (ct_node_save(node, 0, self, -1)) return -1;
+    return ct_node_save(node, 1, result, 0);
+}
