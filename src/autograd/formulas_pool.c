@@ -269,3 +269,86 @@ int ctg_nn_lp_pool(ct_tensor *result, ct_tensor *self, double norm_type, ct_intl
     if (ct_node_save(node, 0, self, -1)) return -1;
     return ct_node_save(node, 1, result, 0);
 }
+
+/* ------------------------------------------------------------------ upsample pair */
+
+typedef struct up_params {
+    int64_t out[3];
+    int nd;
+    const char *mode; /* static string */
+    bool align;
+    bool has_s[3];
+    double s[3];
+} up_params;
+
+static const char *static_mode(const char *m) {
+    static const char *modes[] = {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(m, modes[i])) return modes[i];
+    return "linear";
+}
+
+static const char *up_name(const char *mode, int nd, bool bwd) {
+    static const char *names[2][4][3] = {
+        {{"UpsampleNearest1DBackward0", "UpsampleNearest2DBackward0", "UpsampleNearest3DBackward0"},
+         {"UpsampleNearestExact1DBackward0", "UpsampleNearestExact2DBackward0", "UpsampleNearestExact3DBackward0"},
+         {"UpsampleLinear1DBackward0", "UpsampleBilinear2DBackward0", "UpsampleTrilinear3DBackward0"},
+         {"UpsampleBicubic1DBackward0", "UpsampleBicubic2DBackward0", "UpsampleBicubic3DBackward0"}},
+        {{"UpsampleNearest1DBackwardBackward0", "UpsampleNearest2DBackwardBackward0", "UpsampleNearest3DBackwardBackward0"},
+         {"UpsampleNearestExact1DBackwardBackward0", "UpsampleNearestExact2DBackwardBackward0",
+          "UpsampleNearestExact3DBackwardBackward0"},
+         {"UpsampleLinear1DBackwardBackward0", "UpsampleBilinear2DBackwardBackward0", "UpsampleTrilinear3DBackwardBackward0"},
+         {"UpsampleBicubic1DBackwardBackward0", "UpsampleBicubic2DBackwardBackward0", "UpsampleBicubic3DBackwardBackward0"}}};
+    int m = !strcmp(mode, "nearest") ? 0 : !strcmp(mode, "nearest-exact") ? 1 : !strcmp(mode, "bicubic") ? 3 : 2;
+    if (nd < 1) nd = 1;
+    if (nd > 3) nd = 3;
+    return names[bwd][m][nd - 1];
+}
+
+static const double *up_s(const up_params *u, int i) { return u->has_s[i] ? &u->s[i] : NULL; }
+
+static int up_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const up_params *u = n->payload;
+    ct_tensor *r = ct_nn_upsample_backward(g[0], meta_sizes(n, 0), L(u->out, u->nd), u->mode, u->align, up_s(u, 0),
+                                           up_s(u, 1), up_s(u, 2));
+    return put(n, gi, 0, r);
+}
+
+static int up_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const up_params *u = n->payload;
+    ct_tensor *r = ct_nn_upsample(g[0], L(u->out, u->nd), u->mode, u->align, up_s(u, 0), up_s(u, 1), up_s(u, 2));
+    return put(n, gi, 0, r);
+}
+
+static int up_record(bool bwd, ct_tensor *result, ct_tensor *in, ct_intlist output_size, const char *mode, bool align,
+                     const double *s0, const double *s1, const double *s2) {
+    int err;
+    ct_node *node = record1(up_name(mode, (int)output_size.n, bwd), bwd ? up_backward_backward : up_backward, result,
+                            in, &err);
+    if (!node) return err ? -1 : 0;
+    up_params *u = calloc(1, sizeof *u);
+    if (!u) return ct_errorf(CT_ERR_MEMORY, "out of memory");
+    node->payload = u;
+    node->destroy = free_payload;
+    copy_list(u->out, &u->nd, output_size);
+    u->mode = static_mode(mode);
+    u->align = align;
+    const double *s[3] = {s0, s1, s2};
+    for (int i = 0; i < 3; i++) {
+        u->has_s[i] = s[i] != NULL;
+        u->s[i] = s[i] ? *s[i] : 0;
+    }
+    return 0;
+}
+
+int ctg_nn_upsample(ct_tensor *result, ct_tensor *self, ct_intlist output_size, const char *mode, bool align_corners,
+                    const double *scale_0, const double *scale_1, const double *scale_2) {
+    return up_record(false, result, self, output_size, mode, align_corners, scale_0, scale_1, scale_2);
+}
+
+int ctg_nn_upsample_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, ct_intlist output_size,
+                             const char *mode, bool align_corners, const double *scale_0, const double *scale_1,
+                             const double *scale_2) {
+    (void)input_size;
+    return up_record(true, result, grad_output, output_size, mode, align_corners, scale_0, scale_1, scale_2);
+}

@@ -1,2 +1,99 @@
-"""nn.functional: vision family (C kernels behind thin wrappers)."""
-__all__ = []
+"""nn.functional: vision family (C kernels behind thin wrappers).
+
+interpolate / upsample: src/kernels/cpu/upsample.c; grid_sample: src/kernels/cpu/gridsample.c;
+affine_grid: a composite of ops."""
+import math
+import warnings
+
+from ... import _C
+
+_nn = _C._ns_nn
+
+__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    dim = input.dim() - 2
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    elif size is not None:
+        scale_factors = None
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError("Input and output must have the same number of spatial dimensions, but got input with "
+                                 "spatial dimensions of %s and output size of %s. Please provide input tensor in (N, C, "
+                                 "d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format."
+                                 % (list(input.shape[2:]), size))
+            output_size = [int(s) for s in size]
+        else:
+            output_size = [int(size) for _ in range(dim)]
+    elif scale_factor is not None:
+        output_size = None
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but got input "
+                                 "with spatial dimensions of %s and scale_factor of shape %s. Please provide input tensor "
+                                 "in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format."
+                                 % (list(input.shape[2:]), scale_factor))
+            scale_factors = [float(s) for s in scale_factor]
+        else:
+            scale_factors = [float(scale_factor) for _ in range(dim)]
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+
+    if recompute_scale_factor is not None and recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if mode == "area" and output_size is None:
+        recompute_scale_factor = True
+    if recompute_scale_factor is not None and recompute_scale_factor:
+        output_size = [math.floor(float(input.size(i + 2)) * scale_factors[i]) for i in range(dim)]
+        scale_factors = None
+    if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as "
+                         "input")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by ctorch")
+
+    wanted = {"nearest": (3, 4, 5), "nearest-exact": (3, 4, 5), "area": (3, 4, 5), "linear": (3,), "bilinear": (4,),
+              "trilinear": (5,), "bicubic": (4,)}
+    if input.dim() in (3, 4, 5) and mode in wanted:
+        if input.dim() not in wanted[mode]:
+            raise NotImplementedError("Got %dD input, but %s mode needs %dD input"
+                                      % (input.dim(), mode, wanted[mode][0]))
+    else:
+        raise NotImplementedError("Input Error: Only 3D, 4D and 5D input Tensors supported (got %dD) for the modes: "
+                                  "nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got %s)"
+                                  % (input.dim(), mode))
+    if output_size is None:
+        output_size = [math.floor(float(input.size(i + 2)) * scale_factors[i]) for i in range(dim)]
+    if mode == "area":
+        from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
+        return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dim - 1](input, output_size)
+    sc = list(scale_factors) if scale_factors is not None else []
+    sc += [None] * (3 - len(sc))
+    return _nn.upsample(input, output_size, mode, bool(align_corners) if align_corners is not None else False,
+                        sc[0], sc[1], sc[2])
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
