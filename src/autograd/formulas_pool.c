@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "autograd_internal.h"
+#include "../kernels/cpu/gridsample.h"
 
 typedef struct pool_params {
     int64_t k[3], s[3], p[3], d[3];
@@ -351,4 +352,66 @@ int ctg_nn_upsample_backward(ct_tensor *result, ct_tensor *grad_output, ct_intli
                              const double *scale_2) {
     (void)input_size;
     return up_record(true, result, grad_output, output_size, mode, align_corners, scale_0, scale_1, scale_2);
+}
+
+/* ------------------------------------------------------------------ grid_sample, affine_grid */
+
+static int grid_sample_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *x = ct_node_saved(n, 0);
+    ct_tensor *grid = x ? ct_node_saved(n, 1) : NULL;
+    ct_tensor *r[2] = {NULL, NULL};
+    int rc = -1;
+    if (grid) {
+        bool prev = ct_set_grad_enabled(false);
+        rc = ct_nn_grid_sample_bwd(g[0], x, grid, n->iv[0], n->iv[1], n->iv[2] != 0, ct_node_needs_grad(n, 0),
+                                   ct_node_needs_grad(n, 1), &r[0], &r[1]);
+        ct_set_grad_enabled(prev);
+    }
+    ct_tensor_release(x), ct_tensor_release(grid);
+    if (rc) {
+        ct_tensor_release(r[0]), ct_tensor_release(r[1]);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (r[i] && put(n, gi, i, r[i])) {
+            if (i == 0) ct_tensor_release(r[1]);
+            return -1;
+        }
+    return 0;
+}
+
+int ctg_nn_grid_sample(ct_tensor *result, ct_tensor *input, ct_tensor *grid, int64_t mode, int64_t padding_mode,
+                       bool align_corners) {
+    ct_tensor *ins[2] = {input, grid};
+    if (!ct_autograd_should_record(2, ins) || !ct_dtype_is_floating(result->dtype)) return 0;
+    ct_node *node = ct_autograd_record(input->ndim == 5 ? "GridSampler3DBackward0" : "GridSampler2DBackward0",
+                                       grid_sample_backward, result, 2, ins);
+    if (!node) return -1;
+    node->iv[0] = mode, node->iv[1] = padding_mode, node->iv[2] = align_corners;
+    if (ct_node_save(node, 0, input, -1)) return -1;
+    return ct_node_save(node, 1, grid, -1);
+}
+
+static int affine_grid_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    int64_t size[5];
+    for (int i = 0; i < pp->nk; i++) size[i] = pp->k[i];
+    for (int i = 0; i < pp->ns; i++) size[pp->nk + i] = pp->s[i];
+    bool prev = ct_set_grad_enabled(false);
+    ct_tensor *r = ct_nn_affine_grid_bwd(g[0], L(size, pp->nk + pp->ns), pp->ceil_mode);
+    ct_set_grad_enabled(prev);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, bool align_corners) {
+    int err;
+    ct_node *node = record1("AffineGridGeneratorBackward0", affine_grid_backward, result, theta, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    /* the size (4 or 5 entries) is kept in k (first 3) and s (rest); ceil_mode holds align_corners */
+    copy_list(pp->k, &pp->nk, (ct_intlist){size.data, size.n < 3 ? size.n : 3});
+    copy_list(pp->s, &pp->ns, (ct_intlist){size.data + 3, size.n > 3 ? size.n - 3 : 0});
+    pp->ceil_mode = align_corners;
+    return 0;
 }
