@@ -181,7 +181,8 @@ static int gs_setup(const char *op, ct_tensor *input, ct_tensor *grid, int64_t m
                     gsjob *j) {
     memset(j, 0, sizeof *j);
     if (!ct_dtype_is_floating(input->dtype) || !ct_dtype_is_floating(grid->dtype))
-        return ct_errorf(CT_ERR_RUNTIME, "[%s] expected floating point input and grid", op);
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] \"grid_sampler\" not implemented for '%s'", op,
+                         ct_dtype_name(input->dtype));
     if (input->dtype != grid->dtype)
         return ct_errorf(CT_ERR_RUNTIME, "[%s] expected input and grid to have the same dtype, but input has %s and "
                          "grid has %s", op, ct_dtype_name(input->dtype), ct_dtype_name(grid->dtype));

@@ -27,7 +27,7 @@
 
 static int cdtype(const char *op, const ct_tensor *x) {
     if (!ct_dtype_is_floating(x->dtype)) {
-        ct_errorf(CT_ERR_RUNTIME, "\"%s\" not implemented for '%s'", op, ct_dtype_name(x->dtype));
+        ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", op, ct_dtype_name(x->dtype));
         return -1;
     }
     return x->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;

@@ -35,12 +35,31 @@ static inline int64_t ad_end(int64_t o, int64_t osz, int64_t isz) { return ((o +
 
 /* ------------------------------------------------------------------ helpers */
 
+static const char *torch_type_name(int dtype) {
+    switch (dtype) {
+    case CT_BOOL: return "Bool";
+    case CT_UINT8: return "Byte";
+    case CT_INT8: return "Char";
+    case CT_INT16: return "Short";
+    case CT_INT32: return "Int";
+    case CT_INT64: return "Long";
+    default: return ct_dtype_name(dtype);
+    }
+}
+
 static int compute_dtype(const char *op, const ct_tensor *x) {
     if (!ct_dtype_is_floating(x->dtype)) {
-        ct_errorf(CT_ERR_RUNTIME, "\"%s\" not implemented for '%s'", op, ct_dtype_name(x->dtype));
+        ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", op, torch_type_name(x->dtype));
         return -1;
     }
     return x->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;
+}
+
+/* max/avg pools also take integer inputs (as torch): computed exactly in float64 for values
+ * below 2^53, converted back (avg truncates toward zero like torch's integer division) */
+static int compute_dtype_int(const char *op, const ct_tensor *x) {
+    if (ct_dtype_is_integral(x->dtype, false)) return CT_FLOAT64;
+    return compute_dtype(op, x);
 }
 
 /* Contiguous copy of x in the compute dtype (new reference). */
@@ -199,7 +218,7 @@ int ct_nn_max_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intlist stri
     const char *op = kernel_size.n == 3 ? "max_pool3d" : kernel_size.n == 1 ? "max_pool1d" : "max_pool2d";
     int nd = (int)kernel_size.n;
     pgeom g;
-    int cd = compute_dtype(op, self);
+    int cd = compute_dtype_int(op, self);
     if (cd < 0 || pool_setup(op, self, nd, kernel_size, stride, padding, dilation, ceil_mode, true, &g)) return -1;
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
@@ -240,7 +259,7 @@ ct_tensor *ct_nn_avg_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intli
                                bool ceil_mode, bool count_include_pad, const int64_t *divisor_override) {
     const char *op = kernel_size.n == 3 ? "avg_pool3d" : kernel_size.n == 1 ? "avg_pool1d" : "avg_pool2d";
     pgeom g;
-    int cd = compute_dtype(op, self);
+    int cd = compute_dtype_int(op, self);
     if (cd < 0 || avg_setup(op, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, &g))
         return NULL;
     ct_tensor *x = prep(self, cd);

@@ -112,7 +112,7 @@ static ct_tensor *up_common(const char *op, ct_tensor *src, const int64_t *in_si
                             const char *mode_s, bool align, const double *s0, const double *s1, const double *s2,
                             bool bwd) {
     if (!ct_dtype_is_floating(src->dtype))
-        return ct_error(CT_ERR_RUNTIME, "\"%s\" not implemented for '%s'", op, ct_dtype_name(src->dtype));
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", op, ct_dtype_name(src->dtype));
     int mode = parse_mode(mode_s);
     if (mode < 0) return NULL;
     int cd = src->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;

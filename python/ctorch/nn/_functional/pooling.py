@@ -29,6 +29,19 @@ def _tup(v, n, name="argument"):
     return (int(v),) * n
 
 
+def _type_name(t):
+    return {"uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+            "bool": "Bool"}.get(str(t.dtype).split(".")[-1], str(t.dtype))
+
+
+def _lp_input(input):
+    """torch's lp pools start from input.pow(p): integer inputs become the default float dtype."""
+    if input.is_floating_point():
+        return input
+    from ... import get_default_dtype
+    return input.to(get_default_dtype())
+
+
 def _stride(stride, kernel, n):
     if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
         return kernel
@@ -63,6 +76,8 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, n):
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=False):
     _check_rank(input, 1, "max_pool1d")
+    if not input.is_floating_point():
+        raise NotImplementedError("\"max_pool1d_impl\" not implemented for '%s'" % _type_name(input))
     k = _tup(kernel_size, 1, "kernel_size")
     s = _stride(stride, k, 1)
     out, ind = _nn.max_pool(_as2d(input), (1,) + k, (1,) + s, (0,) + _tup(padding, 1, "padding"),
@@ -229,14 +244,14 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     _check_rank(input, 1, "lp_pool1d")
     k = _tup(kernel_size, 1, "kernel_size")
     s = _stride(stride, k, 1)
-    return _from2d(_nn.lp_pool(_as2d(input), float(norm_type), (1,) + k, (1,) + s, bool(ceil_mode)))
+    return _from2d(_nn.lp_pool(_as2d(_lp_input(input)), float(norm_type), (1,) + k, (1,) + s, bool(ceil_mode)))
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     k = _tup(kernel_size, 2, "kernel_size")
-    return _nn.lp_pool(input, float(norm_type), k, _stride(stride, k, 2), bool(ceil_mode))
+    return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 2), bool(ceil_mode))
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     k = _tup(kernel_size, 3, "kernel_size")
-    return _nn.lp_pool(input, float(norm_type), k, _stride(stride, k, 3), bool(ceil_mode))
+    return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 3), bool(ceil_mode))

@@ -58,8 +58,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
         raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as "
                          "input")
+    if mode == "lanczos" and not antialias:
+        raise ValueError("Lanczos mode requires antialias=True")
     if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported by ctorch")
+        raise NotImplementedError("interpolate: antialias=True (and the lanczos mode) is not supported by ctorch")
 
     wanted = {"nearest": (3, 4, 5), "nearest-exact": (3, 4, 5), "area": (3, 4, 5), "linear": (3,), "bilinear": (4,),
               "trilinear": (5,), "bicubic": (4,)}
@@ -69,7 +71,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                                       % (input.dim(), mode, wanted[mode][0]))
     else:
         raise NotImplementedError("Input Error: Only 3D, 4D and 5D input Tensors supported (got %dD) for the modes: "
-                                  "nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got %s)"
+                                  "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact "
+                                  "(got %s)"
                                   % (input.dim(), mode))
     if output_size is None:
         output_size = [math.floor(float(input.size(i + 2)) * scale_factors[i]) for i in range(dim)]
@@ -142,7 +145,8 @@ def affine_grid(theta, size, align_corners=None):
                                   "respectively. Got size %s." % (size,))
     if align_corners and min(spatial_size) == 1:
         warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
-                      "align_corners=True. This is not an issue for standard 2D or 3D images.")
+                      "align_corners=True. This is not an intended use case of affine_grid. See the documentation of "
+                      "affine_grid for details.")
     elif min(size) <= 0:
         raise ValueError("Expected non-zero, positive output size. Got %s" % (size,))
     return _nn.affine_grid(theta, size, bool(align_corners))
