@@ -26,6 +26,15 @@ static int unpack(ct_node *n, ct_tensor **x, ct_tensor **w, ct_tensor **mean, ct
 static int finish_grads(ct_node *n, ct_tensor **gi, ct_tensor *r[3]) {
     for (int i = 0; i < 3; i++) {
         if (!r[i]) continue;
+        if (r[i]->ndim != n->in_meta[i].ndim) { /* flat parameter gradient -> the parameter's shape */
+            ct_tensor *v = ct_reshape(r[i], (ct_intlist){n->in_meta[i].sizes, n->in_meta[i].ndim});
+            ct_tensor_release(r[i]);
+            r[i] = v;
+            if (!v) {
+                for (int k = i + 1; k < 3; k++) ct_tensor_release(r[k]);
+                return -1;
+            }
+        }
         ct_tensor *s = ct_sum_to_meta(r[i], &n->in_meta[i]);
         ct_tensor_release(r[i]);
         r[i] = NULL;

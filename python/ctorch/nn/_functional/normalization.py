@@ -9,10 +9,11 @@ _nn = _C._ns_nn
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm", "local_response_norm"]
 
 
-def _shape_list(s):
+def _shape_list(s, fn):
     if isinstance(s, (list, tuple)):
         return tuple(int(v) for v in s)
-    return (int(s),)
+    raise TypeError("%s(): argument 'normalized_shape' (position 2) must be tuple of ints, not %s"
+                    % (fn, type(s).__name__))
 
 
 def _verify_batch_size(size):
@@ -34,6 +35,10 @@ def _verify_spatial_size(size):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
     if training:
         _verify_batch_size(input.size())
+    if training and eps <= 0.0:
+        raise ValueError("batch_norm eps must be positive during training, but got %s" % (eps,))
+    elif eps < 0.0:
+        raise ValueError("batch_norm eps must be non-negative, but got %s" % (eps,))
     return _nn.batch_norm(input, weight, bias, running_mean, running_var, bool(training), float(momentum),
                           float(eps))[0]
 
@@ -53,7 +58,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
-    return _nn.layer_norm(input, _shape_list(normalized_shape), weight, bias, float(eps))[0]
+    return _nn.layer_norm(input, _shape_list(normalized_shape, "layer_norm"), weight, bias, float(eps))[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
@@ -64,13 +69,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
-    return _nn.rms_norm(input, _shape_list(normalized_shape), weight, None if eps is None else float(eps))[0]
+    return _nn.rms_norm(input, _shape_list(normalized_shape, "rms_norm"), weight, None if eps is None else float(eps))[0]
 
 
 def local_response_norm(input, size, alpha=0.0001, beta=0.75, k=1.0):
     dim = input.dim()
     if dim < 3:
-        raise ValueError("Expected 3D or higher dimensionality input (got %d dimensions)" % dim)
+        raise ValueError("Expected 3D or higher dimensionality                          input (got %d dimensions)"
+                         % dim)
     if input.numel() == 0:
         return input
     return _nn.local_response_norm(input, int(size), float(alpha), float(beta), float(k))
