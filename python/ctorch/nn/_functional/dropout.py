@@ -74,7 +74,7 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
     is_batched = inp_dim == 3
     x = input if is_batched else _unsqueeze0(input)
     result = _dropout_impl(x, p, training, True, False, inplace)
-    return result if is_batched else (input if (result is x or inplace) else _squeeze0(result))
+    return result if is_batched else (input if inplace else _squeeze0(result))
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -107,4 +107,4 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     is_batched = inp_dim == 5
     x = input if is_batched else _unsqueeze0(input)
     result = _dropout_impl(x, p, training, True, False, inplace)
-    return result if is_batched else (input if (result is x or inplace) else _squeeze0(result))
+    return result if is_batched else (input if inplace else _squeeze0(result))
