@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../../core/internal.h"
 #include "gridsample.h"
@@ -304,7 +305,7 @@ static int ag_check(const char *op, ct_tensor *theta, ct_intlist size, int *nd) 
 }
 
 ct_tensor *ct_nn_affine_grid_impl(ct_tensor *theta, ct_intlist size, bool align_corners) {
-    int nd;
+    int nd = 0;
     if (ag_check("affine_grid", theta, size, &nd)) return NULL;
     bool prev = ct_set_grad_enabled(false);
     ct_tensor *b = base_grid(size.data + 2, nd, align_corners, theta->dtype);
@@ -323,6 +324,7 @@ ct_tensor *ct_nn_affine_grid_impl(ct_tensor *theta, ct_intlist size, bool align_
 
 ct_tensor *ct_nn_affine_grid_bwd(ct_tensor *grad, ct_intlist size, bool align_corners) {
     int nd = (int)size.n - 2;
+    if (nd < 2 || nd > 3) return ct_error(CT_ERR_RUNTIME, "[affine_grid_backward] bad size");
     bool prev = ct_set_grad_enabled(false);
     ct_tensor *b = base_grid(size.data + 2, nd, align_corners, grad->dtype);
     int64_t P = 1;

@@ -209,7 +209,6 @@ static void run_planes(pjob *j, int64_t planes, int64_t work_per_plane) {
 
 static int64_t window_volume(const pgeom *g) { return g->k[0] * g->k[1] * g->k[2]; }
 static int64_t osz_of(const pgeom *g) { return g->out[0] * g->out[1] * g->out[2]; }
-static int64_t isz_of(const pgeom *g) { return g->in[0] * g->in[1] * g->in[2]; }
 
 /* ------------------------------------------------------------------ max pool */
 
