@@ -17,6 +17,7 @@ typedef struct upgeom {
     int nt[3];
     int64_t *idx[3];
     double *w[3];
+    float *wf[3]; /* float copies of w (float32 compute) */
 } upgeom;
 
 #define T float
@@ -39,7 +40,7 @@ static int parse_mode(const char *mode) {
 }
 
 static void geom_free(upgeom *g) {
-    for (int i = 0; i < 3; i++) free(g->idx[i]), free(g->w[i]);
+    for (int i = 0; i < 3; i++) free(g->idx[i]), free(g->w[i]), free(g->wf[i]);
 }
 
 /* in_sizes: full input shape (N, C, spatial) of rank nd + 2 */
@@ -72,13 +73,15 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
         g->nt[i] = nt;
         g->idx[i] = malloc(sizeof(int64_t) * (size_t)(g->out[i] * nt));
         g->w[i] = malloc(sizeof(double) * (size_t)(g->out[i] * nt));
-        if (!g->idx[i] || !g->w[i]) {
+        g->wf[i] = malloc(sizeof(float) * (size_t)(g->out[i] * nt));
+        if (!g->idx[i] || !g->w[i] || !g->wf[i]) {
             geom_free(g);
             return ct_errorf(CT_ERR_MEMORY, "[%s] out of memory", op);
         }
         const double *sc = j >= 0 ? scales[j] : NULL;
         if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, g->idx[i], g->w[i]);
         else taps_f32(m, g->in[i], g->out[i], align, sc, g->idx[i], g->w[i]);
+        for (int64_t k = 0; k < g->out[i] * nt; k++) g->wf[i][k] = (float)g->w[i][k];
     }
     return 0;
 }

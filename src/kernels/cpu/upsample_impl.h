@@ -64,32 +64,52 @@ static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double
     }
 }
 
-/* y[p, od, oh, ow] = sum_a wd sum_b wh sum_c ww x[p, id, ih, iw] for planes [p0, p1) */
+/* weights of dim i in T (float copies are made by up_setup for float32) */
+static inline const T *FN(wts)(const upgeom *g, int i) {
+    return sizeof(T) == sizeof(float) ? (const T *)(const void *)g->wf[i] : (const T *)(const void *)g->w[i];
+}
+
+/* y[p, od, oh, ow] = sum_a wd sum_b wh sum_c ww x[p, id, ih, iw] for planes [p0, p1); one
+ * output row at a time: nearest rows are gathers, others accumulate (wd*wh) * (W-interpolated
+ * source row) in torch's order for the 2-d case: h0 * (w0 x00 + w1 x01) + h1 * (...) */
 static void FN(up_fwd_k)(const upgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
     int n0 = g->nt[0], n1 = g->nt[1], n2 = g->nt[2];
+    int64_t OW = g->out[2];
+    const T *w0 = FN(wts)(g, 0), *w1 = FN(wts)(g, 1), *w2 = FN(wts)(g, 2);
+    const int64_t *i2 = g->idx[2];
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = x + p * isz;
         T *yp = y + p * osz;
         for (int64_t od = 0; od < g->out[0]; od++)
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                T *row = yp + (od * g->out[1] + oh) * g->out[2];
-                for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    T acc0 = 0;
-                    for (int a = 0; a < n0; a++) {
-                        int64_t id = g->idx[0][od * n0 + a];
-                        T acc1 = 0;
-                        for (int b = 0; b < n1; b++) {
-                            int64_t ih = g->idx[1][oh * n1 + b];
-                            const T *xr = xp + (id * g->in[1] + ih) * g->in[2];
-                            T acc2 = 0;
-                            for (int c = 0; c < n2; c++) acc2 += (T)g->w[2][ow * n2 + c] * xr[g->idx[2][ow * n2 + c]];
-                            acc1 += (T)g->w[1][oh * n1 + b] * acc2;
-                        }
-                        acc0 += (T)g->w[0][od * n0 + a] * acc1;
-                    }
-                    row[ow] = acc0;
+                T *row = yp + (od * g->out[1] + oh) * OW;
+                if (n0 == 1 && n1 == 1 && n2 == 1 && w0[od] == (T)1 && w1[oh] == (T)1) {
+                    const T *xr = xp + (g->idx[0][od] * g->in[1] + g->idx[1][oh]) * g->in[2];
+                    for (int64_t ow = 0; ow < OW; ow++) row[ow] = xr[i2[ow]];
+                    continue;
                 }
+                bool first = true;
+                for (int a = 0; a < n0; a++)
+                    for (int b = 0; b < n1; b++) {
+                        T coef = w0[od * n0 + a] * w1[oh * n1 + b];
+                        if (n0 == 1) coef = w1[oh * n1 + b];
+                        const T *xr = xp + (g->idx[0][od * n0 + a] * g->in[1] + g->idx[1][oh * n1 + b]) * g->in[2];
+                        if (n2 == 2) {
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                T v = coef * (w2[2 * ow] * xr[i2[2 * ow]] + w2[2 * ow + 1] * xr[i2[2 * ow + 1]]);
+                                row[ow] = first ? v : row[ow] + v;
+                            }
+                        } else {
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                T acc = 0;
+                                for (int c = 0; c < n2; c++) acc += w2[ow * n2 + c] * xr[i2[ow * n2 + c]];
+                                T v = coef * acc;
+                                row[ow] = first ? v : row[ow] + v;
+                            }
+                        }
+                        first = false;
+                    }
             }
     }
 }
@@ -98,25 +118,24 @@ static void FN(up_fwd_k)(const upgeom *g, const T *x, T *y, int64_t p0, int64_t 
 static void FN(up_bwd_k)(const upgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
     int n0 = g->nt[0], n1 = g->nt[1], n2 = g->nt[2];
+    int64_t OW = g->out[2];
+    const T *w0 = FN(wts)(g, 0), *w1 = FN(wts)(g, 1), *w2 = FN(wts)(g, 2);
+    const int64_t *i2 = g->idx[2];
     for (int64_t p = p0; p < p1; p++) {
         T *xp = gx + p * isz;
         const T *yp = gy + p * osz;
         for (int64_t od = 0; od < g->out[0]; od++)
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                const T *row = yp + (od * g->out[1] + oh) * g->out[2];
-                for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    T v = row[ow];
-                    for (int a = 0; a < n0; a++) {
-                        int64_t id = g->idx[0][od * n0 + a];
-                        T va = (T)g->w[0][od * n0 + a] * v;
-                        for (int b = 0; b < n1; b++) {
-                            int64_t ih = g->idx[1][oh * n1 + b];
-                            T vb = (T)g->w[1][oh * n1 + b] * va;
-                            T *xr = xp + (id * g->in[1] + ih) * g->in[2];
-                            for (int c = 0; c < n2; c++) xr[g->idx[2][ow * n2 + c]] += (T)g->w[2][ow * n2 + c] * vb;
+                const T *row = yp + (od * g->out[1] + oh) * OW;
+                for (int a = 0; a < n0; a++)
+                    for (int b = 0; b < n1; b++) {
+                        T coef = w0[od * n0 + a] * w1[oh * n1 + b];
+                        T *xr = xp + (g->idx[0][od * n0 + a] * g->in[1] + g->idx[1][oh * n1 + b]) * g->in[2];
+                        for (int64_t ow = 0; ow < OW; ow++) {
+                            T v = coef * row[ow];
+                            for (int c = 0; c < n2; c++) xr[i2[ow * n2 + c]] += w2[ow * n2 + c] * v;
                         }
                     }
-                }
             }
     }
 }
