@@ -335,3 +335,24 @@ def test_module_forward():
         o, i = lib.nn.MaxPool2d(2, return_indices=True)(t)
         return lib.nn.MaxUnpool2d(2)(o, i)
     check(unpool, x)
+
+
+def test_interpolate_same_and_double_size_dims():
+    # torch's 2-d nearest copies/shifts for same/double sizes whatever the scale; 1-d and 3-d use
+    # the scale; linear-type modes copy a dim whose size does not change
+    for shp, sc, mode in [((1, 2, 3), 2.228, "nearest"), ((1, 2, 1, 3), (1, 2.228), "nearest"),
+                          ((1, 2, 4, 3), (1.1, 2.1), "nearest"), ((1, 1, 1, 4, 3), (1, 1.1, 2.228), "nearest"),
+                          ((1, 2, 4), 1.1, "nearest"), ((1, 2, 4, 5), (1.1, 1.3), "bilinear"),
+                          ((1, 2, 4, 5), (1.1, 1.3), "bicubic"), ((1, 2, 4), 1.2, "linear"),
+                          ((1, 1, 2, 3, 4), (1.2, 2.1, 1.4), "trilinear"), ((1, 2, 4, 3), (1.1, 2.228), "nearest-exact")]:
+        check(lambda lib, x: lib.nn.functional.interpolate(x, scale_factor=sc, mode=mode),
+              make_pair(shp, "float64", seed=1))
+
+
+def test_pool_shape_checks():
+    for fn, shp in [(lambda lib, x: lib.nn.functional.max_pool2d(x, 3, padding=2, dilation=2), (1, 2, 7, 7)),
+                    (lambda lib, x: lib.nn.functional.max_pool1d(x, 3, padding=2, dilation=2), (1, 2, 7)),
+                    (lambda lib, x: lib.nn.functional.avg_pool3d(x, (3, 2, 3), padding=(0, 0, 1)), (2, 3, 6, 3, 2)),
+                    (lambda lib, x: lib.nn.functional.max_pool3d(x, (3, 2, 3), padding=(0, 0, 1)), (2, 3, 6, 3, 2)),
+                    (lambda lib, x: lib.nn.functional.avg_pool2d(x, (2, 3), padding=(0, 1)), (3, 6, 3, 2))]:
+        check(fn, make_pair(shp, "float64", seed=0))

@@ -146,11 +146,14 @@ static int pool_setup(const char *op, ct_tensor *x, int nd, ct_intlist kernel, c
             return ct_errorf(CT_ERR_RUNTIME, "[%s] dilation should be greater than zero, but got dilation %lld", op,
                              (long long)g->d[i]);
         if (g->p[i] < 0) return ct_errorf(CT_ERR_RUNTIME, "[%s] pad must be non-negative", op);
-        int64_t eff = is_max ? ((g->k[i] - 1) * g->d[i] + 1) : g->k[i];
-        if (g->p[i] > eff / 2)
-            return ct_errorf(CT_ERR_RUNTIME, "[%s] pad should be at most half of effective kernel size, but got pad=%lld, "
-                             "kernel_size=%lld and dilation=%lld", op, (long long)g->p[i], (long long)g->k[i],
-                             (long long)g->d[i]);
+        if (g->p[i] > g->k[i] / 2)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] pad should be smaller than or equal to half of kernel size, but got "
+                             "pad=%lld, kernel_size=%lld", op, (long long)g->p[i], (long long)g->k[i]);
+        if (!is_max && nd == 3 && g->in[i] < g->k[i]) {
+            char b[128];
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] input image %s smaller than kernel size", op,
+                             ct_shape_str(x->sizes + x->ndim - 3, 3, b, sizeof b));
+        }
         g->out[i] = pool_out_size(g->in[i], g->k[i], g->p[i], g->s[i], g->d[i], ceil);
         if (g->out[i] < 1) {
             char b[128];

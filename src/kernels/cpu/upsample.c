@@ -79,8 +79,8 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
             return ct_errorf(CT_ERR_MEMORY, "[%s] out of memory", op);
         }
         const double *sc = j >= 0 ? scales[j] : NULL;
-        if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, g->idx[i], g->w[i]);
-        else taps_f32(m, g->in[i], g->out[i], align, sc, g->idx[i], g->w[i]);
+        if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, nd == 2, g->idx[i], g->w[i]);
+        else taps_f32(m, g->in[i], g->out[i], align, sc, nd == 2, g->idx[i], g->w[i]);
         for (int64_t k = 0; k < g->out[i] * nt; k++) g->wf[i][k] = (float)g->w[i][k];
     }
     return 0;

@@ -8,14 +8,17 @@
 #define FN(name) CAT(name, SUF)
 
 /* taps of one dim: idx[o * nt + t], w[o * nt + t] */
-static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double *scale, int64_t *idx, double *w) {
+static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double *scale, bool shortcuts, int64_t *idx,
+                     double *w) {
     if (mode == UP_NEAREST || mode == UP_NEAREST_EXACT) {
         float sc = (scale && *scale > 0) ? (float)(1.0 / *scale) : (float)in / (float)out;
         for (int64_t o = 0; o < out; o++) {
             int64_t s;
             if (mode == UP_NEAREST) {
-                if (out == in) s = o;
-                else if (out == 2 * in) s = o >> 1;
+                /* torch's 2-d nearest kernel copies (same size) or shifts (double size) whatever
+                 * the scale; its 1-d and 3-d kernels always use the scale */
+                if (shortcuts && out == in) s = o;
+                else if (shortcuts && out == 2 * in) s = o >> 1;
                 else s = (int64_t)floorf((float)o * sc);
             } else {
                 s = (int64_t)floorf((float)(((double)o + 0.5) * (double)sc));
@@ -26,6 +29,12 @@ static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double
         return;
     }
     bool cubic = mode == UP_CUBIC;
+    int nt = cubic ? 4 : 2;
+    if (in == out) { /* torch copies a dim whose size does not change, whatever the scale */
+        for (int64_t o = 0; o < out; o++)
+            for (int t = 0; t < nt; t++) idx[nt * o + t] = o, w[nt * o + t] = t == (cubic ? 1 : 0) ? 1.0 : 0.0;
+        return;
+    }
     T sc;
     if (align) sc = out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0;
     else sc = (scale && *scale > 0) ? (T)(1.0 / *scale) : (T)in / (T)out;
