@@ -29,10 +29,8 @@ static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double
         return;
     }
     bool cubic = mode == UP_CUBIC;
-    int nt = cubic ? 4 : 2;
-    if (in == out) { /* torch copies a dim whose size does not change, whatever the scale */
-        for (int64_t o = 0; o < out; o++)
-            for (int t = 0; t < nt; t++) idx[nt * o + t] = o, w[nt * o + t] = t == (cubic ? 1 : 0) ? 1.0 : 0.0;
+    if (!cubic && in == out) { /* torch's linear kernels copy a dim whose size does not change */
+        for (int64_t o = 0; o < out; o++) idx[2 * o] = idx[2 * o + 1] = o, w[2 * o] = 1.0, w[2 * o + 1] = 0.0;
         return;
     }
     T sc;
