@@ -356,3 +356,10 @@ def test_pool_shape_checks():
                     (lambda lib, x: lib.nn.functional.max_pool3d(x, (3, 2, 3), padding=(0, 0, 1)), (2, 3, 6, 3, 2)),
                     (lambda lib, x: lib.nn.functional.avg_pool2d(x, (2, 3), padding=(0, 1)), (3, 6, 3, 2))]:
         check(fn, make_pair(shp, "float64", seed=0))
+
+
+def test_interpolate_nearest_backward_shortcuts():
+    # torch's nearest backwards copy/shift for same/double sizes even where the forward used the scale
+    for shp, sc in [((1, 2, 3), 2.228), ((1, 2, 8), 1.124), ((1, 1, 2, 2, 3), (1.0, 1.166, 2.228)),
+                    ((1, 2, 4, 3), (1.1, 2.1))]:
+        check_grad(lambda lib, x: lib.nn.functional.interpolate(x, scale_factor=sc), shp, **F64)

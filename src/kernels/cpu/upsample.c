@@ -45,7 +45,7 @@ static void geom_free(upgeom *g) {
 
 /* in_sizes: full input shape (N, C, spatial) of rank nd + 2 */
 static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlist output_size, int mode, bool align,
-                    const double *scales[3], bool f64, upgeom *g) {
+                    const double *scales[3], bool f64, bool bwd, upgeom *g) {
     memset(g, 0, sizeof *g);
     int nd = (int)output_size.n;
     if (nd < 1 || nd > 3 || rank != nd + 2) {
@@ -79,8 +79,10 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
             return ct_errorf(CT_ERR_MEMORY, "[%s] out of memory", op);
         }
         const double *sc = j >= 0 ? scales[j] : NULL;
-        if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, nd == 2, g->idx[i], g->w[i]);
-        else taps_f32(m, g->in[i], g->out[i], align, sc, nd == 2, g->idx[i], g->w[i]);
+        /* torch's nearest: same/double-size shortcuts in the 2-d forward and in every backward */
+        bool shortcuts = nd == 2 || bwd;
+        if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, shortcuts, g->idx[i], g->w[i]);
+        else taps_f32(m, g->in[i], g->out[i], align, sc, shortcuts, g->idx[i], g->w[i]);
         for (int64_t k = 0; k < g->out[i] * nt; k++) g->wf[i][k] = (float)g->w[i][k];
     }
     return 0;
@@ -121,7 +123,7 @@ static ct_tensor *up_common(const char *op, ct_tensor *src, const int64_t *in_si
     int cd = src->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;
     const double *scales[3] = {s0, s1, s2};
     upgeom g;
-    if (up_setup(op, in_sizes, rank, output_size, mode, align, scales, cd == CT_FLOAT64, &g)) return NULL;
+    if (up_setup(op, in_sizes, rank, output_size, mode, align, scales, cd == CT_FLOAT64, bwd, &g)) return NULL;
     int64_t osz[CT_MAX_DIM];
     osz[0] = in_sizes[0], osz[1] = in_sizes[1];
     for (int i = 0; i < g.nd; i++) osz[2 + i] = output_size.data[i];

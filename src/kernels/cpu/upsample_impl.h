@@ -15,8 +15,8 @@ static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double
         for (int64_t o = 0; o < out; o++) {
             int64_t s;
             if (mode == UP_NEAREST) {
-                /* torch's 2-d nearest kernel copies (same size) or shifts (double size) whatever
-                 * the scale; its 1-d and 3-d kernels always use the scale */
+                /* torch's 2-d nearest forward and its nearest backwards copy (same size) or
+                 * shift (double size) whatever the scale; its 1-d and 3-d forwards use the scale */
                 if (shortcuts && out == in) s = o;
                 else if (shortcuts && out == 2 * in) s = o >> 1;
                 else s = (int64_t)floorf((float)o * sc);
