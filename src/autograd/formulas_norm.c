@@ -3,8 +3,27 @@
  * are not recorded: double backward through batch/layer/group/rms norm is not supported
  * (under create_graph the first-order gradients come back without history). Node names are
  * torch's, except rms norm (torch records a composite there). */
-#include "autograd_internal.h"
+#include "formulas_nn.h"
 #include "../kernels/cpu/norm.h"
+
+/* ------------------------------------------------------------------ once differentiable */
+
+static int not_twice(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    (void)g, (void)gi;
+    return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "the derivative of %s is not implemented in ctorch (double backward "
+                     "through this fused nn backward kernel is not supported)", n->name);
+}
+
+int ct_nn_once_differentiable(const char *name, int n_grads, ct_tensor **grads, int n_ins, ct_tensor *const *ins) {
+    if (!ct_grad_enabled() || !ct_autograd_should_record(n_ins, ins)) return 0;
+    ct_node *node = ct_node_new(name, not_twice, n_ins, ins, n_grads);
+    if (!node) return -1;
+    int rc = 0;
+    for (int i = 0; i < n_grads && !rc; i++)
+        if (grads[i] && ct_dtype_is_floating(grads[i]->dtype)) rc = ct_node_set_output(node, grads[i], i);
+    ct_node_release(node);
+    return rc;
+}
 
 /* saved slots: 0 input, 1 weight (may be absent), 2 mean, 3 invstd/rstd */
 static int save_common(ct_node *node, ct_tensor *input, ct_tensor *weight, ct_tensor *mean, ct_tensor *rstd) {
@@ -62,9 +81,16 @@ static int norm_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
             rc = ct_nn_row_norm_bwd((int)n->iv[0], n->iv[1], g[0], x, w, mean, rstd, need, &r[0], &r[1], &r[2]);
         ct_set_grad_enabled(prev);
     }
+    if (rc || finish_grads(n, gi, r)) {
+        ct_tensor_release(x), ct_tensor_release(w), ct_tensor_release(mean), ct_tensor_release(rstd);
+        return -1;
+    }
+    char *names[4] = {"NativeLayerNormBackwardBackward0", "NativeGroupNormBackwardBackward0",
+                      "FusedRmsNormBackwardBackward0", "NativeBatchNormBackwardBackward0"};
+    ct_tensor *deps[3] = {g[0], x, w};
+    rc = ct_nn_once_differentiable(names[n->iv[0]], n->n_inputs, gi, 3, deps);
     ct_tensor_release(x), ct_tensor_release(w), ct_tensor_release(mean), ct_tensor_release(rstd);
-    if (rc) return -1;
-    return finish_grads(n, gi, r);
+    return rc;
 }
 
 static int record_norm(const char *name, int kind, int64_t param, bool training, ct_tensor *out, ct_tensor *mean,
@@ -125,11 +151,16 @@ static int lrn_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     bool prev = ct_set_grad_enabled(false);
     ct_tensor *r = ct_nn_lrn_bwd(g[0], x, n->iv[0], n->dv[0], n->dv[1], n->dv[2]);
     ct_set_grad_enabled(prev);
-    ct_tensor_release(x);
-    if (!r) return -1;
+    if (!r) {
+        ct_tensor_release(x);
+        return -1;
+    }
     gi[0] = ct_sum_to_meta(r, &n->in_meta[0]);
     ct_tensor_release(r);
-    return gi[0] ? 0 : -1;
+    ct_tensor *deps[2] = {g[0], x};
+    int rc = gi[0] ? ct_nn_once_differentiable("LocalResponseNormBackwardBackward0", 1, gi, 2, deps) : -1;
+    ct_tensor_release(x);
+    return rc;
 }
 
 int ctg_nn_local_response_norm(ct_tensor *result, ct_tensor *self, int64_t size, double alpha, double beta, double k) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd_internal.h"
+#include "formulas_nn.h"
 #include "../kernels/cpu/gridsample.h"
 
 typedef struct pool_params {
@@ -248,11 +248,16 @@ static int lp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     const pool_params *pp = n->payload;
     ct_tensor *x = ct_node_saved(n, 0);
     ct_tensor *y = x ? ct_node_saved(n, 1) : NULL;
+    bool prev = ct_set_grad_enabled(false);
     ct_tensor *r = y ? ct_nn_lp_pool_backward(g[0], x, y, pp->norm, L(pp->k, pp->nk), L(pp->s, pp->ns), pp->ceil_mode)
                      : NULL;
+    ct_set_grad_enabled(prev);
+    int rc = put(n, gi, 0, r);
+    ct_tensor *deps[2] = {g[0], x};
+    if (!rc) rc = ct_nn_once_differentiable("LpPoolBackwardBackward0", 1, gi, 2, deps);
     ct_tensor_release(x);
     ct_tensor_release(y);
-    return put(n, gi, 0, r);
+    return rc;
 }
 
 int ctg_nn_lp_pool(ct_tensor *result, ct_tensor *self, double norm_type, ct_intlist kernel_size, ct_intlist stride,
@@ -367,17 +372,22 @@ static int grid_sample_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi)
                                    ct_node_needs_grad(n, 1), &r[0], &r[1]);
         ct_set_grad_enabled(prev);
     }
-    ct_tensor_release(x), ct_tensor_release(grid);
     if (rc) {
+        ct_tensor_release(x), ct_tensor_release(grid);
         ct_tensor_release(r[0]), ct_tensor_release(r[1]);
         return -1;
     }
     for (int i = 0; i < 2; i++)
         if (r[i] && put(n, gi, i, r[i])) {
             if (i == 0) ct_tensor_release(r[1]);
+            ct_tensor_release(x), ct_tensor_release(grid);
             return -1;
         }
-    return 0;
+    ct_tensor *deps[3] = {g[0], x, grid};
+    rc = ct_nn_once_differentiable(strstr(n->name, "3D") ? "GridSampler3DBackwardBackward0" : "GridSampler2DBackwardBackward0",
+                                   2, gi, 3, deps);
+    ct_tensor_release(x), ct_tensor_release(grid);
+    return rc;
 }
 
 int ctg_nn_grid_sample(ct_tensor *result, ct_tensor *input, ct_tensor *grid, int64_t mode, int64_t padding_mode,
@@ -400,7 +410,10 @@ static int affine_grid_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi)
     bool prev = ct_set_grad_enabled(false);
     ct_tensor *r = ct_nn_affine_grid_bwd(g[0], L(size, pp->nk + pp->ns), pp->ceil_mode);
     ct_set_grad_enabled(prev);
-    return put(n, gi, 0, r);
+    int rc = put(n, gi, 0, r);
+    ct_tensor *deps[1] = {g[0]};
+    if (!rc) rc = ct_nn_once_differentiable("AffineGridGeneratorBackwardBackward0", 1, gi, 1, deps);
+    return rc;
 }
 
 int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, bool align_corners) {

@@ -225,3 +225,22 @@ def test_module_errors():
         m = lib.nn.BatchNorm1d(3)
         m.eval()
         assert m(lib.ones(1, 3)).shape == (1, 3)
+
+
+def test_double_backward_reported():
+    # the fused norm backwards are once differentiable: a second derivative raises instead of
+    # silently dropping terms (torch computes it; documented gap)
+    x = ctorch.randn(3, 4, 5, requires_grad=True)
+    w = ctorch.ones(5, requires_grad=True)
+    for f in [lambda: ctorch.nn.functional.layer_norm(x, (5,), w),
+              lambda: ctorch.nn.functional.group_norm(x, 2),
+              lambda: ctorch.nn.functional.batch_norm(x, None, None, training=True),
+              lambda: ctorch.nn.functional.rms_norm(x, (5,)),
+              lambda: ctorch.nn.functional.local_response_norm(x, 2)]:
+        y = f()
+        (g,) = ctorch.autograd.grad(y, x, ctorch.ones(*tuple(y.shape)), create_graph=True)
+        assert g.requires_grad
+        with pytest.raises(NotImplementedError):
+            ctorch.autograd.grad(g, x, ctorch.ones(*tuple(g.shape)))
+        (g,) = ctorch.autograd.grad(f(), x, ctorch.ones(*tuple(y.shape)))
+        assert not g.requires_grad
