@@ -193,8 +193,38 @@ static void test_norms(void) {
     }
 }
 
+/* double backward through layer norm and batch norm (composite create_graph path) */
+static void test_norm_double_backward(void) {
+    ct_tensor *x = ramp(L(3, 4, 5), CT_FLOAT64, true), *w = ramp(L(5), CT_FLOAT64, true);
+    ct_tensor *y = NULL, *m = NULL, *s = NULL;
+    CHECK(ct_nn_layer_norm(x, L(5), w, NULL, 1e-5, &y, &m, &s) == 0);
+    ct_tensor *v = ramp((ct_intlist){y->sizes, y->ndim}, CT_FLOAT64, false);
+    ct_tensor *g[2] = {NULL, NULL};
+    ct_tensor *ins[2] = {x, w};
+    CHECK(ct_autograd_grad(1, &y, &v, 2, ins, true, true, false, g) == 0);
+    CHECK(g[0] && ct_tensor_requires_grad(g[0]));
+    if (g[0]) {
+        ct_tensor *sq = ct_mul(g[0], g[0]);
+        ct_tensor *ones = ct_ones((ct_intlist){sq->sizes, sq->ndim}, CT_FLOAT64, -1);
+        CHECK(ct_autograd_backward(1, &sq, &ones, false, false, 0, NULL) == 0);
+        CHECK(ct_tensor_grad(x) != NULL && ct_tensor_grad(w) != NULL);
+        ct_tensor_release(sq), ct_tensor_release(ones);
+    }
+    ct_tensor_release(g[0]), ct_tensor_release(g[1]);
+    ct_tensor_release(y), ct_tensor_release(m), ct_tensor_release(s), ct_tensor_release(v);
+    ct_tensor *rm = ct_zeros(L(4), CT_FLOAT64, -1), *rv = ct_ones(L(4), CT_FLOAT64, -1);
+    CHECK(ct_nn_batch_norm(x, NULL, NULL, rm, rv, true, 0.1, 1e-5, &y, &m, &s) == 0);
+    v = ramp((ct_intlist){y->sizes, y->ndim}, CT_FLOAT64, false);
+    CHECK(ct_autograd_grad(1, &y, &v, 1, &x, true, true, false, g) == 0);
+    CHECK(g[0] && ct_tensor_grad_fn(g[0]) != NULL);
+    ct_tensor_release(g[0]);
+    ct_tensor_release(y), ct_tensor_release(m), ct_tensor_release(s), ct_tensor_release(v);
+    ct_tensor_release(rm), ct_tensor_release(rv), ct_tensor_release(x), ct_tensor_release(w);
+}
+
 int main(void) {
     test_pools();
+    test_norm_double_backward();
     test_avg_double_backward();
     test_resample();
     test_norms();

@@ -227,20 +227,39 @@ def test_module_errors():
         assert m(lib.ones(1, 3)).shape == (1, 3)
 
 
-def test_double_backward_reported():
-    # the fused norm backwards are once differentiable: a second derivative raises instead of
-    # silently dropping terms (torch computes it; documented gap)
+DOUBLE = [
+    (lambda lib, x, w, b: lib.nn.functional.layer_norm(x, (5,), w, b), [(3, 4, 5), (5,), (5,)]),
+    (lambda lib, x: lib.nn.functional.layer_norm(x, (4, 5)), [(3, 4, 5)]),
+    (lambda lib, x, w, b: lib.nn.functional.group_norm(x, 2, w, b), [(3, 4, 5), (4,), (4,)]),
+    (lambda lib, x, w: lib.nn.functional.rms_norm(x, (5,), w), [(3, 4, 5), (5,)]),
+    (lambda lib, x, w, b: lib.nn.functional.batch_norm(x, None, None, w, b, True), [(3, 4, 5), (4,), (4,)]),
+    (lambda lib, x, w, b: lib.nn.functional.batch_norm(x, lib.zeros(4, dtype=x.dtype), lib.ones(4, dtype=x.dtype) * 2,
+                                                       w, b, False), [(3, 4, 5), (4,), (4,)]),
+    (lambda lib, x, w, b: lib.nn.functional.instance_norm(x, weight=w, bias=b), [(3, 4, 5), (4,), (4,)]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(DOUBLE)))
+@pytest.mark.parametrize("first", [0, 1])
+def test_norm_double_backward(case, first):
+    # under create_graph the norm gradients are a composite of recorded ops (differentiable again)
+    fn, shapes = DOUBLE[case]
+    if first >= len(shapes):
+        return
+    order = [first] + [j for j in range(len(shapes)) if j != first]
+
+    def g(lib, *ins):
+        args = [None] * len(ins)
+        for k, o in enumerate(order):
+            args[o] = ins[k]
+        return fn(lib, *args)
+    check_grad(g, *[shapes[o] for o in order], create_graph=True, dtype="float64", rtol=1e-8, atol=1e-9)
+
+
+def test_lrn_double_backward_reported():
+    # local_response_norm's fused backward is once differentiable: a second derivative raises
     x = ctorch.randn(3, 4, 5, requires_grad=True)
-    w = ctorch.ones(5, requires_grad=True)
-    for f in [lambda: ctorch.nn.functional.layer_norm(x, (5,), w),
-              lambda: ctorch.nn.functional.group_norm(x, 2),
-              lambda: ctorch.nn.functional.batch_norm(x, None, None, training=True),
-              lambda: ctorch.nn.functional.rms_norm(x, (5,)),
-              lambda: ctorch.nn.functional.local_response_norm(x, 2)]:
-        y = f()
-        (g,) = ctorch.autograd.grad(y, x, ctorch.ones(*tuple(y.shape)), create_graph=True)
-        assert g.requires_grad
-        with pytest.raises(NotImplementedError):
-            ctorch.autograd.grad(g, x, ctorch.ones(*tuple(g.shape)))
-        (g,) = ctorch.autograd.grad(f(), x, ctorch.ones(*tuple(y.shape)))
-        assert not g.requires_grad
+    y = ctorch.nn.functional.local_response_norm(x, 2)
+    (g,) = ctorch.autograd.grad(y, x, ctorch.ones(3, 4, 5), create_graph=True)
+    with pytest.raises(NotImplementedError):
+        ctorch.autograd.grad(g, x, ctorch.ones(3, 4, 5))

@@ -524,3 +524,27 @@ ct_tensor *ct_nn_local_response_norm_impl(ct_tensor *self, int64_t size, double 
 ct_tensor *ct_nn_lrn_bwd(ct_tensor *grad, ct_tensor *self, int64_t size, double alpha, double beta, double k) {
     return lrn_common(grad, self, size, alpha, beta, k);
 }
+
+/* ------------------------------------------------------------------ rsqrt_eps */
+
+/* (x + eps)^-1/2 elementwise: the differentiable 1/std used by the create_graph path of the
+ * norm backwards (formulas_norm.c). */
+ct_tensor *ct_nn_rsqrt_eps_impl(ct_tensor *self, double eps) {
+    int cd = cdtype("rsqrt", self);
+    if (cd < 0) return NULL;
+    ct_tensor *x = ct_contig_as(self, cd);
+    ct_tensor *y = x ? ct_empty(self->sizes, self->ndim, cd) : NULL;
+    if (y) {
+        if (cd == CT_FLOAT64) {
+            const double *a = ct_tensor_data(x);
+            double *b = ct_tensor_data(y);
+            for (int64_t i = 0; i < x->numel; i++) b[i] = 1.0 / sqrt(a[i] + eps);
+        } else {
+            const float *a = ct_tensor_data(x);
+            float *b = ct_tensor_data(y);
+            for (int64_t i = 0; i < x->numel; i++) b[i] = 1.0f / sqrtf(a[i] + (float)eps);
+        }
+    }
+    ct_tensor_release(x);
+    return finish(y, self->dtype);
+}

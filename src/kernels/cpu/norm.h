@@ -1,6 +1,6 @@
 /* Fused normalisation backward kernels (src/kernels/cpu/norm.c), used by the backward
- * formulas in src/autograd/formulas_norm.c. They are not recorded: no double backward
- * through batch/layer/group/rms norm. need[] selects (input, weight, bias) gradients; the
+ * formulas in src/autograd/formulas_norm.c when no graph of the backward is needed (under
+ * create_graph those formulas switch to a composite of ops). need[] selects (input, weight, bias) gradients; the
  * outputs are new references (NULL where not needed). Return 0 or -1 with the error set. */
 #ifndef CTORCH_KERNELS_NORM_H
 #define CTORCH_KERNELS_NORM_H
