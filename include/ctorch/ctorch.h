@@ -27,5 +27,6 @@
 #include "ctorch/autograd.h"
 #include "ctorch/random.h"
 #include "ctorch/ops_gen.h"
+#include "ctorch/indexing.h"
 
 #endif

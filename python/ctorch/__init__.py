@@ -29,6 +29,7 @@ from . import cuda, accelerator  # noqa: E402,F401
 from . import _tensor  # noqa: E402,F401  (Python-level Tensor methods)
 from . import autograd  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
 from .autograd.grad_mode import (  # noqa: E402,F401
     enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )
@@ -55,6 +56,8 @@ _find_lapack()
 from . import random  # noqa: E402,F401
 from ._C import Generator, default_generator  # noqa: E402,F401
 from .random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: E402,F401
+from ._reduce import unique, unique_consecutive, _install as _install_reduce  # noqa: E402,F401
+_install_reduce(Tensor)
 
 __version__ = "0.1.0"
 
@@ -74,3 +77,4 @@ def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the 
                   "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values "
                   "in [start, end).", UserWarning, stacklevel=2)
     return _C._ns_torch.range(start, end, step, **kwargs)
+from ._indexing import nonzero  # noqa: E402,F401

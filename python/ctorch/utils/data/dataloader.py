@@ -221,7 +221,7 @@ _iter_counter = itertools.count()
 class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader):
         super().__init__(loader)
-        from ....multiprocessing.reductions import init_reductions
+        from ...multiprocessing.reductions import init_reductions
         init_reductions()
         if loader.multiprocessing_context is None:
             ctx = python_multiprocessing.get_context("fork")
