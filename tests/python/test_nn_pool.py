@@ -363,3 +363,13 @@ def test_interpolate_nearest_backward_shortcuts():
     for shp, sc in [((1, 2, 3), 2.228), ((1, 2, 8), 1.124), ((1, 1, 2, 2, 3), (1.0, 1.166, 2.228)),
                     ((1, 2, 4, 3), (1.1, 2.1))]:
         check_grad(lambda lib, x: lib.nn.functional.interpolate(x, scale_factor=sc), shp, **F64)
+
+
+def test_1d_grad_fn_names_and_lp_inf():
+    for name in ["max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d"]:
+        c = _fn(ctorch, name)(ctorch.ones(1, 2, 6, requires_grad=True), 2)
+        t = _fn(torch, name)(torch.ones(1, 2, 6, requires_grad=True), 2)
+        assert c.grad_fn.name() == t.grad_fn.name()
+    for nd in (2, 3):
+        for p in (float("inf"), -float("inf")):
+            check(lambda lib, x: _fn(lib, "lp_pool%dd" % nd)(x, p, 2), make_pair(_spatial(nd, 4), seed=nd))

@@ -57,11 +57,11 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 
 
 def _unsqueeze0(t):
-    return t.reshape((1,) + tuple(t.shape))
+    return t.unsqueeze(0)
 
 
 def _squeeze0(t):
-    return t.reshape(tuple(t.shape)[1:])
+    return t.squeeze(0)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

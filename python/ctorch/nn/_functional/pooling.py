@@ -55,14 +55,12 @@ def _check_rank(input, nd, name):
 
 
 def _as2d(input):
-    """(*, L) -> (*, 1, L) view."""
-    s = tuple(input.shape)
-    return input.reshape(s[:-1] + (1, s[-1]))
+    """(*, L) -> (*, 1, L) view (torch's 1-d pools unsqueeze(-2) and run the 2-d kernel)."""
+    return input.unsqueeze(-2)
 
 
 def _from2d(t):
-    s = tuple(t.shape)
-    return t.reshape(s[:-2] + (s[-1],))
+    return t.squeeze(-2)
 
 
 # ------------------------------------------------------------------ max pool
@@ -248,10 +246,18 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    if isinstance(norm_type, (int, float)) and abs(norm_type) == float("inf"):
+        pool = max_pool2d
+        return pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode) if norm_type > 0 else \
+            -pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
     k = _tup(kernel_size, 2, "kernel_size")
     return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 2), bool(ceil_mode))
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    if isinstance(norm_type, (int, float)) and abs(norm_type) == float("inf"):
+        pool = max_pool3d
+        return pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode) if norm_type > 0 else \
+            -pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
     k = _tup(kernel_size, 3, "kernel_size")
     return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 3), bool(ceil_mode))

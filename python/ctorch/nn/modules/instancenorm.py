@@ -20,8 +20,7 @@ class _InstanceNorm(_NormBase):
         raise NotImplementedError
 
     def _handle_no_batch_input(self, input):
-        out = self._apply_instance_norm(input.reshape((1,) + tuple(input.shape)))
-        return out.reshape(tuple(out.shape)[1:])
+        return self._apply_instance_norm(input.unsqueeze(0)).squeeze(0)
 
     def _apply_instance_norm(self, input):
         return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
