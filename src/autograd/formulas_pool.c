@@ -402,23 +402,32 @@ int ctg_nn_grid_sample(ct_tensor *result, ct_tensor *input, ct_tensor *grid, int
     return ct_node_save(node, 1, grid, -1);
 }
 
-static int affine_grid_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+/* affine_grid <-> affine_grid_backward: linear maps adjoint to each other (double backward) */
+static int affine_size(const ct_node *n, int64_t *size) {
     const pool_params *pp = n->payload;
-    int64_t size[5];
     for (int i = 0; i < pp->nk; i++) size[i] = pp->k[i];
     for (int i = 0; i < pp->ns; i++) size[pp->nk + i] = pp->s[i];
-    bool prev = ct_set_grad_enabled(false);
-    ct_tensor *r = ct_nn_affine_grid_bwd(g[0], L(size, pp->nk + pp->ns), pp->ceil_mode);
-    ct_set_grad_enabled(prev);
-    int rc = put(n, gi, 0, r);
-    ct_tensor *deps[1] = {g[0]};
-    if (!rc) rc = ct_nn_once_differentiable("AffineGridGeneratorBackwardBackward0", 1, gi, 1, deps);
-    return rc;
+    return pp->nk + pp->ns;
 }
 
-int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, bool align_corners) {
+static int affine_grid_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t size[6];
+    int k = affine_size(n, size);
+    ct_tensor *r = ct_nn_affine_grid_backward(g[0], L(size, k), ((const pool_params *)n->payload)->ceil_mode);
+    return put(n, gi, 0, r);
+}
+
+static int affine_grid_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t size[6];
+    int k = affine_size(n, size);
+    ct_tensor *r = ct_nn_affine_grid(g[0], L(size, k), ((const pool_params *)n->payload)->ceil_mode);
+    return put(n, gi, 0, r);
+}
+
+static int affine_record(const char *name, ct_backward_fn fn, ct_tensor *result, ct_tensor *in, ct_intlist size,
+                         bool align_corners) {
     int err;
-    ct_node *node = record1("AffineGridGeneratorBackward0", affine_grid_backward, result, theta, &err);
+    ct_node *node = record1(name, fn, result, in, &err);
     if (!node) return err ? -1 : 0;
     pool_params *pp = params_new(node);
     if (!pp) return -1;
@@ -427,4 +436,13 @@ int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, boo
     copy_list(pp->s, &pp->ns, (ct_intlist){size.data + 3, size.n > 3 ? size.n - 3 : 0});
     pp->ceil_mode = align_corners;
     return 0;
+}
+
+int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, bool align_corners) {
+    return affine_record("AffineGridGeneratorBackward0", affine_grid_backward, result, theta, size, align_corners);
+}
+
+int ctg_nn_affine_grid_backward(ct_tensor *result, ct_tensor *grad, ct_intlist size, bool align_corners) {
+    return affine_record("AffineGridGeneratorBackwardBackward0", affine_grid_backward_backward, result, grad, size,
+                         align_corners);
 }

@@ -373,3 +373,9 @@ def test_1d_grad_fn_names_and_lp_inf():
     for nd in (2, 3):
         for p in (float("inf"), -float("inf")):
             check(lambda lib, x: _fn(lib, "lp_pool%dd" % nd)(x, p, 2), make_pair(_spatial(nd, 4), seed=nd))
+
+
+def test_affine_grid_double_backward():
+    for size in [(2, 3, 5, 4), (2, 3, 2, 4, 3)]:
+        th = (2, 2, 3) if len(size) == 4 else (2, 3, 4)
+        _double_backward(lambda lib, t: lib.nn.functional.affine_grid(t, size, align_corners=False), th)

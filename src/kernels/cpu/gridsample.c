@@ -322,9 +322,13 @@ ct_tensor *ct_nn_affine_grid_impl(ct_tensor *theta, ct_intlist size, bool align_
     return c;
 }
 
-ct_tensor *ct_nn_affine_grid_bwd(ct_tensor *grad, ct_intlist size, bool align_corners) {
+/* theta gradient (N, nd, nd+1) = grad^T @ base per batch: the adjoint of affine_grid */
+ct_tensor *ct_nn_affine_grid_backward_impl(ct_tensor *grad, ct_intlist size, bool align_corners) {
     int nd = (int)size.n - 2;
     if (nd < 2 || nd > 3) return ct_error(CT_ERR_RUNTIME, "[affine_grid_backward] bad size");
+    if (!ct_dtype_is_floating(grad->dtype) || grad->numel != size.data[0] * (int64_t)nd *
+        (nd == 2 ? size.data[2] * size.data[3] : size.data[2] * size.data[3] * size.data[4]))
+        return ct_error(CT_ERR_RUNTIME, "[affine_grid_backward] grad does not match the size");
     bool prev = ct_set_grad_enabled(false);
     ct_tensor *b = base_grid(size.data + 2, nd, align_corners, grad->dtype);
     int64_t P = 1;
