@@ -168,6 +168,7 @@ def test_max_unpool_bad_index():
 def test_lp_pool(nd, p):
     name = "lp_pool%dd" % nd
     shp = _spatial(nd, 6)
+    check_grad(lambda lib, x: _fn(lib, name)(x, p, 2), shp, low=0.2, high=2, create_graph=True, **F64)
     check_grad(lambda lib, x: _fn(lib, name)(x, p, 2), shp, low=0.2, high=2, **F64)
     check_grad(lambda lib, x: _fn(lib, name)(x, p, 3, 2, ceil_mode=True), shp, low=0.2, high=2, **F64)
     check_grad(lambda lib, x: _fn(lib, name)(x, p, 2, 1), shp, low=0.2, high=2, **F32)
@@ -197,6 +198,8 @@ def test_pool_errors():
         lambda lib, x: lib.nn.functional.adaptive_avg_pool2d(x.long(), 2),
         lambda lib, x: lib.nn.functional.adaptive_max_pool2d(x.long(), 2),
         lambda lib, x: lib.nn.functional.lp_pool2d(x.long(), 2.0, 2),
+        lambda lib, x: lib.nn.functional.lp_pool2d(x.long(), 2, 2),
+        lambda lib, x: lib.nn.functional.lp_pool1d(x.reshape(6, 36), 2, (2,)),
         lambda lib, x: lib.nn.functional.max_pool2d(x, 2).long(),
     ]
     for fn in cases:

@@ -34,14 +34,6 @@ def _type_name(t):
             "bool": "Bool"}.get(str(t.dtype).split(".")[-1], str(t.dtype))
 
 
-def _lp_input(input):
-    """torch's lp pools start from input.pow(p): integer inputs become the default float dtype."""
-    if input.is_floating_point():
-        return input
-    from ... import get_default_dtype
-    return input.to(get_default_dtype())
-
-
 def _stride(stride, kernel, n):
     if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
         return kernel
@@ -237,27 +229,46 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 
 # ------------------------------------------------------------------ lp pool
+# torch's composites (pow, avg pool, sign/abs, pow): same dtypes (integer inputs with an integer
+# norm_type pool in integers), same gradients and double backward. relu(abs(out)) is written
+# abs(out).clamp_min(0): equal values, and equal gradients since sign(0) = 0 multiplies them.
+# (nn_lp_pool in C computes the same thing in one pass for the C API.)
+
+def _lp_tail(out, norm_type, kprod):
+    return (out.sign() * out.abs().clamp_min(0)).mul(kprod).pow(1.0 / norm_type)
+
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    _check_rank(input, 1, "lp_pool1d")
-    k = _tup(kernel_size, 1, "kernel_size")
-    s = _stride(stride, k, 1)
-    return _from2d(_nn.lp_pool(_as2d(_lp_input(input)), float(norm_type), (1,) + k, (1,) + s, bool(ceil_mode)))
+    if stride is not None:
+        out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    else:
+        out = avg_pool1d(input.pow(norm_type), kernel_size, padding=0, ceil_mode=ceil_mode)
+    return _lp_tail(out, norm_type, kernel_size)
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    if isinstance(norm_type, (int, float)) and abs(norm_type) == float("inf"):
-        pool = max_pool2d
-        return pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode) if norm_type > 0 else \
-            -pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
-    k = _tup(kernel_size, 2, "kernel_size")
-    return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 2), bool(ceil_mode))
+    kw, kh = _tup(kernel_size, 2, "kernel_size")
+    if isinstance(norm_type, (int, float)):
+        if norm_type == float("inf"):
+            return max_pool2d(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+        if norm_type == -float("inf"):
+            return -max_pool2d(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if stride is not None:
+        out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    else:
+        out = avg_pool2d(input.pow(norm_type), kernel_size, padding=0, ceil_mode=ceil_mode)
+    return _lp_tail(out, norm_type, kw * kh)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
-    if isinstance(norm_type, (int, float)) and abs(norm_type) == float("inf"):
-        pool = max_pool3d
-        return pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode) if norm_type > 0 else \
-            -pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
-    k = _tup(kernel_size, 3, "kernel_size")
-    return _nn.lp_pool(_lp_input(input), float(norm_type), k, _stride(stride, k, 3), bool(ceil_mode))
+    kd, kw, kh = _tup(kernel_size, 3, "kernel_size")
+    if isinstance(norm_type, (int, float)):
+        if norm_type == float("inf"):
+            return max_pool3d(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+        if norm_type == -float("inf"):
+            return -max_pool3d(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if stride is not None:
+        out = avg_pool3d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    else:
+        out = avg_pool3d(input.pow(norm_type), kernel_size, padding=0, ceil_mode=ceil_mode)
+    return _lp_tail(out, norm_type, kd * kw * kh)
