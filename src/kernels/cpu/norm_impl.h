@@ -8,25 +8,64 @@
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, SUF)
 
+/* sum and centred sum of squares of n values in double, 8 independent accumulators so the
+ * compiler vectorises them */
+static inline double FN(sum_d)(const T *p, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += (double)p[j + k];
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; j < n; j++) s += (double)p[j];
+    return s;
+}
+
+static inline double FN(sqdev_d)(const T *p, int64_t n, double mu) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) {
+            double d = (double)p[j + k] - mu;
+            acc[k] += d * d;
+        }
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; j < n; j++) {
+        double d = (double)p[j] - mu;
+        s += d * d;
+    }
+    return s;
+}
+
+/* sum of a[j] and of a[j] * (x[j] - mu) with a = g * w (w scalar) */
+static inline void FN(dot2_d)(const T *g, const T *x, int64_t n, double w, double mu, double *sa, double *sax) {
+    double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) {
+            double gv = (double)g[j + k];
+            a1[k] += gv;
+            a2[k] += gv * ((double)x[j + k] - mu);
+        }
+    double s1 = 0, s2 = 0;
+    for (int k = 0; k < 8; k++) s1 += a1[k], s2 += a2[k];
+    for (; j < n; j++) {
+        s1 += (double)g[j];
+        s2 += (double)g[j] * ((double)x[j] - mu);
+    }
+    *sa += w * s1;
+    *sax += w * s2;
+}
+
 /* per-channel mean and sum of squared deviations, channels [c0, c1) */
 static void FN(bn_stats_k)(const T *x, int64_t N, int64_t C, int64_t S, double *mean, double *m2, int64_t c0,
                            int64_t c1) {
     double M = (double)(N * S);
     for (int64_t c = c0; c < c1; c++) {
         double s = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const T *p = x + (n * C + c) * S;
-            for (int64_t i = 0; i < S; i++) s += p[i];
-        }
+        for (int64_t n = 0; n < N; n++) s += FN(sum_d)(x + (n * C + c) * S, S);
         double mu = M > 0 ? s / M : 0;
         double q = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const T *p = x + (n * C + c) * S;
-            for (int64_t i = 0; i < S; i++) {
-                double d = (double)p[i] - mu;
-                q += d * d;
-            }
-        }
+        for (int64_t n = 0; n < N; n++) q += FN(sqdev_d)(x + (n * C + c) * S, S, mu);
         mean[c] = mu;
         m2[c] = q;
     }
@@ -52,13 +91,7 @@ static void FN(bn_bwd_k)(const T *g, const T *x, int64_t N, int64_t C, int64_t S
     for (int64_t c = c0; c < c1; c++) {
         double mu = mean[c], is = invstd[c], wc = w ? w[c] : 1.0;
         double sg = 0, dot = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const T *gp = g + (n * C + c) * S, *xp = x + (n * C + c) * S;
-            for (int64_t i = 0; i < S; i++) {
-                sg += gp[i];
-                dot += ((double)xp[i] - mu) * gp[i];
-            }
-        }
+        for (int64_t n = 0; n < N; n++) FN(dot2_d)(g + (n * C + c) * S, x + (n * C + c) * S, S, 1.0, mu, &sg, &dot);
         if (gw) gw[c] = dot * is;
         if (gb) gb[c] = sg;
         if (!gi) continue;
@@ -85,16 +118,9 @@ static void FN(row_stats_k)(const T *x, int64_t L, double eps, bool rms, double 
                             int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const T *p = x + r * L;
-        double mu = 0, q = 0;
-        if (!rms) {
-            double s = 0;
-            for (int64_t j = 0; j < L; j++) s += p[j];
-            mu = L ? s / (double)L : 0;
-        }
-        for (int64_t j = 0; j < L; j++) {
-            double d = (double)p[j] - mu;
-            q += d * d;
-        }
+        double mu = 0, q;
+        if (!rms) mu = L ? FN(sum_d)(p, L) / (double)L : 0;
+        q = FN(sqdev_d)(p, L, mu);
         mean[r] = mu;
         rstd[r] = 1.0 / sqrt((L ? q / (double)L : 0) + eps);
     }
@@ -138,18 +164,32 @@ static void FN(row_bwd_k)(const T *g, const T *x, int64_t L, const double *mean,
         double mu = mean[r], rs = rstd[r];
         double sa = 0, sax = 0;
         int64_t cbase = G ? (r % G) * Cg : 0;
-        for (int64_t j = 0; j < L; j++) {
-            double wj = w ? (double)(G ? w[cbase + j / S] : w[j]) : 1.0;
-            double a = (double)gp[j] * wj;
-            sa += a;
-            sax += a * ((double)xp[j] - mu) * rs;
+        if (G) {
+            for (int64_t cc = 0; cc < Cg; cc++)
+                FN(dot2_d)(gp + cc * S, xp + cc * S, S, w ? (double)w[cbase + cc] : 1.0, mu, &sa, &sax);
+        } else if (!w) {
+            FN(dot2_d)(gp, xp, L, 1.0, mu, &sa, &sax);
+        } else {
+            for (int64_t j = 0; j < L; j++) {
+                double a = (double)gp[j] * (double)w[j];
+                sa += a;
+                sax += a * ((double)xp[j] - mu);
+            }
         }
+        sax *= rs;
         double ma = rms ? 0.0 : sa / (double)L, max_ = sax / (double)L;
-        for (int64_t j = 0; j < L; j++) {
-            double wj = w ? (double)(G ? w[cbase + j / S] : w[j]) : 1.0;
-            double a = (double)gp[j] * wj;
-            double xh = ((double)xp[j] - mu) * rs;
-            op[j] = (T)(rs * (a - ma - xh * max_));
+        /* gi = rs * (g * w - ma - (x - mu) * rs * max_) */
+        T c1 = (T)(rs * rs * max_), c0 = (T)(rs * ma), m = (T)mu;
+        if (G) {
+            for (int64_t cc = 0; cc < Cg; cc++) {
+                T f = (T)(rs * (w ? (double)w[cbase + cc] : 1.0));
+                const T *gq = gp + cc * S, *xq = xp + cc * S;
+                T *oq = op + cc * S;
+                for (int64_t s2 = 0; s2 < S; s2++) oq[s2] = gq[s2] * f - c0 - (xq[s2] - m) * c1;
+            }
+        } else {
+            T f = (T)rs;
+            for (int64_t j = 0; j < L; j++) op[j] = gp[j] * (w ? w[j] : (T)1) * f - c0 - (xp[j] - m) * c1;
         }
     }
 }
