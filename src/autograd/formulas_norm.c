@@ -2,7 +2,8 @@
  * come from the fused backward kernels in src/kernels/cpu/norm.c (one pass per channel /
  * row). Under create_graph (grad mode on during the backward) batch/layer/group/rms norm use
  * a composite of recorded ops instead (norm_backward_composite, with the differentiable
- * nn_rsqrt_eps), so double backward works. local_response_norm's backward is fused only:
+ * nn_rsqrt_eps), so double backward works. nn_local_response_norm's backward is fused only (the
+ * Python F.local_response_norm is torch's composite instead):
  * its gradient is once differentiable (NOTE [ Once-differentiable nn backwards ]). Node names
  * are torch's, except rms norm (torch records a composite there). */
 #include "formulas_nn.h"

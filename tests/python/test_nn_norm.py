@@ -256,10 +256,12 @@ def test_norm_double_backward(case, first):
     check_grad(g, *[shapes[o] for o in order], create_graph=True, dtype="float64", rtol=1e-8, atol=1e-9)
 
 
-def test_lrn_double_backward_reported():
-    # local_response_norm's fused backward is once differentiable: a second derivative raises
-    x = ctorch.randn(3, 4, 5, requires_grad=True)
-    y = ctorch.nn.functional.local_response_norm(x, 2)
-    (g,) = ctorch.autograd.grad(y, x, ctorch.ones(3, 4, 5), create_graph=True)
-    with pytest.raises(NotImplementedError):
-        ctorch.autograd.grad(g, x, ctorch.ones(3, 4, 5))
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7])
+def test_lrn_double_backward_and_sizes(size):
+    # local_response_norm is torch's composite of recorded ops: double backward, names as torch
+    check_grad(lambda lib, x: lib.nn.functional.local_response_norm(x, size, 0.1, 0.6, 1.5), (2, 5, 3),
+               create_graph=True, dtype="float64", rtol=1e-8, atol=1e-9)
+    check_grad(lambda lib, x: lib.nn.functional.local_response_norm(x, size), (2, 3, 2, 2), **F64)
+    c = ctorch.nn.functional.local_response_norm(ctorch.ones(1, 3, 4, requires_grad=True), size)
+    t = torch.nn.functional.local_response_norm(torch.ones(1, 3, 4, requires_grad=True), size)
+    assert c.grad_fn.name() == t.grad_fn.name()

@@ -73,10 +73,19 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 
 
 def local_response_norm(input, size, alpha=0.0001, beta=0.75, k=1.0):
+    """torch's composite: x / (k + alpha * avg over a window of size channels of x^2) ^ beta.
+    The zero padding (size // 2 before, (size - 1) // 2 after) is the avg pool's own padding
+    (count_include_pad) with the extra last row of even sizes cut off."""
     dim = input.dim()
     if dim < 3:
         raise ValueError("Expected 3D or higher dimensionality                          input (got %d dimensions)"
                          % dim)
     if input.numel() == 0:
         return input
-    return _nn.local_response_norm(input, int(size), float(alpha), float(beta), float(k))
+    size = int(size)
+    sizes = tuple(input.shape)
+    div = input.mul(input).reshape((sizes[0], 1, sizes[1], -1))
+    div = _nn.avg_pool(div, (size, 1), (1, 1), (size // 2, 0), False, True, None)
+    div = div.narrow(2, 0, sizes[1]).reshape(sizes)
+    div = div.mul(alpha).add(k).pow(beta)
+    return input / div
