@@ -59,10 +59,19 @@ ct_tensor *ct_nn_ce_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *targe
 ct_tensor *ct_nn_ce_target_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *target, ct_tensor *weight,
                                     int64_t reduction, double label_smoothing);
 
-/* Pointwise losses: grads w.r.t. input (0), target (1), extra (2) where wanted. */
-int ct_nn_pw_loss_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *target, ct_tensor *extra,
-                           int64_t kind, int64_t reduction, double p0, double p1, const bool *want,
+/* Pointwise losses: grads w.r.t. input, target, weight, pos_weight (want[i], out[i]), in the
+ * broadcast shape (the formula reduces them). 0 or -1. */
+int ct_nn_pw_loss_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *target, ct_tensor *weight,
+                           ct_tensor *pos_weight, int64_t kind, int64_t reduction, double p0, double p1, const bool *want,
                            ct_tensor **out);
+
+ct_tensor *ct_nn_margin_loss_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *target, ct_tensor *weight,
+                                      int64_t kind, int64_t reduction, int64_t p, double margin);
+/* norm over dim (clamped below at eps) backward; dim already wrapped. New ref. */
+ct_tensor *ct_nn_norm_dim_backward(ct_tensor *grad, ct_tensor *self, double p, int dim, bool keepdim, double eps);
+/* cosine similarity gradient w.r.t. x1 (which 0) or x2 (1), broadcast shape. New ref. */
+ct_tensor *ct_nn_cosine_similarity_backward(ct_tensor *grad, ct_tensor *x1, ct_tensor *x2, int64_t dim, double eps,
+                                            int64_t mode, int which);
 
 /* Records a node on `result` that refuses double backward (result from a backward kernel
  * run with create_graph); no-op otherwise. 0 or -1. */
