@@ -248,8 +248,8 @@ typedef struct {
                 ACC sum = 0;                                                                 \
                 if (c->log) {                                                                \
                     for (int64_t d = 0; d < D; d++) sum += (ACC)exp((ACC)(x[d] - m));        \
-                    T lse = (T)((ACC)m + log(sum));                                          \
-                    for (int64_t d = 0; d < D; d++) y[d] = x[d] - lse;                       \
+                    T ls = (T)log(sum);                                                      \
+                    for (int64_t d = 0; d < D; d++) y[d] = (x[d] - m) - ls;                  \
                 } else {                                                                     \
                     for (int64_t d = 0; d < D; d++) {                                        \
                         T e = (T)exp((ACC)(x[d] - m));                                       \

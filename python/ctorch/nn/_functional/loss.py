@@ -103,6 +103,12 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _nn._cross_entropy(input, target, weight, red, ignore_index, 0.0, 1)
 
 
+def _no_weight_grad(name, weight, arg="weight"):
+    if weight is not None and weight.requires_grad and _ct.is_grad_enabled():
+        raise RuntimeError(f"The function '{name}' is not differentiable with respect to argument '{arg}'. "
+                           "This input cannot have requires_grad True.")
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     red = _red(reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
@@ -110,6 +116,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
             f"Using a target size ({target.size()}) that is different to the input size ({input.size()}) is "
             "deprecated. Please ensure they have the same size."
         )
+    _no_weight_grad("binary_cross_entropy", weight)
     if weight is not None:
         _ct.broadcast_shapes(tuple(target.shape), tuple(weight.shape))
     return _nn._pw_loss(input, target, weight, None, _BCE, red)
@@ -120,6 +127,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     red = _red(reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.size()}) must be the same as input size ({input.size()})")
+    _no_weight_grad("binary_cross_entropy_with_logits", weight)
+    _no_weight_grad("binary_cross_entropy_with_logits", pos_weight, "pos_weight")
     return _nn._pw_loss(input, target, weight, pos_weight, _BCE_LOGITS, red)
 
 
