@@ -10,6 +10,8 @@ attrs (space separated):
     function      expose as ctorch.<name> (or ctorch.<ns>.<pyname>)
     method        expose as Tensor.<name>
     out           add a keyword-only `out=` to the Python signature (written by copy)
+    out_exact     with out: the out= tensor must have exactly the result's dtype (torch's
+                  "Found dtype Double but expected Float" ops: abs, floor, clamp, where ...)
     ns=NAME       Python namespace: linalg, nn (ctorch.nn.functional backing), special, fft
     py=NAME       Python name (default: table name with the `ns_` prefix stripped)
     manual        the Python binding is hand-written (src/python); listed here for the record
@@ -308,6 +310,10 @@ def gen_caller(op, idx):
         L.append("        if (!r) goto fail;")
         if has_out:
             L.append("        PyObject *outo = a[%d];" % len(op.params))
+            if "out_exact" in op.attrs:
+                L.append("        if (outo && outo != Py_None && PyTensor_Check(outo) && ctp_t(outo)->dtype != r->dtype) {")
+                L.append("            ct_errorf(CT_ERR_RUNTIME, \"Found dtype %s but expected %s\", ct_dtype_name(ctp_t(outo)->dtype), ct_dtype_name(r->dtype));")
+                L.append("            ct_tensor_release(r); goto fail; }")
             L.append("        if (outo && outo != Py_None) { res = ctp_write_out(outo, r); ct_tensor_release(r); goto done; }")
         if r == "self":
             L.append("        res = ctp_wrap_self(self_obj ? self_obj : a[0], r);")

@@ -29,6 +29,7 @@ from . import cuda, accelerator  # noqa: E402,F401
 from . import _tensor  # noqa: E402,F401  (Python-level Tensor methods)
 from . import autograd  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
 from .autograd.grad_mode import (  # noqa: E402,F401
     enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled,
 )

@@ -22,4 +22,3 @@ def register_post_accumulate_grad_hook(self, hook):
 
 Tensor.register_hook = register_hook
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
-Tensor.__hash__ = object.__hash__

@@ -445,7 +445,17 @@ static ct_tensor *f_div_(ct_tensor *a, ct_tensor *b) { return ct_div_(a, b, NULL
 static PyObject *nb_add(PyObject *a, PyObject *b) { return binary_slot(a, b, f_add); }
 static PyObject *nb_sub(PyObject *a, PyObject *b) { return binary_slot(a, b, f_sub); }
 static PyObject *nb_mul(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_mul); }
-static PyObject *nb_div(PyObject *a, PyObject *b) { return binary_slot(a, b, f_div); }
+/* number / tensor is reciprocal(tensor) * number in torch (__rtruediv__); same rounding */
+static ct_tensor *f_rdiv(ct_tensor *a, ct_tensor *b) {
+    ct_tensor *r = ct_reciprocal(b);
+    if (!r) return NULL;
+    ct_tensor *m = ct_mul(r, a);
+    ct_tensor_release(r);
+    return m;
+}
+static PyObject *nb_div(PyObject *a, PyObject *b) {
+    return binary_slot(a, b, (!PyTensor_Check(a) && PyTensor_Check(b)) ? f_rdiv : f_div);
+}
 static PyObject *nb_iadd(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_add_); }
 static PyObject *nb_isub(PyObject *a, PyObject *b) { return inplace_slot(a, b, f_sub_); }
 static PyObject *nb_imul(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_mul_); }
@@ -472,7 +482,61 @@ static PyObject *nb_imatmul(PyObject *a, PyObject *b) {
     return ctp_wrap_self(a, o);
 }
 static PyObject *nb_neg(PyObject *a) { return ctp_wrap(ct_neg(ctp_t(a))); }
-static PyObject *nb_pos(PyObject *a) { return Py_NewRef(a); }
+static PyObject *nb_pos(PyObject *a) {
+    if (ctp_t(a)->dtype == CT_BOOL) {
+        PyErr_SetString(PyExc_RuntimeError, "The `+` operator, on a bool tensor is not supported.");
+        return NULL;
+    }
+    return Py_NewRef(a);
+}
+
+/* Elementwise-family operators: // % ** & | ^ << >> ~ abs(), their in-place forms, and
+ * the rich comparisons (tensors back; NotImplemented for foreign types, so `t == "x"`
+ * is False as in torch). */
+static PyObject *nb_floordiv(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_floor_divide); }
+static PyObject *nb_rem(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_remainder); }
+static PyObject *nb_and(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_bitwise_and); }
+static PyObject *nb_or(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_bitwise_or); }
+static PyObject *nb_xor(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_bitwise_xor); }
+static PyObject *nb_lshift(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_bitwise_left_shift); }
+static PyObject *nb_rshift(PyObject *a, PyObject *b) { return binary_slot(a, b, ct_bitwise_right_shift); }
+static PyObject *nb_ifloordiv(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_floor_divide_); }
+static PyObject *nb_irem(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_remainder_); }
+static PyObject *nb_iand(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_bitwise_and_); }
+static PyObject *nb_ior(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_bitwise_or_); }
+static PyObject *nb_ixor(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_bitwise_xor_); }
+static PyObject *nb_ilshift(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_bitwise_left_shift_); }
+static PyObject *nb_irshift(PyObject *a, PyObject *b) { return inplace_slot(a, b, ct_bitwise_right_shift_); }
+static PyObject *nb_pow(PyObject *a, PyObject *b, PyObject *mod) {
+    if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
+    return binary_slot(a, b, ct_pow);
+}
+static PyObject *nb_ipow(PyObject *a, PyObject *b, PyObject *mod) {
+    if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
+    return inplace_slot(a, b, ct_pow_);
+}
+static PyObject *nb_invert(PyObject *a) {
+    if (ct_dtype_is_floating(ctp_t(a)->dtype)) {
+        PyErr_SetString(PyExc_TypeError, "~ (operator.invert) is only implemented on integer and Boolean-type tensors");
+        return NULL;
+    }
+    return ctp_wrap(ct_bitwise_not(ctp_t(a)));
+}
+static PyObject *nb_abs(PyObject *a) { return ctp_wrap(ct_abs(ctp_t(a))); }
+
+static PyObject *tensor_richcompare(PyObject *a, PyObject *b, int op) {
+    static const binfn fns[] = {ct_lt, ct_le, ct_eq, ct_ne, ct_gt, ct_ge}; /* Py_LT .. Py_GE */
+    if (op < 0 || op > 5) Py_RETURN_NOTIMPLEMENTED;
+    return binary_slot(a, b, fns[op]);
+}
+
+/* Tensors hash by identity (as torch), also with __eq__ defined elementwise. */
+static Py_hash_t tensor_hash(PyObject *self) {
+    size_t y = (size_t)self;
+    y = (y >> 4) | (y << (8 * sizeof(void *) - 4));
+    Py_hash_t h = (Py_hash_t)y;
+    return h == -1 ? -2 : h;
+}
 
 PyTypeObject *ctp_Tensor_Type = NULL;
 
@@ -531,6 +595,26 @@ int ctp_init_tensor_type(PyObject *m) {
         {Py_nb_negative, nb_neg},
         {Py_nb_matrix_multiply, nb_matmul},
         {Py_nb_inplace_matrix_multiply, nb_imatmul},
+        {Py_nb_floor_divide, nb_floordiv},
+        {Py_nb_remainder, nb_rem},
+        {Py_nb_power, nb_pow},
+        {Py_nb_and, nb_and},
+        {Py_nb_or, nb_or},
+        {Py_nb_xor, nb_xor},
+        {Py_nb_lshift, nb_lshift},
+        {Py_nb_rshift, nb_rshift},
+        {Py_nb_inplace_floor_divide, nb_ifloordiv},
+        {Py_nb_inplace_remainder, nb_irem},
+        {Py_nb_inplace_power, nb_ipow},
+        {Py_nb_inplace_and, nb_iand},
+        {Py_nb_inplace_or, nb_ior},
+        {Py_nb_inplace_xor, nb_ixor},
+        {Py_nb_inplace_lshift, nb_ilshift},
+        {Py_nb_inplace_rshift, nb_irshift},
+        {Py_nb_invert, nb_invert},
+        {Py_nb_absolute, nb_abs},
+        {Py_tp_richcompare, tensor_richcompare},
+        {Py_tp_hash, tensor_hash},
         {Py_nb_positive, nb_pos},
         {Py_nb_bool, tensor_bool},
         {Py_nb_float, tensor_float},

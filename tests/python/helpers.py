@@ -59,8 +59,9 @@ def make_pair(shape, dtype="float32", low=-3, high=3, noncontig=False, seed=None
     return ct, tt
 
 
-def assert_same(c, t, rtol=None, atol=None, check_dtype=True):
-    """Compare a ctorch result with a torch result: type, shape, dtype and values."""
+def assert_same(c, t, rtol=None, atol=None, check_dtype=True, zero_sign=False):
+    """Compare a ctorch result with a torch result: type, shape, dtype and values
+    (zero_sign: also the sign of zeros, -0.0 vs 0.0)."""
     if isinstance(t, torch.Tensor):
         assert isinstance(c, ctorch.Tensor), "expected a Tensor, got %r" % type(c)
         assert tuple(c.shape) == tuple(t.shape), "shape %s vs torch %s" % (tuple(c.shape), tuple(t.shape))
@@ -74,10 +75,13 @@ def assert_same(c, t, rtol=None, atol=None, check_dtype=True):
         cv = np.array(c.tolist(), dtype=np.float64).reshape(tuple(c.shape))
         tv = t.detach().double().numpy() if t.dtype != torch.bool else t.numpy().astype(np.float64)
         np.testing.assert_allclose(cv, tv, rtol=r, atol=a, equal_nan=True)
+        if zero_sign:
+            z = (cv == 0) & (tv == 0)
+            assert (np.signbit(cv[z]) == np.signbit(tv[z])).all(), "signs of zeros differ: %s vs torch %s" % (cv, tv)
     elif isinstance(t, (tuple, list)):
         assert len(c) == len(t)
         for x, y in zip(c, t):
-            assert_same(x, y, rtol, atol, check_dtype)
+            assert_same(x, y, rtol, atol, check_dtype, zero_sign)
     elif isinstance(t, float):
         assert isinstance(c, float) or isinstance(c, int)
         np.testing.assert_allclose(c, t, rtol=rtol or 1e-6, atol=atol or 1e-6, equal_nan=True)
@@ -85,7 +89,7 @@ def assert_same(c, t, rtol=None, atol=None, check_dtype=True):
         assert c == t, "%r vs torch %r" % (c, t)
 
 
-def check(fn, *args, rtol=None, atol=None, check_dtype=True, **kwargs):
+def check(fn, *args, rtol=None, atol=None, check_dtype=True, zero_sign=False, **kwargs):
     """Run fn(lib, *args) with lib = ctorch and torch (args given as (ctorch, torch) pairs or
     plain values); compare results, or compare exception classes when torch raises."""
     cargs = [a[0] if isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], torch.Tensor) else a for a in args]
@@ -102,7 +106,7 @@ def check(fn, *args, rtol=None, atol=None, check_dtype=True, **kwargs):
             return
         raise AssertionError("torch raised %s(%s) but ctorch returned %r" % (texc.__name__, e, cres))
     cres = fn(ctorch, *cargs, **kwargs)
-    assert_same(cres, tres, rtol, atol, check_dtype)
+    assert_same(cres, tres, rtol, atol, check_dtype, zero_sign)
     return cres, tres
 
 

@@ -1,0 +1,158 @@
+"""nn.utils.parametrize: express a parameter as a function of an unconstrained one
+(register_parametrization, remove_parametrizations, is_parametrized, cached)."""
+from contextlib import contextmanager
+
+from ..modules.container import ModuleDict, ModuleList
+from ..modules.module import Module
+from ..parameter import Parameter
+
+_cache_enabled = 0
+_cache = {}
+
+__all__ = ["register_parametrization", "remove_parametrizations", "is_parametrized", "cached",
+           "ParametrizationList", "type_before_parametrizations"]
+
+
+@contextmanager
+def cached():
+    global _cache_enabled
+    _cache_enabled += 1
+    try:
+        yield
+    finally:
+        _cache_enabled -= 1
+        if not _cache_enabled:
+            _cache.clear()
+
+
+class ParametrizationList(ModuleList):
+    """The parametrizations of one tensor, applied in order; `original` holds the raw tensor."""
+
+    def __init__(self, modules, original, unsafe=False):
+        super().__init__(modules)
+        self.unsafe = unsafe
+        new = original
+        with _no_grad():
+            for module in reversed(self):
+                if hasattr(module, "right_inverse"):
+                    new = module.right_inverse(new)
+        if isinstance(original, Parameter):
+            self.register_parameter("original", Parameter(new.detach(), original.requires_grad))
+        else:
+            self.register_buffer("original", new.detach() if hasattr(new, "detach") else new)
+
+    def right_inverse(self, value):
+        with _no_grad():
+            for module in reversed(self):
+                if hasattr(module, "right_inverse"):
+                    value = module.right_inverse(value)
+            self.original.copy_(value)
+
+    def forward(self):
+        x = self[0](self.original)
+        for module in list(self)[1:]:
+            x = module(x)
+        return x
+
+
+class _no_grad:
+    def __enter__(self):
+        from ... import _C
+        self.prev = _C._set_grad_enabled(False)
+
+    def __exit__(self, *exc):
+        from ... import _C
+        _C._set_grad_enabled(self.prev)
+
+
+def _inject_new_class(module):
+    cls = module.__class__
+
+    def getstate(self):
+        raise RuntimeError("Serialization of parametrized modules is only supported through state_dict().")
+
+    param_cls = type("Parametrized" + cls.__name__, (cls,), {"__getstate__": getstate})
+    module.__class__ = param_cls
+
+
+def _inject_property(module, tensor_name):
+    def get_parametrized(self):
+        parametrization = self.parametrizations[tensor_name]
+        if _cache_enabled:
+            key = (id(module), tensor_name)
+            tensor = _cache.get(key)
+            if tensor is None:
+                tensor = parametrization()
+                _cache[key] = tensor
+            return tensor
+        return parametrization()
+
+    def set_original(self, value):
+        self.parametrizations[tensor_name].right_inverse(value)
+
+    setattr(module.__class__, tensor_name, property(get_parametrized, set_original))
+
+
+def register_parametrization(module, tensor_name, parametrization, *, unsafe=False):
+    """Replace module.<tensor_name> by parametrization(original)."""
+    parametrization.train(module.training)
+    if is_parametrized(module, tensor_name):
+        module.parametrizations[tensor_name].append(parametrization)
+        return module
+    if tensor_name in module._buffers or tensor_name in module._parameters:
+        original = getattr(module, tensor_name)
+        parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
+        delattr(module, tensor_name)
+        if not is_parametrized(module):
+            _inject_new_class(module)
+            module.parametrizations = ModuleDict()
+        _inject_property(module, tensor_name)
+        module.parametrizations[tensor_name] = parametrizations
+    else:
+        raise ValueError("Module '%s' does not have a parameter, a buffer, or a parametrized element with name '%s'"
+                         % (module, tensor_name))
+    return module
+
+
+def is_parametrized(module, tensor_name=None):
+    parametrizations = getattr(module, "parametrizations", None)
+    if parametrizations is None or not isinstance(parametrizations, ModuleDict):
+        return False
+    if tensor_name is None:
+        return len(parametrizations) > 0
+    return tensor_name in parametrizations
+
+
+def remove_parametrizations(module, tensor_name, leave_parametrized=True):
+    if not is_parametrized(module, tensor_name):
+        raise ValueError("Module %s does not have a parametrization on %s" % (module, tensor_name))
+    parametrizations = module.parametrizations[tensor_name]
+    original = parametrizations.original
+    if leave_parametrized:
+        with _no_grad():
+            t = getattr(module, tensor_name)
+        with _no_grad():
+            if t.shape == original.shape:
+                original.copy_(t)
+            else:
+                original = Parameter(t.detach(), original.requires_grad) if isinstance(original, Parameter) else t
+    delattr(module.__class__, tensor_name)
+    del module.parametrizations[tensor_name]
+    if isinstance(original, Parameter):
+        module.register_parameter(tensor_name, original)
+    else:
+        module.register_buffer(tensor_name, original)
+    if not is_parametrized(module):
+        delattr(module, "parametrizations")
+        orig_cls = module.__class__.__bases__[0]
+        module.__class__ = orig_cls
+    return module
+
+
+def type_before_parametrizations(module):
+    if is_parametrized(module):
+        return module.__class__.__bases__[0]
+    return type(module)
+
+
+_ = Module
