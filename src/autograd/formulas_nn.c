@@ -422,3 +422,64 @@ int ctg_nn_cosine_similarity(ct_tensor *result, ct_tensor *x1, ct_tensor *x2, in
     if (ct_node_save(node, 0, x1, -1)) return -1;
     return ct_node_save(node, 1, x2, -1);
 }
+
+/* ------------------------------------------------------------------ embedding */
+
+static int embedding_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0] || !ct_node_needs_grad(n, 0)) return 0;
+    ct_tensor *ix = ct_node_saved(n, 0);
+    if (!ix) return -1;
+    ct_tensor *r = ct_nn_embedding_backward(g[0], ix, n->iv[0], n->iv[1], n->iv[2] != 0, n->in_meta[0].dtype);
+    ct_tensor_release(ix);
+    return put(n, gi, 0, mark(r, n, g[0], NULL));
+}
+
+int ctg_nn_embedding(ct_tensor *result, ct_tensor *weight, ct_tensor *indices, int64_t padding_idx,
+                     bool scale_grad_by_freq, bool sparse) {
+    (void)sparse;
+    ct_tensor *ins[1] = {weight};
+    if (!ct_autograd_should_record(1, ins) || !ct_dtype_is_floating(result->dtype)) return 0;
+    ct_node *node = ct_autograd_record("EmbeddingBackward0", embedding_backward, result, 1, ins);
+    if (!node) return -1;
+    node->iv[0] = weight->sizes[0];
+    node->iv[1] = padding_idx;
+    node->iv[2] = scale_grad_by_freq;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+static int embedding_bag_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0]) return 0;
+    ct_tensor *s[4] = {0};
+    int rc = -1;
+    for (int k = 0; k < 4; k++)
+        if (k < 3 || n->iv[3]) {
+            s[k] = ct_node_saved(n, k);
+            if (!s[k]) goto done;
+        }
+    ct_tensor *gw = NULL, *gp = NULL;
+    bool ww = ct_node_needs_grad(n, 0), wp = n->iv[3] && ct_node_needs_grad(n, 1);
+    if (ct_nn_embedding_bag_backward(g[0], s[0], s[1], s[2], n->iv[0], s[3], n->iv[1] != 0, n->iv[2],
+                                     ww ? &gw : NULL, wp ? &gp : NULL))
+        goto done;
+    rc = 0;
+    if (gw && put(n, gi, 0, mark(gw, n, g[0], s[0]))) rc = -1;
+    if (gp && put(n, gi, 1, mark(gp, n, g[0], s[0]))) rc = -1;
+done:
+    for (int k = 0; k < 4; k++) ct_tensor_release(s[k]);
+    return rc;
+}
+
+int ctg_nn_embedding_bag(ct_tensor *result, ct_tensor *weight, ct_tensor *indices, ct_tensor *offsets, int64_t mode,
+                         ct_tensor *per_sample_weights, bool include_last_offset, int64_t padding_idx) {
+    ct_tensor *ins[2] = {weight, per_sample_weights};
+    if (!ct_autograd_should_record(2, ins) || !ct_dtype_is_floating(result->dtype)) return 0;
+    ct_node *node = ct_autograd_record("EmbeddingBagBackward0", embedding_bag_backward, result, 2, ins);
+    if (!node) return -1;
+    node->iv[0] = mode;
+    node->iv[1] = include_last_offset;
+    node->iv[2] = padding_idx;
+    node->iv[3] = per_sample_weights != NULL;
+    if (ct_node_save(node, 0, weight, -1) || ct_node_save(node, 1, indices, -1) || ct_node_save(node, 2, offsets, -1))
+        return -1;
+    return per_sample_weights ? ct_node_save(node, 3, per_sample_weights, -1) : 0;
+}

@@ -73,6 +73,13 @@ ct_tensor *ct_nn_norm_dim_backward(ct_tensor *grad, ct_tensor *self, double p, i
 ct_tensor *ct_nn_cosine_similarity_backward(ct_tensor *grad, ct_tensor *x1, ct_tensor *x2, int64_t dim, double eps,
                                             int64_t mode, int which);
 
+/* embedding backward: dW (num, D) in dtype. New ref. */
+ct_tensor *ct_nn_embedding_backward(ct_tensor *grad, ct_tensor *indices, int64_t num, int64_t padding_idx,
+                                    bool scale_grad_by_freq, int dtype);
+int ct_nn_embedding_bag_backward(ct_tensor *grad, ct_tensor *weight, ct_tensor *indices, ct_tensor *offsets,
+                                 int64_t mode, ct_tensor *per_sample_weights, bool include_last_offset,
+                                 int64_t padding_idx, ct_tensor **gw, ct_tensor **gp);
+
 /* Records a node on `result` that refuses double backward (result from a backward kernel
  * run with create_graph); no-op otherwise. 0 or -1. */
 int ct_nn_no_double_backward(ct_tensor *result, const char *name, int n, ct_tensor *const *inputs);
