@@ -483,3 +483,31 @@ int ctg_nn_embedding_bag(ct_tensor *result, ct_tensor *weight, ct_tensor *indice
         return -1;
     return per_sample_weights ? ct_node_save(node, 3, per_sample_weights, -1) : 0;
 }
+
+/* ------------------------------------------------------------------ ctc */
+
+static int ctc_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0] || !ct_node_needs_grad(n, 0)) return 0;
+    ct_tensor *s[4] = {0};
+    int rc = -1;
+    for (int k = 0; k < 4; k++)
+        if (!(s[k] = ct_node_saved(n, k))) goto done;
+    ct_tensor *r = ct_nn_ctc_loss_backward(g[0], s[0], s[1], s[2], s[3], n->iv[0], n->iv[1], n->iv[2] != 0);
+    rc = put(n, gi, 0, mark(r, n, g[0], s[0]));
+done:
+    for (int k = 0; k < 4; k++) ct_tensor_release(s[k]);
+    return rc;
+}
+
+int ctg_nn_ctc_loss(ct_tensor *result, ct_tensor *log_probs, ct_tensor *targets, ct_tensor *input_lengths,
+                    ct_tensor *target_lengths, int64_t blank, int64_t reduction, bool zero_infinity) {
+    ct_tensor *ins[1] = {log_probs};
+    if (!ct_autograd_should_record(1, ins) || !ct_dtype_is_floating(result->dtype)) return 0;
+    ct_node *node = ct_autograd_record("CtcLossBackward0", ctc_backward, result, 1, ins);
+    if (!node) return -1;
+    node->iv[0] = blank;
+    node->iv[1] = reduction;
+    node->iv[2] = zero_infinity;
+    if (ct_node_save(node, 0, log_probs, -1) || ct_node_save(node, 1, targets, -1)) return -1;
+    return ct_node_save(node, 2, input_lengths, -1) || ct_node_save(node, 3, target_lengths, -1) ? -1 : 0;
+}

@@ -269,3 +269,47 @@ def test_loss_modules_forward():
     run(lambda l, a, b, y: l.nn.TripletMarginLoss(swap=True)(a, b, y), [X, Y, Q], (0, 1, 2))
     c, tm = ctorch.nn.CrossEntropyLoss(weight=ctorch.ones(3)), torch.nn.CrossEntropyLoss(weight=torch.ones(3))
     assert list(dict(c.named_buffers())) == list(dict(tm.named_buffers()))
+
+
+def _ctc_inputs(T=12, N=3, C=5, S=4, seed=1):
+    r = np.random.default_rng(seed)
+    logits = r.normal(size=(T, N, C))
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    tl = np.array([S, 2, 0][:N]) if N <= 3 else r.integers(1, S + 1, size=N)
+    il = np.array([T, T - 3, 5][:N]) if N <= 3 else np.full(N, T)
+    tg = r.integers(1, C, size=(N, S))
+    tg[0, 1] = tg[0, 2]  # a repeated label
+    return lp, tg, il, tl
+
+
+@pytest.mark.parametrize("red", REDS)
+@pytest.mark.parametrize("dt", DTS)
+def test_ctc_loss(red, dt):
+    lp, tg, il, tl = _ctc_inputs()
+    F = lambda lib: lib.nn.functional  # noqa: E731
+
+    def fn(lib, x, t, i, l, **kw):
+        return F(lib).ctc_loss(x.log_softmax(2), t, i, l, reduction=red, **kw)
+    run(fn, [lp, tg, il, tl], (0,), dt, tol=(1e-9, 1e-9) if dt == "float64" else (1e-4, 1e-5))
+    # 1-D concatenated targets, raw log_probs (gradient formula as torch's)
+    flat = np.concatenate([tg[b, :tl[b]] for b in range(3)])
+    run(lambda lib, x, t, i, l: F(lib).ctc_loss(x, t, i, l, reduction=red), [lp, flat, il, tl], (0,), dt,
+        tol=(1e-9, 1e-9) if dt == "float64" else (1e-4, 1e-5))
+    # impossible alignment (target longer than input) -> inf, or 0 with zero_infinity
+    il2 = np.array([12, 2, 5])
+    tl2 = np.array([4, 4, 0])
+    run(lambda lib, x, t, i, l: F(lib).ctc_loss(x, t, i, l, reduction=red), [lp, tg, il2, tl2], (), dt)
+    run(lambda lib, x, t, i, l: F(lib).ctc_loss(x, t, i, l, reduction=red, zero_infinity=True),
+        [lp, tg, il2, tl2], (0,), dt, tol=(1e-9, 1e-9) if dt == "float64" else (1e-4, 1e-5))
+
+
+def test_ctc_unbatched_and_module():
+    lp, tg, il, tl = _ctc_inputs()
+    run(lambda lib, x, t: lib.nn.functional.ctc_loss(x, t, (10,), (4,), blank=0), [lp[:, 0], tg[0]], (0,))
+    run(lambda lib, x, t, i, l: lib.nn.functional.ctc_loss(x, t, i, l, reduction="none"),
+        [lp[:, 0], tg[0], np.array(10), np.array(4)], (0,))
+    run(lambda lib, x, t, i, l: lib.nn.CTCLoss(blank=0, zero_infinity=True)(x, t, i, l), [lp, tg, il, tl], (0,))
+    run(lambda lib, x, t: lib.nn.functional.ctc_loss(x, t, (12, 9, 5), (4, 2, 0)), [lp, tg], (0,))
+    # bad inputs
+    run(lambda lib, x, t: lib.nn.functional.ctc_loss(x, t, (13, 9, 5), (4, 2, 0)), [lp, tg], ())
+    run(lambda lib, x, t: lib.nn.functional.ctc_loss(x, t, (12, 9, 5), (5, 2, 0)), [lp, tg], ())

@@ -1153,3 +1153,271 @@ done:
     ct_tensor_release(gx);
     return res;
 }
+
+/* ------------------------------------------------------------------ CTC */
+
+/* Connectionist temporal classification in log space: alpha (forward) for the loss, beta
+ * (backward) for the gradient. log_probs (T, N, C); targets (N, S) padded or 1-D
+ * concatenated. The gradient follows torch's CPU kernel: exp(lp) - exp(log(alpha*beta) +
+ * nll - lp) per (t, c) for t < input_length, 0 after (it is meant to flow into a
+ * log_softmax). */
+typedef struct {
+    const double *lp;
+    const int64_t *tg, *il, *tl, *toff;
+    int64_t T, N, C, S2d; /* S2d: row stride of 2-D targets, 0 for 1-D */
+    int64_t blank;
+    double *nll;          /* N */
+    double *grad;         /* (T, N, C) or NULL */
+    const double *gscale; /* N, with grad */
+    bool zero_inf;
+    int err;
+} ctc_ctx;
+
+static inline double lse2(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    double m = a > b ? a : b;
+    return m + log1p(exp(-fabs(a - b)));
+}
+
+static void ctc_samples(int64_t b0, int64_t b1, void *vctx) {
+    ctc_ctx *c = vctx;
+    const int64_t C = c->C, N = c->N;
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t Tb = c->il[b], L = c->tl[b], S = 2 * L + 1;
+        const int64_t *tgt = c->S2d ? c->tg + b * c->S2d : c->tg + c->toff[b];
+        double *alpha = malloc(sizeof(double) * (size_t)((Tb > 0 ? Tb : 1) * S));
+        double *beta = c->grad ? malloc(sizeof(double) * (size_t)((Tb > 0 ? Tb : 1) * S)) : NULL;
+        if (!alpha || (c->grad && !beta)) {
+            free(alpha);
+            free(beta);
+            c->err = 1;
+            continue;
+        }
+#define LP(t, k) c->lp[((t) * N + b) * C + (k)]
+#define LAB(s) ((s) % 2 == 0 ? c->blank : tgt[(s) / 2])
+        double nll;
+        if (Tb == 0) {
+            nll = L == 0 ? 0.0 : INFINITY;
+        } else {
+            for (int64_t s = 0; s < S; s++) alpha[s] = -INFINITY;
+            alpha[0] = LP(0, c->blank);
+            if (S > 1) alpha[1] = LP(0, LAB(1));
+            for (int64_t t = 1; t < Tb; t++) {
+                double *a = alpha + t * S, *ap = alpha + (t - 1) * S;
+                for (int64_t s = 0; s < S; s++) {
+                    int64_t l = LAB(s);
+                    double v = ap[s];
+                    if (s >= 1) v = lse2(v, ap[s - 1]);
+                    if (s >= 2 && l != c->blank && l != LAB(s - 2)) v = lse2(v, ap[s - 2]);
+                    a[s] = v == -INFINITY ? -INFINITY : v + LP(t, l);
+                }
+            }
+            double *al = alpha + (Tb - 1) * S;
+            double ll = al[S - 1];
+            if (S > 1) ll = lse2(ll, al[S - 2]);
+            nll = -ll;
+        }
+        bool zero = c->zero_inf && isinf(nll);
+        c->nll[b] = zero ? 0.0 : nll;
+        if (c->grad) {
+            double g = c->gscale[b];
+            for (int64_t t = 0; t < c->T; t++)
+                for (int64_t k = 0; k < C; k++) c->grad[(t * N + b) * C + k] = 0;
+            if (!zero && Tb > 0) {
+                for (int64_t s = 0; s < S; s++) beta[(Tb - 1) * S + s] = -INFINITY;
+                beta[(Tb - 1) * S + S - 1] = LP(Tb - 1, c->blank);
+                if (S > 1) beta[(Tb - 1) * S + S - 2] = LP(Tb - 1, LAB(S - 2));
+                for (int64_t t = Tb - 2; t >= 0; t--) {
+                    double *bt = beta + t * S, *bn = beta + (t + 1) * S;
+                    for (int64_t s = 0; s < S; s++) {
+                        int64_t l = LAB(s);
+                        double v = bn[s];
+                        if (s + 1 < S) v = lse2(v, bn[s + 1]);
+                        if (s + 2 < S && l != c->blank && l != LAB(s + 2)) v = lse2(v, bn[s + 2]);
+                        bt[s] = v == -INFINITY ? -INFINITY : v + LP(t, l);
+                    }
+                }
+                double *lcab = malloc(sizeof(double) * (size_t)C);
+                if (!lcab) {
+                    c->err = 1;
+                } else {
+                    for (int64_t t = 0; t < Tb; t++) {
+                        for (int64_t k = 0; k < C; k++) lcab[k] = -INFINITY;
+                        for (int64_t s = 0; s < S; s++) {
+                            int64_t l = LAB(s);
+                            lcab[l] = lse2(lcab[l], alpha[t * S + s] + beta[t * S + s]);
+                        }
+                        for (int64_t k = 0; k < C; k++) {
+                            double lp = LP(t, k);
+                            double v = exp(lp);
+                            if (lcab[k] != -INFINITY) v -= exp(lcab[k] + nll - lp);
+                            c->grad[(t * N + b) * C + k] = v * g;
+                        }
+                    }
+                    free(lcab);
+                }
+            }
+        }
+#undef LP
+#undef LAB
+        free(alpha);
+        free(beta);
+    }
+}
+
+typedef struct {
+    ct_tensor *lp, *tg, *il, *tl;
+    int64_t *toff;
+} ctc_prep;
+
+static void ctc_free(ctc_prep *p) {
+    ct_tensor_release(p->lp);
+    ct_tensor_release(p->tg);
+    ct_tensor_release(p->il);
+    ct_tensor_release(p->tl);
+    free(p->toff);
+}
+
+static int ctc_prepare(ct_tensor *log_probs, ct_tensor *targets, ct_tensor *input_lengths,
+                       ct_tensor *target_lengths, int64_t blank, ctc_prep *p, ctc_ctx *c) {
+    memset(p, 0, sizeof *p);
+    memset(c, 0, sizeof *c);
+    if (log_probs->ndim != 3) return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: log_probs must be 3-D (T, N, C)");
+    if (!ct_dtype_is_floating(log_probs->dtype))
+        return ct_errorf(CT_ERR_RUNTIME, "\"ctc_loss_cpu\" not implemented for '%s'", tname(log_probs->dtype));
+    int64_t T = log_probs->sizes[0], N = log_probs->sizes[1], C = log_probs->sizes[2];
+    if (blank < 0 || blank >= C) return ct_errorf(CT_ERR_RUNTIME, "blank must be in label range");
+    if (input_lengths->numel != N)
+        return ct_errorf(CT_ERR_RUNTIME, "input_lengths must be of size batch_size");
+    if (target_lengths->numel != N)
+        return ct_errorf(CT_ERR_RUNTIME, "target_lengths must be of size batch_size");
+    if (ct_dtype_is_floating(targets->dtype) || ct_dtype_is_floating(input_lengths->dtype) ||
+        ct_dtype_is_floating(target_lengths->dtype))
+        return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: targets and lengths must be integer tensors");
+    p->lp = ct_contig_as(log_probs, CT_FLOAT64);
+    p->tg = p->lp ? ct_contig_as(targets, CT_INT64) : NULL;
+    p->il = p->tg ? ct_contig_as(input_lengths, CT_INT64) : NULL;
+    p->tl = p->il ? ct_contig_as(target_lengths, CT_INT64) : NULL;
+    if (!p->tl) return -1;
+    const int64_t *il = ct_tensor_data(p->il), *tl = ct_tensor_data(p->tl), *tg = ct_tensor_data(p->tg);
+    int64_t S2d = 0;
+    p->toff = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
+    if (!p->toff) return ct_errorf(CT_ERR_RUNTIME, "out of memory");
+    int64_t acc = 0;
+    if (targets->ndim == 2) {
+        if (targets->sizes[0] != N) return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: targets batch size mismatch");
+        S2d = targets->sizes[1];
+    } else if (targets->ndim != 1) {
+        return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: targets must be 1-D or 2-D");
+    }
+    for (int64_t b = 0; b < N; b++) {
+        if (il[b] < 0 || il[b] > T)
+            return ct_errorf(CT_ERR_RUNTIME, "Expected input_lengths to have value at most %lld, but got value %lld "
+                             "(while checking arguments for ctc_loss_cpu)", (long long)T, (long long)il[b]);
+        if (tl[b] < 0) return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: target_lengths must be non-negative");
+        if (S2d) {
+            if (tl[b] > S2d)
+                return ct_errorf(CT_ERR_RUNTIME, "Expected tensor to have size at least %lld at dimension 1, but got "
+                                 "size %lld for argument #2 'targets' (while checking arguments for ctc_loss_cpu)",
+                                 (long long)tl[b], (long long)S2d);
+        }
+        p->toff[b] = acc;
+        acc += tl[b];
+    }
+    if (!S2d && acc > targets->numel)
+        return ct_errorf(CT_ERR_RUNTIME, "Expected tensor to have size at least %lld at dimension 0, but got size "
+                         "%lld for argument #2 'targets' (while checking arguments for ctc_loss_cpu)",
+                         (long long)acc, (long long)targets->numel);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t j = 0; j < tl[b]; j++) {
+            int64_t v = S2d ? tg[b * S2d + j] : tg[p->toff[b] + j];
+            if (v < 0 || v >= C) return ct_errorf(CT_ERR_RUNTIME, "ctc_loss: target index %lld out of range", (long long)v);
+        }
+    c->lp = ct_tensor_data(p->lp);
+    c->tg = tg, c->il = il, c->tl = tl, c->toff = p->toff;
+    c->T = T, c->N = N, c->C = C, c->S2d = S2d, c->blank = blank;
+    return 0;
+}
+
+ct_tensor *ct_nn_ctc_loss_impl(ct_tensor *log_probs, ct_tensor *targets, ct_tensor *input_lengths,
+                               ct_tensor *target_lengths, int64_t blank, int64_t reduction, bool zero_infinity) {
+    ctc_prep p;
+    ctc_ctx c;
+    ct_tensor *res = NULL;
+    double *nll = NULL;
+    if (ctc_prepare(log_probs, targets, input_lengths, target_lengths, blank, &p, &c)) goto done;
+    nll = malloc(sizeof(double) * (size_t)(c.N > 0 ? c.N : 1));
+    if (!nll) {
+        ct_error(CT_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    c.nll = nll;
+    c.zero_inf = zero_infinity;
+    if (c.N) ct_parallel_for(c.N, 1, ctc_samples, &c);
+    if (c.err) {
+        ct_error(CT_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    if (reduction == CT_RED_NONE) {
+        ct_tensor *o = ct_empty(&c.N, 1, CT_FLOAT64);
+        if (!o) goto done;
+        memcpy(ct_tensor_data(o), nll, sizeof(double) * (size_t)c.N);
+        res = ct_to_dtype(o, log_probs->dtype, false);
+        ct_tensor_release(o);
+    } else {
+        double s = 0;
+        for (int64_t b = 0; b < c.N; b++)
+            s += reduction == CT_RED_MEAN ? nll[b] / (double)(c.tl[b] > 1 ? c.tl[b] : 1) : nll[b];
+        if (reduction == CT_RED_MEAN) s /= (double)c.N;
+        res = ct_scalar_tensor_f64(s, log_probs->dtype);
+    }
+done:
+    free(nll);
+    ctc_free(&p);
+    return res;
+}
+
+ct_tensor *ct_nn_ctc_loss_backward(ct_tensor *grad, ct_tensor *log_probs, ct_tensor *targets,
+                                   ct_tensor *input_lengths, ct_tensor *target_lengths, int64_t blank,
+                                   int64_t reduction, bool zero_infinity) {
+    ctc_prep p;
+    ctc_ctx c;
+    ct_tensor *res = NULL, *gx = NULL, *g = NULL;
+    double *nll = NULL, *gs = NULL;
+    if (ctc_prepare(log_probs, targets, input_lengths, target_lengths, blank, &p, &c)) goto done;
+    nll = malloc(sizeof(double) * (size_t)(c.N > 0 ? c.N : 1));
+    gs = malloc(sizeof(double) * (size_t)(c.N > 0 ? c.N : 1));
+    g = ct_contig_as(grad, CT_FLOAT64);
+    gx = g ? ct_zeros((ct_intlist){log_probs->sizes, 3}, CT_FLOAT64, -1) : NULL;
+    if (!nll || !gs || !gx) {
+        if (gx) ct_error(CT_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    const double *gd = ct_tensor_data(g);
+    for (int64_t b = 0; b < c.N; b++) {
+        if (reduction == CT_RED_NONE)
+            gs[b] = gd[b];
+        else if (reduction == CT_RED_SUM)
+            gs[b] = gd[0];
+        else
+            gs[b] = gd[0] / ((double)c.N * (double)(c.tl[b] > 1 ? c.tl[b] : 1));
+    }
+    c.nll = nll;
+    c.grad = ct_tensor_data(gx);
+    c.gscale = gs;
+    c.zero_inf = zero_infinity;
+    if (c.N) ct_parallel_for(c.N, 1, ctc_samples, &c);
+    if (c.err) {
+        ct_error(CT_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    res = ct_to_dtype(gx, log_probs->dtype, false);
+done:
+    free(nll);
+    free(gs);
+    ct_tensor_release(g);
+    ct_tensor_release(gx);
+    ctc_free(&p);
+    return res;
+}

@@ -80,6 +80,10 @@ int ct_nn_embedding_bag_backward(ct_tensor *grad, ct_tensor *weight, ct_tensor *
                                  int64_t mode, ct_tensor *per_sample_weights, bool include_last_offset,
                                  int64_t padding_idx, ct_tensor **gw, ct_tensor **gp);
 
+ct_tensor *ct_nn_ctc_loss_backward(ct_tensor *grad, ct_tensor *log_probs, ct_tensor *targets,
+                                   ct_tensor *input_lengths, ct_tensor *target_lengths, int64_t blank,
+                                   int64_t reduction, bool zero_infinity);
+
 /* Records a node on `result` that refuses double backward (result from a backward kernel
  * run with create_graph); no-op otherwise. 0 or -1. */
 int ct_nn_no_double_backward(ct_tensor *result, const char *name, int n, ct_tensor *const *inputs);

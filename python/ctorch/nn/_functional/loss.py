@@ -292,7 +292,14 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     red = _red(reduction)
     if not isinstance(input_lengths, _ct.Tensor):
-        input_lengths = _ct.tensor(list(input_lengths), dtype=_ct.int64)
+        input_lengths = _ct.tensor(list(input_lengths) if not isinstance(input_lengths, int) else input_lengths,
+                                   dtype=_ct.int64)
     if not isinstance(target_lengths, _ct.Tensor):
-        target_lengths = _ct.tensor(list(target_lengths), dtype=_ct.int64)
+        target_lengths = _ct.tensor(list(target_lengths) if not isinstance(target_lengths, int) else target_lengths,
+                                    dtype=_ct.int64)
+    if log_probs.dim() == 2:  # unbatched (T, C)
+        out = _nn._ctc_loss(log_probs.reshape((log_probs.size(0), 1, log_probs.size(1))),
+                            targets.reshape((1, -1)) if targets.dim() == 1 else targets,
+                            input_lengths.reshape((1,)), target_lengths.reshape((1,)), blank, red, zero_infinity)
+        return out.reshape(()) if red == 0 else out
     return _nn._ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, red, zero_infinity)
