@@ -1,5 +1,10 @@
 /* Activation functions (forward and backward kernels, one pass each), softmax/log_softmax
  * over a dim (max-subtracted, a row per chunk), glu, prelu and rrelu. */
+/* Floating-point exceptions are never inspected: non-trapping comparisons let GCC
+ * if-convert (and so vectorise) the selects of vmath.h and of the activation formulas. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -8,14 +13,15 @@
 #include "ctorch/random.h"
 #include "elementwise.h"
 #include "nn.h"
+#include "vmath.h"
 
 /* ------------------------------------------------------------------ loop generators */
 
 /* Math in the loop type R (float loops call the float functions). */
-#define EXP(x) (sizeof(R) == 4 ? (R)expf((float)(x)) : (R)exp((double)(x)))
-#define LOG1P(x) (sizeof(R) == 4 ? (R)log1pf((float)(x)) : (R)log1p((double)(x)))
-#define TANH(x) (sizeof(R) == 4 ? (R)tanhf((float)(x)) : (R)tanh((double)(x)))
-#define ERF(x) (sizeof(R) == 4 ? (R)erff((float)(x)) : (R)erf((double)(x)))
+#define EXP(x) (sizeof(R) == 4 ? (R)ct_vexpf((float)(x)) : (R)ct_vexp((double)(x)))
+#define LOG1P(x) (sizeof(R) == 4 ? (R)ct_vlog1pf((float)(x)) : (R)log1p((double)(x)))
+#define TANH(x) (sizeof(R) == 4 ? (R)ct_vtanhf((float)(x)) : (R)tanh((double)(x)))
+#define ERF(x) (sizeof(R) == 4 ? (R)ct_verff((float)(x)) : (R)erf((double)(x)))
 #define FABS(x) (sizeof(R) == 4 ? (R)fabsf((float)(x)) : (R)fabs((double)(x)))
 #define P0 ((R)P[0])
 #define P1 ((R)P[1])
@@ -78,15 +84,13 @@ ACT(relu, a < 0 ? (R)0 : a, b > 0 ? g : (R)0)
 ACT(hardtanh, a < P0 ? P0 : (a > P1 ? P1 : a), (b > P0 && b < P1) ? g : (R)0)
 ACT(leaky, a > 0 ? a : a * P0, b > 0 ? g : g * P0)
 ACT(elu, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * (b + P1 * P0))
-ACT(gelu,
-    P[0] == 0 ? (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440))
-              : (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * a))),
-    P[0] == 0 ? g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) +
-                     b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794)
-              : g * ((R)0.5 * ((R)1 + TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) +
-                     (R)0.5 * b * ((R)1 - TANH((R)GELU_K * (b + (R)0.044715 * b * b * b)) *
-                                             TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) *
-                         (R)GELU_K * ((R)1 + (R)3 * (R)0.044715 * b * b)))
+ACT(gelu, (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
+    g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) + b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
+ACT(gelu_tanh, (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * a))),
+    g * ((R)0.5 * ((R)1 + TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) +
+         (R)0.5 * b * ((R)1 - TANH((R)GELU_K * (b + (R)0.044715 * b * b * b)) *
+                                 TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) *
+             (R)GELU_K * ((R)1 + (R)3 * (R)0.044715 * b * b)))
 ACT(silu, a * SIG(a), g * SIG(b) * ((R)1 + b * ((R)1 - SIG(b))))
 ACT(mish, a * TANH(LOG1P(EXP(a))),
     g * (TANH(LOG1P(EXP(b))) + b * SIG(b) * ((R)1 - TANH(LOG1P(EXP(b))) * TANH(LOG1P(EXP(b))))))
@@ -134,6 +138,8 @@ static const ct_loops bwd_loops[CT_ACT_COUNT] = {
     BL(softshrink), BL(hardshrink), BL(tanhshrink), BL(hardswish), BL(hardsigmoid), BL(tanh), BL(sigmoid),
     BL(logsigmoid), BL(threshold)};
 
+static const ct_loops gelu_tanh_fwd = FL(gelu_tanh), gelu_tanh_bwd = BL(gelu_tanh);
+
 static const char *const act_names[CT_ACT_COUNT] = {
     "relu", "hardtanh", "leaky_relu", "elu", "celu", "gelu", "silu", "mish", "softplus", "softsign",
     "softshrink", "hardshrink", "tanhshrink", "hardswish", "hardsigmoid", "tanh", "sigmoid", "log_sigmoid",
@@ -163,7 +169,8 @@ ct_tensor *ct_nn_act_forward(int kind, ct_tensor *x, ct_tensor *out, const doubl
     ct_dtype_rule rule = (kind == CT_ACT_TANH || kind == CT_ACT_SIGMOID) ? CT_RULE_FLOAT : CT_RULE_SAME;
     if (x->dtype == CT_BOOL && kind == CT_ACT_RELU)
         return ct_error(CT_ERR_RUNTIME, "\"clamp_min_cpu\" not implemented for 'Bool'");
-    return ct_ew_unary(act_names[kind], x, out, &fwd_loops[kind], rule, 0, &ctx);
+    const ct_loops *lp = (kind == CT_ACT_GELU && p[0] != 0) ? &gelu_tanh_fwd : &fwd_loops[kind];
+    return ct_ew_unary(act_names[kind], x, out, lp, rule, 0, &ctx);
 }
 
 ct_tensor *ct_nn_act_backward(int kind, ct_tensor *grad, ct_tensor *s, const double *p) {
@@ -176,7 +183,8 @@ ct_tensor *ct_nn_act_backward(int kind, ct_tensor *grad, ct_tensor *s, const dou
     } else {
         ct_tensor_retain(g);
     }
-    ct_tensor *r = ct_ew_binary(act_names[kind], g, s, NULL, &bwd_loops[kind], CT_RULE_SAME, 0, &ctx);
+    const ct_loops *lp = (kind == CT_ACT_GELU && p[0] != 0) ? &gelu_tanh_bwd : &bwd_loops[kind];
+    ct_tensor *r = ct_ew_binary(act_names[kind], g, s, NULL, lp, CT_RULE_SAME, 0, &ctx);
     ct_tensor_release(g);
     return r;
 }
@@ -232,9 +240,48 @@ typedef struct {
     bool log;
 } sm_ctx;
 
-/* Rows of a contiguous (outer, dim, inner) block; chunk indices run over outer*inner
- * (inner == 1) or over outer (inner > 1, processed a column band at a time). */
-#define SOFTMAX_ROWS(NAME, T, ACC)                                                           \
+/* Row max / sum with GCC vector extensions (plain loops with a select or a floating-point
+ * reduction are not vectorised without -ffast-math). NaNs in the max are ignored: they make
+ * the exps, and so the result, NaN anyway. */
+#define ROW_REDUCE(SUF, T, IT, W)                                                            \
+    typedef T v_##SUF __attribute__((vector_size(W * sizeof(T))));                          \
+    typedef IT vi_##SUF __attribute__((vector_size(W * sizeof(T))));                        \
+    static inline T row_max_##SUF(const T *x, int64_t n) {                                  \
+        v_##SUF vm;                                                                          \
+        for (int j = 0; j < W; j++) vm[j] = -INFINITY;                                       \
+        int64_t i = 0;                                                                       \
+        for (; i + W <= n; i += W) {                                                         \
+            v_##SUF v;                                                                       \
+            memcpy(&v, x + i, sizeof v);                                                     \
+            vi_##SUF m = v > vm;                                                             \
+            vm = (v_##SUF)((m & (vi_##SUF)v) | (~m & (vi_##SUF)vm));                         \
+        }                                                                                    \
+        T r = -INFINITY;                                                                     \
+        for (int j = 0; j < W; j++) r = vm[j] > r ? vm[j] : r;                               \
+        for (; i < n; i++) r = x[i] > r ? x[i] : r;                                          \
+        return r;                                                                            \
+    }                                                                                        \
+    static inline double row_sum_##SUF(const T *x, int64_t n) {                             \
+        v_##SUF vs = {0};                                                                    \
+        int64_t i = 0;                                                                       \
+        for (; i + W <= n; i += W) {                                                         \
+            v_##SUF v;                                                                       \
+            memcpy(&v, x + i, sizeof v);                                                     \
+            vs += v;                                                                         \
+        }                                                                                    \
+        double r = 0;                                                                        \
+        for (int j = 0; j < W; j++) r += vs[j];                                              \
+        for (; i < n; i++) r += x[i];                                                        \
+        return r;                                                                            \
+    }
+ROW_REDUCE(f32, float, int32_t, 8)
+ROW_REDUCE(f64, double, int64_t, 4)
+
+/* Rows of a contiguous (outer, dim, inner) block, one outer index per chunk item. inner == 1:
+ * a contiguous row (max, exp, sum with 8 lanes so the loops vectorise); inner > 1: bands of
+ * up to 256 columns processed together, dim outermost. */
+#define SM_BAND 256
+#define SOFTMAX_ROWS(NAME, T, VEXP, VLOG, ROWMAX, ROWSUM)                                                    \
     static void NAME(int64_t begin, int64_t end, void *vctx) {                              \
         const sm_ctx *c = (const sm_ctx *)vctx;                                             \
         const int64_t D = c->dim, I = c->inner;                                             \
@@ -242,60 +289,56 @@ typedef struct {
             const T *x = (const T *)c->src + o * D * I;                                      \
             T *y = (T *)c->dst + o * D * I;                                                  \
             if (I == 1) {                                                                    \
-                T m = -INFINITY;                                                             \
-                for (int64_t d = 0; d < D; d++) m = x[d] > m || x[d] != x[d] ? x[d] : m;     \
-                if (m == -INFINITY || m == INFINITY) m = m == INFINITY ? m : 0;              \
-                ACC sum = 0;                                                                 \
+                T m = ROWMAX(x, D);                                                          \
+                if (m == -INFINITY) m = 0;                                                   \
+                for (int64_t d = 0; d < D; d++) y[d] = VEXP(x[d] - m);                       \
+                double sum = ROWSUM(y, D);                                                   \
                 if (c->log) {                                                                \
-                    for (int64_t d = 0; d < D; d++) sum += (ACC)exp((ACC)(x[d] - m));        \
                     T ls = (T)log(sum);                                                      \
                     for (int64_t d = 0; d < D; d++) y[d] = (x[d] - m) - ls;                  \
                 } else {                                                                     \
-                    for (int64_t d = 0; d < D; d++) {                                        \
-                        T e = (T)exp((ACC)(x[d] - m));                                       \
-                        y[d] = e;                                                            \
-                        sum += e;                                                            \
-                    }                                                                        \
                     T inv = (T)(1 / sum);                                                    \
                     for (int64_t d = 0; d < D; d++) y[d] *= inv;                             \
                 }                                                                            \
             } else {                                                                         \
-                ACC sums[256];                                                               \
-                T mx[256];                                                                   \
-                for (int64_t i0 = 0; i0 < I; i0 += 256) {                                    \
-                    int64_t w = I - i0 < 256 ? I - i0 : 256;                                 \
+                T mx[SM_BAND], sums[SM_BAND];                                                \
+                for (int64_t i0 = 0; i0 < I; i0 += SM_BAND) {                                \
+                    int64_t w = I - i0 < SM_BAND ? I - i0 : SM_BAND;                         \
                     for (int64_t i = 0; i < w; i++) mx[i] = -INFINITY, sums[i] = 0;          \
                     for (int64_t d = 0; d < D; d++) {                                        \
                         const T *xr = x + d * I + i0;                                        \
-                        for (int64_t i = 0; i < w; i++)                                      \
-                            mx[i] = xr[i] > mx[i] || xr[i] != xr[i] ? xr[i] : mx[i];         \
+                        for (int64_t i = 0; i < w; i++) mx[i] = xr[i] > mx[i] ? xr[i] : mx[i]; \
                     }                                                                        \
-                    for (int64_t i = 0; i < w; i++)                                          \
-                        if (mx[i] == -INFINITY) mx[i] = 0;                                   \
+                    for (int64_t i = 0; i < w; i++) mx[i] = mx[i] == -INFINITY ? 0 : mx[i];  \
                     for (int64_t d = 0; d < D; d++) {                                        \
                         const T *xr = x + d * I + i0;                                        \
                         T *yr = y + d * I + i0;                                              \
                         for (int64_t i = 0; i < w; i++) {                                    \
-                            T e = (T)exp((ACC)(xr[i] - mx[i]));                              \
-                            if (!c->log) yr[i] = e;                                          \
+                            T e = VEXP(xr[i] - mx[i]);                                       \
+                            yr[i] = e;                                                       \
                             sums[i] += e;                                                    \
                         }                                                                    \
                     }                                                                        \
-                    for (int64_t d = 0; d < D; d++) {                                        \
-                        const T *xr = x + d * I + i0;                                        \
-                        T *yr = y + d * I + i0;                                              \
-                        if (c->log)                                                          \
-                            for (int64_t i = 0; i < w; i++)                                  \
-                                yr[i] = (T)(xr[i] - mx[i] - (T)log(sums[i]));                \
-                        else                                                                 \
-                            for (int64_t i = 0; i < w; i++) yr[i] = (T)(yr[i] / sums[i]);    \
+                    if (c->log) {                                                            \
+                        for (int64_t i = 0; i < w; i++) sums[i] = VLOG(sums[i]);             \
+                        for (int64_t d = 0; d < D; d++) {                                    \
+                            const T *xr = x + d * I + i0;                                    \
+                            T *yr = y + d * I + i0;                                          \
+                            for (int64_t i = 0; i < w; i++) yr[i] = (xr[i] - mx[i]) - sums[i]; \
+                        }                                                                    \
+                    } else {                                                                 \
+                        for (int64_t i = 0; i < w; i++) sums[i] = (T)1 / sums[i];            \
+                        for (int64_t d = 0; d < D; d++) {                                    \
+                            T *yr = y + d * I + i0;                                          \
+                            for (int64_t i = 0; i < w; i++) yr[i] *= sums[i];                \
+                        }                                                                    \
                     }                                                                        \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
     }
-SOFTMAX_ROWS(softmax_rows_f32, float, double)
-SOFTMAX_ROWS(softmax_rows_f64, double, double)
+SOFTMAX_ROWS(softmax_rows_f32, float, ct_vexpf, ct_vlogf, row_max_f32, row_sum_f32)
+SOFTMAX_ROWS(softmax_rows_f64, double, ct_vexp, ct_vlog, row_max_f64, row_sum_f64)
 
 /* backward: softmax: gx = y * (g - sum(g*y)); log_softmax: gx = g - exp(y) * sum(g) */
 typedef struct {
@@ -305,27 +348,47 @@ typedef struct {
     bool log;
 } smb_ctx;
 
-#define SOFTMAX_BWD(NAME, T)                                                                 \
+#define SOFTMAX_BWD(NAME, T, VEXP)                                                           \
     static void NAME(int64_t begin, int64_t end, void *vctx) {                              \
         const smb_ctx *c = (const smb_ctx *)vctx;                                           \
         const int64_t D = c->dim, I = c->inner;                                             \
-        for (int64_t r = begin; r < end; r++) {                                              \
-            int64_t o = r / I, i = r % I;                                                    \
-            const T *g = (const T *)c->g + o * D * I + i;                                    \
-            const T *y = (const T *)c->y + o * D * I + i;                                    \
-            T *dx = (T *)c->dst + o * D * I + i;                                             \
-            double s = 0;                                                                    \
-            if (c->log) {                                                                    \
-                for (int64_t d = 0; d < D; d++) s += g[d * I];                               \
-                for (int64_t d = 0; d < D; d++) dx[d * I] = (T)(g[d * I] - exp(y[d * I]) * s); \
-            } else {                                                                         \
-                for (int64_t d = 0; d < D; d++) s += (double)g[d * I] * y[d * I];            \
-                for (int64_t d = 0; d < D; d++) dx[d * I] = (T)(y[d * I] * (g[d * I] - s));  \
+        T s[SM_BAND];                                                                        \
+        for (int64_t o = begin; o < end; o++) {                                              \
+            const T *g = (const T *)c->g + o * D * I;                                        \
+            const T *y = (const T *)c->y + o * D * I;                                        \
+            T *dx = (T *)c->dst + o * D * I;                                                 \
+            for (int64_t i0 = 0; i0 < I; i0 += SM_BAND) {                                    \
+                int64_t w = I - i0 < SM_BAND ? I - i0 : SM_BAND;                             \
+                if (w == 1) {                                                                \
+                    double acc = 0;                                                          \
+                    if (c->log)                                                              \
+                        for (int64_t d = 0; d < D; d++) acc += g[d * I + i0];                \
+                    else                                                                     \
+                        for (int64_t d = 0; d < D; d++) acc += (double)g[d * I + i0] * y[d * I + i0]; \
+                    s[0] = (T)acc;                                                           \
+                } else {                                                                     \
+                    for (int64_t i = 0; i < w; i++) s[i] = 0;                                \
+                    for (int64_t d = 0; d < D; d++) {                                        \
+                        const T *gr = g + d * I + i0, *yr = y + d * I + i0;                  \
+                        if (c->log)                                                          \
+                            for (int64_t i = 0; i < w; i++) s[i] += gr[i];                   \
+                        else                                                                 \
+                            for (int64_t i = 0; i < w; i++) s[i] += gr[i] * yr[i];           \
+                    }                                                                        \
+                }                                                                            \
+                for (int64_t d = 0; d < D; d++) {                                            \
+                    const T *gr = g + d * I + i0, *yr = y + d * I + i0;                      \
+                    T *dr = dx + d * I + i0;                                                 \
+                    if (c->log)                                                              \
+                        for (int64_t i = 0; i < w; i++) dr[i] = gr[i] - VEXP(yr[i]) * s[i];  \
+                    else                                                                     \
+                        for (int64_t i = 0; i < w; i++) dr[i] = yr[i] * (gr[i] - s[i]);      \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
     }
-SOFTMAX_BWD(softmax_bwd_f32, float)
-SOFTMAX_BWD(softmax_bwd_f64, double)
+SOFTMAX_BWD(softmax_bwd_f32, float, ct_vexpf)
+SOFTMAX_BWD(softmax_bwd_f64, double, ct_vexp)
 
 static void dims3(const ct_tensor *t, int dim, int64_t *outer, int64_t *D, int64_t *inner) {
     *outer = 1, *inner = 1, *D = t->ndim ? t->sizes[dim] : 1;
@@ -384,9 +447,8 @@ ct_tensor *ct_nn_softmax_backward(ct_tensor *grad, ct_tensor *y, int dim, bool l
     int64_t outer;
     dims3(yc, dim, &outer, &c.dim, &c.inner);
     if (dx->numel > 0) {
-        int64_t grain = CT_GRAIN / (c.dim > 0 ? c.dim : 1);
-        ct_parallel_for(outer * c.inner, grain > 0 ? grain : 1, work == CT_FLOAT64 ? softmax_bwd_f64 : softmax_bwd_f32,
-                        &c);
+        int64_t grain = CT_GRAIN / (c.dim * c.inner > 0 ? c.dim * c.inner : 1);
+        ct_parallel_for(outer, grain > 0 ? grain : 1, work == CT_FLOAT64 ? softmax_bwd_f64 : softmax_bwd_f32, &c);
     }
     ct_tensor_release(g);
     ct_tensor_release(yc);

@@ -3,6 +3,9 @@
  * triplet margin) behind one op with per-kind forward/derivative formulas; the fused
  * cross_entropy / nll_loss kernel (log_softmax + nll in one pass, backward softmax - onehot);
  * multi-margin losses; row norms and cosine similarity; the loss reduction op. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "nn.h"
+#include "vmath.h"
 
 enum {
     PW_MSE = 0, PW_L1, PW_SMOOTH_L1, PW_HUBER, PW_BCE, PW_BCE_LOGITS, PW_SOFT_MARGIN, PW_KL_DIV, PW_POISSON,
@@ -23,9 +27,14 @@ static const char *const pw_names[PW_COUNT] = {
     "multilabel_soft_margin_loss"};
 
 static inline double sgn(double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); }
-static inline double softplus_neg(double x) { return log1p(exp(-fabs(x))) + (x < 0 ? -x : 0.0); } /* log(1+e^-x) */
-static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline double logsig(double x) { return (x < 0 ? x : 0.0) - log1p(exp(-fabs(x))); }
+/* log1p(e) for e in [0, 1] with the vectorisable log: log(u) * e / (u - 1), u = 1 + e. */
+static inline double vlog1p01(double e) {
+    double u = 1.0 + e;
+    return u == 1.0 ? e : ct_vlog(u) * e / (u - 1.0);
+}
+static inline double softplus_neg(double x) { return vlog1p01(ct_vexp(-fabs(x))) + (x < 0 ? -x : 0.0); } /* log(1+e^-x) */
+static inline double sigm(double x) { return 1.0 / (1.0 + ct_vexp(-x)); }
+static inline double logsig(double x) { return (x < 0 ? x : 0.0) - vlog1p01(ct_vexp(-fabs(x))); }
 
 /* Loss of one element. w: weight or third input (var, y of margin ranking, d_pn), pw: pos_weight. */
 static inline double pw_val_raw(int kind, double x, double y, double w, double pw, double p0, double p1) {
@@ -218,10 +227,18 @@ typedef struct {
     int kind;
     double p0, p1, scale;
     int has_w;
+    bool want[3];
 } pw_ctx;
 
 #define PW_LOAD(T, k) ((double)*(const T *)(p[k] + i * s[k]))
 
+/* One loop per kind (the kind is a constant inside each, so the formula is specialised). */
+#define PW_KINDS(X)                                                                          \
+    X(PW_MSE) X(PW_L1) X(PW_SMOOTH_L1) X(PW_HUBER) X(PW_BCE) X(PW_BCE_LOGITS) X(PW_SOFT_MARGIN) \
+    X(PW_KL_DIV) X(PW_POISSON) X(PW_GAUSSIAN) X(PW_HINGE_EMB) X(PW_MARGIN_RANK) X(PW_COS_EMB)   \
+    X(PW_TRIPLET) X(PW_MLSM)
+
+/* operands: out, x, y, w, pw */
 #define PW_FWD(NAME, T)                                                                      \
     static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                   \
         const pw_ctx *c = (const pw_ctx *)vctx;                                             \
@@ -234,28 +251,42 @@ typedef struct {
             }                                                                                \
             return;                                                                          \
         }                                                                                    \
-        for (int64_t i = 0; i < n; i++)                                                      \
-            *(T *)(p[0] + i * s[0]) = (T)pw_val(c->kind, PW_LOAD(T, 1), PW_LOAD(T, 2), PW_LOAD(T, 3),   \
-                                                PW_LOAD(T, 4), c->p0, c->p1);                \
+        switch (c->kind) {                                                                   \
+            PW_KINDS(PW_FWD_CASE_##T)                                                        \
+        }                                                                                    \
     }
+#define PW_FWD_CASE(K, T)                                                                    \
+    case K:                                                                                  \
+        for (int64_t i = 0; i < n; i++)                                                      \
+            *(T *)(p[0] + i * s[0]) =                                                        \
+                (T)pw_val(K, PW_LOAD(T, 1), PW_LOAD(T, 2), PW_LOAD(T, 3), PW_LOAD(T, 4), c->p0, c->p1); \
+        break;
+#define PW_FWD_CASE_float(K) PW_FWD_CASE(K, float)
+#define PW_FWD_CASE_double(K) PW_FWD_CASE(K, double)
 PW_FWD(pw_fwd_f32, float)
 PW_FWD(pw_fwd_f64, double)
 
-/* operands: gx, gy, gw, gpw, x, y, w, pw ; the incoming gradient is c->scale (0-dim) or
- * operand 8 is impossible (iterator limit), so for reduction none the gradient tensor is
- * passed in the gx slot and overwritten in place (read before write). */
+/* operands: gx, gy, gw (written when wanted), x, y, w, pw, g (the incoming gradient,
+ * broadcast); every gradient is scaled by c->scale (1/numel for mean). */
+#define PW_BWD_CASE(K, T)                                                                    \
+    case K:                                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                    \
+            double dx, dy, dw, dpw;                                                          \
+            pw_grad(K, PW_LOAD(T, 3), PW_LOAD(T, 4), PW_LOAD(T, 5), PW_LOAD(T, 6), c->p0, c->p1, &dx, &dy, &dw, \
+                    &dpw);                                                                   \
+            double g = c->scale * PW_LOAD(T, 7);                                             \
+            if (c->want[0]) *(T *)(p[0] + i * s[0]) = (T)(g * dx);                           \
+            if (c->want[1]) *(T *)(p[1] + i * s[1]) = (T)(g * dy);                           \
+            if (c->want[2]) *(T *)(p[2] + i * s[2]) = (T)(g * dw);                           \
+        }                                                                                    \
+        break;
+#define PW_BWD_CASE_float(K) PW_BWD_CASE(K, float)
+#define PW_BWD_CASE_double(K) PW_BWD_CASE(K, double)
 #define PW_BWD(NAME, T)                                                                      \
     static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                   \
         const pw_ctx *c = (const pw_ctx *)vctx;                                             \
-        for (int64_t i = 0; i < n; i++) {                                                    \
-            double dx, dy, dw, dpw;                                                          \
-            pw_grad(c->kind, PW_LOAD(T, 4), PW_LOAD(T, 5), PW_LOAD(T, 6), PW_LOAD(T, 7), c->p0, c->p1, &dx, \
-                    &dy, &dw, &dpw);                                                         \
-            double g = c->scale * (double)*(const T *)(p[0] + i * s[0]);                     \
-            *(T *)(p[0] + i * s[0]) = (T)(g * dx);                                           \
-            *(T *)(p[1] + i * s[1]) = (T)(g * dy);                                           \
-            *(T *)(p[2] + i * s[2]) = (T)(g * dw);                                           \
-            *(T *)(p[3] + i * s[3]) = (T)(g * dpw);                                          \
+        switch (c->kind) {                                                                   \
+            PW_KINDS(PW_BWD_CASE_##T)                                                        \
         }                                                                                    \
     }
 PW_BWD(pw_bwd_f32, float)
@@ -356,24 +387,21 @@ int ct_nn_pw_loss_backward(ct_tensor *grad, ct_tensor *input, ct_tensor *target,
     double scale = 1.0;
     int64_t numel = 1;
     for (int d = 0; d < nd; d++) numel *= shape[d];
-    /* gradient into slot 0 (expanded copy) */
-    ops[0] = ct_empty(shape, nd, wdt);
-    if (!ops[0]) goto done;
-    if (ct_copy_into(ops[0], grad)) goto done;
     if (reduction == CT_RED_MEAN) scale = 1.0 / (double)numel;
-    for (int k = 1; k < 4; k++)
-        if (!(ops[k] = ct_empty(shape, nd, wdt))) goto done;
+    for (int k = 0; k < 3; k++)
+        if (!(ops[k] = want[k] ? ct_empty(shape, nd, wdt) : one_like(wdt, 0.0))) goto done;
     for (int k = 0; k < 4; k++) {
-        ops[k + 4] = all[k] ? ct_contig_as(all[k], wdt) : one_like(wdt, 1.0);
-        if (!ops[k + 4]) goto done;
+        ops[k + 3] = all[k] ? ct_contig_as(all[k], wdt) : one_like(wdt, 1.0);
+        if (!ops[k + 3]) goto done;
     }
+    if (!(ops[7] = ct_contig_as(grad, wdt))) goto done;
     {
         ct_iter it;
         if (ct_iter_init(&it, 8, ops, shape, nd, "loss_backward")) goto done;
-        pw_ctx c = {(int)kind, p0, p1, scale, weight != NULL};
+        pw_ctx c = {(int)kind, p0, p1, scale, weight != NULL, {want[0], want[1], want[2]}};
         if (it.numel) ct_iter_run(&it, wdt == CT_FLOAT64 ? pw_bwd_f64 : pw_bwd_f32, &c, true);
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 3; k++)
         if (want[k]) {
             out[k] = ops[k];
             ops[k] = NULL;
@@ -435,7 +463,7 @@ typedef struct {
                 for (int64_t k = 0; k < C; k++) m = (double)x[k * I] > m || x[k * I] != x[k * I] ? (double)x[k * I] : m; \
                 if (isinf(m)) m = m > 0 ? m : 0;                                             \
                 double s = 0;                                                                \
-                for (int64_t k = 0; k < C; k++) s += exp((double)x[k * I] - m);              \
+                for (int64_t k = 0; k < C; k++) s += ct_vexp((double)x[k * I] - m);              \
                 lse = m + log(s);                                                            \
             }                                                                                \
             if (c->tp) {                                                                     \
@@ -454,7 +482,7 @@ typedef struct {
                     for (int64_t k = 0; k < C; k++) {                                        \
                         double wk = c->w ? c->w[k] : 1.0;                                    \
                         double tk = (double)tp[k * I] * (1 - c->ls) + c->ls / (double)C;     \
-                        double pk = exp((double)x[k * I] - lse);                             \
+                        double pk = ct_vexp((double)x[k * I] - lse);                             \
                         gx[k * I] = (T)(scale * (pk * wt - wk * tk));                        \
                         if (c->gt)                                                           \
                             ((T *)c->gt + n * C * I + i)[k * I] =                            \
@@ -496,7 +524,7 @@ typedef struct {
             } else {                                                                         \
                 double a = (1 - c->ls) * wt, b = c->ls / (double)C;                          \
                 for (int64_t k = 0; k < C; k++) {                                            \
-                    double pk = exp((double)x[k * I] - lse);                                 \
+                    double pk = ct_vexp((double)x[k * I] - lse);                                 \
                     double v = a * pk + b * (c->wsum * pk - (c->w ? c->w[k] : 1.0));         \
                     if (k == t) v -= a;                                                      \
                     gx[k * I] = (T)(scale * v);                                              \
