@@ -234,3 +234,14 @@ def test_modules(i):
         return
     cx, tx = make_pair((2, 4, 3, 2), "float32", seed=9)
     assert_same(cm(cx), tm(tx))
+
+
+def test_double_backward_refused():
+    # backward kernels are fused primitives: a second backward through them says so
+    x = ctorch.randn(3, 4, dtype=ctorch.float64, requires_grad=True)
+    y = ctorch.nn.functional.gelu(x)
+    g, = ctorch.autograd.grad(y, [x], ctorch.ones(3, 4, dtype=ctorch.float64), create_graph=True)
+    assert g.requires_grad
+    with pytest.raises(NotImplementedError):
+        ctorch.autograd.grad(g, [x], ctorch.ones(3, 4, dtype=ctorch.float64))
+

@@ -14,6 +14,7 @@
 #include "elementwise.h"
 #include "nn.h"
 #include "vmath.h"
+#include "rowops.h"
 
 /* ------------------------------------------------------------------ loop generators */
 
@@ -240,42 +241,6 @@ typedef struct {
     bool log;
 } sm_ctx;
 
-/* Row max / sum with GCC vector extensions (plain loops with a select or a floating-point
- * reduction are not vectorised without -ffast-math). NaNs in the max are ignored: they make
- * the exps, and so the result, NaN anyway. */
-#define ROW_REDUCE(SUF, T, IT, W)                                                            \
-    typedef T v_##SUF __attribute__((vector_size(W * sizeof(T))));                          \
-    typedef IT vi_##SUF __attribute__((vector_size(W * sizeof(T))));                        \
-    static inline T row_max_##SUF(const T *x, int64_t n) {                                  \
-        v_##SUF vm;                                                                          \
-        for (int j = 0; j < W; j++) vm[j] = -INFINITY;                                       \
-        int64_t i = 0;                                                                       \
-        for (; i + W <= n; i += W) {                                                         \
-            v_##SUF v;                                                                       \
-            memcpy(&v, x + i, sizeof v);                                                     \
-            vi_##SUF m = v > vm;                                                             \
-            vm = (v_##SUF)((m & (vi_##SUF)v) | (~m & (vi_##SUF)vm));                         \
-        }                                                                                    \
-        T r = -INFINITY;                                                                     \
-        for (int j = 0; j < W; j++) r = vm[j] > r ? vm[j] : r;                               \
-        for (; i < n; i++) r = x[i] > r ? x[i] : r;                                          \
-        return r;                                                                            \
-    }                                                                                        \
-    static inline double row_sum_##SUF(const T *x, int64_t n) {                             \
-        v_##SUF vs = {0};                                                                    \
-        int64_t i = 0;                                                                       \
-        for (; i + W <= n; i += W) {                                                         \
-            v_##SUF v;                                                                       \
-            memcpy(&v, x + i, sizeof v);                                                     \
-            vs += v;                                                                         \
-        }                                                                                    \
-        double r = 0;                                                                        \
-        for (int j = 0; j < W; j++) r += vs[j];                                              \
-        for (; i < n; i++) r += x[i];                                                        \
-        return r;                                                                            \
-    }
-ROW_REDUCE(f32, float, int32_t, 8)
-ROW_REDUCE(f64, double, int64_t, 4)
 
 /* Rows of a contiguous (outer, dim, inner) block, one outer index per chunk item. inner == 1:
  * a contiguous row (max, exp, sum with 8 lanes so the loops vectorise); inner > 1: bands of

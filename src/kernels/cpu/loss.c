@@ -14,6 +14,7 @@
 #include "ctorch/ops_gen.h"
 #include "nn.h"
 #include "vmath.h"
+#include "rowops.h"
 
 enum {
     PW_MSE = 0, PW_L1, PW_SMOOTH_L1, PW_HUBER, PW_BCE, PW_BCE_LOGITS, PW_SOFT_MARGIN, PW_KL_DIV, PW_POISSON,
@@ -26,18 +27,19 @@ static const char *const pw_names[PW_COUNT] = {
     "hinge_embedding_loss", "margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss",
     "multilabel_soft_margin_loss"};
 
-static inline double sgn(double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); }
-/* log1p(e) for e in [0, 1] with the vectorisable log: log(u) * e / (u - 1), u = 1 + e. */
-static inline double vlog1p01(double e) {
+CT_VINLINE double sgn(double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); }
+/* log1p(e) (e > -1) with the vectorisable log: log(u) * e / (u - 1), u = 1 + e. */
+CT_VINLINE double vlog1p01(double e) {
     double u = 1.0 + e;
-    return u == 1.0 ? e : ct_vlog(u) * e / (u - 1.0);
+    double d = u - 1.0;
+    return u == 1.0 ? e : ct_vlog(u) * e / (d == 0 ? 1.0 : d);
 }
-static inline double softplus_neg(double x) { return vlog1p01(ct_vexp(-fabs(x))) + (x < 0 ? -x : 0.0); } /* log(1+e^-x) */
-static inline double sigm(double x) { return 1.0 / (1.0 + ct_vexp(-x)); }
-static inline double logsig(double x) { return (x < 0 ? x : 0.0) - vlog1p01(ct_vexp(-fabs(x))); }
+CT_VINLINE double softplus_neg(double x) { return vlog1p01(ct_vexp(-fabs(x))) + (x < 0 ? -x : 0.0); } /* log(1+e^-x) */
+CT_VINLINE double sigm(double x) { return 1.0 / (1.0 + ct_vexp(-x)); }
+CT_VINLINE double logsig(double x) { return (x < 0 ? x : 0.0) - vlog1p01(ct_vexp(-fabs(x))); }
 
 /* Loss of one element. w: weight or third input (var, y of margin ranking, d_pn), pw: pos_weight. */
-static inline double pw_val_raw(int kind, double x, double y, double w, double pw, double p0, double p1) {
+CT_VINLINE double pw_val_raw(int kind, double x, double y, double w, double pw, double p0, double p1) {
     double d;
     switch (kind) {
     case PW_MSE: d = x - y; return d * d;
@@ -50,7 +52,7 @@ static inline double pw_val_raw(int kind, double x, double y, double w, double p
         d = fabs(x - y);
         return d < p0 ? 0.5 * d * d : p0 * (d - 0.5 * p0);
     case PW_BCE: {
-        double lx = log(x), l1x = log1p(-x);
+        double lx = ct_vlog(x), l1x = vlog1p01(-x);
         if (lx < -100) lx = -100;
         if (l1x < -100) l1x = -100;
         return -w * (y * lx + (1 - y) * l1x);
@@ -58,18 +60,18 @@ static inline double pw_val_raw(int kind, double x, double y, double w, double p
     case PW_BCE_LOGITS: return w * ((1 - y) * x + (1 + (pw - 1) * y) * softplus_neg(x));
     case PW_SOFT_MARGIN: return softplus_neg(y * x);
     case PW_KL_DIV:
-        if (p0 != 0) return exp(y) * (y - x);
-        return (y > 0 ? y * log(y) : (y == 0 ? 0.0 : NAN)) - y * x;
+        if (p0 != 0) return ct_vexp(y) * (y - x);
+        return (y > 0 ? y * ct_vlog(y) : (y == 0 ? 0.0 : NAN)) - y * x;
     case PW_POISSON: {
         int flags = (int)p0;
-        double l = (flags & 1) ? exp(x) - y * x : x - y * log(x + p1);
-        if ((flags & 2) && y > 1) l += y * log(y) - y + 0.5 * log(2 * M_PI * y);
+        double l = (flags & 1) ? ct_vexp(x) - y * x : x - y * ct_vlog(x + p1);
+        if ((flags & 2) && y > 1) l += y * ct_vlog(y) - y + 0.5 * ct_vlog(2 * M_PI * y);
         return l;
     }
     case PW_GAUSSIAN: {
         double v = w < p1 ? p1 : w;
         d = x - y;
-        return 0.5 * (log(v) + d * d / v) + (p0 != 0 ? 0.5 * log(2 * M_PI) : 0.0);
+        return 0.5 * (ct_vlog(v) + d * d / v) + (p0 != 0 ? 0.9189385332046727 : 0.0);
     }
     case PW_HINGE_EMB: {
         double l = 0;
@@ -94,13 +96,13 @@ static inline double pw_val_raw(int kind, double x, double y, double w, double p
     return NAN;
 }
 
-static inline double pw_val(int kind, double x, double y, double w, double pw, double p0, double p1) {
+CT_VINLINE double pw_val(int kind, double x, double y, double w, double pw, double p0, double p1) {
     double v = pw_val_raw(kind, x, y, w, pw, p0, p1);
     return kind <= PW_HUBER ? v * w : v;
 }
 
 /* Partial derivatives of one element's loss. */
-static inline void pw_grad_raw(int kind, double x, double y, double w, double pw, double p0, double p1, double *dx,
+CT_VINLINE void pw_grad_raw(int kind, double x, double y, double w, double pw, double p0, double p1, double *dx,
                            double *dy, double *dw, double *dpw) {
     double d;
     *dw = 0, *dpw = 0;
@@ -121,7 +123,7 @@ static inline void pw_grad_raw(int kind, double x, double y, double w, double pw
         const double eps = 1e-12;
         double den = (1 - x) * x;
         *dx = w * (x - y) / (den > eps ? den : eps);
-        double lx = log(x), l1x = log1p(-x);
+        double lx = ct_vlog(x), l1x = vlog1p01(-x);
         if (lx < -100) lx = -100;
         if (l1x < -100) l1x = -100;
         *dy = w * (l1x - lx);
@@ -144,25 +146,25 @@ static inline void pw_grad_raw(int kind, double x, double y, double w, double pw
     }
     case PW_KL_DIV:
         if (p0 != 0) {
-            double e = exp(y);
+            double e = ct_vexp(y);
             *dx = -e;
             *dy = e * (y - x + 1);
         } else {
             *dx = -y;
-            *dy = (y > 0 ? log(y) + 1 : (y == 0 ? -INFINITY : NAN)) - x;
+            *dy = (y > 0 ? ct_vlog(y) + 1 : (y == 0 ? -INFINITY : NAN)) - x;
             if (y == 0) *dy = 0; /* torch: xlogy's gradient at 0 is taken as 0 via masking */
         }
         return;
     case PW_POISSON: {
         int flags = (int)p0;
         if (flags & 1) {
-            *dx = exp(x) - y;
+            *dx = ct_vexp(x) - y;
             *dy = -x;
         } else {
             *dx = 1 - y / (x + p1);
-            *dy = -log(x + p1);
+            *dy = -ct_vlog(x + p1);
         }
-        if ((flags & 2) && y > 1) *dy += log(y) + 0.5 / y;
+        if ((flags & 2) && y > 1) *dy += ct_vlog(y) + 0.5 / y;
         return;
     }
     case PW_GAUSSIAN: {
@@ -213,7 +215,7 @@ static inline void pw_grad_raw(int kind, double x, double y, double w, double pw
     *dx = *dy = NAN;
 }
 
-static inline void pw_grad(int kind, double x, double y, double w, double pw, double p0, double p1, double *dx,
+CT_VINLINE void pw_grad(int kind, double x, double y, double w, double pw, double p0, double p1, double *dx,
                            double *dy, double *dw, double *dpw) {
     pw_grad_raw(kind, x, y, w, pw, p0, p1, dx, dy, dw, dpw);
     if (kind <= PW_HUBER) {
@@ -255,12 +257,21 @@ typedef struct {
             PW_KINDS(PW_FWD_CASE_##T)                                                        \
         }                                                                                    \
     }
+#define PWB 64
 #define PW_FWD_CASE(K, T)                                                                    \
-    case K:                                                                                  \
-        for (int64_t i = 0; i < n; i++)                                                      \
-            *(T *)(p[0] + i * s[0]) =                                                        \
-                (T)pw_val(K, PW_LOAD(T, 1), PW_LOAD(T, 2), PW_LOAD(T, 3), PW_LOAD(T, 4), c->p0, c->p1); \
-        break;
+    case K: {                                                                                \
+        double xb[PWB], yb[PWB], wb[PWB], pb[PWB], ob[PWB];                                  \
+        for (int64_t i0 = 0; i0 < n; i0 += PWB) {                                            \
+            int64_t m = n - i0 < PWB ? n - i0 : PWB;                                         \
+            for (int64_t j = 0; j < m; j++) {                                                \
+                int64_t i = i0 + j;                                                          \
+                xb[j] = PW_LOAD(T, 1), yb[j] = PW_LOAD(T, 2), wb[j] = PW_LOAD(T, 3), pb[j] = PW_LOAD(T, 4); \
+            }                                                                                \
+            for (int64_t j = 0; j < m; j++) ob[j] = pw_val(K, xb[j], yb[j], wb[j], pb[j], c->p0, c->p1); \
+            for (int64_t j = 0; j < m; j++) *(T *)(p[0] + (i0 + j) * s[0]) = (T)ob[j];       \
+        }                                                                                    \
+        break;                                                                               \
+    }
 #define PW_FWD_CASE_float(K) PW_FWD_CASE(K, float)
 #define PW_FWD_CASE_double(K) PW_FWD_CASE(K, double)
 PW_FWD(pw_fwd_f32, float)
@@ -269,17 +280,29 @@ PW_FWD(pw_fwd_f64, double)
 /* operands: gx, gy, gw (written when wanted), x, y, w, pw, g (the incoming gradient,
  * broadcast); every gradient is scaled by c->scale (1/numel for mean). */
 #define PW_BWD_CASE(K, T)                                                                    \
-    case K:                                                                                  \
-        for (int64_t i = 0; i < n; i++) {                                                    \
-            double dx, dy, dw, dpw;                                                          \
-            pw_grad(K, PW_LOAD(T, 3), PW_LOAD(T, 4), PW_LOAD(T, 5), PW_LOAD(T, 6), c->p0, c->p1, &dx, &dy, &dw, \
-                    &dpw);                                                                   \
-            double g = c->scale * PW_LOAD(T, 7);                                             \
-            if (c->want[0]) *(T *)(p[0] + i * s[0]) = (T)(g * dx);                           \
-            if (c->want[1]) *(T *)(p[1] + i * s[1]) = (T)(g * dy);                           \
-            if (c->want[2]) *(T *)(p[2] + i * s[2]) = (T)(g * dw);                           \
+    case K: {                                                                                \
+        double xb[PWB], yb[PWB], wb[PWB], pb[PWB], gb[PWB], dxb[PWB], dyb[PWB], dwb[PWB];    \
+        for (int64_t i0 = 0; i0 < n; i0 += PWB) {                                            \
+            int64_t m = n - i0 < PWB ? n - i0 : PWB;                                         \
+            for (int64_t j = 0; j < m; j++) {                                                \
+                int64_t i = i0 + j;                                                          \
+                xb[j] = PW_LOAD(T, 3), yb[j] = PW_LOAD(T, 4), wb[j] = PW_LOAD(T, 5), pb[j] = PW_LOAD(T, 6); \
+                gb[j] = c->scale * PW_LOAD(T, 7);                                            \
+            }                                                                                \
+            for (int64_t j = 0; j < m; j++) {                                                \
+                double dx, dy, dw, dpw;                                                      \
+                pw_grad(K, xb[j], yb[j], wb[j], pb[j], c->p0, c->p1, &dx, &dy, &dw, &dpw);   \
+                dxb[j] = gb[j] * dx, dyb[j] = gb[j] * dy, dwb[j] = gb[j] * dw;               \
+            }                                                                                \
+            if (c->want[0])                                                                  \
+                for (int64_t j = 0; j < m; j++) *(T *)(p[0] + (i0 + j) * s[0]) = (T)dxb[j];  \
+            if (c->want[1])                                                                  \
+                for (int64_t j = 0; j < m; j++) *(T *)(p[1] + (i0 + j) * s[1]) = (T)dyb[j];  \
+            if (c->want[2])                                                                  \
+                for (int64_t j = 0; j < m; j++) *(T *)(p[2] + (i0 + j) * s[2]) = (T)dwb[j];  \
         }                                                                                    \
-        break;
+        break;                                                                               \
+    }
 #define PW_BWD_CASE_float(K) PW_BWD_CASE(K, float)
 #define PW_BWD_CASE_double(K) PW_BWD_CASE(K, double)
 #define PW_BWD(NAME, T)                                                                      \
@@ -447,7 +470,7 @@ typedef struct {
     int64_t bad_val;
 } ce_ctx;
 
-#define CE_ROWS(NAME, T)                                                                     \
+#define CE_ROWS(NAME, T, SUF, VEXP)                                                          \
     static void NAME(int64_t begin, int64_t end, void *vctx) {                              \
         ce_ctx *c = (ce_ctx *)vctx;                                                         \
         const int64_t C = c->C, I = c->I;                                                   \
@@ -458,6 +481,40 @@ typedef struct {
             T *gx = bwd ? (T *)c->gx + n * C * I + i : NULL;                                 \
             double scale = bwd ? (c->gs ? c->gs[r] : c->gscale) : 0;                         \
             double lse = 0;                                                                  \
+            if (I == 1 && c->mode == 0 && c->t && !c->w) { /* contiguous row, no weights */ \
+                int64_t t = c->t[r];                                                         \
+                if (t == c->ignore_index) {                                                  \
+                    if (!bwd) c->loss[r] = 0, c->den[r] = 0;                                 \
+                    else memset(gx, 0, sizeof(T) * (size_t)C);                               \
+                    continue;                                                                \
+                }                                                                            \
+                if (t < 0 || t >= C) {                                                       \
+                    c->bad = 1;                                                              \
+                    c->bad_val = t;                                                          \
+                    if (!bwd) c->loss[r] = 0, c->den[r] = 0;                                 \
+                    continue;                                                                \
+                }                                                                            \
+                T m = row_max_##SUF(x, C);                                                   \
+                if (isinf(m)) m = m > 0 ? m : 0;                                             \
+                double ls_ = log(row_sumexp_##SUF(x, C, m));                                 \
+                lse = (double)m + ls_;                                                       \
+                if (!bwd) {                                                                  \
+                    double nll = -((double)x[t] - lse);                                      \
+                    if (c->ls > 0) {                                                         \
+                        double sm = (double)C * lse - row_sum_##SUF(x, C);                   \
+                        nll = (1 - c->ls) * nll + c->ls / (double)C * sm;                    \
+                    }                                                                        \
+                    c->loss[r] = nll;                                                        \
+                    c->den[r] = 1;                                                           \
+                } else {                                                                     \
+                    double a = (1 - c->ls), b = c->ls / (double)C;                           \
+                    T coef = (T)(scale * (a + b * (double)C)), off = (T)(scale * b);         \
+                    T l = (T)ls_;                                                            \
+                    for (int64_t k = 0; k < C; k++) gx[k] = coef * VEXP((x[k] - m) - l) - off; \
+                    gx[t] = (T)(gx[t] - scale * a);                                          \
+                }                                                                            \
+                continue;                                                                    \
+            }                                                                                \
             if (c->mode == 0) {                                                              \
                 double m = -INFINITY;                                                        \
                 for (int64_t k = 0; k < C; k++) m = (double)x[k * I] > m || x[k * I] != x[k * I] ? (double)x[k * I] : m; \
@@ -532,8 +589,8 @@ typedef struct {
             }                                                                                \
         }                                                                                    \
     }
-CE_ROWS(ce_rows_f32, float)
-CE_ROWS(ce_rows_f64, double)
+CE_ROWS(ce_rows_f32, float, f32, ct_vexpf)
+CE_ROWS(ce_rows_f64, double, f64, ct_vexp)
 
 typedef struct {
     ct_tensor *x, *t, *tp, *w;
