@@ -9,19 +9,18 @@ ctorch.
 """
 import argparse
 import csv
-import gzip
 import importlib
 import os
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "data", "digits", "digits.csv.gz")
+DATA = os.path.join(HERE, "..", "data", "digits", "digits.csv")
 
 
 def load_digits(lib):
     """Fixed split: every fifth image (rows 4, 9, 14, ...) is a test image: 1,438 train, 359 test."""
-    with gzip.open(DATA, "rt") as f:
+    with open(DATA) as f:
         rows = [[int(v) for v in row] for row in csv.reader(f) if row]
     train = [r for i, r in enumerate(rows) if i % 5 != 4]
     test = [r for i, r in enumerate(rows) if i % 5 == 4]
@@ -80,7 +79,8 @@ def train(lib, epochs=12, batch_size=32, lr=1e-3, seed=0, logdir=None, quiet=Fal
     loader = lib.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, generator=g)
     writer = None
     if logdir:
-        writer = lib.utils.tensorboard.SummaryWriter(logdir)
+        tensorboard = importlib.import_module(lib.__name__ + ".utils.tensorboard")
+        writer = tensorboard.SummaryWriter(logdir)
     history = []
     step = 0
     for epoch in range(1, epochs + 1):

@@ -12,7 +12,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY="$root/.venv/bin/python"
 export PATH="$root/.venv/bin:$PATH"
-"$VPY" -m pip install -q --disable-pip-version-check meson-python meson ninja pytest numpy hypothesis "torch==2.13.0"
+"$VPY" -m pip install -q --disable-pip-version-check meson-python meson ninja pytest numpy hypothesis "torch==2.13.0" \
+  tensorboard safetensors pillow
 # LAPACK for ctorch.linalg (dlopen'ed at the first linalg call)
 "$VPY" -m pip install -q --disable-pip-version-check scipy-openblas32
 

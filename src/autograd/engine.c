@@ -87,9 +87,15 @@ ct_tensor *ct_sum_to_meta(ct_tensor *grad, const ct_input_meta *meta) {
             if (i < lead || (meta->sizes[i - lead] == 1 && grad->sizes[i] != 1)) dims[nd++] = i;
         ct_tensor *s = ct_sum_to_dims(grad, dims, nd);
         if (!s) return NULL;
-        r = ct_reshape(s, (ct_intlist){meta->sizes, meta->ndim});
-        ct_tensor_release(s);
-        if (!r) return NULL;
+        bool keep = s->ndim == meta->ndim; /* keepdim sum already has the shape: no view (as torch) */
+        for (int i = 0; keep && i < meta->ndim; i++) keep = s->sizes[i] == meta->sizes[i];
+        if (keep) {
+            r = s;
+        } else {
+            r = ct_reshape(s, (ct_intlist){meta->sizes, meta->ndim});
+            ct_tensor_release(s);
+            if (!r) return NULL;
+        }
     } else {
         r = sum_to_sizes(grad, meta->sizes, meta->ndim);
         if (!r) return NULL;
@@ -145,7 +151,9 @@ static int accumulate_into(ct_tensor **slot, ct_tensor *g, bool create_graph) {
         return 0;
     }
     ct_tensor *s;
-    if (!create_graph && (*slot)->refcount == 1 && (*slot)->storage->refcount == 1 && !(*slot)->autograd) {
+    /* in place only into a plain buffer: a gradient may be an expanded view (stride 0) */
+    if (!create_graph && (*slot)->refcount == 1 && (*slot)->storage->refcount == 1 && !(*slot)->autograd &&
+        ct_tensor_is_contiguous(*slot)) {
         bool same = (*slot)->ndim == g->ndim;
         for (int i = 0; same && i < g->ndim; i++) same = (*slot)->sizes[i] == g->sizes[i];
         if (same && (*slot)->dtype == g->dtype) {

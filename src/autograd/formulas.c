@@ -42,37 +42,14 @@ static int put(ct_node *n, ct_tensor **grad_in, int i, ct_tensor *r) {
 
 /* ------------------------------------------------------------------ sum to size */
 
-static int sum_to_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
-    /* expand the gradient back: zeros of the input's shape + grad (broadcast) */
-    ct_tensor *z = ct_zeros((ct_intlist){n->in_meta[0].sizes, n->in_meta[0].ndim}, g[0]->dtype, -1);
-    if (!z) return -1;
-    gi[0] = ct_add(z, g[0], ct_scalar_i(1));
-    ct_tensor_release(z);
-    return gi[0] ? 0 : -1;
-}
-
-/* Differentiable "sum over dims" used by ct_sum_to_meta under create_graph. */
+/* Differentiable "sum over dims" (keepdim) used by ct_sum_to_meta under create_graph: the
+ * real sum op, so it records SumBackward1 like any other sum. */
 ct_tensor *ct_sum_to_dims(ct_tensor *grad, const int64_t *dims, int nd) {
-    int64_t sizes[CT_MAX_DIM];
-    int k = 0;
-    for (int i = 0; i < grad->ndim; i++) {
-        bool red = false;
-        for (int j = 0; j < nd; j++) red |= dims[j] == i;
-        sizes[k++] = red ? 1 : grad->sizes[i];
+    if (nd == 0) { /* nothing to reduce (sum(dim=[]) would reduce everything) */
+        ct_tensor_retain(grad);
+        return grad;
     }
-    ct_input_meta m = {0};
-    m.ndim = (int8_t)grad->ndim;
-    m.dtype = grad->dtype;
-    for (int i = 0; i < k; i++) m.sizes[i] = sizes[i];
-    bool prev = ct_set_grad_enabled(false);
-    ct_tensor *r = ct_sum_to_meta(grad, &m);
-    ct_set_grad_enabled(prev);
-    if (!r) return NULL;
-    if (ct_autograd_should_record(1, &grad) && !ct_autograd_record("SumBackward1", sum_to_backward, r, 1, &grad)) {
-        ct_tensor_release(r);
-        return NULL;
-    }
-    return r;
+    return ct_sum(grad, (ct_intlist){dims, nd}, true, -1);
 }
 
 /* ------------------------------------------------------------------ in-place protocol */

@@ -1,5 +1,6 @@
 /* Dtype/device conversion (to, type_as, float(), ...) and the factories shaped after an
  * existing tensor (new_zeros ..., zeros_like ...). */
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 
@@ -13,6 +14,10 @@ static ct_tensor *convert(ct_tensor *self, int dtype, bool copy) {
     ct_tensor *t = ct_empty_like(self, dtype, -1);
     if (!t) return NULL;
     if (t->numel && ct_copy_into(t, self)) {
+        ct_tensor_release(t);
+        return NULL;
+    }
+    if (ct_grad_enabled() && ctg_to_dtype(t, self, dtype, copy)) { /* ToCopyBackward0 */
         ct_tensor_release(t);
         return NULL;
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
@@ -138,16 +139,16 @@ static ct_tensor *matmul_impl(const char *op, ct_tensor *a, ct_tensor *b) {
     return out;
 }
 
-ct_tensor *ct_matmul(ct_tensor *self, ct_tensor *other) { return matmul_impl("matmul", self, other); }
-ct_tensor *ct_linalg_matmul(ct_tensor *self, ct_tensor *other) { return matmul_impl("linalg.matmul", self, other); }
+ct_tensor *ct_matmul_impl(ct_tensor *self, ct_tensor *other) { return matmul_impl("matmul", self, other); }
+ct_tensor *ct_linalg_matmul_impl(ct_tensor *self, ct_tensor *other) { return matmul_impl("linalg.matmul", self, other); }
 
-ct_tensor *ct_mm(ct_tensor *self, ct_tensor *mat2) {
+ct_tensor *ct_mm_impl(ct_tensor *self, ct_tensor *mat2) {
     if (self->ndim != 2) return ct_error(CT_ERR_RUNTIME, "[mm] self must be a matrix");
     if (mat2->ndim != 2) return ct_error(CT_ERR_RUNTIME, "[mm] mat2 must be a matrix");
     return matmul_impl("mm", self, mat2);
 }
 
-ct_tensor *ct_bmm(ct_tensor *self, ct_tensor *mat2) {
+ct_tensor *ct_bmm_impl(ct_tensor *self, ct_tensor *mat2) {
     if (self->ndim != 3) return ct_error(CT_ERR_RUNTIME, "[bmm] batch1 must be a 3D tensor");
     if (mat2->ndim != 3) return ct_error(CT_ERR_RUNTIME, "[bmm] batch2 must be a 3D tensor");
     if (self->sizes[0] != mat2->sizes[0] || self->sizes[2] != mat2->sizes[1]) {
@@ -161,7 +162,7 @@ ct_tensor *ct_bmm(ct_tensor *self, ct_tensor *mat2) {
     return matmul_impl("bmm", self, mat2);
 }
 
-ct_tensor *ct_mv(ct_tensor *self, ct_tensor *vec) {
+ct_tensor *ct_mv_impl(ct_tensor *self, ct_tensor *vec) {
     if (self->ndim != 2 || vec->ndim != 1)
         return ct_error(CT_ERR_RUNTIME, "[mv] vector + matrix @ vector expected, got %d, %d, %d", 1, self->ndim,
                         vec->ndim);
@@ -183,8 +184,8 @@ static ct_tensor *dot_impl(const char *op, ct_tensor *a, ct_tensor *b) {
     return matmul_impl(op, a, b);
 }
 
-ct_tensor *ct_dot(ct_tensor *self, ct_tensor *tensor) { return dot_impl("dot", self, tensor); }
-ct_tensor *ct_vdot(ct_tensor *self, ct_tensor *other) { return dot_impl("vdot", self, other); }
+ct_tensor *ct_dot_impl(ct_tensor *self, ct_tensor *tensor) { return dot_impl("dot", self, tensor); }
+ct_tensor *ct_vdot_impl(ct_tensor *self, ct_tensor *other) { return dot_impl("vdot", self, other); }
 
 /* A view of t with new geometry (same storage). */
 static ct_tensor *geom_view(const ct_tensor *t, const int64_t *sizes, const int64_t *strides, int nd, int64_t offset) {
@@ -197,8 +198,10 @@ ct_tensor *ct_outer(ct_tensor *self, ct_tensor *vec2) {
                         vec2->ndim);
     int64_t s1[2] = {self->sizes[0], 1}, st1[2] = {self->strides[0], 0};
     int64_t s2[2] = {1, vec2->sizes[0]}, st2[2] = {0, vec2->strides[0]};
-    ct_tensor *a = geom_view(self, s1, st1, 2, self->offset);
-    ct_tensor *b = a ? geom_view(vec2, s2, st2, 2, vec2->offset) : NULL;
+    (void)st1;
+    (void)st2;
+    ct_tensor *a = ct_reshape(self, (ct_intlist){s1, 2}); /* recorded views: outer is a composite */
+    ct_tensor *b = a ? ct_reshape(vec2, (ct_intlist){s2, 2}) : NULL;
     ct_tensor *r = b ? ct_mul(a, b) : NULL;
     ct_tensor_release(a);
     ct_tensor_release(b);
@@ -224,18 +227,22 @@ ct_tensor *ct_kron(ct_tensor *self, ct_tensor *other) {
         tb[2 * i + 1] = jb >= 0 ? other->strides[jb] : 0;
         rs[i] = sa[2 * i] * sb[2 * i + 1];
     }
-    ct_tensor *a = geom_view(self, sa, ta, 2 * nd, self->offset);
-    ct_tensor *b = a ? geom_view(other, sb, tb, 2 * nd, other->offset) : NULL;
+    (void)ta;
+    (void)tb;
+    ct_tensor *a = ct_reshape(self, (ct_intlist){sa, 2 * nd}); /* recorded: kron is a composite */
+    ct_tensor *b = a ? ct_reshape(other, (ct_intlist){sb, 2 * nd}) : NULL;
     ct_tensor *p = b ? ct_mul(a, b) : NULL;
     ct_tensor_release(a);
     ct_tensor_release(b);
     if (!p) return NULL;
     ct_tensor *r = ct_reshape(p, (ct_intlist){rs, nd});
     ct_tensor_release(p);
+    ct_node *fn = r ? ct_tensor_grad_fn(r) : NULL;
+    if (fn) fn->name = "UnsafeViewBackward0"; /* torch's name for kron's result (a view of a temporary) */
     return r;
 }
 
-ct_tensor *ct_trace(ct_tensor *self) {
+ct_tensor *ct_trace_impl(ct_tensor *self) {
     if (self->ndim != 2) return ct_error(CT_ERR_RUNTIME, "[trace] trace: expected a matrix, but got tensor with dim %d",
                                          self->ndim);
     if (self->dtype == CT_BOOL) return ct_error(CT_ERR_NOT_IMPLEMENTED, "[trace] \"trace\" not implemented for 'Bool'");
@@ -322,28 +329,28 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_addmm(ct_tensor *self, ct_tensor *mat1, ct_tensor *mat2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addmm_impl(ct_tensor *self, ct_tensor *mat1, ct_tensor *mat2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addmm", self, mat1, mat2, beta, alpha, false, false, 2, 2);
 }
-ct_tensor *ct_addmm_(ct_tensor *self, ct_tensor *mat1, ct_tensor *mat2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addmm__impl(ct_tensor *self, ct_tensor *mat1, ct_tensor *mat2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addmm_", self, mat1, mat2, beta, alpha, true, false, 2, 2);
 }
-ct_tensor *ct_addmv(ct_tensor *self, ct_tensor *mat, ct_tensor *vec, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addmv_impl(ct_tensor *self, ct_tensor *mat, ct_tensor *vec, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addmv", self, mat, vec, beta, alpha, false, false, 2, 1);
 }
-ct_tensor *ct_addmv_(ct_tensor *self, ct_tensor *mat, ct_tensor *vec, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addmv__impl(ct_tensor *self, ct_tensor *mat, ct_tensor *vec, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addmv_", self, mat, vec, beta, alpha, true, false, 2, 1);
 }
-ct_tensor *ct_addbmm(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addbmm_impl(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addbmm", self, batch1, batch2, beta, alpha, false, true, 3, 3);
 }
-ct_tensor *ct_addbmm_(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_addbmm__impl(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("addbmm_", self, batch1, batch2, beta, alpha, true, true, 3, 3);
 }
-ct_tensor *ct_baddbmm(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_baddbmm_impl(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("baddbmm", self, batch1, batch2, beta, alpha, false, false, 3, 3);
 }
-ct_tensor *ct_baddbmm_(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
+ct_tensor *ct_baddbmm__impl(ct_tensor *self, ct_tensor *batch1, ct_tensor *batch2, ct_scalar beta, ct_scalar alpha) {
     return addmm_impl("baddbmm_", self, batch1, batch2, beta, alpha, true, false, 3, 3);
 }
 
@@ -598,14 +605,16 @@ static int letter_id(char c) {
     return -1;
 }
 
-ct_tensor *ct_einsum(const char *equation, ct_tensorlist tensors) {
+/* Parse an einsum equation into per-operand labels (letters 0..51, ellipsis dims 52+) and
+ * the output labels. 0 or -1 with the error set. */
+int ct_einsum_labels(const char *equation, ct_tensorlist tensors, int (*lab_store)[CT_MAX_DIM], int *outl, int *nout_p);
+int ct_einsum_labels(const char *equation, ct_tensorlist tensors, int (*lab_store)[CT_MAX_DIM], int *outl, int *nout_p) {
     int nops = (int)tensors.n;
-    if (nops == 0) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): must provide at least one operand");
+    if (nops == 0) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): must provide at least one operand");
     const char *arrow = strstr(equation, "->");
     size_t lhs_len = arrow ? (size_t)(arrow - equation) : strlen(equation);
     int *labs[64];
-    int lab_store[64][CT_MAX_DIM];
-    if (nops > 64) return ct_error(CT_ERR_RUNTIME, "[einsum] too many operands");
+    if (nops > 64) return ct_errorf(CT_ERR_RUNTIME, "[einsum] too many operands");
     int raw[64][CT_MAX_DIM + 3], nraw[64] = {0}, ellpos[64];
     int op = 0, E = 0;
     int count[EIN_MAXL] = {0};
@@ -614,29 +623,29 @@ ct_tensor *ct_einsum(const char *equation, ct_tensorlist tensors) {
         char c = equation[p];
         if (c == ' ') continue;
         if (c == ',') {
-            if (++op >= nops) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): more operands were provided than specified in the equation");
+            if (++op >= nops) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): more operands were provided than specified in the equation");
             continue;
         }
         if (c == '.') {
             if (p + 2 >= lhs_len + 0 || equation[p + 1] != '.' || equation[p + 2] != '.' || ellpos[op] >= 0)
-                return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): found '.' for operand %d that is not part of any ellipsis", op);
+                return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): found '.' for operand %d that is not part of any ellipsis", op);
             ellpos[op] = nraw[op];
             p += 2;
             continue;
         }
         int l = letter_id(c);
-        if (l < 0) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): invalid subscript given at index %zu in the equation string, subscripts must be in [a-zA-Z]", p);
-        if (nraw[op] >= CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[einsum] too many subscripts");
+        if (l < 0) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): invalid subscript given at index %zu in the equation string, subscripts must be in [a-zA-Z]", p);
+        if (nraw[op] >= CT_MAX_DIM) return ct_errorf(CT_ERR_RUNTIME, "[einsum] too many subscripts");
         raw[op][nraw[op]++] = l;
     }
     if (op + 1 != nops)
-        return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): %s operands were provided than specified in the equation",
+        return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): %s operands were provided than specified in the equation",
                         op + 1 > nops ? "fewer" : "more");
     for (int i = 0; i < nops; i++) {
         ct_tensor *t = tensors.data[i];
         int nd = t->ndim;
         if (ellpos[i] < 0 ? nraw[i] != nd : nraw[i] > nd)
-            return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): the number of subscripts in the equation (%d) does not "
+            return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): the number of subscripts in the equation (%d) does not "
                             "match the number of dimensions (%d) for operand %d%s", nraw[i], nd, i,
                             ellpos[i] < 0 ? " and no ellipsis was given" : "");
         if (ellpos[i] >= 0 && nd - nraw[i] > E) E = nd - nraw[i];
@@ -657,24 +666,24 @@ ct_tensor *ct_einsum(const char *equation, ct_tensorlist tensors) {
                 count[lab_store[i][j]]++;
             }
     }
-    int outl[CT_MAX_DIM + 52], nout = 0;
+    int nout = 0;
     if (arrow) {
         bool used[EIN_MAXL] = {0}, ell = false;
         for (const char *p = arrow + 2; *p; p++) {
             if (*p == ' ') continue;
             if (*p == '.') {
                 if (p[1] != '.' || p[2] != '.' || ell)
-                    return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): found '.' for output that is not part of any ellipsis");
+                    return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): found '.' for output that is not part of any ellipsis");
                 for (int k = 0; k < E; k++) outl[nout++] = 52 + k;
                 ell = true;
                 p += 2;
                 continue;
             }
             int l = letter_id(*p);
-            if (l < 0) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): invalid subscript given in the output, subscripts must be in [a-zA-Z]");
-            if (used[l]) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): output subscript %c appears more than once in the output", *p);
-            if (!count[l]) return ct_error(CT_ERR_RUNTIME, "[einsum] einsum(): output subscript %c does not appear in the equation for any input operand", *p);
-            if (nout >= CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[einsum] too many output dimensions");
+            if (l < 0) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): invalid subscript given in the output, subscripts must be in [a-zA-Z]");
+            if (used[l]) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): output subscript %c appears more than once in the output", *p);
+            if (!count[l]) return ct_errorf(CT_ERR_RUNTIME, "[einsum] einsum(): output subscript %c does not appear in the equation for any input operand", *p);
+            if (nout >= CT_MAX_DIM) return ct_errorf(CT_ERR_RUNTIME, "[einsum] too many output dimensions");
             used[l] = true;
             outl[nout++] = l;
         }
@@ -686,14 +695,31 @@ ct_tensor *ct_einsum(const char *equation, ct_tensorlist tensors) {
         for (int k = 0; k < E; k++) outl[nout++] = 52 + k;
         for (int l = 0; l < 52; l++)
             if (total[l] == 1) {
-                if (nout >= CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[einsum] too many output dimensions");
+                if (nout >= CT_MAX_DIM) return ct_errorf(CT_ERR_RUNTIME, "[einsum] too many output dimensions");
                 outl[nout++] = l;
             }
     }
-    return contract_labelled("einsum", nops, tensors.data, labs, outl, nout);
+    *nout_p = nout;
+    return 0;
 }
 
-ct_tensor *ct_tensordot(ct_tensor *self, ct_tensor *other, ct_intlist dims_self, ct_intlist dims_other) {
+ct_tensor *ct_einsum_impl(const char *equation, ct_tensorlist tensors) {
+    if (tensors.n > 64) return ct_error(CT_ERR_RUNTIME, "[einsum] too many operands");
+    int lab_store[64][CT_MAX_DIM], outl[CT_MAX_DIM + 52], nout = 0;
+    if (ct_einsum_labels(equation, tensors, lab_store, outl, &nout)) return NULL;
+    int *labs[64];
+    for (int64_t i = 0; i < tensors.n; i++) labs[i] = lab_store[i];
+    ct_tensor *r = contract_labelled("einsum", (int)tensors.n, tensors.data, labs, outl, nout);
+    for (int64_t i = 0; r && i < tensors.n; i++)
+        if (r == tensors.data[i]) { /* a fresh tensor, as torch (autograd records on it) */
+            ct_tensor *a = ct_tensor_alias(r);
+            ct_tensor_release(r);
+            r = a;
+        }
+    return r;
+}
+
+ct_tensor *ct_tensordot_impl(ct_tensor *self, ct_tensor *other, ct_intlist dims_self, ct_intlist dims_other) {
     if (dims_self.n != dims_other.n)
         return ct_error(CT_ERR_RUNTIME, "[tensordot] both dimension lists should have same length");
     int la[CT_MAX_DIM], lb[CT_MAX_DIM], outl[CT_MAX_DIM];

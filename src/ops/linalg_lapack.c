@@ -169,8 +169,8 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_linalg_inv(ct_tensor *A) { return inv_impl("linalg.inv", A); }
-ct_tensor *ct_inverse(ct_tensor *self) { return inv_impl("inverse", self); }
+ct_tensor *ct_linalg_inv_impl(ct_tensor *A) { return inv_impl("linalg.inv", A); }
+ct_tensor *ct_inverse_impl(ct_tensor *self) { return inv_impl("inverse", self); }
 
 /* ------------------------------------------------------------------ solve */
 
@@ -256,7 +256,7 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_linalg_solve(ct_tensor *A, ct_tensor *B, bool left) {
+ct_tensor *ct_linalg_solve_impl(ct_tensor *A, ct_tensor *B, bool left) {
     if (left) return solve_impl("linalg.solve", A, B, false, false);
     /* X A = B  <=>  A^T X^T = B^T */
     if (A->ndim < 2 || B->ndim < 2)
@@ -269,7 +269,7 @@ ct_tensor *ct_linalg_solve(ct_tensor *A, ct_tensor *B, bool left) {
     return r;
 }
 
-ct_tensor *ct_cholesky_solve(ct_tensor *self, ct_tensor *input2, bool upper) {
+ct_tensor *ct_cholesky_solve_impl(ct_tensor *self, ct_tensor *input2, bool upper) {
     return solve_impl("cholesky_solve", input2, self, true, upper);
 }
 
@@ -330,22 +330,22 @@ fail:
     return -1;
 }
 
-ct_tensor *ct_linalg_det(ct_tensor *A) {
+ct_tensor *ct_linalg_det_impl(ct_tensor *A) {
     ct_tensor *d = NULL;
     return det_impl("linalg.det", A, &d, NULL, NULL) ? NULL : d;
 }
-ct_tensor *ct_det(ct_tensor *self) {
+ct_tensor *ct_det_impl(ct_tensor *self) {
     ct_tensor *d = NULL;
     return det_impl("det", self, &d, NULL, NULL) ? NULL : d;
 }
-int ct_linalg_slogdet(ct_tensor *A, ct_tensor **out0, ct_tensor **out1) {
+int ct_linalg_slogdet_impl(ct_tensor *A, ct_tensor **out0, ct_tensor **out1) {
     return det_impl("linalg.slogdet", A, NULL, out0, out1);
 }
-int ct_slogdet(ct_tensor *self, ct_tensor **out0, ct_tensor **out1) { return det_impl("slogdet", self, NULL, out0, out1); }
+int ct_slogdet_impl(ct_tensor *self, ct_tensor **out0, ct_tensor **out1) { return det_impl("slogdet", self, NULL, out0, out1); }
 
 /* ------------------------------------------------------------------ cholesky */
 
-ct_tensor *ct_linalg_cholesky(ct_tensor *A, bool upper) {
+ct_tensor *ct_linalg_cholesky_impl(ct_tensor *A, bool upper) {
     const char *op = "linalg.cholesky";
     if (check_matrix(op, A, true)) return NULL;
     int nb = A->ndim - 2;
@@ -385,7 +385,7 @@ fail:
 
 /* ------------------------------------------------------------------ qr */
 
-int ct_linalg_qr(ct_tensor *A, const char *mode, ct_tensor **out0, ct_tensor **out1) {
+int ct_linalg_qr_impl(ct_tensor *A, const char *mode, ct_tensor **out0, ct_tensor **out1) {
     const char *op = "linalg.qr";
     bool reduced = strcmp(mode, "reduced") == 0, complete = strcmp(mode, "complete") == 0, ronly = strcmp(mode, "r") == 0;
     if (!reduced && !complete && !ronly)
@@ -549,13 +549,13 @@ static int check_driver(const char *op, const char *driver) {
     return 0;
 }
 
-int ct_linalg_svd(ct_tensor *A, bool full_matrices, const char *driver, ct_tensor **out0, ct_tensor **out1,
+int ct_linalg_svd_impl(ct_tensor *A, bool full_matrices, const char *driver, ct_tensor **out0, ct_tensor **out1,
                   ct_tensor **out2) {
     if (check_driver("linalg.svd", driver)) return -1;
     return svd_impl("linalg.svd", A, full_matrices ? 'A' : 'S', out0, out1, out2);
 }
 
-ct_tensor *ct_linalg_svdvals(ct_tensor *A, const char *driver) {
+ct_tensor *ct_linalg_svdvals_impl(ct_tensor *A, const char *driver) {
     ct_tensor *s = NULL;
     if (check_driver("linalg.svdvals", driver)) return NULL;
     return svd_impl("linalg.svdvals", A, 'N', NULL, &s, NULL) ? NULL : s;
@@ -617,18 +617,18 @@ fail:
     return -1;
 }
 
-int ct_linalg_eigh(ct_tensor *A, const char *UPLO, ct_tensor **out0, ct_tensor **out1) {
+int ct_linalg_eigh_impl(ct_tensor *A, const char *UPLO, ct_tensor **out0, ct_tensor **out1) {
     return eigh_impl("linalg.eigh", A, UPLO, true, out0, out1);
 }
 
-ct_tensor *ct_linalg_eigvalsh(ct_tensor *A, const char *UPLO) {
+ct_tensor *ct_linalg_eigvalsh_impl(ct_tensor *A, const char *UPLO) {
     ct_tensor *w = NULL;
     return eigh_impl("linalg.eigvalsh", A, UPLO, false, &w, NULL) ? NULL : w;
 }
 
 /* ------------------------------------------------------------------ lstsq */
 
-int ct_linalg_lstsq(ct_tensor *A, ct_tensor *B, const double *rcond, const char *driver, ct_tensor **out0,
+int ct_linalg_lstsq_impl(ct_tensor *A, ct_tensor *B, const double *rcond, const char *driver, ct_tensor **out0,
                     ct_tensor **out1, ct_tensor **out2, ct_tensor **out3) {
     const char *op = "linalg.lstsq";
     const char *drv = driver ? driver : "gelsy";
@@ -804,7 +804,7 @@ static int factor_all(const char *op, ct_tensor *A, bool hermitian, ct_tensor **
     return rc;
 }
 
-ct_tensor *ct_linalg_pinv(ct_tensor *A, const double *atol, const double *rtol, bool hermitian) {
+ct_tensor *ct_linalg_pinv_impl(ct_tensor *A, const double *atol, const double *rtol, bool hermitian) {
     const char *op = "linalg.pinv";
     if (check_matrix(op, A, hermitian)) return NULL;
     int nb = A->ndim - 2;

@@ -50,21 +50,21 @@ static ct_tensor *sum_like(const char *op, ct_tensor *self, ct_intlist dim, bool
     return r;
 }
 
-ct_tensor *ct_sum(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_sum_impl(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return sum_like("sum", self, dim, keepdim, dtype, CT_RED_SUM);
 }
 
-ct_tensor *ct_sum_all(ct_tensor *self, int dtype) { return ct_sum(self, CT_INTLIST_NONE, false, dtype); }
+ct_tensor *ct_sum_all_impl(ct_tensor *self, int dtype) { return ct_sum_impl(self, CT_INTLIST_NONE, false, dtype); }
 
-ct_tensor *ct_nansum(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_nansum_impl(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return sum_like("nansum", self, dim, keepdim, dtype, CT_RED_NANSUM);
 }
 
-ct_tensor *ct_prod(ct_tensor *self, int dtype) {
+ct_tensor *ct_prod_impl(ct_tensor *self, int dtype) {
     return sum_like("prod", self, CT_INTLIST_NONE, false, dtype, CT_RED_PROD);
 }
 
-ct_tensor *ct_prod_dim_int(ct_tensor *self, int64_t dim, bool keepdim, int dtype) {
+ct_tensor *ct_prod_dim_int_impl(ct_tensor *self, int64_t dim, bool keepdim, int dtype) {
     return sum_like("prod", self, (ct_intlist){&dim, 1}, keepdim, dtype, CT_RED_PROD);
 }
 
@@ -138,13 +138,13 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_mean(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_mean_impl(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return mean_like("mean", self, dim, keepdim, dtype, false);
 }
 
-ct_tensor *ct_mean_all(ct_tensor *self, int dtype) { return ct_mean(self, CT_INTLIST_NONE, false, dtype); }
+ct_tensor *ct_mean_all_impl(ct_tensor *self, int dtype) { return ct_mean_impl(self, CT_INTLIST_NONE, false, dtype); }
 
-ct_tensor *ct_nanmean(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_nanmean_impl(ct_tensor *self, ct_intlist dim, bool keepdim, int dtype) {
     return mean_like("nanmean", self, dim, keepdim, dtype, true);
 }
 
@@ -177,14 +177,14 @@ static ct_tensor *amax_like(const char *op, ct_tensor *self, ct_intlist dim, boo
     return finish(ct_reduce_run(self, mask, kind, minmax_cdt(self->dtype), osz, on), self->dtype);
 }
 
-ct_tensor *ct_amax(ct_tensor *self, ct_intlist dim, bool keepdim) {
+ct_tensor *ct_amax_impl(ct_tensor *self, ct_intlist dim, bool keepdim) {
     return amax_like("amax", self, dim, keepdim, CT_RED_MAX, dim.n > 0);
 }
-ct_tensor *ct_amin(ct_tensor *self, ct_intlist dim, bool keepdim) {
+ct_tensor *ct_amin_impl(ct_tensor *self, ct_intlist dim, bool keepdim) {
     return amax_like("amin", self, dim, keepdim, CT_RED_MIN, dim.n > 0);
 }
-ct_tensor *ct_max(ct_tensor *self) { return amax_like("max", self, CT_INTLIST_NONE, false, CT_RED_MAX, false); }
-ct_tensor *ct_min(ct_tensor *self) { return amax_like("min", self, CT_INTLIST_NONE, false, CT_RED_MIN, false); }
+ct_tensor *ct_max_impl(ct_tensor *self) { return amax_like("max", self, CT_INTLIST_NONE, false, CT_RED_MAX, false); }
+ct_tensor *ct_min_impl(ct_tensor *self) { return amax_like("min", self, CT_INTLIST_NONE, false, CT_RED_MIN, false); }
 
 /* NOTE [ Arg-reductions ]
  * argmax/argmin and max/min(dim) run in two vectorisable passes instead of one branchy
@@ -301,10 +301,10 @@ static int minmax_dim(const char *op, ct_tensor *self, int64_t dim, bool keepdim
     return arg_reduce(op, self, self->ndim ? d : -1, is_max, osz, on, v, i);
 }
 
-int ct_max_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_max_dim_impl(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     return minmax_dim("max", self, dim, keepdim, true, out0, out1);
 }
-int ct_min_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_min_dim_impl(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     return minmax_dim("min", self, dim, keepdim, false, out0, out1);
 }
 
@@ -332,7 +332,7 @@ ct_tensor *ct_argmin(ct_tensor *self, const int64_t *dim, bool keepdim) {
     return argminmax("argmin", self, dim, keepdim, false);
 }
 
-int ct_aminmax(ct_tensor *self, const int64_t *dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_aminmax_impl(ct_tensor *self, const int64_t *dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     ct_intlist dl = dim ? (ct_intlist){dim, 1} : CT_INTLIST_NONE;
     if (!dim && self->numel == 0)
         return ct_errorf(CT_ERR_RUNTIME, "[aminmax] aminmax(): cannot compute aminmax over an empty dimension as the "
@@ -417,22 +417,22 @@ fail:
 
 static double corr_of(const ct_scalar *c) { return c ? ct_scalar_to_f64(*c) : 1.0; }
 
-ct_tensor *ct_var(ct_tensor *self, bool unbiased) {
+ct_tensor *ct_var_impl(ct_tensor *self, bool unbiased) {
     return var_core("var", self, CT_INTLIST_NONE, unbiased, false, false, NULL);
 }
-ct_tensor *ct_var_dim(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim) {
+ct_tensor *ct_var_dim_impl(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim) {
     return var_core("var", self, dim, unbiased, keepdim, false, NULL);
 }
-ct_tensor *ct_var_correction(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim) {
+ct_tensor *ct_var_correction_impl(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim) {
     return var_core("var", self, dim, corr_of(correction), keepdim, false, NULL);
 }
-ct_tensor *ct_std(ct_tensor *self, bool unbiased) {
+ct_tensor *ct_std_impl(ct_tensor *self, bool unbiased) {
     return var_core("std", self, CT_INTLIST_NONE, unbiased, false, true, NULL);
 }
-ct_tensor *ct_std_dim(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim) {
+ct_tensor *ct_std_dim_impl(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim) {
     return var_core("std", self, dim, unbiased, keepdim, true, NULL);
 }
-ct_tensor *ct_std_correction(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim) {
+ct_tensor *ct_std_correction_impl(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim) {
     return var_core("std", self, dim, corr_of(correction), keepdim, true, NULL);
 }
 
@@ -443,33 +443,33 @@ static int pair_out(ct_tensor *v, ct_tensor *m, ct_tensor **out0, ct_tensor **ou
     return 0;
 }
 
-int ct_var_mean(ct_tensor *self, bool unbiased, ct_tensor **out0, ct_tensor **out1) {
+int ct_var_mean_impl(ct_tensor *self, bool unbiased, ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("var_mean", self, CT_INTLIST_NONE, unbiased, false, false, &m);
     return pair_out(v, m, out0, out1);
 }
-int ct_var_mean_dim(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_var_mean_dim_impl(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("var_mean", self, dim, unbiased, keepdim, false, &m);
     return pair_out(v, m, out0, out1);
 }
-int ct_var_mean_correction(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim,
+int ct_var_mean_correction_impl(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim,
                            ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("var_mean", self, dim, corr_of(correction), keepdim, false, &m);
     return pair_out(v, m, out0, out1);
 }
-int ct_std_mean(ct_tensor *self, bool unbiased, ct_tensor **out0, ct_tensor **out1) {
+int ct_std_mean_impl(ct_tensor *self, bool unbiased, ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("std_mean", self, CT_INTLIST_NONE, unbiased, false, true, &m);
     return pair_out(v, m, out0, out1);
 }
-int ct_std_mean_dim(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_std_mean_dim_impl(ct_tensor *self, ct_intlist dim, bool unbiased, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("std_mean", self, dim, unbiased, keepdim, true, &m);
     return pair_out(v, m, out0, out1);
 }
-int ct_std_mean_correction(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim,
+int ct_std_mean_correction_impl(ct_tensor *self, ct_intlist dim, const ct_scalar *correction, bool keepdim,
                            ct_tensor **out0, ct_tensor **out1) {
     ct_tensor *m = NULL;
     ct_tensor *v = var_core("std_mean", self, dim, corr_of(correction), keepdim, true, &m);
@@ -553,15 +553,15 @@ static ct_tensor *vector_norm(const char *op, ct_tensor *self, double p, ct_intl
     return finish(r, odt);
 }
 
-ct_tensor *ct_linalg_vector_norm(ct_tensor *self, ct_scalar ord, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_linalg_vector_norm_impl(ct_tensor *self, ct_scalar ord, ct_intlist dim, bool keepdim, int dtype) {
     return vector_norm("linalg.vector_norm", self, ct_scalar_to_f64(ord), dim, keepdim, dtype);
 }
 
-ct_tensor *ct_norm(ct_tensor *self, const ct_scalar *p, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_norm_impl(ct_tensor *self, const ct_scalar *p, ct_intlist dim, bool keepdim, int dtype) {
     return vector_norm("norm", self, p ? ct_scalar_to_f64(*p) : 2.0, dim, keepdim, dtype);
 }
 
-ct_tensor *ct_norm_str(ct_tensor *self, const char *p, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_norm_str_impl(ct_tensor *self, const char *p, ct_intlist dim, bool keepdim, int dtype) {
     if (!strcmp(p, "fro")) return vector_norm("norm", self, 2.0, dim, keepdim, dtype);
     if (!strcmp(p, "nuc"))
         return ct_error(CT_ERR_NOT_IMPLEMENTED, "[norm] the nuclear norm needs an SVD, which ctorch does not have yet");
@@ -581,7 +581,7 @@ static int matrix_dims(const char *op, ct_tensor *self, ct_intlist dim, int *d0,
     return 0;
 }
 
-ct_tensor *ct_linalg_matrix_norm(ct_tensor *self, ct_scalar ord, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_linalg_matrix_norm_impl(ct_tensor *self, ct_scalar ord, ct_intlist dim, bool keepdim, int dtype) {
     const char *op = "linalg.matrix_norm";
     int d0, d1;
     if (matrix_dims(op, self, dim, &d0, &d1)) return NULL;
@@ -616,7 +616,7 @@ ct_tensor *ct_linalg_matrix_norm(ct_tensor *self, ct_scalar ord, ct_intlist dim,
     return finish(r, odt);
 }
 
-ct_tensor *ct_linalg_matrix_norm_str_ord(ct_tensor *self, const char *ord, ct_intlist dim, bool keepdim, int dtype) {
+ct_tensor *ct_linalg_matrix_norm_str_ord_impl(ct_tensor *self, const char *ord, ct_intlist dim, bool keepdim, int dtype) {
     const char *op = "linalg.matrix_norm";
     int d0, d1;
     if (matrix_dims(op, self, dim, &d0, &d1)) return NULL;
@@ -640,7 +640,7 @@ static void expshift_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
     }
 }
 
-ct_tensor *ct_logsumexp(ct_tensor *self, ct_intlist dim, bool keepdim) {
+ct_tensor *ct_logsumexp_impl(ct_tensor *self, ct_intlist dim, bool keepdim) {
     const char *op = "logsumexp";
     int odt = ct_dtype_is_floating(self->dtype) ? self->dtype : ct_get_default_dtype();
     if (dim.n == 0 && self->ndim > 0 && !keepdim) /* as torch: its keepdim max meets a 0-dim result */

@@ -3,8 +3,12 @@
  * split family, as_strided, diagonal, atleast_Nd, meshgrid. */
 #include <stdlib.h>
 
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
+
+/* autograd of one meshgrid output (src/autograd/formulas_shape.c) */
+int ctg_meshgrid_piece(ct_tensor *out, ct_tensor *in, int axis);
 
 /* A view of self with new geometry (new reference). */
 static ct_tensor *mkview(const ct_tensor *self, int64_t offset, const int64_t *sizes, const int64_t *strides, int nd) {
@@ -21,7 +25,7 @@ ct_tensor *ct_reshape_as(ct_tensor *self, ct_tensor *other) {
     return ct_reshape(self, (ct_intlist){other->sizes, other->ndim});
 }
 
-ct_tensor *ct_flatten(ct_tensor *self, int64_t start_dim, int64_t end_dim) {
+ct_tensor *ct_flatten_impl(ct_tensor *self, int64_t start_dim, int64_t end_dim) {
     int s = ct_wrap_dim(start_dim, self->ndim, "flatten");
     if (s < 0) return NULL;
     int e = ct_wrap_dim(end_dim, self->ndim, "flatten");
@@ -44,10 +48,16 @@ ct_tensor *ct_flatten(ct_tensor *self, int64_t start_dim, int64_t end_dim) {
 
 ct_tensor *ct_ravel(ct_tensor *self) {
     int64_t m1 = -1;
-    return ct_reshape(self, (ct_intlist){&m1, 1});
+    if (ct_tensor_is_contiguous(self)) return ct_reshape(self, (ct_intlist){&m1, 1});
+    /* as torch: contiguous().view(-1) (CloneBackward0 then ViewBackward0 under autograd) */
+    ct_tensor *c = ct_contiguous(self);
+    if (!c) return NULL;
+    ct_tensor *r = ct_view(c, (ct_intlist){&m1, 1});
+    ct_tensor_release(c);
+    return r;
 }
 
-ct_tensor *ct_unflatten(ct_tensor *self, int64_t dim, ct_intlist sizes) {
+ct_tensor *ct_unflatten_impl(ct_tensor *self, int64_t dim, ct_intlist sizes) {
     if (sizes.n == 0) return ct_error(CT_ERR_RUNTIME, "[unflatten] sizes must be non-empty");
     int d = ct_wrap_dim(dim, self->ndim, "unflatten");
     if (d < 0) return NULL;
@@ -107,18 +117,18 @@ static ct_tensor *squeeze_mask(ct_tensor *self, const bool *drop) {
     return mkview(self, self->offset, sh, st, n);
 }
 
-ct_tensor *ct_squeeze(ct_tensor *self) {
+ct_tensor *ct_squeeze_impl(ct_tensor *self) {
     bool drop[CT_MAX_DIM];
     for (int i = 0; i < self->ndim; i++) drop[i] = true;
     return squeeze_mask(self, drop);
 }
 
-ct_tensor *ct_squeeze_dim(ct_tensor *self, int64_t dim) {
+ct_tensor *ct_squeeze_dim_impl(ct_tensor *self, int64_t dim) {
     int64_t d1[1] = {dim};
     return ct_squeeze_dims(self, (ct_intlist){d1, 1});
 }
 
-ct_tensor *ct_squeeze_dims(ct_tensor *self, ct_intlist dim) {
+ct_tensor *ct_squeeze_dims_impl(ct_tensor *self, ct_intlist dim) {
     bool drop[CT_MAX_DIM] = {false};
     for (int64_t i = 0; i < dim.n; i++) {
         int d = ct_wrap_dim(dim.data[i], self->ndim, "squeeze");
@@ -129,7 +139,7 @@ ct_tensor *ct_squeeze_dims(ct_tensor *self, ct_intlist dim) {
     return squeeze_mask(self, drop);
 }
 
-ct_tensor *ct_unsqueeze(ct_tensor *self, int64_t dim) {
+ct_tensor *ct_unsqueeze_impl(ct_tensor *self, int64_t dim) {
     int d = ct_wrap_dim(dim, self->ndim + 1, "unsqueeze");
     if (d < 0) return NULL;
     if (self->ndim >= CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[unsqueeze] too many dimensions");
@@ -166,7 +176,7 @@ static int wrap_dims_unique(const char *op, ct_intlist dims, int ndim, int *out,
     return 0;
 }
 
-ct_tensor *ct_permute(ct_tensor *self, ct_intlist dims) {
+ct_tensor *ct_permute_impl(ct_tensor *self, ct_intlist dims) {
     if (dims.n != self->ndim)
         return ct_error(CT_ERR_RUNTIME,
                         "[permute] number of dimensions in the tensor input does not match the length of the desired "
@@ -197,24 +207,24 @@ static ct_tensor *transpose_impl(ct_tensor *self, int64_t dim0, int64_t dim1, co
     return mkview(self, self->offset, sh, st, self->ndim);
 }
 
-ct_tensor *ct_transpose(ct_tensor *self, int64_t dim0, int64_t dim1) {
+ct_tensor *ct_transpose_impl(ct_tensor *self, int64_t dim0, int64_t dim1) {
     return transpose_impl(self, dim0, dim1, "transpose");
 }
-ct_tensor *ct_swapaxes(ct_tensor *self, int64_t axis0, int64_t axis1) {
+ct_tensor *ct_swapaxes_impl(ct_tensor *self, int64_t axis0, int64_t axis1) {
     return transpose_impl(self, axis0, axis1, "swapaxes");
 }
-ct_tensor *ct_swapdims(ct_tensor *self, int64_t dim0, int64_t dim1) {
+ct_tensor *ct_swapdims_impl(ct_tensor *self, int64_t dim0, int64_t dim1) {
     return transpose_impl(self, dim0, dim1, "swapdims");
 }
 
-ct_tensor *ct_t(ct_tensor *self) {
+ct_tensor *ct_t_impl(ct_tensor *self) {
     if (self->ndim > 2)
         return ct_error(CT_ERR_RUNTIME, "[t] t() expects a tensor with <= 2 dimensions, but self is %dD", self->ndim);
     if (self->ndim < 2) return alias(self);
     return transpose_impl(self, 0, 1, "t");
 }
 
-ct_tensor *ct_adjoint(ct_tensor *self) {
+ct_tensor *ct_adjoint_impl(ct_tensor *self) {
     if (self->ndim < 2)
         return ct_error(CT_ERR_RUNTIME, "[adjoint] tensor.adjoint() is only supported on matrices or batches of "
                         "matrices. Got %d-D tensor.", self->ndim);
@@ -255,16 +265,16 @@ static ct_tensor *movedim_impl(ct_tensor *self, ct_intlist source, ct_intlist de
     return mkview(self, self->offset, sh, st, nd);
 }
 
-ct_tensor *ct_movedim(ct_tensor *self, ct_intlist source, ct_intlist destination) {
+ct_tensor *ct_movedim_impl(ct_tensor *self, ct_intlist source, ct_intlist destination) {
     return movedim_impl(self, source, destination, "movedim");
 }
-ct_tensor *ct_movedim_int(ct_tensor *self, int64_t source, int64_t destination) {
+ct_tensor *ct_movedim_int_impl(ct_tensor *self, int64_t source, int64_t destination) {
     return movedim_impl(self, (ct_intlist){&source, 1}, (ct_intlist){&destination, 1}, "movedim");
 }
-ct_tensor *ct_moveaxis(ct_tensor *self, ct_intlist source, ct_intlist destination) {
+ct_tensor *ct_moveaxis_impl(ct_tensor *self, ct_intlist source, ct_intlist destination) {
     return movedim_impl(self, source, destination, "moveaxis");
 }
-ct_tensor *ct_moveaxis_int(ct_tensor *self, int64_t source, int64_t destination) {
+ct_tensor *ct_moveaxis_int_impl(ct_tensor *self, int64_t source, int64_t destination) {
     return movedim_impl(self, (ct_intlist){&source, 1}, (ct_intlist){&destination, 1}, "moveaxis");
 }
 
@@ -310,14 +320,14 @@ static ct_tensor *expand_impl(ct_tensor *self, ct_intlist size, const char *op) 
     return mkview(self, self->offset, sh, st, nd);
 }
 
-ct_tensor *ct_expand(ct_tensor *self, ct_intlist size, bool implicit) {
+ct_tensor *ct_expand_impl(ct_tensor *self, ct_intlist size, bool implicit) {
     (void)implicit;
     return expand_impl(self, size, "expand");
 }
-ct_tensor *ct_expand_as(ct_tensor *self, ct_tensor *other) {
+ct_tensor *ct_expand_as_impl(ct_tensor *self, ct_tensor *other) {
     return expand_impl(self, (ct_intlist){other->sizes, other->ndim}, "expand_as");
 }
-ct_tensor *ct_broadcast_to(ct_tensor *self, ct_intlist size) { return expand_impl(self, size, "broadcast_to"); }
+ct_tensor *ct_broadcast_to_impl(ct_tensor *self, ct_intlist size) { return expand_impl(self, size, "broadcast_to"); }
 
 ct_tensorvec ct_broadcast_tensors(ct_tensorlist tensors) {
     int64_t shape[CT_MAX_DIM];
@@ -332,6 +342,10 @@ ct_tensorvec ct_broadcast_tensors(ct_tensorlist tensors) {
     if (v.n < 0) return v;
     for (int64_t i = 0; i < tensors.n; i++) {
         v.data[i] = expand_impl(tensors.data[i], (ct_intlist){shape, nd}, "broadcast_tensors");
+        if (v.data[i] && ct_grad_enabled() && ctg_expand(v.data[i], tensors.data[i], (ct_intlist){shape, nd}, false)) {
+            ct_tensorvec_release(v);
+            return CT_TENSORVEC_ERR;
+        }
         if (!v.data[i]) {
             ct_tensorvec_release(v);
             return CT_TENSORVEC_ERR;
@@ -342,7 +356,7 @@ ct_tensorvec ct_broadcast_tensors(ct_tensorlist tensors) {
 
 /* ------------------------------------------------------------------ slicing */
 
-ct_tensor *ct_narrow(ct_tensor *self, int64_t dim, int64_t start, int64_t length) {
+ct_tensor *ct_narrow_impl(ct_tensor *self, int64_t dim, int64_t start, int64_t length) {
     if (length < 0) return ct_error(CT_ERR_RUNTIME, "[narrow] narrow(): length must be non-negative.");
     if (self->ndim == 0) return ct_error(CT_ERR_RUNTIME, "[narrow] narrow() cannot be applied to a 0-dim tensor.");
     int d = ct_wrap_dim(dim, self->ndim, "narrow");
@@ -362,7 +376,7 @@ ct_tensor *ct_narrow(ct_tensor *self, int64_t dim, int64_t start, int64_t length
     return mkview(self, off, sh, self->strides, self->ndim);
 }
 
-ct_tensor *ct_select(ct_tensor *self, int64_t dim, int64_t index) {
+ct_tensor *ct_select_impl(ct_tensor *self, int64_t dim, int64_t index) {
     if (self->ndim == 0) return ct_error(CT_ERR_INDEX, "[select] select() cannot be applied to a 0-dim tensor.");
     int d = ct_wrap_dim(dim, self->ndim, "select");
     if (d < 0) return NULL;
@@ -413,7 +427,7 @@ static ct_tensorvec pieces_free(ct_tensor *self, int d, int64_t n, int64_t *buf)
     return v;
 }
 
-ct_tensorvec ct_unbind(ct_tensor *self, int64_t dim) {
+ct_tensorvec ct_unbind_impl(ct_tensor *self, int64_t dim) {
     if (self->ndim == 0) {
         ct_error(CT_ERR_INDEX, "[unbind] Dimension specified as 0 but tensor has no dimensions");
         return CT_TENSORVEC_ERR;
@@ -463,11 +477,11 @@ static ct_tensorvec split_size_impl(ct_tensor *self, int64_t split_size, int64_t
     return pieces_free(self, d, n, buf);
 }
 
-ct_tensorvec ct_split(ct_tensor *self, int64_t split_size_or_sections, int64_t dim) {
+ct_tensorvec ct_split_impl(ct_tensor *self, int64_t split_size_or_sections, int64_t dim) {
     return split_size_impl(self, split_size_or_sections, dim, "split");
 }
 
-ct_tensorvec ct_split_with_sizes(ct_tensor *self, ct_intlist split_sizes, int64_t dim) {
+ct_tensorvec ct_split_with_sizes_impl(ct_tensor *self, ct_intlist split_sizes, int64_t dim) {
     if (self->ndim == 0) {
         ct_error(CT_ERR_RUNTIME, "[split_with_sizes] split expects at least a 1-dimensional tensor");
         return CT_TENSORVEC_ERR;
@@ -500,11 +514,11 @@ ct_tensorvec ct_split_with_sizes(ct_tensor *self, ct_intlist split_sizes, int64_
     return pieces_free(self, d, n, buf);
 }
 
-ct_tensorvec ct_split_sizes(ct_tensor *self, ct_intlist split_size_or_sections, int64_t dim) {
+ct_tensorvec ct_split_sizes_impl(ct_tensor *self, ct_intlist split_size_or_sections, int64_t dim) {
     return ct_split_with_sizes(self, split_size_or_sections, dim);
 }
 
-ct_tensorvec ct_chunk(ct_tensor *self, int64_t chunks, int64_t dim) {
+ct_tensorvec ct_chunk_impl(ct_tensor *self, int64_t chunks, int64_t dim) {
     if (self->ndim == 0) {
         ct_error(CT_ERR_RUNTIME, "[chunk] chunk expects at least a 1-dimensional tensor");
         return CT_TENSORVEC_ERR;
@@ -578,10 +592,10 @@ static ct_tensorvec tensor_split_indices(ct_tensor *self, ct_intlist indices, in
     return pieces_free(self, d, n, buf);
 }
 
-ct_tensorvec ct_tensor_split(ct_tensor *self, int64_t sections, int64_t dim) {
+ct_tensorvec ct_tensor_split_impl(ct_tensor *self, int64_t sections, int64_t dim) {
     return tensor_split_sections(self, sections, dim, "tensor_split");
 }
-ct_tensorvec ct_tensor_split_indices(ct_tensor *self, ct_intlist indices, int64_t dim) {
+ct_tensorvec ct_tensor_split_indices_impl(ct_tensor *self, ct_intlist indices, int64_t dim) {
     return tensor_split_indices(self, indices, dim, "tensor_split");
 }
 
@@ -606,20 +620,20 @@ static ct_tensorvec xsplit(ct_tensor *self, const int64_t *sections, ct_intlist 
     return tensor_split_indices(self, indices, dim, op);
 }
 
-ct_tensorvec ct_hsplit(ct_tensor *self, int64_t sections) {
+ct_tensorvec ct_hsplit_impl(ct_tensor *self, int64_t sections) {
     return xsplit(self, &sections, CT_INTLIST_NONE, "hsplit", 1, self->ndim == 1 ? 0 : 1);
 }
-ct_tensorvec ct_hsplit_array(ct_tensor *self, ct_intlist indices) {
+ct_tensorvec ct_hsplit_array_impl(ct_tensor *self, ct_intlist indices) {
     return xsplit(self, NULL, indices, "hsplit", 1, self->ndim == 1 ? 0 : 1);
 }
-ct_tensorvec ct_vsplit(ct_tensor *self, int64_t sections) { return xsplit(self, &sections, CT_INTLIST_NONE, "vsplit", 2, 0); }
-ct_tensorvec ct_vsplit_array(ct_tensor *self, ct_intlist indices) { return xsplit(self, NULL, indices, "vsplit", 2, 0); }
-ct_tensorvec ct_dsplit(ct_tensor *self, int64_t sections) { return xsplit(self, &sections, CT_INTLIST_NONE, "dsplit", 3, 2); }
-ct_tensorvec ct_dsplit_array(ct_tensor *self, ct_intlist indices) { return xsplit(self, NULL, indices, "dsplit", 3, 2); }
+ct_tensorvec ct_vsplit_impl(ct_tensor *self, int64_t sections) { return xsplit(self, &sections, CT_INTLIST_NONE, "vsplit", 2, 0); }
+ct_tensorvec ct_vsplit_array_impl(ct_tensor *self, ct_intlist indices) { return xsplit(self, NULL, indices, "vsplit", 2, 0); }
+ct_tensorvec ct_dsplit_impl(ct_tensor *self, int64_t sections) { return xsplit(self, &sections, CT_INTLIST_NONE, "dsplit", 3, 2); }
+ct_tensorvec ct_dsplit_array_impl(ct_tensor *self, ct_intlist indices) { return xsplit(self, NULL, indices, "dsplit", 3, 2); }
 
 /* ------------------------------------------------------------------ strided views */
 
-ct_tensor *ct_as_strided(ct_tensor *self, ct_intlist size, ct_intlist stride, const int64_t *storage_offset) {
+ct_tensor *ct_as_strided_impl(ct_tensor *self, ct_intlist size, ct_intlist stride, const int64_t *storage_offset) {
     if (size.n != stride.n)
         return ct_error(CT_ERR_RUNTIME, "[as_strided] mismatch in length of strides and shape");
     if (size.n > CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[as_strided] too many dimensions");
@@ -631,7 +645,7 @@ ct_tensor *ct_as_strided(ct_tensor *self, ct_intlist size, ct_intlist stride, co
     return mkview(self, off, size.data, stride.data, (int)size.n);
 }
 
-ct_tensor *ct_diagonal(ct_tensor *self, int64_t offset, int64_t dim1, int64_t dim2) {
+ct_tensor *ct_diagonal_impl(ct_tensor *self, int64_t offset, int64_t dim1, int64_t dim2) {
     int a = ct_wrap_dim(dim1, self->ndim, "diagonal");
     if (a < 0) return NULL;
     int b = ct_wrap_dim(dim2, self->ndim, "diagonal");
@@ -664,7 +678,10 @@ ct_tensor *ct_diagonal(ct_tensor *self, int64_t offset, int64_t dim1, int64_t di
 /* ------------------------------------------------------------------ atleast_Nd, meshgrid */
 
 static ct_tensor *atleast(ct_tensor *self, int n) {
-    if (self->ndim >= n) return alias(self);
+    if (self->ndim >= n) { /* torch returns the input itself */
+        ct_tensor_retain(self);
+        return self;
+    }
     int64_t sh[3], st[3];
     int64_t s0 = self->ndim > 0 ? self->sizes[0] : 1, t0 = self->ndim > 0 ? self->strides[0] : 1;
     if (n == 1) {
@@ -688,7 +705,7 @@ static ct_tensorvec atleast_seq(ct_tensorlist ts, int n) {
     ct_tensorvec v = ct_tensorvec_new(ts.n);
     if (v.n < 0) return v;
     for (int64_t i = 0; i < ts.n; i++) {
-        v.data[i] = atleast(ts.data[i], n);
+        v.data[i] = n == 1 ? ct_atleast_1d(ts.data[i]) : n == 2 ? ct_atleast_2d(ts.data[i]) : ct_atleast_3d(ts.data[i]);
         if (!v.data[i]) {
             ct_tensorvec_release(v);
             return CT_TENSORVEC_ERR;
@@ -697,9 +714,9 @@ static ct_tensorvec atleast_seq(ct_tensorlist ts, int n) {
     return v;
 }
 
-ct_tensor *ct_atleast_1d(ct_tensor *self) { return atleast(self, 1); }
-ct_tensor *ct_atleast_2d(ct_tensor *self) { return atleast(self, 2); }
-ct_tensor *ct_atleast_3d(ct_tensor *self) { return atleast(self, 3); }
+ct_tensor *ct_atleast_1d_impl(ct_tensor *self) { return atleast(self, 1); }
+ct_tensor *ct_atleast_2d_impl(ct_tensor *self) { return atleast(self, 2); }
+ct_tensor *ct_atleast_3d_impl(ct_tensor *self) { return atleast(self, 3); }
 ct_tensorvec ct_atleast_1d_Sequence(ct_tensorlist tensors) { return atleast_seq(tensors, 1); }
 ct_tensorvec ct_atleast_2d_Sequence(ct_tensorlist tensors) { return atleast_seq(tensors, 2); }
 ct_tensorvec ct_atleast_3d_Sequence(ct_tensorlist tensors) { return atleast_seq(tensors, 3); }
@@ -749,6 +766,10 @@ ct_tensorvec ct_meshgrid(ct_tensorlist tensors, const char *indexing) {
         int64_t st[CT_MAX_DIM] = {0};
         st[axis_of[i]] = t->ndim ? t->strides[0] : 0;
         v.data[i] = mkview(t, t->offset, shape, st, (int)n);
+        if (v.data[i] && ct_grad_enabled() && ctg_meshgrid_piece(v.data[i], tensors.data[i], axis_of[i])) {
+            ct_tensorvec_release(v);
+            return CT_TENSORVEC_ERR;
+        }
         if (!v.data[i]) {
             ct_tensorvec_release(v);
             return CT_TENSORVEC_ERR;
@@ -759,9 +780,15 @@ ct_tensorvec ct_meshgrid(ct_tensorlist tensors, const char *indexing) {
 
 /* ------------------------------------------------------------------ in-place geometry */
 
-/* self takes the geometry of v (a view of self's storage, consumed). New reference to self. */
-static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v) {
+/* self takes the geometry of v (a view of self's storage, consumed). New reference to self.
+ * Autograd: v was recorded as a view of self (out-of-place op); self takes that history
+ * under torch's name for the in-place variant. A leaf requiring grad is refused. */
+static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v, const char *name) {
     if (!v) return NULL;
+    if (ct_grad_enabled() && ct_tensor_requires_grad(self) && ct_tensor_is_leaf(self)) {
+        ct_tensor_release(v);
+        return ct_error(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    }
     self->ndim = v->ndim;
     self->offset = v->offset;
     if (v->ndim) {
@@ -769,25 +796,49 @@ static ct_tensor *take_geometry(ct_tensor *self, ct_tensor *v) {
         memcpy(self->strides, v->strides, sizeof(int64_t) * (size_t)v->ndim);
     }
     ct_tensor_update_meta(self);
+    ct_node *fn = ct_tensor_grad_fn(v);
+    if (fn && ct_grad_enabled()) {
+        fn->name = name;
+        if (ct_node_set_output(fn, self, v->autograd->output_nr)) {
+            ct_tensor_release(v);
+            return NULL;
+        }
+    }
     ct_tensor_release(v);
     ct_tensor_retain(self);
     return self;
 }
 
-ct_tensor *ct_t_(ct_tensor *self) { return take_geometry(self, ct_t(self)); }
+/* transpose_impl plus the recording the public op would do */
+static ct_tensor *transpose_rec(ct_tensor *self, int64_t d0, int64_t d1, const char *op) {
+    ct_tensor *v = transpose_impl(self, d0, d1, op);
+    if (v && ct_grad_enabled() && ctg_transpose(v, self, d0, d1)) {
+        ct_tensor_release(v);
+        return NULL;
+    }
+    return v;
+}
+
+ct_tensor *ct_t_(ct_tensor *self) { return take_geometry(self, ct_t(self), "TBackward1"); }
 ct_tensor *ct_transpose_(ct_tensor *self, int64_t dim0, int64_t dim1) {
-    return take_geometry(self, transpose_impl(self, dim0, dim1, "transpose_"));
+    return take_geometry(self, transpose_rec(self, dim0, dim1, "transpose_"), "TransposeBackward1");
 }
 ct_tensor *ct_swapaxes_(ct_tensor *self, int64_t axis0, int64_t axis1) {
-    return take_geometry(self, transpose_impl(self, axis0, axis1, "swapaxes_"));
+    return take_geometry(self, transpose_rec(self, axis0, axis1, "swapaxes_"), "TransposeBackward1");
 }
 ct_tensor *ct_swapdims_(ct_tensor *self, int64_t dim0, int64_t dim1) {
-    return take_geometry(self, transpose_impl(self, dim0, dim1, "swapdims_"));
+    return take_geometry(self, transpose_rec(self, dim0, dim1, "swapdims_"), "TransposeBackward1");
 }
-ct_tensor *ct_squeeze_(ct_tensor *self) { return take_geometry(self, ct_squeeze(self)); }
-ct_tensor *ct_squeeze__dim(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_squeeze_dim(self, dim)); }
-ct_tensor *ct_squeeze__dims(ct_tensor *self, ct_intlist dim) { return take_geometry(self, ct_squeeze_dims(self, dim)); }
-ct_tensor *ct_unsqueeze_(ct_tensor *self, int64_t dim) { return take_geometry(self, ct_unsqueeze(self, dim)); }
+ct_tensor *ct_squeeze_(ct_tensor *self) { return take_geometry(self, ct_squeeze(self), "SqueezeBackward3"); }
+ct_tensor *ct_squeeze__dim(ct_tensor *self, int64_t dim) {
+    return take_geometry(self, ct_squeeze_dim(self, dim), "SqueezeBackward4");
+}
+ct_tensor *ct_squeeze__dims(ct_tensor *self, ct_intlist dim) {
+    return take_geometry(self, ct_squeeze_dims(self, dim), "SqueezeBackward5");
+}
+ct_tensor *ct_unsqueeze_(ct_tensor *self, int64_t dim) {
+    return take_geometry(self, ct_unsqueeze(self, dim), "UnsqueezeBackward1");
+}
 ct_tensor *ct_as_strided_(ct_tensor *self, ct_intlist size, ct_intlist stride, const int64_t *storage_offset) {
-    return take_geometry(self, ct_as_strided(self, size, stride, storage_offset));
+    return take_geometry(self, ct_as_strided(self, size, stride, storage_offset), "AsStridedBackward1");
 }

@@ -4,6 +4,7 @@
  * or through direct memcpy/memset loops. */
 #include <stdlib.h>
 
+#include "ctorch/autograd.h"
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 
@@ -75,11 +76,11 @@ static ct_tensor *cat_impl(ct_tensorlist ts, int64_t dim, const char *op) {
     return out;
 }
 
-ct_tensor *ct_cat(ct_tensorlist tensors, int64_t dim) { return cat_impl(tensors, dim, "cat"); }
-ct_tensor *ct_concat(ct_tensorlist tensors, int64_t dim) { return cat_impl(tensors, dim, "concat"); }
-ct_tensor *ct_concatenate(ct_tensorlist tensors, int64_t axis) { return cat_impl(tensors, axis, "concatenate"); }
+ct_tensor *ct_cat_impl(ct_tensorlist tensors, int64_t dim) { return cat_impl(tensors, dim, "cat"); }
+ct_tensor *ct_concat_impl(ct_tensorlist tensors, int64_t dim) { return cat_impl(tensors, dim, "concat"); }
+ct_tensor *ct_concatenate_impl(ct_tensorlist tensors, int64_t axis) { return cat_impl(tensors, axis, "concatenate"); }
 
-ct_tensor *ct_stack(ct_tensorlist tensors, int64_t dim) {
+ct_tensor *ct_stack_impl(ct_tensorlist tensors, int64_t dim) {
     if (tensors.n == 0) return ct_error(CT_ERR_RUNTIME, "[stack] stack expects a non-empty TensorList");
     const ct_tensor *r = tensors.data[0];
     int d = ct_wrap_dim(dim, r->ndim + 1, "stack");
@@ -133,7 +134,8 @@ static ct_tensor *stack_family(ct_tensorlist ts, const char *op, int kind) {
                 int64_t sh[2] = {t->numel, 1};
                 v[i] = ct_reshape(t, (ct_intlist){sh, 2});
             } else {
-                v[i] = ct_tensor_alias(t);
+                ct_tensor_retain(t);
+                v[i] = t;
             }
         }
         }
@@ -141,6 +143,10 @@ static ct_tensor *stack_family(ct_tensorlist ts, const char *op, int kind) {
     }
     int64_t dim = kind == 1 ? (v[0]->ndim == 1 ? 0 : 1) : kind == 2 ? 0 : kind == 3 ? 2 : 1;
     res = cat_impl((ct_tensorlist){v, ts.n}, dim, op);
+    if (res && ct_grad_enabled() && ctg_cat(res, (ct_tensorlist){v, ts.n}, dim)) {
+        ct_tensor_release(res);
+        res = NULL;
+    }
 done:
     for (int64_t i = 0; i < ts.n; i++) ct_tensor_release(v[i]);
     free(v);
@@ -155,7 +161,7 @@ ct_tensor *ct_column_stack(ct_tensorlist tensors) { return stack_family(tensors,
 
 /* ------------------------------------------------------------------ repeat / tile */
 
-ct_tensor *ct_repeat(ct_tensor *self, ct_intlist repeats) {
+ct_tensor *ct_repeat_impl(ct_tensor *self, ct_intlist repeats) {
     if (repeats.n < self->ndim)
         return ct_error(CT_ERR_RUNTIME, "[repeat] Number of dimensions of repeat dims can not be smaller than number of "
                         "dimensions of tensor");
@@ -300,7 +306,7 @@ static int check_ri_dim(const ct_tensor *self, const int64_t *dim) {
     return ct_wrap_dim(*dim, self->ndim, "repeat_interleave") < 0 ? -1 : 0;
 }
 
-ct_tensor *ct_repeat_interleave_self_int(ct_tensor *self, int64_t repeats, const int64_t *dim,
+ct_tensor *ct_repeat_interleave_self_int_impl(ct_tensor *self, int64_t repeats, const int64_t *dim,
                                          const int64_t *output_size) {
     if (self->ndim == 0) { /* torch's order for 0-dim inputs: dim range, repeats, then no dim at all */
         if (dim && ct_wrap_dim(*dim, 0, "repeat_interleave") < 0) return NULL;
@@ -311,7 +317,7 @@ ct_tensor *ct_repeat_interleave_self_int(ct_tensor *self, int64_t repeats, const
     return interleave(self, dim, &repeats, 1, output_size);
 }
 
-ct_tensor *ct_repeat_interleave_self_Tensor(ct_tensor *self, ct_tensor *repeats, const int64_t *dim,
+ct_tensor *ct_repeat_interleave_self_Tensor_impl(ct_tensor *self, ct_tensor *repeats, const int64_t *dim,
                                             const int64_t *output_size) {
     if (check_ri_dim(self, dim)) return NULL;
     int64_t n;
@@ -386,7 +392,7 @@ static void rev_rows(int64_t r0, int64_t r1, void *ctx) {
 }
 #undef REV_ROWS
 
-ct_tensor *ct_flip(ct_tensor *self, ct_intlist dims) {
+ct_tensor *ct_flip_impl(ct_tensor *self, ct_intlist dims) {
     bool f[CT_MAX_DIM] = {false};
     for (int64_t i = 0; i < dims.n; i++) {
         int d = ct_wrap_dim(dims.data[i], self->ndim, "flip");
@@ -472,7 +478,7 @@ static ct_tensor *roll_one(ct_tensor *x, int d, int64_t shift) {
     return out;
 }
 
-ct_tensor *ct_roll(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
+ct_tensor *ct_roll_impl(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
     if (dims.n < 0) dims.n = 0; /* None: roll the flattened tensor */
     if (shifts.n == 0) return ct_error(CT_ERR_RUNTIME, "[roll] `shifts` required");
     if (dims.n == 0 && shifts.n == 1) {
@@ -510,7 +516,7 @@ ct_tensor *ct_roll(ct_tensor *self, ct_intlist shifts, ct_intlist dims) {
 
 /* ------------------------------------------------------------------ diag / tril / triu */
 
-ct_tensor *ct_diag(ct_tensor *self, int64_t diagonal) {
+ct_tensor *ct_diag_impl(ct_tensor *self, int64_t diagonal) {
     if (self->ndim == 1) {
         int64_t n = self->sizes[0] + (diagonal < 0 ? -diagonal : diagonal);
         int64_t sh[2] = {n, n};
@@ -532,7 +538,7 @@ ct_tensor *ct_diag(ct_tensor *self, int64_t diagonal) {
     return ct_error(CT_ERR_RUNTIME, "[diag] diag(): Supports 1D or 2D tensors. Got %dD", self->ndim);
 }
 
-ct_tensor *ct_diag_embed(ct_tensor *self, int64_t offset, int64_t dim1, int64_t dim2) {
+ct_tensor *ct_diag_embed_impl(ct_tensor *self, int64_t offset, int64_t dim1, int64_t dim2) {
     int nd = self->ndim + 1;
     int a = ct_wrap_dim(dim1, nd, "diag_embed");
     if (a < 0) return NULL;
@@ -601,8 +607,8 @@ static ct_tensor *tri(ct_tensor *self, int64_t k, bool lower, const char *op) {
     return out;
 }
 
-ct_tensor *ct_tril(ct_tensor *self, int64_t diagonal) { return tri(self, diagonal, true, "tril"); }
-ct_tensor *ct_triu(ct_tensor *self, int64_t diagonal) { return tri(self, diagonal, false, "triu"); }
+ct_tensor *ct_tril_impl(ct_tensor *self, int64_t diagonal) { return tri(self, diagonal, true, "tril"); }
+ct_tensor *ct_triu_impl(ct_tensor *self, int64_t diagonal) { return tri(self, diagonal, false, "triu"); }
 
 static ct_tensor *tri_(ct_tensor *self, int64_t k, bool lower, const char *op) {
     if (self->ndim < 2)
@@ -622,5 +628,5 @@ static ct_tensor *tri_(ct_tensor *self, int64_t k, bool lower, const char *op) {
     return self;
 }
 
-ct_tensor *ct_tril_(ct_tensor *self, int64_t diagonal) { return tri_(self, diagonal, true, "tril_"); }
-ct_tensor *ct_triu_(ct_tensor *self, int64_t diagonal) { return tri_(self, diagonal, false, "triu_"); }
+ct_tensor *ct_tril__impl(ct_tensor *self, int64_t diagonal) { return tri_(self, diagonal, true, "tril_"); }
+ct_tensor *ct_triu__impl(ct_tensor *self, int64_t diagonal) { return tri_(self, diagonal, false, "triu_"); }

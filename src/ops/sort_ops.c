@@ -201,16 +201,16 @@ static int64_t dim_len(ct_tensor *self, int64_t dim, const char *op) {
     return self->ndim ? self->sizes[d] : 1;
 }
 
-int ct_sort(ct_tensor *self, int64_t dim, bool descending, ct_tensor **out0, ct_tensor **out1) {
+int ct_sort_impl(ct_tensor *self, int64_t dim, bool descending, ct_tensor **out0, ct_tensor **out1) {
     int64_t R = dim_len(self, dim, "sort");
     if (R < 0) return -1;
     return sorted_part("sort", self, dim, descending, R, 0, out0, out1);
 }
 
-int ct_sort_stable(ct_tensor *self, const bool *stable, int64_t dim, bool descending, ct_tensor **out0,
-                   ct_tensor **out1) {
+int ct_sort_stable_impl(ct_tensor *self, const bool *stable, int64_t dim, bool descending, ct_tensor **out0,
+                        ct_tensor **out1) {
     (void)stable; /* always stable */
-    return ct_sort(self, dim, descending, out0, out1);
+    return ct_sort_impl(self, dim, descending, out0, out1);
 }
 
 ct_tensor *ct_argsort(ct_tensor *self, int64_t dim, bool descending) {
@@ -287,7 +287,7 @@ static int cmp_i64(const void *a, const void *b) {
 
 /* topk: select the k-th element (expected O(R)), then sort only the k winners (by value,
  * ties by position). */
-int ct_topk(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
+int ct_topk_impl(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
             ct_tensor **out1) {
     (void)sorted; /* results always come sorted, which torch allows for sorted=False */
     int d;
@@ -458,7 +458,7 @@ fail:
     return -1;
 }
 
-int ct_kthvalue(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_kthvalue_impl(ct_tensor *self, int64_t k, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     int64_t R = dim_len(self, dim, "kthvalue");
     if (R < 0) return -1;
     if (R == 0)
@@ -485,28 +485,28 @@ static int median_rows(const char *op, ct_tensor *self, int64_t dim, bool flat, 
     return order_stat(op, self, dim, flat, keepdim, ignore_nan ? pos_nanmedian : pos_median, 0, values, indices);
 }
 
-ct_tensor *ct_median(ct_tensor *self) {
+ct_tensor *ct_median_impl(ct_tensor *self) {
     ct_tensor *v = NULL;
     if (median_rows("median", self, 0, true, false, false, &v, NULL)) return NULL;
     return v;
 }
 
-int ct_median_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_median_dim_impl(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     return median_rows("median", self, dim, false, keepdim, false, out0, out1);
 }
 
-ct_tensor *ct_nanmedian(ct_tensor *self) {
+ct_tensor *ct_nanmedian_impl(ct_tensor *self) {
     ct_tensor *v = NULL;
     if (median_rows("nanmedian", self, 0, true, false, true, &v, NULL)) return NULL;
     return v;
 }
 
-int ct_nanmedian_dim(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_nanmedian_dim_impl(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     return median_rows("nanmedian", self, dim, false, keepdim, true, out0, out1);
 }
 
 /* Most frequent value per row (smallest among ties) and the last index holding it. */
-int ct_mode(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
+int ct_mode_impl(ct_tensor *self, int64_t dim, bool keepdim, ct_tensor **out0, ct_tensor **out1) {
     int d;
     int64_t N, R;
     ct_tensor *rows = rows_of("mode", self, dim, &d, &N, &R);
@@ -670,9 +670,9 @@ static ct_tensor *scan(const char *op, ct_tensor *self, int64_t dim, int dtype, 
     return r;
 }
 
-ct_tensor *ct_cumsum(ct_tensor *self, int64_t dim, int dtype) { return scan("cumsum", self, dim, dtype, SCAN_SUM); }
-ct_tensor *ct_cumprod(ct_tensor *self, int64_t dim, int dtype) { return scan("cumprod", self, dim, dtype, SCAN_PROD); }
-ct_tensor *ct_logcumsumexp(ct_tensor *self, int64_t dim) { return scan("logcumsumexp", self, dim, -1, SCAN_LSE); }
+ct_tensor *ct_cumsum_impl(ct_tensor *self, int64_t dim, int dtype) { return scan("cumsum", self, dim, dtype, SCAN_SUM); }
+ct_tensor *ct_cumprod_impl(ct_tensor *self, int64_t dim, int dtype) { return scan("cumprod", self, dim, dtype, SCAN_PROD); }
+ct_tensor *ct_logcumsumexp_impl(ct_tensor *self, int64_t dim) { return scan("logcumsumexp", self, dim, -1, SCAN_LSE); }
 
 /* Running max/min: a new element wins on >= (<=) or when it is NaN; NaN then sticks. */
 static int cum_ext(const char *op, ct_tensor *self, int64_t dim, bool is_max, ct_tensor **out0, ct_tensor **out1) {
@@ -732,10 +732,10 @@ static int cum_ext(const char *op, ct_tensor *self, int64_t dim, bool is_max, ct
     return 0;
 }
 
-int ct_cummax(ct_tensor *self, int64_t dim, ct_tensor **out0, ct_tensor **out1) {
+int ct_cummax_impl(ct_tensor *self, int64_t dim, ct_tensor **out0, ct_tensor **out1) {
     return cum_ext("cummax", self, dim, true, out0, out1);
 }
-int ct_cummin(ct_tensor *self, int64_t dim, ct_tensor **out0, ct_tensor **out1) {
+int ct_cummin_impl(ct_tensor *self, int64_t dim, ct_tensor **out0, ct_tensor **out1) {
     return cum_ext("cummin", self, dim, false, out0, out1);
 }
 
@@ -790,7 +790,7 @@ static void slice_sort(const slices *s, int64_t *idx, int64_t *tmp, int64_t n) {
     if (a != idx) memcpy(idx, a, (size_t)n * sizeof(int64_t));
 }
 
-int ct_unique_impl(ct_tensor *self, bool sorted, bool return_inverse, bool return_counts, const int64_t *dim,
+int ct_unique_impl_impl(ct_tensor *self, bool sorted, bool return_inverse, bool return_counts, const int64_t *dim,
                    bool consecutive, ct_tensor **out0, ct_tensor **out1, ct_tensor **out2) {
     (void)sorted; /* results always come sorted (torch's CPU unique sorts too) */
     (void)return_inverse;
@@ -933,7 +933,7 @@ fail:
 
 /* ------------------------------------------------------------------ bincount / histc */
 
-ct_tensor *ct_bincount(ct_tensor *self, ct_tensor *weights, int64_t minlength) {
+ct_tensor *ct_bincount_impl(ct_tensor *self, ct_tensor *weights, int64_t minlength) {
     if (self->ndim != 1 || !ct_dtype_is_integral(self->dtype, false))
         return ct_error(CT_ERR_RUNTIME, "[bincount] bincount only supports 1-d non-negative integral inputs.");
     if (minlength < 0) return ct_error(CT_ERR_RUNTIME, "[bincount] minlength should be >= 0");

@@ -160,5 +160,6 @@ int ctp_is_ndarray(PyObject *o); /* 1/0, -1 on error; never imports numpy */
 ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly);
 int ctp_init_dlpack(PyObject *m);
 int ctp_init_shared(PyObject *m);
+int ctp_init_tensorboard(PyObject *m);
 
 #endif

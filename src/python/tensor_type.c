@@ -170,7 +170,10 @@ static PyObject *get_nbytes(PyObject *self, void *c) {
 static PyObject *get_T(PyObject *self, void *c) {
     (void)c;
     ct_tensor *t = ctp_t(self);
-    if (t->ndim == 2) return ctp_wrap(ct_transpose(t, 0, 1));
+    if (t->ndim == 2) { /* a permute, as torch (PermuteBackward0 under autograd) */
+        int64_t p[2] = {1, 0};
+        return ctp_wrap(ct_permute(t, (ct_intlist){p, 2}));
+    }
     if (PyErr_WarnEx(PyExc_UserWarning,
                      t->ndim == 0 ? "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
                                   : "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
@@ -184,7 +187,7 @@ static PyObject *get_T(PyObject *self, void *c) {
 }
 static PyObject *get_mT(PyObject *self, void *c) {
     ct_tensor *t = ctp_t(self);
-    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t)); /* identity on 0-D, as torch */
+    if (t->ndim == 0) return Py_NewRef(self); /* the tensor itself on 0-D, as torch */
     if (t->ndim < 2)
         return PyErr_Format(PyExc_RuntimeError, "tensor.%s is only supported on matrices or batches of matrices. Got "
                             "%d-D tensor.", (const char *)c, t->ndim);
@@ -193,7 +196,7 @@ static PyObject *get_mT(PyObject *self, void *c) {
 static PyObject *get_H(PyObject *self, void *c) {
     (void)c;
     ct_tensor *t = ctp_t(self);
-    if (t->ndim == 0) return ctp_wrap(ct_tensor_alias(t));
+    if (t->ndim == 0) return Py_NewRef(self);
     if (t->ndim != 2)
         return PyErr_Format(PyExc_RuntimeError, "tensor.H is only supported on matrices (2-D tensors). Got %d-D "
                             "tensor.%s", t->ndim, t->ndim > 2 ? " For batches of matrices, consider using tensor.mH" : "");

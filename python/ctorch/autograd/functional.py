@@ -174,7 +174,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
 
     res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict)
     if not is_inputs_tuple:
-        return res
+        return res[0][0]  # one input: a Tensor, not ((H,),)
     return res
 
 

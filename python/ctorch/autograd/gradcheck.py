@@ -33,11 +33,15 @@ def _numerical_jacobian(func, inputs, diff_idx, eps):
         cols = []
         for j in range(flat.numel()):
             orig = flat[j].item()
+            # only the perturbation runs without grad: func itself may need autograd
+            # (gradgradcheck's func computes gradients)
             with no_grad():
                 flat[j] = orig + eps
-                plus = [o.detach().reshape(-1).clone() for o in _flat_outputs(func(*inputs))]
+            plus = [o.detach().reshape(-1).clone() for o in _flat_outputs(func(*inputs))]
+            with no_grad():
                 flat[j] = orig - eps
-                minus = [o.detach().reshape(-1).clone() for o in _flat_outputs(func(*inputs))]
+            minus = [o.detach().reshape(-1).clone() for o in _flat_outputs(func(*inputs))]
+            with no_grad():
                 flat[j] = orig
             cols.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
         result.append(cols)
@@ -51,11 +55,14 @@ def _analytical_jacobian(outputs, inputs, diff_idx):
     rows = []
     diff_inputs = tuple(inputs[k] for k in diff_idx)
     for o in outputs:
-        flat = o.reshape(-1)
         per = []
-        for i in range(flat.numel()):
+        for i in range(o.numel()):
             if o.requires_grad:
-                gs = _grad(flat[i], diff_inputs, retain_graph=True, allow_unused=True)
+                # one-hot grad_output: no differentiable indexing of the output needed
+                e = ctorch.zeros(o.numel(), dtype=o.dtype)
+                e[i] = 1
+                gs = _grad(o, diff_inputs, grad_outputs=e.reshape(tuple(o.shape)), retain_graph=True,
+                           allow_unused=True)
             else:
                 gs = (None,) * len(diff_inputs)
             per.append([(g if g is not None else ctorch.zeros_like(x)).reshape(-1)
