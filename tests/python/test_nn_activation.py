@@ -245,3 +245,12 @@ def test_double_backward_refused():
     with pytest.raises(NotImplementedError):
         ctorch.autograd.grad(g, [x], ctorch.ones(3, 4, dtype=ctorch.float64))
 
+
+
+def test_gradcheck():
+    x = ctorch.randn(3, 5, dtype=ctorch.float64, requires_grad=True)
+    for f in (lambda t: ctorch.nn.functional.silu(t), lambda t: ctorch.nn.functional.log_softmax(t, 1),
+              lambda t: ctorch.nn.functional.softplus(t, beta=2.0), lambda t: ctorch.nn.functional.elu(t),
+              lambda t: ctorch.nn.functional.cross_entropy(t, ctorch.tensor([0, 4, 2]), label_smoothing=0.2),
+              lambda t: ctorch.nn.functional.binary_cross_entropy_with_logits(t, ctorch.full((3, 5), 0.3, dtype=ctorch.float64))):
+        assert ctorch.autograd.gradcheck(f, (x,))
