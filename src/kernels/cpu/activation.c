@@ -313,7 +313,7 @@ typedef struct {
     bool log;
 } smb_ctx;
 
-#define SOFTMAX_BWD(NAME, T, VEXP)                                                           \
+#define SOFTMAX_BWD(NAME, T, VEXP, ROWSUM, ROWDOT)                                                           \
     static void NAME(int64_t begin, int64_t end, void *vctx) {                              \
         const smb_ctx *c = (const smb_ctx *)vctx;                                           \
         const int64_t D = c->dim, I = c->inner;                                             \
@@ -324,13 +324,8 @@ typedef struct {
             T *dx = (T *)c->dst + o * D * I;                                                 \
             for (int64_t i0 = 0; i0 < I; i0 += SM_BAND) {                                    \
                 int64_t w = I - i0 < SM_BAND ? I - i0 : SM_BAND;                             \
-                if (w == 1) {                                                                \
-                    double acc = 0;                                                          \
-                    if (c->log)                                                              \
-                        for (int64_t d = 0; d < D; d++) acc += g[d * I + i0];                \
-                    else                                                                     \
-                        for (int64_t d = 0; d < D; d++) acc += (double)g[d * I + i0] * y[d * I + i0]; \
-                    s[0] = (T)acc;                                                           \
+                if (I == 1) {                                                                \
+                    s[0] = (T)(c->log ? ROWSUM(g, D) : ROWDOT(g, y, D));                     \
                 } else {                                                                     \
                     for (int64_t i = 0; i < w; i++) s[i] = 0;                                \
                     for (int64_t d = 0; d < D; d++) {                                        \
@@ -352,8 +347,8 @@ typedef struct {
             }                                                                                \
         }                                                                                    \
     }
-SOFTMAX_BWD(softmax_bwd_f32, float, ct_vexpf)
-SOFTMAX_BWD(softmax_bwd_f64, double, ct_vexp)
+SOFTMAX_BWD(softmax_bwd_f32, float, ct_vexpf, row_sum_f32, row_dot_f32)
+SOFTMAX_BWD(softmax_bwd_f64, double, ct_vexp, row_sum_f64, row_dot_f64)
 
 static void dims3(const ct_tensor *t, int dim, int64_t *outer, int64_t *D, int64_t *inner) {
     *outer = 1, *inner = 1, *D = t->ndim ? t->sizes[dim] : 1;

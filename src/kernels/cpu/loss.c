@@ -308,6 +308,21 @@ PW_FWD(pw_fwd_f64, double)
 #define PW_BWD(NAME, T)                                                                      \
     static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                   \
         const pw_ctx *c = (const pw_ctx *)vctx;                                             \
+        if ((c->kind == PW_MSE || c->kind == PW_L1) && !c->has_w && s[3] == sizeof(T) &&    \
+            s[4] == sizeof(T) && s[7] == 0 && (!c->want[0] || s[0] == sizeof(T)) &&          \
+            (!c->want[1] || s[1] == sizeof(T))) {                                            \
+            const T *restrict x = (const T *)p[3], *restrict y = (const T *)p[4];            \
+            T k = (T)(c->scale * (double)*(const T *)p[7]);                                  \
+            T *restrict gx = c->want[0] ? (T *)p[0] : NULL, *restrict gy = c->want[1] ? (T *)p[1] : NULL; \
+            if (c->kind == PW_MSE) k *= 2;                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                T d = x[i] - y[i];                                                           \
+                T v = c->kind == PW_MSE ? k * d : (d > 0 ? k : (d < 0 ? -k : (T)0));         \
+                if (gx) gx[i] = v;                                                           \
+                if (gy) gy[i] = -v;                                                          \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
         switch (c->kind) {                                                                   \
             PW_KINDS(PW_BWD_CASE_##T)                                                        \
         }                                                                                    \

@@ -8,6 +8,23 @@
 #include <stdint.h>
 #include <string.h>
 
+/* dot product of two rows (needs ROW_REDUCE's vector type) */
+#define ROW_DOT(SUF, T, W)                                                                   \
+    static inline double row_dot_##SUF(const T *x, const T *y, int64_t n) {                 \
+        v_##SUF vs = {0};                                                                    \
+        int64_t i = 0;                                                                       \
+        for (; i + W <= n; i += W) {                                                         \
+            v_##SUF a, b;                                                                    \
+            memcpy(&a, x + i, sizeof a);                                                     \
+            memcpy(&b, y + i, sizeof b);                                                     \
+            vs += a * b;                                                                     \
+        }                                                                                    \
+        double r = 0;                                                                        \
+        for (int j = 0; j < W; j++) r += vs[j];                                              \
+        for (; i < n; i++) r += (double)x[i] * y[i];                                         \
+        return r;                                                                            \
+    }
+
 /* Row max / sum with GCC vector extensions (plain loops with a select or a floating-point
  * reduction are not vectorised without -ffast-math). NaNs in the max are ignored: they make
  * the exps, and so the result, NaN anyway. */
@@ -43,7 +60,9 @@
         return r;                                                                            \
     }
 ROW_REDUCE(f32, float, int32_t, 8)
+ROW_DOT(f32, float, 8)
 ROW_REDUCE(f64, double, int64_t, 4)
+ROW_DOT(f64, double, 4)
 
 /* sum over the row of exp(x - m), in chunks through a stack buffer so the exps vectorise */
 #define ROW_SUMEXP(SUF, T, VEXP)                                                             \
