@@ -62,7 +62,7 @@ static int act_record(int kind, ct_tensor *result, ct_tensor *self, double p0, d
     node->dv[1] = p1;
     node->dv[2] = p2;
     node->dv[3] = 0;
-    if (ct_nn_act_uses_result(kind)) return ct_node_save(node, 0, result, 0);
+    if (ct_nn_act_uses_result(kind, node->dv)) return ct_node_save(node, 0, result, 0);
     return ct_node_save(node, 0, self, -1);
 }
 

@@ -12,6 +12,9 @@ ACTS = {
     "relu": lambda F, x: F.relu(x),
     "relu6": lambda F, x: F.relu6(x),
     "leaky_relu": lambda F, x: F.leaky_relu(x, 0.2),
+    "leaky_relu_neg": lambda F, x: F.leaky_relu(x, -0.3),
+    "elu_neg": lambda F, x: F.elu(x, -0.7),
+    "celu_neg": lambda F, x: F.celu(x, -1.3),
     "elu": lambda F, x: F.elu(x, 0.7),
     "selu": lambda F, x: F.selu(x),
     "celu": lambda F, x: F.celu(x, 1.3),
@@ -254,3 +257,15 @@ def test_gradcheck():
               lambda t: ctorch.nn.functional.cross_entropy(t, ctorch.tensor([0, 4, 2]), label_smoothing=0.2),
               lambda t: ctorch.nn.functional.binary_cross_entropy_with_logits(t, ctorch.full((3, 5), 0.3, dtype=ctorch.float64))):
         assert ctorch.autograd.gradcheck(f, (x,))
+
+
+def test_inplace_negative_slope_refused():
+    # torch refuses the backward of in-place leaky_relu_/elu_ with a negative slope (RuntimeError);
+    # ctorch raises the same class at the in-place call
+    for lib in (torch, ctorch):
+        for f in (lambda x: lib.nn.functional.leaky_relu(x, -0.2, inplace=True),
+                  lambda x: lib.nn.functional.elu(x, -0.5, inplace=True)):
+            x = lib.randn(3, 4, requires_grad=True)
+            with pytest.raises(RuntimeError):
+                y = f(x * 1)
+                lib.autograd.grad(y, [x], lib.ones(3, 4))

@@ -85,6 +85,8 @@ ACT(relu, a < 0 ? (R)0 : a, b > 0 ? g : (R)0)
 ACT(hardtanh, a < P0 ? P0 : (a > P1 ? P1 : a), (b > P0 && b < P1) ? g : (R)0)
 ACT(leaky, a > 0 ? a : a * P0, b > 0 ? g : g * P0)
 ACT(elu, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * (b + P1 * P0))
+/* elu from the input (negative alpha: the result no longer tells the sign of the input) */
+ACT(elu_x, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * P1 * P0 * EXP(b * P2))
 ACT(gelu, (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
     g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) + b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
 ACT(gelu_tanh, (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * a))),
@@ -140,6 +142,7 @@ static const ct_loops bwd_loops[CT_ACT_COUNT] = {
     BL(logsigmoid), BL(threshold)};
 
 static const ct_loops gelu_tanh_fwd = FL(gelu_tanh), gelu_tanh_bwd = BL(gelu_tanh);
+static const ct_loops elu_x_bwd = BL(elu_x);
 
 static const char *const act_names[CT_ACT_COUNT] = {
     "relu", "hardtanh", "leaky_relu", "elu", "celu", "gelu", "silu", "mish", "softplus", "softsign",
@@ -151,10 +154,11 @@ static const char *const node_names[CT_ACT_COUNT] = {
     "SoftshrinkBackward0", "HardshrinkBackward0", "TanhshrinkBackward0", "HardswishBackward0",
     "HardsigmoidBackward0", "TanhBackward0", "SigmoidBackward0", "LogSigmoidBackward0", "ThresholdBackward0"};
 
-bool ct_nn_act_uses_result(int kind) {
+bool ct_nn_act_uses_result(int kind, const double *p) {
     switch (kind) {
-    case CT_ACT_RELU: case CT_ACT_HARDTANH: case CT_ACT_LEAKY_RELU: case CT_ACT_ELU: case CT_ACT_CELU:
-    case CT_ACT_HARDSIGMOID: case CT_ACT_TANH: case CT_ACT_SIGMOID:
+    case CT_ACT_LEAKY_RELU: case CT_ACT_ELU: case CT_ACT_CELU:
+        return p[0] >= 0; /* a negative slope/alpha maps negative inputs to positive outputs */
+    case CT_ACT_RELU: case CT_ACT_HARDTANH: case CT_ACT_HARDSIGMOID: case CT_ACT_TANH: case CT_ACT_SIGMOID:
         return true;
     default:
         return false;
@@ -185,6 +189,7 @@ ct_tensor *ct_nn_act_backward(int kind, ct_tensor *grad, ct_tensor *s, const dou
         ct_tensor_retain(g);
     }
     const ct_loops *lp = (kind == CT_ACT_GELU && p[0] != 0) ? &gelu_tanh_bwd : &bwd_loops[kind];
+    if ((kind == CT_ACT_ELU || kind == CT_ACT_CELU) && p[0] < 0) lp = &elu_x_bwd;
     ct_tensor *r = ct_ew_binary(act_names[kind], g, s, NULL, lp, CT_RULE_SAME, 0, &ctx);
     ct_tensor_release(g);
     return r;
@@ -213,10 +218,6 @@ ct_tensor *ct_nn_act__impl(ct_tensor *self, int64_t kind, double p0, double p1, 
     double p[4] = {p0, p1, p2, 0};
     if (kind < 0 || kind >= CT_ACT_COUNT) return ct_error(CT_ERR_VALUE, "[activation] unknown kind %lld", (long long)kind);
     if (check_params(kind, p)) return NULL;
-    if (kind == CT_ACT_LEAKY_RELU && p0 < 0 && ct_tensor_requires_grad(self) && ct_grad_enabled())
-        return ct_error(CT_ERR_RUNTIME, "In-place leakyReLu backward calculation is triggered with a negative slope "
-                                        "which is not supported. This is caused by calling in-place forward function "
-                                        "with a negative slope, please call out-of-place version instead.");
     ct_tensor *r = ct_nn_act_forward((int)kind, self, self, p);
     return r;
 }

@@ -9,8 +9,8 @@
 /* NOTE [ Activation kinds ]
  * The Python wrappers (python/ctorch/nn/_functional/activation.py) pass these numbers to
  * ctorch._C._ns_nn._act; keep both lists in the same order. p[0..3] are the op's float
- * parameters. Kinds marked (y) compute their backward from the result, the others from
- * the input. */
+ * parameters. Kinds marked (y) compute their backward from the result (leaky_relu, elu and
+ * celu only with a non-negative slope/alpha), the others from the input. */
 enum {
     CT_ACT_RELU = 0,      /* (y) */
     CT_ACT_HARDTANH,      /* (y) p0 = min, p1 = max */
@@ -38,7 +38,7 @@ enum {
 ct_tensor *ct_nn_act_forward(int kind, ct_tensor *x, ct_tensor *out, const double *p);
 /* grad_input = grad * act'(s), s being the input or the result (see the kinds). New ref. */
 ct_tensor *ct_nn_act_backward(int kind, ct_tensor *grad, ct_tensor *s, const double *p);
-bool ct_nn_act_uses_result(int kind);
+bool ct_nn_act_uses_result(int kind, const double *p);
 const char *ct_nn_act_node_name(int kind);
 
 /* softmax / log_softmax backward over dim: y is the forward result. New ref. */

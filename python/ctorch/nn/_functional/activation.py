@@ -69,12 +69,22 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+def _negative_inplace(name, inplace, input, v):
+    # torch refuses the backward of these (RuntimeError); ctorch refuses the in-place call itself
+    if inplace and v < 0 and _needs_grad(input):
+        raise RuntimeError(
+            f"In-place {name} backward calculation is triggered with a negative slope which is not supported. This "
+            "is caused by calling in-place forward function with a negative slope, please call out-of-place version "
+            "instead.")
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    _negative_inplace("leakyReLu", inplace, input, negative_slope)
     return _act(input, _LEAKY, inplace, float(negative_slope))
 
 
 def leaky_relu_(input, negative_slope=0.01):
-    return _act(input, _LEAKY, True, float(negative_slope))
+    return leaky_relu(input, negative_slope, True)
 
 
 def prelu(input, weight):
@@ -97,6 +107,7 @@ def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
 
 
 def elu(input, alpha=1.0, inplace=False):
+    _negative_inplace("elu", inplace, input, alpha)
     return _act(input, _ELU, inplace, float(alpha), 1.0, 1.0)
 
 
@@ -115,6 +126,7 @@ def selu_(input):
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
+    _negative_inplace("elu", inplace, input, alpha)
     return _act(input, _CELU, inplace, float(alpha), 1.0, 1.0 / float(alpha))
 
 
