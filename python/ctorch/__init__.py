@@ -79,5 +79,8 @@ def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the 
                   "in [start, end).", UserWarning, stacklevel=2)
     return _C._ns_torch.range(start, end, step, **kwargs)
 from ._indexing import nonzero  # noqa: E402,F401
+from .nn._functional.conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,  # noqa: E402,F401
+                                  conv_transpose3d, pixel_shuffle, pixel_unshuffle)
+from .nn._functional.linear import bilinear  # noqa: E402,F401
 from . import serialization  # noqa: E402
 from .serialization import save, load  # noqa: E402,F401

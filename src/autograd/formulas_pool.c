@@ -1,0 +1,448 @@
+/* Backward formulas of the pooling ops (src/ops/nn_pool.ops).
+ *
+ * Each linear pool has an adjoint op that is itself recorded, so gradients of gradients
+ * work: avg_pool <-> avg_pool_backward, adaptive_avg_pool <-> adaptive_avg_pool_backward,
+ * and the index pair pool_scatter_add <-> pool_gather that carries max pools (forward
+ * indices), adaptive max pools and max_unpool. lp_pool's backward is a dedicated kernel
+ * (nn_lp_pool_backward, not recorded: no double backward through lp_pool). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "formulas_nn.h"
+#include "../kernels/cpu/gridsample.h"
+
+typedef struct pool_params {
+    int64_t k[3], s[3], p[3], d[3];
+    int nk, ns, np, ndl;
+    bool ceil_mode, count_include_pad, has_divisor;
+    int64_t divisor;
+    double norm;
+    int64_t nd;
+} pool_params;
+
+static void free_payload(ct_node *n) { free(n->payload); }
+
+static pool_params *params_new(ct_node *n) {
+    pool_params *pp = calloc(1, sizeof *pp);
+    if (!pp) {
+        ct_errorf(CT_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    n->payload = pp;
+    n->destroy = free_payload;
+    return pp;
+}
+
+static void copy_list(int64_t *dst, int *n, ct_intlist l) {
+    *n = l.n > 3 ? 3 : (l.n < 0 ? 0 : (int)l.n);
+    for (int i = 0; i < *n; i++) dst[i] = l.data[i];
+}
+
+static ct_intlist L(const int64_t *d, int n) { return (ct_intlist){d, n}; }
+static ct_intlist meta_sizes(const ct_node *n, int i) { return (ct_intlist){n->in_meta[i].sizes, n->in_meta[i].ndim}; }
+
+static int put(ct_node *n, ct_tensor **gi, int i, ct_tensor *r) {
+    if (!r) return -1;
+    ct_tensor *s = ct_sum_to_meta(r, &n->in_meta[i]);
+    ct_tensor_release(r);
+    if (!s) return -1;
+    gi[i] = s;
+    return 0;
+}
+
+static const char *pick(int64_t nd, const char *n1, const char *n2, const char *n3) {
+    return nd == 1 ? n1 : nd == 3 ? n3 : n2;
+}
+
+/* single-output, single-differentiable-input node; NULL when nothing to record */
+static ct_node *record1(const char *name, ct_backward_fn fn, ct_tensor *out, ct_tensor *in, int *err) {
+    *err = 0;
+    if (!ct_autograd_should_record(1, &in) || !ct_dtype_is_floating(out->dtype)) return NULL;
+    ct_node *node = ct_autograd_record(name, fn, out, 1, &in);
+    if (!node) *err = 1;
+    return node;
+}
+
+/* ------------------------------------------------------------------ index pair */
+
+static int scatter_add_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_gather(g[0], ind, n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+static int gather_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_scatter_add(g[0], ind, meta_sizes(n, 0), n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_pool_scatter_add(ct_tensor *result, ct_tensor *grad, ct_tensor *indices, ct_intlist self_size, int64_t nd) {
+    (void)self_size;
+    int err;
+    ct_node *node = record1(pick(nd, "MaxPool1DWithIndicesBackwardBackward0", "MaxPool2DWithIndicesBackwardBackward0",
+                                 "MaxPool3DWithIndicesBackwardBackward0"),
+                            scatter_add_backward, result, grad, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+int ctg_nn_pool_gather(ct_tensor *result, ct_tensor *self, ct_tensor *indices, int64_t nd) {
+    int err;
+    ct_node *node = record1("PoolGatherBackward0", gather_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+/* max pool and adaptive max pool: the gradient goes to the argmax positions */
+static int max_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0]) return 0;
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_scatter_add(g[0], ind, meta_sizes(n, 0), n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+static int record_max(const char *name, ct_tensor *out, ct_tensor *ind, ct_tensor *self, int64_t nd) {
+    if (!ct_autograd_should_record(1, &self) || !ct_dtype_is_floating(out->dtype)) return 0;
+    ct_node *node = ct_node_new(name, max_backward, 1, &self, 2);
+    if (!node) return -1;
+    node->iv[0] = nd;
+    int rc = ct_node_save(node, 0, ind, -1);
+    if (!rc) rc = ct_node_set_output(node, out, 0);
+    ct_node_release(node);
+    return rc;
+}
+
+int ctg_nn_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_intlist kernel_size, ct_intlist stride,
+                    ct_intlist padding, ct_intlist dilation, bool ceil_mode) {
+    (void)stride, (void)padding, (void)dilation, (void)ceil_mode;
+    int64_t nd = kernel_size.n;
+    return record_max(pick(nd, "MaxPool1DWithIndicesBackward0", "MaxPool2DWithIndicesBackward0",
+                           "MaxPool3DWithIndicesBackward0"),
+                      result0, result1, self, nd);
+}
+
+int ctg_nn_adaptive_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    return record_max(pick(nd, "AdaptiveMaxPool1DBackward0", "AdaptiveMaxPool2DBackward0", "AdaptiveMaxPool3DBackward0"),
+                      result0, result1, self, nd);
+}
+
+static int unpool_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *ind = ct_node_saved(n, 0);
+    if (!ind) return -1;
+    ct_tensor *r = ct_nn_pool_gather(g[0], ind, n->iv[0]);
+    ct_tensor_release(ind);
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_max_unpool(ct_tensor *result, ct_tensor *self, ct_tensor *indices, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    int err;
+    ct_node *node = record1(pick(nd, "MaxUnpool1DBackward0", "MaxUnpool2DBackward0", "MaxUnpool3DBackward0"),
+                            unpool_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return ct_node_save(node, 0, indices, -1);
+}
+
+/* ------------------------------------------------------------------ avg pool pair */
+
+static const int64_t *opt_div(const pool_params *pp) { return pp->has_divisor ? &pp->divisor : NULL; }
+
+static int avg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *r = ct_nn_avg_pool_backward(g[0], meta_sizes(n, 0), L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np),
+                                           pp->ceil_mode, pp->count_include_pad, opt_div(pp));
+    return put(n, gi, 0, r);
+}
+
+static int avg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *r = ct_nn_avg_pool(g[0], L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np), pp->ceil_mode,
+                                  pp->count_include_pad, opt_div(pp));
+    return put(n, gi, 0, r);
+}
+
+static int avg_record(const char *name, ct_backward_fn fn, ct_tensor *out, ct_tensor *in, ct_intlist k, ct_intlist s,
+                      ct_intlist p, bool ceil_mode, bool cip, const int64_t *div) {
+    int err;
+    ct_node *node = record1(name, fn, out, in, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    copy_list(pp->k, &pp->nk, k);
+    copy_list(pp->s, &pp->ns, s);
+    copy_list(pp->p, &pp->np, p);
+    pp->ceil_mode = ceil_mode;
+    pp->count_include_pad = cip;
+    pp->has_divisor = div != NULL;
+    pp->divisor = div ? *div : 0;
+    return 0;
+}
+
+int ctg_nn_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                    bool ceil_mode, bool count_include_pad, const int64_t *divisor_override) {
+    return avg_record(pick(kernel_size.n, "AvgPool1DBackward0", "AvgPool2DBackward0", "AvgPool3DBackward0"),
+                      avg_backward, result, self, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override);
+}
+
+int ctg_nn_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, ct_intlist kernel_size,
+                             ct_intlist stride, ct_intlist padding, bool ceil_mode, bool count_include_pad,
+                             const int64_t *divisor_override) {
+    (void)input_size;
+    return avg_record(pick(kernel_size.n, "AvgPool1DBackwardBackward0", "AvgPool2DBackwardBackward0",
+                           "AvgPool3DBackwardBackward0"),
+                      avg_backward_backward, result, grad_output, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override);
+}
+
+/* ------------------------------------------------------------------ adaptive avg pair */
+
+static int aavg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *r = ct_nn_adaptive_avg_pool_backward(g[0], meta_sizes(n, 0), n->iv[0]);
+    return put(n, gi, 0, r);
+}
+
+static int aavg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t nd = n->iv[0];
+    const ct_input_meta *m = &n->in_meta[0]; /* grad_output: its spatial sizes are the pool's output size */
+    ct_tensor *r = ct_nn_adaptive_avg_pool(g[0], L(m->sizes + m->ndim - nd, (int)nd));
+    return put(n, gi, 0, r);
+}
+
+int ctg_nn_adaptive_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist output_size) {
+    int64_t nd = output_size.n;
+    int err;
+    ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackward0", "AdaptiveAvgPool2DBackward0",
+                                 "AdaptiveAvgPool3DBackward0"),
+                            aavg_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return 0;
+}
+
+int ctg_nn_adaptive_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, int64_t nd) {
+    (void)input_size;
+    int err;
+    ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackwardBackward0", "AdaptiveAvgPool2DBackwardBackward0",
+                                 "AdaptiveAvgPool3DBackwardBackward0"),
+                            aavg_backward_backward, result, grad_output, &err);
+    if (!node) return err ? -1 : 0;
+    node->iv[0] = nd;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ lp pool */
+
+static int lp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const pool_params *pp = n->payload;
+    ct_tensor *x = ct_node_saved(n, 0);
+    ct_tensor *y = x ? ct_node_saved(n, 1) : NULL;
+    bool prev = ct_set_grad_enabled(false);
+    ct_tensor *r = y ? ct_nn_lp_pool_backward(g[0], x, y, pp->norm, L(pp->k, pp->nk), L(pp->s, pp->ns), pp->ceil_mode)
+                     : NULL;
+    ct_set_grad_enabled(prev);
+    int rc = put(n, gi, 0, r);
+    ct_tensor *deps[2] = {g[0], x};
+    if (!rc) rc = ct_nn_once_differentiable("LpPoolBackwardBackward0", 1, gi, 2, deps);
+    ct_tensor_release(x);
+    ct_tensor_release(y);
+    return rc;
+}
+
+int ctg_nn_lp_pool(ct_tensor *result, ct_tensor *self, double norm_type, ct_intlist kernel_size, ct_intlist stride,
+                   bool ceil_mode) {
+    int err;
+    ct_node *node = record1(pick(kernel_size.n, "LpPool1DBackward0", "LpPool2DBackward0", "LpPool3DBackward0"),
+                            lp_backward, result, self, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    copy_list(pp->k, &pp->nk, kernel_size);
+    copy_list(pp->s, &pp->ns, stride);
+    pp->ceil_mode = ceil_mode;
+    pp->norm = norm_type;
+    if (ct_node_save(node, 0, self, -1)) return -1;
+    return ct_node_save(node, 1, result, 0);
+}
+
+/* ------------------------------------------------------------------ upsample pair */
+
+typedef struct up_params {
+    int64_t out[3];
+    int nd;
+    const char *mode; /* static string */
+    bool align;
+    bool has_s[3];
+    double s[3];
+} up_params;
+
+static const char *static_mode(const char *m) {
+    static const char *modes[] = {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(m, modes[i])) return modes[i];
+    return "linear";
+}
+
+static const char *up_name(const char *mode, int nd, bool bwd) {
+    static const char *names[2][4][3] = {
+        {{"UpsampleNearest1DBackward0", "UpsampleNearest2DBackward0", "UpsampleNearest3DBackward0"},
+         {"UpsampleNearestExact1DBackward0", "UpsampleNearestExact2DBackward0", "UpsampleNearestExact3DBackward0"},
+         {"UpsampleLinear1DBackward0", "UpsampleBilinear2DBackward0", "UpsampleTrilinear3DBackward0"},
+         {"UpsampleBicubic1DBackward0", "UpsampleBicubic2DBackward0", "UpsampleBicubic3DBackward0"}},
+        {{"UpsampleNearest1DBackwardBackward0", "UpsampleNearest2DBackwardBackward0", "UpsampleNearest3DBackwardBackward0"},
+         {"UpsampleNearestExact1DBackwardBackward0", "UpsampleNearestExact2DBackwardBackward0",
+          "UpsampleNearestExact3DBackwardBackward0"},
+         {"UpsampleLinear1DBackwardBackward0", "UpsampleBilinear2DBackwardBackward0", "UpsampleTrilinear3DBackwardBackward0"},
+         {"UpsampleBicubic1DBackwardBackward0", "UpsampleBicubic2DBackwardBackward0", "UpsampleBicubic3DBackwardBackward0"}}};
+    int m = !strcmp(mode, "nearest") ? 0 : !strcmp(mode, "nearest-exact") ? 1 : !strcmp(mode, "bicubic") ? 3 : 2;
+    if (nd < 1) nd = 1;
+    if (nd > 3) nd = 3;
+    return names[bwd][m][nd - 1];
+}
+
+static const double *up_s(const up_params *u, int i) { return u->has_s[i] ? &u->s[i] : NULL; }
+
+static int up_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const up_params *u = n->payload;
+    ct_tensor *r = ct_nn_upsample_backward(g[0], meta_sizes(n, 0), L(u->out, u->nd), u->mode, u->align, up_s(u, 0),
+                                           up_s(u, 1), up_s(u, 2));
+    return put(n, gi, 0, r);
+}
+
+static int up_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const up_params *u = n->payload;
+    ct_tensor *r = ct_nn_upsample(g[0], L(u->out, u->nd), u->mode, u->align, up_s(u, 0), up_s(u, 1), up_s(u, 2));
+    return put(n, gi, 0, r);
+}
+
+static int up_record(bool bwd, ct_tensor *result, ct_tensor *in, ct_intlist output_size, const char *mode, bool align,
+                     const double *s0, const double *s1, const double *s2) {
+    int err;
+    ct_node *node = record1(up_name(mode, (int)output_size.n, bwd), bwd ? up_backward_backward : up_backward, result,
+                            in, &err);
+    if (!node) return err ? -1 : 0;
+    up_params *u = calloc(1, sizeof *u);
+    if (!u) return ct_errorf(CT_ERR_MEMORY, "out of memory");
+    node->payload = u;
+    node->destroy = free_payload;
+    copy_list(u->out, &u->nd, output_size);
+    u->mode = static_mode(mode);
+    u->align = align;
+    const double *s[3] = {s0, s1, s2};
+    for (int i = 0; i < 3; i++) {
+        u->has_s[i] = s[i] != NULL;
+        u->s[i] = s[i] ? *s[i] : 0;
+    }
+    return 0;
+}
+
+int ctg_nn_upsample(ct_tensor *result, ct_tensor *self, ct_intlist output_size, const char *mode, bool align_corners,
+                    const double *scale_0, const double *scale_1, const double *scale_2) {
+    return up_record(false, result, self, output_size, mode, align_corners, scale_0, scale_1, scale_2);
+}
+
+int ctg_nn_upsample_backward(ct_tensor *result, ct_tensor *grad_output, ct_intlist input_size, ct_intlist output_size,
+                             const char *mode, bool align_corners, const double *scale_0, const double *scale_1,
+                             const double *scale_2) {
+    (void)input_size;
+    return up_record(true, result, grad_output, output_size, mode, align_corners, scale_0, scale_1, scale_2);
+}
+
+/* ------------------------------------------------------------------ grid_sample, affine_grid */
+
+static int grid_sample_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *x = ct_node_saved(n, 0);
+    ct_tensor *grid = x ? ct_node_saved(n, 1) : NULL;
+    ct_tensor *r[2] = {NULL, NULL};
+    int rc = -1;
+    if (grid) {
+        bool prev = ct_set_grad_enabled(false);
+        rc = ct_nn_grid_sample_bwd(g[0], x, grid, n->iv[0], n->iv[1], n->iv[2] != 0, ct_node_needs_grad(n, 0),
+                                   ct_node_needs_grad(n, 1), &r[0], &r[1]);
+        ct_set_grad_enabled(prev);
+    }
+    if (rc) {
+        ct_tensor_release(x), ct_tensor_release(grid);
+        ct_tensor_release(r[0]), ct_tensor_release(r[1]);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (r[i] && put(n, gi, i, r[i])) {
+            if (i == 0) ct_tensor_release(r[1]);
+            ct_tensor_release(x), ct_tensor_release(grid);
+            return -1;
+        }
+    ct_tensor *deps[3] = {g[0], x, grid};
+    rc = ct_nn_once_differentiable(strstr(n->name, "3D") ? "GridSampler3DBackwardBackward0" : "GridSampler2DBackwardBackward0",
+                                   2, gi, 3, deps);
+    ct_tensor_release(x), ct_tensor_release(grid);
+    return rc;
+}
+
+int ctg_nn_grid_sample(ct_tensor *result, ct_tensor *input, ct_tensor *grid, int64_t mode, int64_t padding_mode,
+                       bool align_corners) {
+    ct_tensor *ins[2] = {input, grid};
+    if (!ct_autograd_should_record(2, ins) || !ct_dtype_is_floating(result->dtype)) return 0;
+    ct_node *node = ct_autograd_record(input->ndim == 5 ? "GridSampler3DBackward0" : "GridSampler2DBackward0",
+                                       grid_sample_backward, result, 2, ins);
+    if (!node) return -1;
+    node->iv[0] = mode, node->iv[1] = padding_mode, node->iv[2] = align_corners;
+    if (ct_node_save(node, 0, input, -1)) return -1;
+    return ct_node_save(node, 1, grid, -1);
+}
+
+/* affine_grid <-> affine_grid_backward: linear maps adjoint to each other (double backward) */
+static int affine_size(const ct_node *n, int64_t *size) {
+    const pool_params *pp = n->payload;
+    for (int i = 0; i < pp->nk; i++) size[i] = pp->k[i];
+    for (int i = 0; i < pp->ns; i++) size[pp->nk + i] = pp->s[i];
+    return pp->nk + pp->ns;
+}
+
+static int affine_grid_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t size[6];
+    int k = affine_size(n, size);
+    ct_tensor *r = ct_nn_affine_grid_backward(g[0], L(size, k), ((const pool_params *)n->payload)->ceil_mode);
+    return put(n, gi, 0, r);
+}
+
+static int affine_grid_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    int64_t size[6];
+    int k = affine_size(n, size);
+    ct_tensor *r = ct_nn_affine_grid(g[0], L(size, k), ((const pool_params *)n->payload)->ceil_mode);
+    return put(n, gi, 0, r);
+}
+
+static int affine_record(const char *name, ct_backward_fn fn, ct_tensor *result, ct_tensor *in, ct_intlist size,
+                         bool align_corners) {
+    int err;
+    ct_node *node = record1(name, fn, result, in, &err);
+    if (!node) return err ? -1 : 0;
+    pool_params *pp = params_new(node);
+    if (!pp) return -1;
+    /* the size (4 or 5 entries) is kept in k (first 3) and s (rest); ceil_mode holds align_corners */
+    copy_list(pp->k, &pp->nk, (ct_intlist){size.data, size.n < 3 ? size.n : 3});
+    copy_list(pp->s, &pp->ns, (ct_intlist){size.data + 3, size.n > 3 ? size.n - 3 : 0});
+    pp->ceil_mode = align_corners;
+    return 0;
+}
+
+int ctg_nn_affine_grid(ct_tensor *result, ct_tensor *theta, ct_intlist size, bool align_corners) {
+    return affine_record("AffineGridGeneratorBackward0", affine_grid_backward, result, theta, size, align_corners);
+}
+
+int ctg_nn_affine_grid_backward(ct_tensor *result, ct_tensor *grad, ct_intlist size, bool align_corners) {
+    return affine_record("AffineGridGeneratorBackwardBackward0", affine_grid_backward_backward, result, grad, size,
+                         align_corners);
+}

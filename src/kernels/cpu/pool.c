@@ -1,0 +1,546 @@
+/* Pooling ops (src/ops/nn_pool.ops): max / avg / adaptive avg / adaptive max / lp pooling
+ * over 1 to 3 spatial dims, max unpooling, and the index scatter/gather pair that carries
+ * max-pool gradients. Inputs are (*, spatial...) with the spatial dims last; the kernels
+ * (pool_impl.h) run on contiguous (planes, D, H, W) data, planes split over threads. float16
+ * and bfloat16 are computed in float32. */
+#include <math.h>
+#include <string.h>
+
+#include "ctorch/ops_gen.h"
+#include "../../core/internal.h"
+
+typedef struct pgeom {
+    int nd;                         /* spatial dims of the op (1..3) */
+    int64_t planes;                 /* product of the leading dims */
+    int64_t in[3], out[3];          /* spatial sizes, left-padded with 1 */
+    int64_t k[3], s[3], p[3], d[3]; /* kernel, stride, padding, dilation */
+    bool count_include_pad;
+    int64_t divisor;                /* 0: none */
+    double norm;                    /* lp pool exponent */
+} pgeom;
+
+static inline int64_t ad_start(int64_t o, int64_t osz, int64_t isz) { return (o * isz) / osz; }
+static inline int64_t ad_end(int64_t o, int64_t osz, int64_t isz) { return ((o + 1) * isz + osz - 1) / osz; }
+
+#define T float
+#define SUF _f32
+#include "pool_impl.h"
+#undef T
+#undef SUF
+#define T double
+#define SUF _f64
+#include "pool_impl.h"
+#undef T
+#undef SUF
+
+/* ------------------------------------------------------------------ helpers */
+
+static const char *torch_type_name(int dtype) {
+    switch (dtype) {
+    case CT_BOOL: return "Bool";
+    case CT_UINT8: return "Byte";
+    case CT_INT8: return "Char";
+    case CT_INT16: return "Short";
+    case CT_INT32: return "Int";
+    case CT_INT64: return "Long";
+    default: return ct_dtype_name(dtype);
+    }
+}
+
+static int compute_dtype(const char *op, const ct_tensor *x) {
+    if (!ct_dtype_is_floating(x->dtype)) {
+        ct_errorf(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", op, torch_type_name(x->dtype));
+        return -1;
+    }
+    return x->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;
+}
+
+/* max/avg pools also take integer inputs (as torch): computed exactly in float64 for values
+ * below 2^53, converted back (avg truncates toward zero like torch's integer division) */
+static int compute_dtype_int(const char *op, const ct_tensor *x) {
+    if (ct_dtype_is_integral(x->dtype, false)) return CT_FLOAT64;
+    return compute_dtype(op, x);
+}
+
+/* Contiguous copy of x in the compute dtype (new reference). */
+static ct_tensor *prep(ct_tensor *x, int cd) { return ct_contig_as(x, cd); }
+
+/* Result in x's dtype from a compute-dtype tensor r (consumed). */
+static ct_tensor *finish(ct_tensor *r, int dtype) {
+    if (!r || r->dtype == dtype) return r;
+    ct_tensor *c = ct_to_dtype(r, dtype, false);
+    ct_tensor_release(r);
+    return c;
+}
+
+static void geom_fill_in(pgeom *g, const ct_tensor *x, int nd) {
+    g->nd = nd;
+    g->planes = 1;
+    for (int i = 0; i < x->ndim - nd; i++) g->planes *= x->sizes[i];
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - nd);
+        g->in[i] = j >= 0 ? x->sizes[x->ndim - nd + j] : 1;
+        g->out[i] = 1;
+        g->k[i] = g->s[i] = g->d[i] = 1;
+        g->p[i] = 0;
+    }
+    g->count_include_pad = true;
+    g->divisor = 0;
+    g->norm = 1;
+}
+
+/* Checks the input rank: (C, spatial) or (N, C, spatial), non-empty except the batch dim. */
+static int check_input(const char *op, const ct_tensor *x, int nd) {
+    if (x->ndim != nd + 1 && x->ndim != nd + 2)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] non-empty %dD or %dD (batch mode) tensor expected for input", op,
+                         nd + 1, nd + 2);
+    for (int i = x->ndim == nd + 2 ? 1 : 0; i < x->ndim; i++)
+        if (x->sizes[i] == 0) {
+            char b[128];
+            return ct_errorf(CT_ERR_RUNTIME,
+                             "[%s] Expected input's non-batch dimensions to have positive length, but input has a "
+                             "shape of %s",
+                             op, ct_shape_str(x->sizes, x->ndim, b, sizeof b));
+        }
+    return 0;
+}
+
+static int load_list(const char *op, const char *what, ct_intlist l, int nd, int64_t *dst, int64_t dflt) {
+    if (l.n <= 0) {
+        for (int i = 0; i < nd; i++) dst[3 - nd + i] = dflt;
+        return 0;
+    }
+    if (l.n != 1 && l.n != nd)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] %s must either be a single int, or a tuple of %d ints", op, what, nd);
+    for (int i = 0; i < nd; i++) dst[3 - nd + i] = l.data[l.n == 1 ? 0 : i];
+    return 0;
+}
+
+static int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil) {
+    int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil ? stride - 1 : 0);
+    int64_t q = num >= 0 ? num / stride : -((-num + stride - 1) / stride);
+    int64_t out = q + 1;
+    if (ceil && (out - 1) * stride >= in + pad) out--;
+    return out;
+}
+
+/* Window pools (max, avg, lp): parse and validate parameters, compute output sizes. */
+static int pool_setup(const char *op, ct_tensor *x, int nd, ct_intlist kernel, ct_intlist stride, ct_intlist pad,
+                      ct_intlist dil, bool ceil, bool is_max, pgeom *g) {
+    if (nd < 1 || nd > 3) return ct_errorf(CT_ERR_RUNTIME, "[%s] kernel_size must have 1 to 3 entries", op);
+    if (check_input(op, x, nd)) return -1;
+    geom_fill_in(g, x, nd);
+    if (load_list(op, "kernel_size", kernel, nd, g->k, 1) || load_list(op, "stride", stride, nd, g->s, 0) ||
+        load_list(op, "padding", pad, nd, g->p, 0) || load_list(op, "dilation", dil, nd, g->d, 1))
+        return -1;
+    if (stride.n <= 0)
+        for (int i = 3 - nd; i < 3; i++) g->s[i] = g->k[i];
+    for (int i = 3 - nd; i < 3; i++) {
+        if (g->k[i] <= 0)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] kernel size should be greater than zero, but got kernel size %lld",
+                             op, (long long)g->k[i]);
+        if (g->s[i] <= 0)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] stride should be greater than zero, but got stride %lld", op,
+                             (long long)g->s[i]);
+        if (g->d[i] <= 0)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] dilation should be greater than zero, but got dilation %lld", op,
+                             (long long)g->d[i]);
+        if (g->p[i] < 0) return ct_errorf(CT_ERR_RUNTIME, "[%s] pad must be non-negative", op);
+        if (g->p[i] > g->k[i] / 2)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] pad should be smaller than or equal to half of kernel size, but got "
+                             "pad=%lld, kernel_size=%lld", op, (long long)g->p[i], (long long)g->k[i]);
+        if (!is_max && nd == 3 && g->in[i] < g->k[i]) {
+            char b[128];
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] input image %s smaller than kernel size", op,
+                             ct_shape_str(x->sizes + x->ndim - 3, 3, b, sizeof b));
+        }
+        g->out[i] = pool_out_size(g->in[i], g->k[i], g->p[i], g->s[i], g->d[i], ceil);
+        if (g->out[i] < 1) {
+            char b[128];
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] Given input size %s, calculated output size is too small", op,
+                             ct_shape_str(x->sizes, x->ndim, b, sizeof b));
+        }
+    }
+    return 0;
+}
+
+static ct_tensor *new_out(const ct_tensor *x, const pgeom *g, int dtype) {
+    int64_t sz[CT_MAX_DIM];
+    int lead = x->ndim - g->nd;
+    for (int i = 0; i < lead; i++) sz[i] = x->sizes[i];
+    for (int i = 0; i < g->nd; i++) sz[lead + i] = g->out[3 - g->nd + i];
+    return ct_empty(sz, x->ndim, dtype);
+}
+
+typedef struct {
+    const pgeom *g;
+    const void *a, *b, *c;
+    void *y;
+    int64_t *ind;
+    int64_t isz, osz;
+    int kind;
+    bool f64;
+} pjob;
+
+enum { K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET, K_GATHER };
+
+static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
+    const pjob *j = ctx;
+    const pgeom *g = j->g;
+    switch (j->kind) {
+    case K_MAX: if (j->f64) maxpool_k_f64(g, j->a, j->y, j->ind, p0, p1); else maxpool_k_f32(g, j->a, j->y, j->ind, p0, p1); break;
+    case K_AVG: if (j->f64) avgpool_k_f64(g, j->a, j->y, p0, p1); else avgpool_k_f32(g, j->a, j->y, p0, p1); break;
+    case K_AVG_BWD: if (j->f64) avgpool_bwd_k_f64(g, j->a, j->y, p0, p1); else avgpool_bwd_k_f32(g, j->a, j->y, p0, p1); break;
+    case K_AAVG: if (j->f64) adaptive_avg_k_f64(g, j->a, j->y, p0, p1); else adaptive_avg_k_f32(g, j->a, j->y, p0, p1); break;
+    case K_AAVG_BWD: if (j->f64) adaptive_avg_bwd_k_f64(g, j->a, j->y, p0, p1); else adaptive_avg_bwd_k_f32(g, j->a, j->y, p0, p1); break;
+    case K_AMAX: if (j->f64) adaptive_max_k_f64(g, j->a, j->y, j->ind, p0, p1); else adaptive_max_k_f32(g, j->a, j->y, j->ind, p0, p1); break;
+    case K_LP: if (j->f64) lppool_k_f64(g, j->a, j->y, p0, p1); else lppool_k_f32(g, j->a, j->y, p0, p1); break;
+    case K_LP_BWD: if (j->f64) lppool_bwd_k_f64(g, j->a, j->b, j->c, j->y, p0, p1); else lppool_bwd_k_f32(g, j->a, j->b, j->c, j->y, p0, p1); break;
+    case K_SCATTER_ADD: if (j->f64) scatter_add_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else scatter_add_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
+    case K_SCATTER_SET: if (j->f64) scatter_set_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else scatter_set_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
+    case K_GATHER: if (j->f64) gather_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else gather_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
+    }
+}
+
+static void run_planes(pjob *j, int64_t planes, int64_t work_per_plane) {
+    if (planes <= 0) return;
+    int64_t w = work_per_plane > 0 ? work_per_plane : 1;
+    int64_t grain = CT_GRAIN / w;
+    if (grain < 1) grain = 1;
+    ct_parallel_for(planes, grain, pjob_run, j);
+}
+
+static int64_t window_volume(const pgeom *g) { return g->k[0] * g->k[1] * g->k[2]; }
+static int64_t osz_of(const pgeom *g) { return g->out[0] * g->out[1] * g->out[2]; }
+
+/* ------------------------------------------------------------------ max pool */
+
+int ct_nn_max_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                        ct_intlist dilation, bool ceil_mode, ct_tensor **out0, ct_tensor **out1) {
+    const char *op = kernel_size.n == 3 ? "max_pool3d" : kernel_size.n == 1 ? "max_pool1d" : "max_pool2d";
+    int nd = (int)kernel_size.n;
+    pgeom g;
+    int cd = compute_dtype_int(op, self);
+    if (cd < 0 || pool_setup(op, self, nd, kernel_size, stride, padding, dilation, ceil_mode, true, &g)) return -1;
+    ct_tensor *x = prep(self, cd);
+    ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+    ct_tensor *ind = y ? new_out(self, &g, CT_INT64) : NULL;
+    if (!ind) goto fail;
+    pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = ct_tensor_data(ind), .kind = K_MAX,
+              .f64 = cd == CT_FLOAT64};
+    run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+    ct_tensor_release(x);
+    *out0 = finish(y, self->dtype);
+    *out1 = ind;
+    if (!*out0) {
+        ct_tensor_release(ind);
+        return -1;
+    }
+    return 0;
+fail:
+    ct_tensor_release(x);
+    ct_tensor_release(y);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ avg pool */
+
+static int avg_setup(const char *op, ct_tensor *x, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                     bool ceil_mode, bool count_include_pad, const int64_t *divisor_override, pgeom *g) {
+    int nd = (int)kernel_size.n;
+    if (pool_setup(op, x, nd, kernel_size, stride, padding, (ct_intlist){NULL, 0}, ceil_mode, false, g)) return -1;
+    g->count_include_pad = count_include_pad;
+    if (divisor_override) {
+        if (*divisor_override == 0) return ct_errorf(CT_ERR_RUNTIME, "[%s] divisor must be not zero", op);
+        g->divisor = *divisor_override;
+    }
+    return 0;
+}
+
+ct_tensor *ct_nn_avg_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                               bool ceil_mode, bool count_include_pad, const int64_t *divisor_override) {
+    const char *op = kernel_size.n == 3 ? "avg_pool3d" : kernel_size.n == 1 ? "avg_pool1d" : "avg_pool2d";
+    pgeom g;
+    int cd = compute_dtype_int(op, self);
+    if (cd < 0 || avg_setup(op, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, &g))
+        return NULL;
+    ct_tensor *x = prep(self, cd);
+    ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+    if (y) {
+        pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .kind = K_AVG, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+    }
+    ct_tensor_release(x);
+    return finish(y, self->dtype);
+}
+
+/* grad_output (*, out spatial) -> grad_input of input_size (the adjoint of avg pool). */
+ct_tensor *ct_nn_avg_pool_backward_impl(ct_tensor *grad_output, ct_intlist input_size, ct_intlist kernel_size,
+                                        ct_intlist stride, ct_intlist padding, bool ceil_mode, bool count_include_pad,
+                                        const int64_t *divisor_override) {
+    const char *op = "avg_pool_backward";
+    if (input_size.n != grad_output->ndim || input_size.n > CT_MAX_DIM)
+        return ct_error(CT_ERR_RUNTIME, "[%s] input_size must have the rank of grad_output", op);
+    int cd = compute_dtype(op, grad_output);
+    if (cd < 0) return NULL;
+    ct_tensor *shape = ct_empty(input_size.data, (int)input_size.n, cd);
+    if (!shape) return NULL;
+    pgeom g;
+    int rc = avg_setup(op, shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, &g);
+    if (rc) {
+        ct_tensor_release(shape);
+        return NULL;
+    }
+    ct_tensor *gy = prep(grad_output, cd);
+    ct_tensor *gx = gy ? ct_zeros(input_size, cd, -1) : NULL;
+    ct_tensor_release(shape);
+    if (gx) {
+        for (int i = 0; i < g.nd; i++)
+            if (gy->sizes[gy->ndim - g.nd + i] != g.out[3 - g.nd + i]) {
+                ct_tensor_release(gy);
+                ct_tensor_release(gx);
+                return ct_error(CT_ERR_RUNTIME, "[%s] grad_output has the wrong spatial size", op);
+            }
+        pjob j = {.g = &g, .a = ct_tensor_data(gy), .y = ct_tensor_data(gx), .kind = K_AVG_BWD, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+    }
+    ct_tensor_release(gy);
+    return finish(gx, grad_output->dtype);
+}
+
+/* ------------------------------------------------------------------ adaptive pools */
+
+static int adaptive_setup(const char *op, ct_tensor *x, ct_intlist output_size, pgeom *g) {
+    int nd = (int)output_size.n;
+    if (nd < 1 || nd > 3) return ct_errorf(CT_ERR_RUNTIME, "[%s] output_size must have 1 to 3 entries", op);
+    if (check_input(op, x, nd)) return -1;
+    geom_fill_in(g, x, nd);
+    for (int i = 0; i < nd; i++) {
+        if (output_size.data[i] < 0)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] elements of output_size must be greater than or equal to 0 but "
+                             "received %lld", op, (long long)output_size.data[i]);
+        g->out[3 - nd + i] = output_size.data[i];
+    }
+    return 0;
+}
+
+static int64_t adaptive_work(const pgeom *g) {
+    int64_t w = 1;
+    for (int i = 0; i < 3; i++) w *= g->in[i] > g->out[i] ? g->in[i] : g->out[i];
+    return w;
+}
+
+ct_tensor *ct_nn_adaptive_avg_pool_impl(ct_tensor *self, ct_intlist output_size) {
+    const char *op = output_size.n == 3 ? "adaptive_avg_pool3d" : "adaptive_avg_pool2d";
+    pgeom g;
+    int cd = compute_dtype(op, self);
+    if (cd < 0 || adaptive_setup(op, self, output_size, &g)) return NULL;
+    ct_tensor *x = prep(self, cd);
+    ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+    if (y) {
+        pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .kind = K_AAVG, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, adaptive_work(&g));
+    }
+    ct_tensor_release(x);
+    return finish(y, self->dtype);
+}
+
+/* grad_output (*, out spatial nd) -> grad_input of input_size (the adjoint of adaptive avg pool). */
+ct_tensor *ct_nn_adaptive_avg_pool_backward_impl(ct_tensor *grad_output, ct_intlist input_size, int64_t nd) {
+    const char *op = "adaptive_avg_pool_backward";
+    if (input_size.n != grad_output->ndim || nd < 1 || nd > 3 || nd >= input_size.n)
+        return ct_error(CT_ERR_RUNTIME, "[%s] input_size must have the rank of grad_output", op);
+    int cd = compute_dtype(op, grad_output);
+    if (cd < 0) return NULL;
+    ct_tensor *shape = ct_empty(input_size.data, (int)input_size.n, cd);
+    if (!shape) return NULL;
+    pgeom g;
+    geom_fill_in(&g, shape, (int)nd);
+    ct_tensor_release(shape);
+    for (int i = 0; i < nd; i++) g.out[3 - nd + i] = grad_output->sizes[grad_output->ndim - nd + i];
+    ct_tensor *gy = prep(grad_output, cd);
+    ct_tensor *gx = gy ? ct_zeros(input_size, cd, -1) : NULL;
+    if (gx) {
+        pjob j = {.g = &g, .a = ct_tensor_data(gy), .y = ct_tensor_data(gx), .kind = K_AAVG_BWD, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, adaptive_work(&g));
+    }
+    ct_tensor_release(gy);
+    return finish(gx, grad_output->dtype);
+}
+
+int ct_nn_adaptive_max_pool_impl(ct_tensor *self, ct_intlist output_size, ct_tensor **out0, ct_tensor **out1) {
+    const char *op = output_size.n == 3 ? "adaptive_max_pool3d" : "adaptive_max_pool2d";
+    pgeom g;
+    int cd = compute_dtype(op, self);
+    if (cd < 0 || adaptive_setup(op, self, output_size, &g)) return -1;
+    ct_tensor *x = prep(self, cd);
+    ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+    ct_tensor *ind = y ? new_out(self, &g, CT_INT64) : NULL;
+    if (!ind) {
+        ct_tensor_release(x);
+        ct_tensor_release(y);
+        return -1;
+    }
+    pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = ct_tensor_data(ind), .kind = K_AMAX,
+              .f64 = cd == CT_FLOAT64};
+    run_planes(&j, g.planes, adaptive_work(&g));
+    ct_tensor_release(x);
+    *out0 = finish(y, self->dtype);
+    *out1 = ind;
+    if (!*out0) {
+        ct_tensor_release(ind);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ lp pool */
+
+static int lp_setup(const char *op, ct_tensor *x, ct_intlist kernel_size, ct_intlist stride, bool ceil_mode,
+                    double norm_type, pgeom *g) {
+    if (pool_setup(op, x, (int)kernel_size.n, kernel_size, stride, (ct_intlist){NULL, 0}, (ct_intlist){NULL, 0},
+                   ceil_mode, false, g))
+        return -1;
+    g->norm = norm_type;
+    return 0;
+}
+
+ct_tensor *ct_nn_lp_pool_impl(ct_tensor *self, double norm_type, ct_intlist kernel_size, ct_intlist stride,
+                              bool ceil_mode) {
+    const char *op = kernel_size.n == 3 ? "lp_pool3d" : kernel_size.n == 1 ? "lp_pool1d" : "lp_pool2d";
+    pgeom g;
+    int cd = compute_dtype(op, self);
+    if (cd < 0 || lp_setup(op, self, kernel_size, stride, ceil_mode, norm_type, &g)) return NULL;
+    ct_tensor *x = prep(self, cd);
+    ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+    if (y) {
+        pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .kind = K_LP, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+    }
+    ct_tensor_release(x);
+    return finish(y, self->dtype);
+}
+
+ct_tensor *ct_nn_lp_pool_backward(ct_tensor *grad_output, ct_tensor *self, ct_tensor *output, double norm_type,
+                                  ct_intlist kernel_size, ct_intlist stride, bool ceil_mode) {
+    const char *op = "lp_pool_backward";
+    pgeom g;
+    int cd = compute_dtype(op, self);
+    if (cd < 0 || lp_setup(op, self, kernel_size, stride, ceil_mode, norm_type, &g)) return NULL;
+    ct_tensor *x = prep(self, cd), *gy = prep(grad_output, cd), *y = prep(output, cd);
+    ct_tensor *gx = (x && gy && y) ? ct_zeros((ct_intlist){self->sizes, self->ndim}, cd, -1) : NULL;
+    if (gx) {
+        pjob j = {.g = &g, .a = ct_tensor_data(gy), .b = ct_tensor_data(x), .c = ct_tensor_data(y),
+                  .y = ct_tensor_data(gx), .kind = K_LP_BWD, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+    }
+    ct_tensor_release(x);
+    ct_tensor_release(gy);
+    ct_tensor_release(y);
+    return finish(gx, self->dtype);
+}
+
+/* ------------------------------------------------------------------ index scatter / gather */
+
+/* planes and per-plane sizes of a (lead..., spatial nd) pair; checks the leading dims agree */
+static int index_geom(const char *op, const int64_t *src, int sn, const ct_tensor *ind, int64_t nd, int64_t *planes,
+                      int64_t *isz, int64_t *osz) {
+    if (nd < 1 || nd > sn || sn != ind->ndim)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] indices must have the rank of the input", op);
+    if (ind->dtype != CT_INT64) return ct_errorf(CT_ERR_RUNTIME, "[%s] expected indices of dtype int64", op);
+    *planes = 1;
+    for (int i = 0; i < sn - nd; i++) {
+        if (src[i] != ind->sizes[i]) return ct_errorf(CT_ERR_RUNTIME, "[%s] indices and input batch sizes differ", op);
+        *planes *= src[i];
+    }
+    *isz = 1;
+    *osz = 1;
+    for (int i = sn - (int)nd; i < sn; i++) {
+        *isz *= src[i];
+        *osz *= ind->sizes[i];
+    }
+    return 0;
+}
+
+static int check_indices(const char *op, const ct_tensor *ind, int64_t isz) {
+    const int64_t *p = ct_tensor_data(ind);
+    for (int64_t i = 0; i < ind->numel; i++)
+        if (p[i] < 0 || p[i] >= isz)
+            return ct_errorf(CT_ERR_RUNTIME, "[%s] Found an invalid max index: %lld (output volumes are of size %lld)",
+                             op, (long long)p[i], (long long)isz);
+    return 0;
+}
+
+static ct_tensor *scatter_common(const char *op, ct_tensor *src, ct_tensor *indices, ct_intlist size, int64_t nd,
+                                 int kind) {
+    int cd = compute_dtype(op, src);
+    if (cd < 0) return NULL;
+    if (size.n > CT_MAX_DIM) return ct_error(CT_ERR_RUNTIME, "[%s] too many dims", op);
+    int64_t planes, isz, osz;
+    if (index_geom(op, size.data, (int)size.n, indices, nd, &planes, &isz, &osz)) return NULL;
+    for (int i = 0; i < src->ndim; i++)
+        if (src->ndim != indices->ndim || src->sizes[i] != indices->sizes[i]) {
+            char b1[128], b2[128];
+            return ct_error(CT_ERR_RUNTIME, "[%s] Expected shape of indices to be same as that of the input tensor (%s) "
+                            "but got indices tensor with shape: %s", op, ct_shape_str(src->sizes, src->ndim, b1, sizeof b1),
+                            ct_shape_str(indices->sizes, indices->ndim, b2, sizeof b2));
+        }
+    ct_tensor *ind = ct_contig_as(indices, CT_INT64);
+    if (!ind) return NULL;
+    if (check_indices(op, ind, isz)) {
+        ct_tensor_release(ind);
+        return NULL;
+    }
+    ct_tensor *s = prep(src, cd);
+    ct_tensor *out = s ? ct_zeros(size, cd, -1) : NULL;
+    if (out) {
+        pjob j = {.a = ct_tensor_data(s), .ind = ct_tensor_data(ind), .y = ct_tensor_data(out), .isz = isz, .osz = osz,
+                  .kind = kind, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, planes, osz);
+    }
+    ct_tensor_release(s);
+    ct_tensor_release(ind);
+    return finish(out, src->dtype);
+}
+
+ct_tensor *ct_nn_pool_scatter_add_impl(ct_tensor *grad, ct_tensor *indices, ct_intlist self_size, int64_t nd) {
+    return scatter_common("max_pool_backward", grad, indices, self_size, nd, K_SCATTER_ADD);
+}
+
+ct_tensor *ct_nn_pool_gather_impl(ct_tensor *self, ct_tensor *indices, int64_t nd) {
+    const char *op = "pool_gather";
+    int cd = compute_dtype(op, self);
+    if (cd < 0) return NULL;
+    int64_t planes, isz, osz;
+    if (index_geom(op, self->sizes, self->ndim, indices, nd, &planes, &isz, &osz)) return NULL;
+    ct_tensor *ind = ct_contig_as(indices, CT_INT64);
+    if (!ind) return NULL;
+    if (check_indices(op, ind, isz)) {
+        ct_tensor_release(ind);
+        return NULL;
+    }
+    ct_tensor *s = prep(self, cd);
+    ct_tensor *out = s ? ct_empty(indices->sizes, indices->ndim, cd) : NULL;
+    if (out) {
+        pjob j = {.a = ct_tensor_data(s), .ind = ct_tensor_data(ind), .y = ct_tensor_data(out), .isz = isz, .osz = osz,
+                  .kind = K_GATHER, .f64 = cd == CT_FLOAT64};
+        run_planes(&j, planes, osz);
+    }
+    ct_tensor_release(s);
+    ct_tensor_release(ind);
+    return finish(out, self->dtype);
+}
+
+ct_tensor *ct_nn_max_unpool_impl(ct_tensor *self, ct_tensor *indices, ct_intlist output_size) {
+    int nd = (int)output_size.n;
+    const char *op = nd == 3 ? "max_unpooling3d_forward_out" : "max_unpooling2d_forward_out";
+    if (nd < 1 || nd > 3) return ct_error(CT_ERR_RUNTIME, "[%s] output_size must have 1 to 3 entries", op);
+    if (self->ndim != nd + 1 && self->ndim != nd + 2)
+        return ct_error(CT_ERR_RUNTIME, "[%s] Input to max_unpooling%dd should be a %dd or %dd Tensor", op, nd, nd + 1,
+                        nd + 2);
+    int64_t sz[CT_MAX_DIM];
+    int lead = self->ndim - nd;
+    for (int i = 0; i < lead; i++) sz[i] = self->sizes[i];
+    for (int i = 0; i < nd; i++) sz[lead + i] = output_size.data[i];
+    return scatter_common(op, self, indices, (ct_intlist){sz, self->ndim}, nd, K_SCATTER_SET);
+}

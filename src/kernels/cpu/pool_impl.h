@@ -1,0 +1,284 @@
+/* Pooling kernels for one floating type, included by pool.c with T (element type) and SUF
+ * (name suffix) defined. Every kernel works on contiguous (planes, D, H, W) data: 1-d and
+ * 2-d pools are the 3-d case with leading spatial sizes 1. Each function handles planes
+ * [p0, p1) so pool.c can split planes over threads. */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SUF)
+
+/* sum of n values; long rows use 8 independent accumulators (vectorised) */
+static inline T FN(rowsum)(const T *p, int64_t n) {
+    if (n < 16) {
+        T s = 0;
+        for (int64_t j = 0; j < n; j++) s += p[j];
+        return s;
+    }
+    T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += p[j + k];
+    T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; j < n; j++) s += p[j];
+    return s;
+}
+
+/* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices */
+static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        int64_t *ip = ind + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t d0 = od * g->s[0] - g->p[0];
+            int64_t d1 = d0 + (g->k[0] - 1) * g->d[0] + 1;
+            if (d1 > g->in[0]) d1 = g->in[0];
+            while (d0 < 0) d0 += g->d[0];
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t h0 = oh * g->s[1] - g->p[1];
+                int64_t h1 = h0 + (g->k[1] - 1) * g->d[1] + 1;
+                if (h1 > g->in[1]) h1 = g->in[1];
+                while (h0 < 0) h0 += g->d[1];
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t w0 = ow * g->s[2] - g->p[2];
+                    int64_t w1 = w0 + (g->k[2] - 1) * g->d[2] + 1;
+                    if (w1 > g->in[2]) w1 = g->in[2];
+                    while (w0 < 0) w0 += g->d[2];
+                    int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
+                    T m = -(T)INFINITY;
+                    for (int64_t a = d0; a < d1; a += g->d[0])
+                        for (int64_t b = h0; b < h1; b += g->d[1]) {
+                            int64_t row = (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = w0; c < w1; c += g->d[2]) {
+                                T v = xp[row + c];
+                                if (v > m || isnan(v)) {
+                                    m = v;
+                                    best = row + c;
+                                }
+                            }
+                        }
+                    int64_t o = (od * g->out[1] + oh) * g->out[2] + ow;
+                    yp[o] = m;
+                    ip[o] = best;
+                }
+            }
+        }
+    }
+}
+
+/* avg pool window of output (od, oh, ow): clamped bounds and the divisor */
+static inline T FN(avg_window)(const pgeom *g, int64_t od, int64_t oh, int64_t ow, int64_t *lo, int64_t *hi) {
+    int64_t o[3] = {od, oh, ow};
+    int64_t full = 1, inside = 1;
+    for (int i = 0; i < 3; i++) {
+        int64_t s = o[i] * g->s[i] - g->p[i];
+        int64_t e = s + g->k[i];
+        if (e > g->in[i] + g->p[i]) e = g->in[i] + g->p[i];
+        full *= e - s;
+        if (s < 0) s = 0;
+        if (e > g->in[i]) e = g->in[i];
+        lo[i] = s;
+        hi[i] = e;
+        inside *= e > s ? e - s : 0;
+    }
+    if (g->divisor) return (T)g->divisor;
+    return (T)(g->count_include_pad ? full : inside);
+}
+
+static void FN(avgpool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++)
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t lo[3], hi[3];
+                    T div = FN(avg_window)(g, od, oh, ow, lo, hi);
+                    int64_t o = (od * g->out[1] + oh) * g->out[2] + ow;
+                    if (lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2]) {
+                        yp[o] = 0;
+                        continue;
+                    }
+                    T sum = 0;
+                    for (int64_t a = lo[0]; a < hi[0]; a++)
+                        for (int64_t b = lo[1]; b < hi[1]; b++)
+                            sum += FN(rowsum)(xp + (a * g->in[1] + b) * g->in[2] + lo[2], hi[2] - lo[2]);
+                    yp[o] = sum / div;
+                }
+    }
+}
+
+/* adjoint of avgpool_k: gx (planes, in) zero-filled by the caller */
+static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        T *xp = gx + p * isz;
+        const T *yp = gy + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++)
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t lo[3], hi[3];
+                    T div = FN(avg_window)(g, od, oh, ow, lo, hi);
+                    T v = yp[(od * g->out[1] + oh) * g->out[2] + ow] / div;
+                    for (int64_t a = lo[0]; a < hi[0]; a++)
+                        for (int64_t b = lo[1]; b < hi[1]; b++) {
+                            T *row = xp + (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = lo[2]; c < hi[2]; c++) row[c] += v;
+                        }
+                }
+    }
+}
+
+static void FN(adaptive_avg_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t d0 = ad_start(od, g->out[0], g->in[0]), d1 = ad_end(od, g->out[0], g->in[0]);
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t h0 = ad_start(oh, g->out[1], g->in[1]), h1 = ad_end(oh, g->out[1], g->in[1]);
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t w0 = ad_start(ow, g->out[2], g->in[2]), w1 = ad_end(ow, g->out[2], g->in[2]);
+                    T sum = 0;
+                    for (int64_t a = d0; a < d1; a++)
+                        for (int64_t b = h0; b < h1; b++)
+                            sum += FN(rowsum)(xp + (a * g->in[1] + b) * g->in[2] + w0, w1 - w0);
+                    yp[(od * g->out[1] + oh) * g->out[2] + ow] = sum / (T)((d1 - d0) * (h1 - h0) * (w1 - w0));
+                }
+            }
+        }
+    }
+}
+
+static void FN(adaptive_avg_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        T *xp = gx + p * isz;
+        const T *yp = gy + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t d0 = ad_start(od, g->out[0], g->in[0]), d1 = ad_end(od, g->out[0], g->in[0]);
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t h0 = ad_start(oh, g->out[1], g->in[1]), h1 = ad_end(oh, g->out[1], g->in[1]);
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t w0 = ad_start(ow, g->out[2], g->in[2]), w1 = ad_end(ow, g->out[2], g->in[2]);
+                    T v = yp[(od * g->out[1] + oh) * g->out[2] + ow] / (T)((d1 - d0) * (h1 - h0) * (w1 - w0));
+                    for (int64_t a = d0; a < d1; a++)
+                        for (int64_t b = h0; b < h1; b++) {
+                            T *row = xp + (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = w0; c < w1; c++) row[c] += v;
+                        }
+                }
+            }
+        }
+    }
+}
+
+static void FN(adaptive_max_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        int64_t *ip = ind + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t d0 = ad_start(od, g->out[0], g->in[0]), d1 = ad_end(od, g->out[0], g->in[0]);
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t h0 = ad_start(oh, g->out[1], g->in[1]), h1 = ad_end(oh, g->out[1], g->in[1]);
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t w0 = ad_start(ow, g->out[2], g->in[2]), w1 = ad_end(ow, g->out[2], g->in[2]);
+                    int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
+                    T m = -(T)INFINITY;
+                    for (int64_t a = d0; a < d1; a++)
+                        for (int64_t b = h0; b < h1; b++) {
+                            int64_t row = (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = w0; c < w1; c++) {
+                                T v = xp[row + c];
+                                if (v > m || isnan(v)) {
+                                    m = v;
+                                    best = row + c;
+                                }
+                            }
+                        }
+                    int64_t o = (od * g->out[1] + oh) * g->out[2] + ow;
+                    yp[o] = m;
+                    ip[o] = best;
+                }
+            }
+        }
+    }
+}
+
+/* lp pool: y = (sum_window x^p)^(1/p) over the (unpadded) window, as torch's composite
+ * (avg_pool(x^p) * k) ^ (1/p) with sign(s)*relu(|s|) clamping of the sum. */
+static void FN(lppool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    T pw = (T)g->norm;
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++)
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t lo[3], hi[3];
+                    T div = FN(avg_window)(g, od, oh, ow, lo, hi);
+                    T sum = 0;
+                    for (int64_t a = lo[0]; a < hi[0]; a++)
+                        for (int64_t b = lo[1]; b < hi[1]; b++) {
+                            const T *row = xp + (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = lo[2]; c < hi[2]; c++) sum += (T)pow(row[c], pw);
+                        }
+                    T kp = (T)(g->k[0] * g->k[1] * g->k[2]);
+                    yp[(od * g->out[1] + oh) * g->out[2] + ow] = (T)pow(sum / div * kp, (T)1 / pw);
+                }
+    }
+}
+
+/* lp pool backward: gx = gy * u^(1/p-1) * k/div * x^(p-1) over each window, u = sum*k/div */
+static void FN(lppool_bwd_k)(const pgeom *g, const T *gy, const T *x, const T *y, T *gx, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    T pw = (T)g->norm;
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *gp = gx + p * isz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++)
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t lo[3], hi[3];
+                    T div = FN(avg_window)(g, od, oh, ow, lo, hi);
+                    T kp = (T)(g->k[0] * g->k[1] * g->k[2]);
+                    int64_t o = p * osz + (od * g->out[1] + oh) * g->out[2] + ow;
+                    T u = (T)pow(y[o], pw);
+                    T f = gy[o] * (T)pow(u, (T)1 / pw - (T)1) * kp / div;
+                    for (int64_t a = lo[0]; a < hi[0]; a++)
+                        for (int64_t b = lo[1]; b < hi[1]; b++) {
+                            int64_t r = (a * g->in[1] + b) * g->in[2];
+                            for (int64_t c = lo[2]; c < hi[2]; c++) gp[r + c] += f * (T)pow(xp[r + c], pw - 1);
+                        }
+                }
+    }
+}
+
+/* gx[p, ind[p, j]] += gy[p, j] (planes, in) <- (planes, out) */
+static void FN(scatter_add_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
+                              int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] += gy[p * osz + j];
+}
+
+static void FN(scatter_set_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
+                              int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] = gy[p * osz + j];
+}
+
+/* y[p, j] = x[p, ind[p, j]] */
+static void FN(gather_k)(int64_t isz, int64_t osz, const T *x, const int64_t *ind, T *y, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t j = 0; j < osz; j++) y[p * osz + j] = x[p * isz + ind[p * osz + j]];
+}
+
+#undef FN
+#undef CAT
+#undef CAT_

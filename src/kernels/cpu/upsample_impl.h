@@ -1,0 +1,152 @@
+/* Separable resampling kernels for one floating type (T, SUF), included by upsample.c.
+ * Each output position along a spatial dim reads `ntaps` input positions (nearest 1,
+ * linear 2, cubic 4) with weights; taps are computed in T as torch's opmath for the type.
+ * Data: contiguous (planes, D, H, W), 1-d/2-d as 3-d with leading sizes 1. */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SUF)
+
+/* taps of one dim: idx[o * nt + t], w[o * nt + t] */
+static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double *scale, bool shortcuts, int64_t *idx,
+                     double *w) {
+    if (mode == UP_NEAREST || mode == UP_NEAREST_EXACT) {
+        float sc = (scale && *scale > 0) ? (float)(1.0 / *scale) : (float)in / (float)out;
+        for (int64_t o = 0; o < out; o++) {
+            int64_t s;
+            if (mode == UP_NEAREST) {
+                /* torch's 2-d nearest forward and its nearest backwards copy (same size) or
+                 * shift (double size) whatever the scale; its 1-d and 3-d forwards use the scale */
+                if (shortcuts && out == in) s = o;
+                else if (shortcuts && out == 2 * in) s = o >> 1;
+                else s = (int64_t)floorf((float)o * sc);
+            } else {
+                s = (int64_t)floorf((float)(((double)o + 0.5) * (double)sc));
+            }
+            idx[o] = s < in - 1 ? s : in - 1;
+            w[o] = 1;
+        }
+        return;
+    }
+    bool cubic = mode == UP_CUBIC;
+    if (!cubic && in == out) { /* torch's linear kernels copy a dim whose size does not change */
+        for (int64_t o = 0; o < out; o++) idx[2 * o] = idx[2 * o + 1] = o, w[2 * o] = 1.0, w[2 * o + 1] = 0.0;
+        return;
+    }
+    T sc;
+    if (align) sc = out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0;
+    else sc = (scale && *scale > 0) ? (T)(1.0 / *scale) : (T)in / (T)out;
+    for (int64_t o = 0; o < out; o++) {
+        T real;
+        if (align) real = sc * (T)o;
+        else {
+            real = sc * ((T)o + (T)0.5) - (T)0.5;
+            if (!cubic && real < 0) real = 0;
+        }
+        int64_t i0 = (int64_t)floor(real);
+        if (i0 > in - 1) i0 = in - 1;
+        T lam = real - (T)i0;
+        if (lam < 0) lam = 0;
+        if (lam > 1) lam = 1;
+        if (!cubic) {
+            int64_t i1 = i0 + (i0 < in - 1 ? 1 : 0);
+            idx[2 * o] = i0, w[2 * o] = (double)((T)1 - lam);
+            idx[2 * o + 1] = i1, w[2 * o + 1] = (double)lam;
+        } else {
+            const T A = (T)-0.75;
+            T x1 = lam, c[4];
+            T y = x1 + 1;
+            c[0] = ((A * y - 5 * A) * y + 8 * A) * y - 4 * A;
+            c[1] = ((A + 2) * x1 - (A + 3)) * x1 * x1 + 1;
+            y = 1 - x1;
+            c[2] = ((A + 2) * y - (A + 3)) * y * y + 1;
+            y = 2 - x1;
+            c[3] = ((A * y - 5 * A) * y + 8 * A) * y - 4 * A;
+            for (int t = 0; t < 4; t++) {
+                int64_t ii = i0 - 1 + t;
+                ii = ii < 0 ? 0 : ii > in - 1 ? in - 1 : ii;
+                idx[4 * o + t] = ii, w[4 * o + t] = (double)c[t];
+            }
+        }
+    }
+}
+
+/* weights of dim i in T (float copies are made by up_setup for float32) */
+static inline const T *FN(wts)(const upgeom *g, int i) {
+    return sizeof(T) == sizeof(float) ? (const T *)(const void *)g->wf[i] : (const T *)(const void *)g->w[i];
+}
+
+/* y[p, od, oh, ow] = sum_a wd sum_b wh sum_c ww x[p, id, ih, iw] for planes [p0, p1); one
+ * output row at a time: nearest rows are gathers, others accumulate (wd*wh) * (W-interpolated
+ * source row) in torch's order for the 2-d case: h0 * (w0 x00 + w1 x01) + h1 * (...) */
+static void FN(up_fwd_k)(const upgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    int n0 = g->nt[0], n1 = g->nt[1], n2 = g->nt[2];
+    int64_t OW = g->out[2];
+    const T *w0 = FN(wts)(g, 0), *w1 = FN(wts)(g, 1), *w2 = FN(wts)(g, 2);
+    const int64_t *i2 = g->idx[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+        T *yp = y + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                T *row = yp + (od * g->out[1] + oh) * OW;
+                if (n0 == 1 && n1 == 1 && n2 == 1 && w0[od] == (T)1 && w1[oh] == (T)1) {
+                    const T *xr = xp + (g->idx[0][od] * g->in[1] + g->idx[1][oh]) * g->in[2];
+                    for (int64_t ow = 0; ow < OW; ow++) row[ow] = xr[i2[ow]];
+                    continue;
+                }
+                bool first = true;
+                for (int a = 0; a < n0; a++)
+                    for (int b = 0; b < n1; b++) {
+                        T coef = w0[od * n0 + a] * w1[oh * n1 + b];
+                        if (n0 == 1) coef = w1[oh * n1 + b];
+                        const T *xr = xp + (g->idx[0][od * n0 + a] * g->in[1] + g->idx[1][oh * n1 + b]) * g->in[2];
+                        if (n2 == 2) {
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                T v = coef * (w2[2 * ow] * xr[i2[2 * ow]] + w2[2 * ow + 1] * xr[i2[2 * ow + 1]]);
+                                row[ow] = first ? v : row[ow] + v;
+                            }
+                        } else {
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                T acc = 0;
+                                for (int c = 0; c < n2; c++) acc += w2[ow * n2 + c] * xr[i2[ow * n2 + c]];
+                                T v = coef * acc;
+                                row[ow] = first ? v : row[ow] + v;
+                            }
+                        }
+                        first = false;
+                    }
+            }
+    }
+}
+
+/* adjoint: gx (zero-filled) += weights * gy */
+static void FN(up_bwd_k)(const upgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
+    int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    int n0 = g->nt[0], n1 = g->nt[1], n2 = g->nt[2];
+    int64_t OW = g->out[2];
+    const T *w0 = FN(wts)(g, 0), *w1 = FN(wts)(g, 1), *w2 = FN(wts)(g, 2);
+    const int64_t *i2 = g->idx[2];
+    for (int64_t p = p0; p < p1; p++) {
+        T *xp = gx + p * isz;
+        const T *yp = gy + p * osz;
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                const T *row = yp + (od * g->out[1] + oh) * OW;
+                for (int a = 0; a < n0; a++)
+                    for (int b = 0; b < n1; b++) {
+                        T coef = w0[od * n0 + a] * w1[oh * n1 + b];
+                        T *xr = xp + (g->idx[0][od * n0 + a] * g->in[1] + g->idx[1][oh * n1 + b]) * g->in[2];
+                        for (int64_t ow = 0; ow < OW; ow++) {
+                            T v = coef * row[ow];
+                            for (int c = 0; c < n2; c++) xr[i2[ow * n2 + c]] += w2[ow * n2 + c] * v;
+                        }
+                    }
+            }
+    }
+}
+
+#undef FN
+#undef CAT
+#undef CAT_
