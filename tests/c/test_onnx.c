@@ -52,12 +52,14 @@ static void test_attributes_and_initializer(void) {
     CHECK(m != NULL);
     if (!m) return;
     int64_t ks[2] = {2, 2};
-    ct_onnx_attr at[3] = {
+    const char *acts[1] = {"Relu"};
+    ct_onnx_attr at[4] = {
         {.name = "transB", .type = CT_ONNX_ATTR_INT, .i = 1},
         {.name = "alpha", .type = CT_ONNX_ATTR_FLOAT, .f = 1.0},
-        {.name = "kernel_shape", .type = CT_ONNX_ATTR_INTS, .ints = ks, .n = 2}};
+        {.name = "kernel_shape", .type = CT_ONNX_ATTR_INTS, .ints = ks, .n = 2},
+        {.name = "acts", .type = CT_ONNX_ATTR_STRINGS, .strings = acts, .n = 1}};
     const char *in[] = {"A", "B"}, *out[] = {"C"};
-    CHECK(ct_onnx_add_node(m, "Gemm", "n0", in, 2, out, 1, at, 3) == 0);
+    CHECK(ct_onnx_add_node(m, "Gemm", "n0", in, 2, out, 1, at, 4) == 0);
     ct_tensor *b = ct_tensor_from_data((const float[]){0.1f, 0.2f}, (int64_t[]){2}, 1, CT_FLOAT32);
     CHECK(b != NULL);
     CHECK(ct_onnx_add_initializer(m, "fc.bias", b) == 0);
@@ -75,6 +77,8 @@ static void test_attributes_and_initializer(void) {
     static const uint8_t init[] = {0x08, 0x02, 0x10, 0x01, 0x42, 0x07, 'f', 'c', '.', 'b', 'i', 'a', 's', 0x4a, 0x08,
                                    0xcd, 0xcc, 0xcc, 0x3d, 0xcd, 0xcc, 0x4c, 0x3e};
     static const uint8_t dimparam[] = {0x0a, 0x03, 0x12, 0x01, 'N'};
+    static const uint8_t strings[] = {0x0a, 0x04, 'a', 'c', 't', 's', 0x4a, 0x04, 'R', 'e', 'l', 'u', 0xa0, 0x01, 0x08};
+    CHECK(p && contains(p, n, strings, sizeof strings));
     CHECK(p && contains(p, n, trans_b, sizeof trans_b));
     CHECK(p && contains(p, n, alpha, sizeof alpha));
     CHECK(p && contains(p, n, kshape, sizeof kshape));
