@@ -230,7 +230,7 @@ class RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 idx = layer * D + d
                 xg = _proj(x, w_ih, b_ih)
-                out, hn, cn, _ = _layer(self.mode, xg, w_hh, b_hh, w_hr, h0[idx], c0[idx] if is_lstm else None,
+                out, hn, cn, _ = _layer(self.mode, xg, w_hh, b_hh, w_hr, h0.select(0, idx), c0.select(0, idx) if is_lstm else None,
                                         batch_sizes, d == 1)
                 outs.append(out)
                 hns.append(hn)
@@ -258,7 +258,11 @@ class RNNBase(Module):
 
 class RNN(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, **kwargs):
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if kwargs:
+            raise TypeError("RNN.__init__() got an unexpected keyword argument '%s'" % next(iter(kwargs)))
         if nonlinearity == "tanh":
             mode = "RNN_TANH"
         elif nonlinearity == "relu":
@@ -280,7 +284,11 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None):
+                 bidirectional=False, device=None, dtype=None, **kwargs):
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if kwargs:
+            raise TypeError("GRU.__init__() got an unexpected keyword argument '%s'" % next(iter(kwargs)))
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype)
 

@@ -66,7 +66,7 @@ def _pack_time_major(x, lengths):
     bs = []
     for t in range(int(lengths[0]) if lengths else 0):
         bs.append(sum(1 for n in lengths if n > t))
-    data = ctorch.cat([x[t, :b] for t, b in enumerate(bs)], 0) if bs else x.reshape((0,) + tuple(x.shape[2:]))
+    data = ctorch.cat([x.select(0, t).narrow(0, 0, b) for t, b in enumerate(bs)], 0) if bs else x.reshape((0,) + tuple(x.shape[2:]))
     return data, bs
 
 
@@ -111,7 +111,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     off = 0
     tail = tuple(data.shape[1:])
     for b in batch_sizes:
-        step = data[off:off + b]
+        step = data.narrow(0, off, b)
         if b < B:
             step = ctorch.cat([step, ctorch.full((B - b,) + tail, padding_value, dtype=data.dtype)], 0)
         rows.append(step)
@@ -151,7 +151,7 @@ def unpad_sequence(padded_sequences, lengths, batch_first=False):
     if not batch_first:
         padded_sequences = padded_sequences.transpose(0, 1)
     lengths = lengths.tolist() if isinstance(lengths, ctorch.Tensor) else list(lengths)
-    return [padded_sequences[i, :int(n)] for i, n in enumerate(lengths)]
+    return [padded_sequences.select(0, i).narrow(0, 0, int(n)) for i, n in enumerate(lengths)]
 
 
 def pack_sequence(sequences, enforce_sorted=True):
