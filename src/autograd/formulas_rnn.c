@@ -61,3 +61,52 @@ int ctg_nn_rnn_layer(ct_tensor *result0, ct_tensor *result1, ct_tensor *result2,
     ct_node_release(node);
     return rc;
 }
+
+/* ------------------------------------------------------------------ scaled dot-product attention */
+
+/* saved: 0 q, 1 k, 2 v, 3 attn_mask, 4 dropout_mask; iv: causal, has mask, has dropout mask; dv: scale.
+ * The backward op nn_sdpa_backward is a primitive (no double backward); the float attn_mask gets no
+ * gradient. */
+static int sdpa_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (!g[0]) return 0;
+    ct_tensor *q = ct_node_saved(n, 0), *k = ct_node_saved(n, 1), *v = ct_node_saved(n, 2);
+    ct_tensor *m = n->iv[1] ? ct_node_saved(n, 3) : NULL, *dm = n->iv[2] ? ct_node_saved(n, 4) : NULL;
+    ct_tensor *r[3] = {0};
+    int rc = -1;
+    if (!q || !k || !v || (n->iv[1] && !m) || (n->iv[2] && !dm)) goto done;
+    if (ct_nn_sdpa_backward(g[0], q, k, v, m, dm, n->iv[0] != 0, n->dv[0], &r[0], &r[1], &r[2])) goto done;
+    for (int i = 0; i < 3; i++) {
+        if (ct_node_needs_grad(n, i)) {
+            gi[i] = r[i];
+            r[i] = NULL;
+        }
+    }
+    rc = 0;
+done:;
+    ct_tensor *rel[] = {q, k, v, m, dm, r[0], r[1], r[2]};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++)
+        if (rel[i]) ct_tensor_release(rel[i]);
+    return rc;
+}
+
+int ctg_nn_sdpa(ct_tensor *result0, ct_tensor *result1, ct_tensor *q, ct_tensor *k, ct_tensor *v,
+                ct_tensor *attn_mask, ct_tensor *dropout_mask, bool is_causal, double scale, bool need_weights) {
+    ct_tensor *in[3] = {q, k, v};
+    (void)result1;
+    (void)need_weights;
+    if (!ct_autograd_should_record(3, in) || !ct_dtype_is_floating(q->dtype)) return 0;
+    ct_node *node = ct_node_new("ScaledDotProductFlashAttentionForCpuBackward0", sdpa_backward, 3, in, 1);
+    if (!node) return -1;
+    node->iv[0] = is_causal;
+    node->iv[1] = attn_mask != NULL;
+    node->iv[2] = dropout_mask != NULL;
+    node->dv[0] = scale;
+    int rc = ct_node_save(node, 0, q, -1);
+    if (!rc) rc = ct_node_save(node, 1, k, -1);
+    if (!rc) rc = ct_node_save(node, 2, v, -1);
+    if (!rc && attn_mask) rc = ct_node_save(node, 3, attn_mask, -1);
+    if (!rc && dropout_mask) rc = ct_node_save(node, 4, dropout_mask, -1);
+    if (!rc) rc = ct_node_set_output(node, result0, 0);
+    ct_node_release(node);
+    return rc;
+}
