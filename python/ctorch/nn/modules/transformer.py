@@ -65,8 +65,9 @@ class _LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(ctorch.ones(self.normalized_shape, dtype=dtype))
-            self.bias = Parameter(ctorch.zeros(self.normalized_shape, dtype=dtype)) if bias else None
-            if not bias:
+            if bias:
+                self.bias = Parameter(ctorch.zeros(self.normalized_shape, dtype=dtype))
+            else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
