@@ -372,7 +372,7 @@ int ct_nn_rnn_layer_backward(ct_tensor *grad_output, ct_tensor *grad_hn, ct_tens
     if (check_bs(batch_sizes, &N, B)) return -1;
     if (g.G != G || workspace->ndim != 2 || workspace->sizes[0] != N || workspace->sizes[1] != g.W ||
         (grad_output && (grad_output->numel != N * P)) || (grad_hn && grad_hn->numel != B * P) ||
-        (grad_cn && grad_cn->numel != B * H))
+        (grad_cn && mode == RNN_LSTM && grad_cn->numel != B * H))
         return ct_errorf(CT_ERR_RUNTIME, "[rnn_layer_backward] inconsistent shapes");
     ct_tensor *gout = grad_output ? ct_to_dtype_contig(grad_output, dt) : NULL;
     ct_tensor *ghn = grad_hn ? ct_to_dtype_contig(grad_hn, dt) : NULL;
