@@ -68,7 +68,7 @@ typedef enum ct_error_kind {
     CT_ERR_TYPE,           /* TypeError */
     CT_ERR_INDEX,          /* IndexError */
     CT_ERR_NOT_IMPLEMENTED,/* NotImplementedError */
-    CT_ERR_MEMORY,         /* MemoryError / out of memory */
+    CT_ERR_MEMORY,         /* out of memory: RuntimeError, as torch's CPU allocator raises */
     CT_ERR_IO,             /* OSError */
     CT_ERR_UNPICKLING,     /* pickle.UnpicklingError */
     CT_ERR_KEY,            /* KeyError */

@@ -15,7 +15,7 @@
  *
  * Conventions (see core.h): functions returning a tensor return a new reference or NULL
  * with the thread-local error set; functions returning int return 0 on success. Every op
- * of the op table (src/ops/*.ops) has a C function ct_<name> declared in ops_gen.h, whose
+ * of the op table (the src/ops/NAME.ops files) has a C function ct_<name> declared in ops_gen.h, whose
  * arguments follow the op's schema: Tensor -> ct_tensor* (borrowed), int[] -> ct_intlist,
  * Scalar -> ct_scalar, optional int/float/bool -> pointer (NULL = None), optional dtype or
  * device -> int (-1 = None), str? -> const char* (NULL = None).

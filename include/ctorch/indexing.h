@@ -14,6 +14,11 @@
  * int32), bool/uint8 masks and bool scalars are advanced indices. Advanced indices are
  * broadcast together; when they sit next to each other the broadcast dimensions replace
  * them in place, otherwise they go first (NumPy's rule). Advanced indexing copies.
+ *
+ * Both functions take part in autograd: ct_tensor_index records the node torch would
+ * (SelectBackward0, SliceBackward0, ..., IndexBackward0); ct_tensor_index_put_ on a tensor
+ * in the graph (not a leaf requiring grad) records the write (IndexPutBackward0,
+ * CopySlices, ...) so gradients reach both the old values and `value`.
  */
 #ifndef CTORCH_INDEXING_H
 #define CTORCH_INDEXING_H

@@ -30,4 +30,27 @@ void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self);
 /* History of self after copy_(self, src). */
 int ct_autograd_after_copy_(ct_tensor *self, ct_tensor *src);
 
+
+/* ---- indexing (formulas_index.c, src/ops/indexing.c) */
+#include "ctorch/indexing.h"
+int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs);
+ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result);
+/* self[items] / self[items] = value without recording. */
+ct_tensor *ct_tensor_index_nograd(ct_tensor *self, const ct_index_item *items, int n);
+int ct_tensor_index_put_nograd(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate);
+/* True when an item is an advanced index (tensor other than a 0-dim integer one, or a bool). */
+bool ct_index_items_advanced(const ct_index_item *items, int n);
+/* grad_fn name of self after self[items] = value (IndexPutBackward0, CopySlices, ...). */
+const char *ct_index_setitem_name(const ct_tensor *self, const ct_index_item *items, int n, const ct_tensor *value);
+/* Maker of self[items] (result from ct_tensor_index_nograd). */
+int ctg_tensor_index(ct_tensor *result, ct_tensor *self, const ct_index_item *items, int n);
+/* Out-of-place index_put over items (a clone of self with value put), recorded as `name`
+ * (IndexPutBackward0 / CopySlices). New reference. */
+ct_tensor *ct_index_put_items(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate,
+                              const char *name);
+/* The same written into self (whose history it takes over; in-place checks done by the
+ * caller): CopySlices-like setitem without a copy of self. 0 or -1. */
+int ct_index_put_items_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate,
+                        const char *name);
+
 #endif

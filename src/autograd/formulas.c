@@ -66,6 +66,29 @@ int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) 
     return 1;
 }
 
+/* The out-of-place node may have saved self as an input for its formula; self is about to
+ * be overwritten, so the node keeps a private copy of the original values instead (torch's
+ * original self), with the same history. Convention: makers of ops with an in-place form
+ * save `self` in slot 0. Other saved arguments that alias self (z.mul_(z)) stay references
+ * and raise at backward, as in torch. */
+static int keep_original_self(ct_node *fn, ct_tensor *self) {
+    for (int s = 0; s < 1 && s < fn->n_saved; s++) {
+        ct_tensor *a = fn->saved[s];
+        if (!a || fn->saved_output_nr[s] >= 0 || a->storage != self->storage) continue;
+        bool prev = ct_set_grad_enabled(false);
+        ct_tensor *c = ct_clone(a);
+        ct_set_grad_enabled(prev);
+        if (!c) return -1;
+        c->flags |= a->flags & CT_FLAG_WRAPPED_NUMBER;
+        c->autograd = a->autograd; /* no meta of its own: made with grad mode off */
+        a->autograd = NULL;
+        ct_tensor_release(a);
+        fn->saved[s] = c;
+        fn->saved_version[s] = c->storage->version;
+    }
+    return 0;
+}
+
 /* self takes result's values and history (result consumed). Returns a new ref to self. */
 ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
     if (!result) return NULL;
@@ -83,11 +106,11 @@ ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
         return ct_error(CT_ERR_RUNTIME, "result type %s can't be cast to the desired output type %s",
                         ct_dtype_name(result->dtype), ct_dtype_name(self->dtype));
     }
-    if (ct_copy_into(self, result)) {
+    ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
+    if ((fn && keep_original_self(fn, self)) || ct_copy_into(self, result)) {
         ct_tensor_release(result);
         return NULL;
     }
-    ct_node *fn = result->autograd ? result->autograd->grad_fn : NULL;
     if (fn) {
         if (ct_node_set_output(fn, self, result->autograd->output_nr)) {
             ct_tensor_release(result);
@@ -130,7 +153,10 @@ int ctg_add(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alph
 
 int ctg_sub(ct_tensor *result, ct_tensor *self, ct_tensor *other, ct_scalar alpha) {
     ct_node *node;
-    RECORD("SubBackward0", add_backward, result, self, other);
+    /* number - tensor is torch's rsub */
+    RECORD((self->flags & CT_FLAG_WRAPPED_NUMBER) && !(other->flags & CT_FLAG_WRAPPED_NUMBER) ? "RsubBackward1"
+                                                                                              : "SubBackward0",
+           add_backward, result, self, other);
     if (alpha.kind == CT_SCALAR_FLOAT)
         alpha.v.d = -alpha.v.d;
     else
@@ -193,11 +219,18 @@ fail:
     return -1;
 }
 
+static int div_rounding_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    for (int i = 0; i < 2; i++)
+        if (ct_node_needs_grad(n, i) && put(n, gi, i, ct_zeros_like(g[0], -1, -1))) return -1;
+    return 0;
+}
+
 int ctg_div(ct_tensor *result, ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     ct_node *node;
     if (rounding_mode) {
-        /* floor/trunc division: gradient is zero almost everywhere; torch records nothing
-         * differentiable either (DivBackward with zero grads) — keep the result out of the graph */
+        /* floor/trunc division: piecewise constant, zero gradient for both operands (torch's
+         * DivBackward2) */
+        RECORD("DivBackward2", div_rounding_backward, result, self, other);
         return 0;
     }
     RECORD("DivBackward0", div_backward, result, self, other);

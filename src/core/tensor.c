@@ -338,7 +338,7 @@ ct_tensor *ct_tensor_from_data(const void *data, const int64_t *sizes, int ndim,
 
 ct_tensor *ct_tensor_new_view(ct_storage *storage, int dtype, int64_t offset, const int64_t *sizes,
                               const int64_t *strides, int ndim) {
-    int64_t n;
+    int64_t n = 0;
     if (check_sizes(sizes, ndim, &n, "view")) return NULL;
     if (offset < 0) return ct_error(CT_ERR_RUNTIME, "[as_strided] Tensor: invalid storage offset %lld", (long long)offset);
     int64_t st[CT_MAX_DIM];

@@ -6,6 +6,7 @@
 #include "ctorch/ops_gen.h"
 #include "ctorch/indexing.h"
 #include "../kernels/cpu/index.h"
+#include "../autograd/autograd_internal.h"
 
 /* NOTE [ Index geometry ]
  * Applying the items walks self's dims left to right and builds the basic view (offset,
@@ -329,7 +330,7 @@ static void geom_plan(const geom *g, ct_ix_plan *p, char *base, const char *dens
     p->idx = (const char *)g->boff;
 }
 
-ct_tensor *ct_tensor_index(ct_tensor *self, const ct_index_item *items, int n) {
+ct_tensor *ct_tensor_index_nograd(ct_tensor *self, const ct_index_item *items, int n) {
     geom g;
     if (apply_items(self, items, n, &g)) {
         geom_free(&g);
@@ -375,7 +376,7 @@ static bool partial_overlap(const ct_tensor *a, const ct_tensor *b) {
     return a0 < b1 && b0 < a1;
 }
 
-int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate) {
+int ct_tensor_index_put_nograd(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate) {
     geom g;
     int rc = -1;
     ct_tensor *dense = NULL, *vs = NULL, *view = NULL;
@@ -473,4 +474,40 @@ done:
     ct_tensor_release(vs);
     ct_tensor_release(view);
     return rc;
+}
+
+/* ------------------------------------------------------------------ autograd */
+
+/* self[items], recorded (NOTE [ Indexing autograd ] in src/autograd/formulas_index.c). */
+ct_tensor *ct_tensor_index(ct_tensor *self, const ct_index_item *items, int n) {
+    ct_tensor *r = ct_tensor_index_nograd(self, items, n);
+    if (r && ct_grad_enabled() && ctg_tensor_index(r, self, items, n)) {
+        ct_tensor_release(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* self[items] = value: when the graph must see it, recorded as an index_put whose output is
+ * self (checks of the autograd=inplace protocol; written in place, no copy of self); else
+ * the plain kernel. */
+int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_tensor *value, bool accumulate) {
+    ct_tensor *ins[2] = {self, value};
+    bool noop = n == 1 && items[0].kind == CT_INDEX_BOOL && !items[0].i && !accumulate; /* t[False] = v */
+    if (noop || !ct_dtype_is_floating(self->dtype) || !ct_autograd_should_record(2, ins))
+        return ct_tensor_index_put_nograd(self, items, n, value, accumulate);
+    bool adv = ct_index_items_advanced(items, n);
+    if (self->autograd && self->autograd->requires_grad && !self->autograd->grad_fn)
+        return ct_errorf(CT_ERR_RUNTIME, adv ? "a leaf Variable that requires grad is being used in an in-place "
+                                               "operation."
+                                             : "a view of a leaf Variable that requires grad is being used in an "
+                                               "in-place operation.");
+    if (ct_autograd_inplace_begin(self, 2, ins) < 0) return -1;
+    if (!ct_tensor_requires_grad(self) && __atomic_load_n(&self->storage->refcount, __ATOMIC_ACQUIRE) > 1)
+        /* self takes the history, but tensors sharing its memory (its base, its views) would
+         * not see it: refuse rather than drop the gradient silently */
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[index_put_] assigning a value that requires grad into a tensor "
+                         "that shares its memory with other tensors (a view such as x[i][j], or a tensor that has "
+                         "views) is not supported: index the base tensor directly (x[i, j] = v) or clone() first");
+    return ct_index_put_items_(self, items, n, value, accumulate, ct_index_setitem_name(self, items, n, value));
 }

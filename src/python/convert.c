@@ -17,7 +17,7 @@ PyObject *ctp_raise_ct_error(void) {
     case CT_ERR_TYPE: exc = PyExc_TypeError; break;
     case CT_ERR_INDEX: exc = PyExc_IndexError; break;
     case CT_ERR_NOT_IMPLEMENTED: exc = PyExc_NotImplementedError; break;
-    case CT_ERR_MEMORY: exc = PyExc_MemoryError; break;
+    case CT_ERR_MEMORY: exc = PyExc_RuntimeError; break; /* torch: "DefaultCPUAllocator: can't allocate memory" */
     case CT_ERR_IO: exc = PyExc_OSError; break;
     case CT_ERR_KEY: exc = PyExc_KeyError; break;
     case CT_ERR_UNPICKLING: {

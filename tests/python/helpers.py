@@ -110,16 +110,25 @@ def check(fn, *args, rtol=None, atol=None, check_dtype=True, zero_sign=False, **
     return cres, tres
 
 
-def check_grad(fn, *shapes, dtype="float64", seed=0, rtol=1e-6, atol=1e-8, create_graph=False, low=-2, high=2):
+def check_grad(fn, *shapes, dtype="float64", seed=0, rtol=1e-6, atol=1e-8, create_graph=False, low=-2, high=2,
+               noncontig=False):
     """Run fn(lib, *inputs) in ctorch and torch with inputs requiring grad; compare the
     output and the gradients of sum(output * fixed random weights) w.r.t. every input.
     With create_graph, also compare second derivatives (gradient of the sum of the first
-    gradients)."""
+    gradients). noncontig: inputs of 2+ dims are transposed (non-contiguous) leaves."""
     import numpy as np
     rng = np.random.default_rng(seed)
     arrs = [rng.uniform(low, high, size=s) for s in shapes]
-    cin = [ctorch.tensor(a, dtype=DTYPES[dtype][0], requires_grad=True) for a in arrs]
-    tin = [torch.tensor(a, dtype=DTYPES[dtype][1], requires_grad=True) for a in arrs]
+    if noncontig:
+        def leaf(lib, a, dt):
+            if a.ndim < 2:
+                return lib.tensor(a, dtype=dt, requires_grad=True)
+            return lib.tensor(np.ascontiguousarray(a.swapaxes(0, 1)), dtype=dt).transpose(0, 1).requires_grad_()
+        cin = [leaf(ctorch, a, DTYPES[dtype][0]) for a in arrs]
+        tin = [leaf(torch, a, DTYPES[dtype][1]) for a in arrs]
+    else:
+        cin = [ctorch.tensor(a, dtype=DTYPES[dtype][0], requires_grad=True) for a in arrs]
+        tin = [torch.tensor(a, dtype=DTYPES[dtype][1], requires_grad=True) for a in arrs]
     cout = fn(ctorch, *cin)
     tout = fn(torch, *tin)
     assert_same(cout, tout, rtol, atol)

@@ -83,11 +83,11 @@ def test_unary_grads(name, dtype):
     check_grad(fn, shape, dtype=dtype, **tol)
 
 
-@pytest.mark.parametrize("name", sorted(UNARY))
+# as_strided addresses the storage (a transposed input means other elements) and view_as needs a
+# contiguous input, so neither has a non-contiguous variant.
+@pytest.mark.parametrize("name", sorted(n for n in UNARY if not n.startswith("as_strided") and n != "view_as"))
 def test_unary_noncontiguous(name):
     fn, shape = UNARY[name]
-    if name.startswith("as_strided") or name == "view_as":
-        pytest.skip("as_strided addresses the storage, so a transposed input means other elements")
     # the same values reached through a transpose of a transposed copy
     check_grad(lambda lib, x: fn(lib, x.mT.contiguous().mT) if x.dim() >= 2 else fn(lib, x.expand(2, -1).select(0, 1)), shape)
 
@@ -223,7 +223,6 @@ def test_integer_outputs_not_differentiable():
     assert not r.requires_grad
 
 
-@pytest.mark.skipif(not hasattr(ctorch.Tensor, "__getitem__"), reason="gradcheck needs tensor indexing")
 def test_gradcheck_shape_ops():
     x = ctorch.tensor(np.random.default_rng(0).uniform(-1, 1, (3, 4)), requires_grad=True)
     assert ctorch.autograd.gradcheck(lambda a: ctorch.cat([a.t().flip(0), a.roll(1, 1).t()], 1).diagonal(), (x,))

@@ -254,14 +254,14 @@ ct_tensor *ct_div_impl(ct_tensor *self, ct_tensor *other, const char *rounding_m
 ct_tensor *ct_div__impl(ct_tensor *self, ct_tensor *other, const char *rounding_mode) {
     return div_impl("div_", self, other, rounding_mode, self);
 }
-ct_tensor *ct_true_divide(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide", self, other, NULL, NULL); }
-ct_tensor *ct_true_divide_(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide_", self, other, NULL, self); }
-ct_tensor *ct_floor_divide(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide", self, other, NULL, &divf_loops, CT_SCALAR_OPMATH); }
-ct_tensor *ct_floor_divide_(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide_", self, other, self, &divf_loops, CT_SCALAR_OPMATH); }
-ct_tensor *ct_remainder(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder", self, other, NULL, &rem_loops, 0); }
-ct_tensor *ct_remainder_(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder_", self, other, self, &rem_loops, 0); }
-ct_tensor *ct_fmod(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod", self, other, NULL, &fmod_loops, 0); }
-ct_tensor *ct_fmod_(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod_", self, other, self, &fmod_loops, 0); }
+ct_tensor *ct_true_divide_impl(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide", self, other, NULL, NULL); }
+ct_tensor *ct_true_divide__impl(ct_tensor *self, ct_tensor *other) { return div_impl("true_divide_", self, other, NULL, self); }
+ct_tensor *ct_floor_divide_impl(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide", self, other, NULL, &divf_loops, CT_SCALAR_OPMATH); }
+ct_tensor *ct_floor_divide__impl(ct_tensor *self, ct_tensor *other) { return int_div_op("floor_divide_", self, other, self, &divf_loops, CT_SCALAR_OPMATH); }
+ct_tensor *ct_remainder_impl(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder", self, other, NULL, &rem_loops, 0); }
+ct_tensor *ct_remainder__impl(ct_tensor *self, ct_tensor *other) { return int_div_op("remainder_", self, other, self, &rem_loops, 0); }
+ct_tensor *ct_fmod_impl(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod", self, other, NULL, &fmod_loops, 0); }
+ct_tensor *ct_fmod__impl(ct_tensor *self, ct_tensor *other) { return int_div_op("fmod_", self, other, self, &fmod_loops, 0); }
 
 /* ------------------------------------------------------------------ pow */
 
@@ -331,9 +331,9 @@ static ct_tensor *pow_impl(const char *op, ct_tensor *self, ct_tensor *exp, ct_t
     }
     return ct_ew_binary(op, self, exp, out, &pow_loops, CT_RULE_SAME, 0, NULL);
 }
-ct_tensor *ct_pow(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow", self, exponent, NULL); }
-ct_tensor *ct_pow_(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow_", self, exponent, self); }
-ct_tensor *ct_pow_Scalar(ct_scalar self, ct_tensor *exponent) {
+ct_tensor *ct_pow_impl(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow", self, exponent, NULL); }
+ct_tensor *ct_pow__impl(ct_tensor *self, ct_tensor *exponent) { return pow_impl("pow_", self, exponent, self); }
+ct_tensor *ct_pow_Scalar_impl(ct_scalar self, ct_tensor *exponent) {
     ct_tensor *b = ct_ew_wrap_scalar(self);
     if (!b) return NULL;
     ct_tensor *r = pow_impl("pow", b, exponent, NULL);
@@ -346,14 +346,14 @@ ct_tensor *ct_pow_Scalar(ct_scalar self, ct_tensor *exponent) {
 CT_BINARY_LOOP(atan2_f32, float, float, atan2f(a, b))
 CT_BINARY_LOOP(atan2_f64, double, double, atan2(a, b))
 static const ct_loops atan2_loops = CT_LOOPS_FLT(atan2);
-ct_tensor *ct_atan2(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2", self, other, NULL, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
-ct_tensor *ct_atan2_(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2_", self, other, self, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
+ct_tensor *ct_atan2_impl(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2", self, other, NULL, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
+ct_tensor *ct_atan2__impl(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("atan2_", self, other, self, &atan2_loops, CT_RULE_FLOAT, 0, NULL); }
 
 CT_BINARY_LOOP(hypot_f32, float, float, hypotf(a, b))
 CT_BINARY_LOOP(hypot_f64, double, double, hypot(a, b))
 static const ct_loops hypot_loops = CT_LOOPS_FLT(hypot);
-ct_tensor *ct_hypot(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot", self, other, NULL, &hypot_loops, CT_RULE_SAME, 0, NULL); }
-ct_tensor *ct_hypot_(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot_", self, other, self, &hypot_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_hypot_impl(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot", self, other, NULL, &hypot_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_hypot__impl(ct_tensor *self, ct_tensor *other) { return ct_ew_binary("hypot_", self, other, self, &hypot_loops, CT_RULE_SAME, 0, NULL); }
 
 /* ------------------------------------------------------------------ lerp */
 
@@ -387,10 +387,10 @@ static ct_tensor *lerp_t(const char *op, ct_tensor *self, ct_tensor *end, ct_ten
     if (lerp_check(self, end, w)) return NULL;
     return ct_ew_ternary(op, self, end, w, out, &lerpt_loops, CT_RULE_SAME, 0, NULL);
 }
-ct_tensor *ct_lerp(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp", self, end, weight, NULL); }
-ct_tensor *ct_lerp_(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp_", self, end, weight, self); }
-ct_tensor *ct_lerp_Tensor(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp", self, end, weight, NULL); }
-ct_tensor *ct_lerp__Tensor(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp_", self, end, weight, self); }
+ct_tensor *ct_lerp_impl(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp", self, end, weight, NULL); }
+ct_tensor *ct_lerp__impl(ct_tensor *self, ct_tensor *end, ct_scalar weight) { return lerp_s("lerp_", self, end, weight, self); }
+ct_tensor *ct_lerp_Tensor_impl(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp", self, end, weight, NULL); }
+ct_tensor *ct_lerp__Tensor_impl(ct_tensor *self, ct_tensor *end, ct_tensor *weight) { return lerp_t("lerp_", self, end, weight, self); }
 
 /* ------------------------------------------------------------------ addcmul, addcdiv */
 
@@ -418,16 +418,16 @@ static ct_tensor *addc(const char *op, ct_tensor *self, ct_tensor *t1, ct_tensor
     c.i0 = ct_scalar_to_i64(value);
     return ct_ew_ternary(op, self, t1, t2, out, is_div ? &addcdiv_loops : &addcmul_loops, CT_RULE_SAME, 0, &c);
 }
-ct_tensor *ct_addcmul(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+ct_tensor *ct_addcmul_impl(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
     return addc("addcmul", self, tensor1, tensor2, value, NULL, false);
 }
-ct_tensor *ct_addcmul_(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+ct_tensor *ct_addcmul__impl(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
     return addc("addcmul_", self, tensor1, tensor2, value, self, false);
 }
-ct_tensor *ct_addcdiv(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+ct_tensor *ct_addcdiv_impl(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
     return addc("addcdiv", self, tensor1, tensor2, value, NULL, true);
 }
-ct_tensor *ct_addcdiv_(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
+ct_tensor *ct_addcdiv__impl(ct_tensor *self, ct_tensor *tensor1, ct_tensor *tensor2, ct_scalar value) {
     return addc("addcdiv_", self, tensor1, tensor2, value, self, true);
 }
 

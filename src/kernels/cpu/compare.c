@@ -106,7 +106,7 @@ ct_tensor *ct_bitwise_right_shift_(ct_tensor *self, ct_tensor *other) {
 #define MINMAX(N, E)                                                                       \
     ALL_TYPES_LOOP(CT_BINARY_LOOP, N, OUT_SAME, E)                                         \
     static const ct_loops N##_loops = CT_LOOPS_ALL(N);                                     \
-    ct_tensor *ct_##N(ct_tensor *self, ct_tensor *other) {                                 \
+    ct_tensor *ct_##N##_impl(ct_tensor *self, ct_tensor *other) {                          \
         return ct_ew_binary(#N, self, other, NULL, &N##_loops, CT_RULE_SAME, 0, NULL);     \
     }
 /* bool: a + b would not be bool-valued; |, & are max and min there */
@@ -158,18 +158,18 @@ static ct_tensor *clamp_s(const char *op, ct_tensor *self, const ct_scalar *lo, 
     ct_tensor_release(th);
     return r;
 }
-ct_tensor *ct_clamp(ct_tensor *self, const ct_scalar *min, const ct_scalar *max) { return clamp_s("clamp", self, min, max, NULL); }
-ct_tensor *ct_clamp_(ct_tensor *self, const ct_scalar *min, const ct_scalar *max) { return clamp_s("clamp_", self, min, max, self); }
-ct_tensor *ct_clamp_Tensor(ct_tensor *self, ct_tensor *min, ct_tensor *max) { return clamp_t("clamp", self, min, max, NULL); }
-ct_tensor *ct_clamp__Tensor(ct_tensor *self, ct_tensor *min, ct_tensor *max) { return clamp_t("clamp_", self, min, max, self); }
-ct_tensor *ct_clamp_min(ct_tensor *self, ct_scalar min) { return clamp_s("clamp_min", self, &min, NULL, NULL); }
-ct_tensor *ct_clamp_min_(ct_tensor *self, ct_scalar min) { return clamp_s("clamp_min_", self, &min, NULL, self); }
-ct_tensor *ct_clamp_min_Tensor(ct_tensor *self, ct_tensor *min) { return clamp_t("clamp_min", self, min, NULL, NULL); }
-ct_tensor *ct_clamp_min__Tensor(ct_tensor *self, ct_tensor *min) { return clamp_t("clamp_min_", self, min, NULL, self); }
-ct_tensor *ct_clamp_max(ct_tensor *self, ct_scalar max) { return clamp_s("clamp_max", self, NULL, &max, NULL); }
-ct_tensor *ct_clamp_max_(ct_tensor *self, ct_scalar max) { return clamp_s("clamp_max_", self, NULL, &max, self); }
-ct_tensor *ct_clamp_max_Tensor(ct_tensor *self, ct_tensor *max) { return clamp_t("clamp_max", self, NULL, max, NULL); }
-ct_tensor *ct_clamp_max__Tensor(ct_tensor *self, ct_tensor *max) { return clamp_t("clamp_max_", self, NULL, max, self); }
+ct_tensor *ct_clamp_impl(ct_tensor *self, const ct_scalar *min, const ct_scalar *max) { return clamp_s("clamp", self, min, max, NULL); }
+ct_tensor *ct_clamp__impl(ct_tensor *self, const ct_scalar *min, const ct_scalar *max) { return clamp_s("clamp_", self, min, max, self); }
+ct_tensor *ct_clamp_Tensor_impl(ct_tensor *self, ct_tensor *min, ct_tensor *max) { return clamp_t("clamp", self, min, max, NULL); }
+ct_tensor *ct_clamp__Tensor_impl(ct_tensor *self, ct_tensor *min, ct_tensor *max) { return clamp_t("clamp_", self, min, max, self); }
+ct_tensor *ct_clamp_min_impl(ct_tensor *self, ct_scalar min) { return clamp_s("clamp_min", self, &min, NULL, NULL); }
+ct_tensor *ct_clamp_min__impl(ct_tensor *self, ct_scalar min) { return clamp_s("clamp_min_", self, &min, NULL, self); }
+ct_tensor *ct_clamp_min_Tensor_impl(ct_tensor *self, ct_tensor *min) { return clamp_t("clamp_min", self, min, NULL, NULL); }
+ct_tensor *ct_clamp_min__Tensor_impl(ct_tensor *self, ct_tensor *min) { return clamp_t("clamp_min_", self, min, NULL, self); }
+ct_tensor *ct_clamp_max_impl(ct_tensor *self, ct_scalar max) { return clamp_s("clamp_max", self, NULL, &max, NULL); }
+ct_tensor *ct_clamp_max__impl(ct_tensor *self, ct_scalar max) { return clamp_s("clamp_max_", self, NULL, &max, self); }
+ct_tensor *ct_clamp_max_Tensor_impl(ct_tensor *self, ct_tensor *max) { return clamp_t("clamp_max", self, NULL, max, NULL); }
+ct_tensor *ct_clamp_max__Tensor_impl(ct_tensor *self, ct_tensor *max) { return clamp_t("clamp_max_", self, NULL, max, self); }
 
 /* ------------------------------------------------------------------ isclose, equal */
 
@@ -255,7 +255,7 @@ WHERE_LOOP(where2, uint16_t)
 WHERE_LOOP(where4, uint32_t)
 WHERE_LOOP(where8, uint64_t)
 
-ct_tensor *ct_where_self(ct_tensor *condition, ct_tensor *input, ct_tensor *other) {
+ct_tensor *ct_where_self_impl(ct_tensor *condition, ct_tensor *input, ct_tensor *other) {
     if (condition->dtype != CT_BOOL && condition->dtype != CT_UINT8)
         return ct_error(CT_ERR_RUNTIME, "where expected condition to be a boolean tensor, but got a tensor with dtype %s",
                         ct_torch_type_name(condition->dtype));

@@ -7,6 +7,7 @@
 #include "ctorch/ops_gen.h"
 #include "ctorch/indexing.h"
 #include "index.h"
+#include "../../autograd/autograd_internal.h"
 
 /* ------------------------------------------------------------------ driver */
 
@@ -291,7 +292,7 @@ static ct_tensor *start_from(ct_tensor *self, bool inplace) {
         ct_tensor_retain(self);
         return self;
     }
-    return ct_clone(self);
+    return ct_clone_impl(self);
 }
 
 /* 0-dim tensor of dtype holding s (for value operands). */
@@ -317,7 +318,7 @@ static void plan_strides(int64_t *out, const ct_tensor *t, int nd) {
 
 /* ------------------------------------------------------------------ gather / scatter */
 
-ct_tensor *ct_gather(ct_tensor *self, int64_t dim, ct_tensor *index, bool sparse_grad) {
+ct_tensor *ct_gather_impl(ct_tensor *self, int64_t dim, ct_tensor *index, bool sparse_grad) {
     (void)sparse_grad;
     int d = ct_wrap_dim(dim, self->ndim, "gather");
     if (d < 0) return NULL;
@@ -456,40 +457,40 @@ static int scatter_reduce_op(const char *name, const char *reduce) {
     return ct_errorf(CT_ERR_RUNTIME, "[%s] reduce argument must be either add or multiply.", name);
 }
 
-ct_tensor *ct_scatter_src(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
+ct_tensor *ct_scatter_src_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
     return scatter_impl("scatter", self, dim, index, src, NULL, CT_IX_COPY, false);
 }
-ct_tensor *ct_scatter_value(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
+ct_tensor *ct_scatter_value_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
     return scatter_impl("scatter", self, dim, index, NULL, &value, CT_IX_COPY, false);
 }
-ct_tensor *ct_scatter_reduce(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce) {
+ct_tensor *ct_scatter_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, src, NULL, op, false);
 }
-ct_tensor *ct_scatter_value_reduce(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
-                                   const char *reduce) {
+ct_tensor *ct_scatter_value_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
+                                        const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, NULL, &value, op, false);
 }
-ct_tensor *ct_scatter__src(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
+ct_tensor *ct_scatter__src_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
     return scatter_impl("scatter", self, dim, index, src, NULL, CT_IX_COPY, true);
 }
-ct_tensor *ct_scatter__value(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
+ct_tensor *ct_scatter__value_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
     return scatter_impl("scatter", self, dim, index, NULL, &value, CT_IX_COPY, true);
 }
-ct_tensor *ct_scatter__reduce(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce) {
+ct_tensor *ct_scatter__reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, src, NULL, op, true);
 }
-ct_tensor *ct_scatter__value_reduce(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
-                                    const char *reduce) {
+ct_tensor *ct_scatter__value_reduce_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value,
+                                         const char *reduce) {
     int op = scatter_reduce_op("scatter", reduce);
     return op < 0 ? NULL : scatter_impl("scatter", self, dim, index, NULL, &value, op, true);
 }
-ct_tensor *ct_scatter_add(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
+ct_tensor *ct_scatter_add_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
     return scatter_impl("scatter_add", self, dim, index, src, NULL, CT_IX_ADD, false);
 }
-ct_tensor *ct_scatter_add_(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
+ct_tensor *ct_scatter_add__impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src) {
     return scatter_impl("scatter_add", self, dim, index, src, NULL, CT_IX_ADD, true);
 }
 
@@ -613,14 +614,14 @@ mean_done:
     return out;
 }
 
-ct_tensor *ct_scatter_reduce_two(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce,
-                                 bool include_self) {
+ct_tensor *ct_scatter_reduce_two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
+                                      const char *reduce, bool include_self) {
     if (src->dtype != self->dtype)
         return ct_error(CT_ERR_RUNTIME, "[scatter_reduce] scatter(): Expected self.dtype to be equal to src.dtype");
     return scatter_reduce_impl(self, dim, index, src, reduce, include_self, false);
 }
-ct_tensor *ct_scatter_reduce__two(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src, const char *reduce,
-                                  bool include_self) {
+ct_tensor *ct_scatter_reduce__two_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *src,
+                                       const char *reduce, bool include_self) {
     if (src->dtype != self->dtype)
         return ct_error(CT_ERR_RUNTIME, "[scatter_reduce_] scatter(): Expected self.dtype to be equal to src.dtype");
     return scatter_reduce_impl(self, dim, index, src, reduce, include_self, true);
@@ -636,7 +637,7 @@ static ct_tensor *vector_index(const char *name, ct_tensor *index, ct_error_kind
     return index_i64(index, true, CT_ERR_RUNTIME, msg);
 }
 
-ct_tensor *ct_index_select(ct_tensor *self, int64_t dim, ct_tensor *index) {
+ct_tensor *ct_index_select_impl(ct_tensor *self, int64_t dim, ct_tensor *index) {
     int d = ct_wrap_dim(dim, self->ndim, "index_select");
     if (d < 0) return NULL;
     ct_tensor *ix = vector_index("index_select", index, CT_ERR_INDEX);
@@ -740,16 +741,16 @@ done:
     return out;
 }
 
-ct_tensor *ct_index_add(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source, ct_scalar alpha) {
+ct_tensor *ct_index_add_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source, ct_scalar alpha) {
     return index_accumulate("index_add", self, dim, index, source, alpha, CT_IX_ADD, false);
 }
-ct_tensor *ct_index_add_(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source, ct_scalar alpha) {
+ct_tensor *ct_index_add__impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source, ct_scalar alpha) {
     return index_accumulate("index_add_", self, dim, index, source, alpha, CT_IX_ADD, true);
 }
-ct_tensor *ct_index_copy(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source) {
+ct_tensor *ct_index_copy_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source) {
     return index_accumulate("index_copy", self, dim, index, source, ct_scalar_i(1), CT_IX_COPY, false);
 }
-ct_tensor *ct_index_copy_(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source) {
+ct_tensor *ct_index_copy__impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *source) {
     return index_accumulate("index_copy_", self, dim, index, source, ct_scalar_i(1), CT_IX_COPY, true);
 }
 
@@ -803,18 +804,18 @@ static int value_of_0dim(const char *name, ct_tensor *value, ct_scalar *s) {
     return ct_item(value, s);
 }
 
-ct_tensor *ct_index_fill_int_Scalar(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
+ct_tensor *ct_index_fill_int_Scalar_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
     return index_fill_impl(self, dim, index, value, false);
 }
-ct_tensor *ct_index_fill__int_Scalar(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
+ct_tensor *ct_index_fill__int_Scalar_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_scalar value) {
     return index_fill_impl(self, dim, index, value, true);
 }
-ct_tensor *ct_index_fill_int_Tensor(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *value) {
+ct_tensor *ct_index_fill_int_Tensor_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *value) {
     ct_scalar s;
     if (value_of_0dim("index_fill_", value, &s)) return NULL;
     return index_fill_impl(self, dim, index, s, false);
 }
-ct_tensor *ct_index_fill__int_Tensor(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *value) {
+ct_tensor *ct_index_fill__int_Tensor_impl(ct_tensor *self, int64_t dim, ct_tensor *index, ct_tensor *value) {
     ct_scalar s;
     if (value_of_0dim("index_fill_", value, &s)) return NULL;
     return index_fill_impl(self, dim, index, s, true);
@@ -830,10 +831,10 @@ static int items_from_list(ct_tensorlist indices, ct_index_item *items) {
     return 0;
 }
 
-ct_tensor *ct_index_Tensor(ct_tensor *self, ct_tensorlist indices) {
+ct_tensor *ct_index_Tensor_impl(ct_tensor *self, ct_tensorlist indices) {
     ct_index_item items[CT_MAX_DIM];
     if (items_from_list(indices, items)) return NULL;
-    return ct_tensor_index(self, items, (int)indices.n);
+    return ct_tensor_index_nograd(self, items, (int)indices.n);
 }
 
 static ct_tensor *index_put_impl(ct_tensor *self, ct_tensorlist indices, ct_tensor *values, bool accumulate,
@@ -846,17 +847,17 @@ static ct_tensor *index_put_impl(ct_tensor *self, ct_tensorlist indices, ct_tens
     if (items_from_list(indices, items)) return NULL;
     ct_tensor *out = start_from(self, inplace);
     if (!out) return NULL;
-    if (ct_tensor_index_put_(out, items, (int)indices.n, values, accumulate)) {
+    if (ct_tensor_index_put_nograd(out, items, (int)indices.n, values, accumulate)) {
         ct_tensor_release(out);
         return NULL;
     }
     return out;
 }
 
-ct_tensor *ct_index_put(ct_tensor *self, ct_tensorlist indices, ct_tensor *values, bool accumulate) {
+ct_tensor *ct_index_put_impl(ct_tensor *self, ct_tensorlist indices, ct_tensor *values, bool accumulate) {
     return index_put_impl(self, indices, values, accumulate, false);
 }
-ct_tensor *ct_index_put_(ct_tensor *self, ct_tensorlist indices, ct_tensor *values, bool accumulate) {
+ct_tensor *ct_index_put__impl(ct_tensor *self, ct_tensorlist indices, ct_tensor *values, bool accumulate) {
     return index_put_impl(self, indices, values, accumulate, true);
 }
 
@@ -915,18 +916,18 @@ static ct_tensor *masked_fill_impl(ct_tensor *self, ct_tensor *mask, ct_scalar v
     return out;
 }
 
-ct_tensor *ct_masked_fill_Scalar(ct_tensor *self, ct_tensor *mask, ct_scalar value) {
+ct_tensor *ct_masked_fill_Scalar_impl(ct_tensor *self, ct_tensor *mask, ct_scalar value) {
     return masked_fill_impl(self, mask, value, false);
 }
-ct_tensor *ct_masked_fill__Scalar(ct_tensor *self, ct_tensor *mask, ct_scalar value) {
+ct_tensor *ct_masked_fill__Scalar_impl(ct_tensor *self, ct_tensor *mask, ct_scalar value) {
     return masked_fill_impl(self, mask, value, true);
 }
-ct_tensor *ct_masked_fill_Tensor(ct_tensor *self, ct_tensor *mask, ct_tensor *value) {
+ct_tensor *ct_masked_fill_Tensor_impl(ct_tensor *self, ct_tensor *mask, ct_tensor *value) {
     ct_scalar s;
     if (value_of_0dim("masked_fill_", value, &s)) return NULL;
     return masked_fill_impl(self, mask, s, false);
 }
-ct_tensor *ct_masked_fill__Tensor(ct_tensor *self, ct_tensor *mask, ct_tensor *value) {
+ct_tensor *ct_masked_fill__Tensor_impl(ct_tensor *self, ct_tensor *mask, ct_tensor *value) {
     ct_scalar s;
     if (value_of_0dim("masked_fill_", value, &s)) return NULL;
     return masked_fill_impl(self, mask, s, true);
@@ -941,7 +942,7 @@ static void copy_elem(char *d, const char *s, int es) {
     }
 }
 
-ct_tensor *ct_masked_select(ct_tensor *self, ct_tensor *mask) {
+ct_tensor *ct_masked_select_impl(ct_tensor *self, ct_tensor *mask) {
     if (mask->dtype != CT_BOOL) return ct_error(CT_ERR_RUNTIME, "[masked_select] masked_select: expected BoolTensor for mask");
     int64_t shape[CT_MAX_DIM];
     int nd = broadcast_mask("masked_select", self, mask, false, shape);
@@ -1006,16 +1007,16 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_masked_scatter(ct_tensor *self, ct_tensor *mask, ct_tensor *source) {
+ct_tensor *ct_masked_scatter_impl(ct_tensor *self, ct_tensor *mask, ct_tensor *source) {
     return masked_scatter_impl(self, mask, source, false);
 }
-ct_tensor *ct_masked_scatter_(ct_tensor *self, ct_tensor *mask, ct_tensor *source) {
+ct_tensor *ct_masked_scatter__impl(ct_tensor *self, ct_tensor *mask, ct_tensor *source) {
     return masked_scatter_impl(self, mask, source, true);
 }
 
 /* ------------------------------------------------------------------ take / put */
 
-ct_tensor *ct_take(ct_tensor *self, ct_tensor *index) {
+ct_tensor *ct_take_impl(ct_tensor *self, ct_tensor *index) {
     if (index->dtype != CT_INT64)
         return ct_error(CT_ERR_RUNTIME, "[take] take(): Expected a long tensor for index, but got %s",
                         tname(index->dtype));
@@ -1068,7 +1069,7 @@ static ct_tensor *put_impl(ct_tensor *self, ct_tensor *index, ct_tensor *source,
         goto fail;
     }
     bool direct = inplace && ct_tensor_is_contiguous(self);
-    w = direct ? (ct_tensor_retain(self), self) : ct_clone(self); /* clone: contiguous, flat order */
+    w = direct ? (ct_tensor_retain(self), self) : ct_clone_impl(self); /* clone: contiguous, flat order */
     if (!w) goto fail;
     ct_ix_plan p;
     plan_init(&p, self->dtype, accumulate ? CT_IX_ADD : CT_IX_COPY);
@@ -1100,38 +1101,22 @@ fail:
     return NULL;
 }
 
-ct_tensor *ct_put(ct_tensor *self, ct_tensor *index, ct_tensor *source, bool accumulate) {
+ct_tensor *ct_put_impl(ct_tensor *self, ct_tensor *index, ct_tensor *source, bool accumulate) {
     return put_impl(self, index, source, accumulate, false);
 }
-ct_tensor *ct_put_(ct_tensor *self, ct_tensor *index, ct_tensor *source, bool accumulate) {
+ct_tensor *ct_put__impl(ct_tensor *self, ct_tensor *index, ct_tensor *source, bool accumulate) {
     return put_impl(self, index, source, accumulate, true);
 }
 
-ct_tensor *ct_take_along_dim(ct_tensor *self, ct_tensor *indices, const int64_t *dim) {
-    if (indices->dtype != CT_INT64)
-        return ct_error(CT_ERR_RUNTIME, "[take_along_dim] torch.take_along_dim(): dtype of indices should be Long but "
-                        "got %s", tname(indices->dtype));
-    if (!dim) {
-        int64_t a = self->numel, b = indices->numel;
-        ct_tensor *s = ct_reshape(self, (ct_intlist){&a, 1});
-        ct_tensor *i = s ? ct_reshape(indices, (ct_intlist){&b, 1}) : NULL;
-        ct_tensor *r = i ? ct_gather(s, 0, i, false) : NULL;
-        ct_tensor_release(s);
-        ct_tensor_release(i);
-        return r;
-    }
-    int d = ct_wrap_dim(*dim, self->ndim, "take_along_dim");
-    if (d < 0) return NULL;
-    if (self->ndim != indices->ndim)
-        return ct_error(CT_ERR_RUNTIME, "[take_along_dim] torch.take_along_dim(): input and indices should have the "
-                        "same number of dimensions, but got %d dimensions for input, and %d dimensions for indices",
-                        self->ndim, indices->ndim);
-    if (self->ndim == 0) return ct_gather(self, 0, indices, false);
-    int64_t ss[CT_MAX_DIM], bs[CT_MAX_DIM];
+/* take_along_dim's index along dim d: indices broadcast against self (all dims but d) to
+ * shape bs (*nd dims; bs[d] = indices' size there), read modulo self's size along d. */
+ct_tensor *ct_ix_take_along_index(ct_tensor *self, ct_tensor *indices, int d, int64_t *bs, int *ndp) {
+    int64_t ss[CT_MAX_DIM];
     memcpy(ss, self->sizes, sizeof(int64_t) * (size_t)self->ndim);
     ss[d] = indices->sizes[d];
     int nd = ct_broadcast_shapes(ss, self->ndim, indices->sizes, indices->ndim, bs, "take_along_dim");
     if (nd < 0) return NULL;
+    *ndp = nd;
     ct_tensor *ie = ct_ix_expand(indices, bs, nd, "take_along_dim");
     /* torch 2.13 reads indices along dim modulo the size there (Python's remainder) */
     ct_tensor *ib = ie ? ct_empty(bs, nd, CT_INT64) : NULL;
@@ -1145,9 +1130,35 @@ ct_tensor *ct_take_along_dim(ct_tensor *self, ct_tensor *indices, const int64_t 
         int64_t *q = ct_tensor_data(ib);
         for (int64_t i = 0; i < ib->numel; i++) q[i] = ((q[i] % m) + m) % m;
     }
+    return ib;
+}
+
+ct_tensor *ct_take_along_dim_impl(ct_tensor *self, ct_tensor *indices, const int64_t *dim) {
+    if (indices->dtype != CT_INT64)
+        return ct_error(CT_ERR_RUNTIME, "[take_along_dim] torch.take_along_dim(): dtype of indices should be Long but "
+                        "got %s", tname(indices->dtype));
+    if (!dim) {
+        int64_t a = self->numel, b = indices->numel;
+        ct_tensor *s = ct_reshape_impl(self, (ct_intlist){&a, 1});
+        ct_tensor *i = s ? ct_reshape_impl(indices, (ct_intlist){&b, 1}) : NULL;
+        ct_tensor *r = i ? ct_gather_impl(s, 0, i, false) : NULL;
+        ct_tensor_release(s);
+        ct_tensor_release(i);
+        return r;
+    }
+    int d = ct_wrap_dim(*dim, self->ndim, "take_along_dim");
+    if (d < 0) return NULL;
+    if (self->ndim != indices->ndim)
+        return ct_error(CT_ERR_RUNTIME, "[take_along_dim] torch.take_along_dim(): input and indices should have the "
+                        "same number of dimensions, but got %d dimensions for input, and %d dimensions for indices",
+                        self->ndim, indices->ndim);
+    if (self->ndim == 0) return ct_gather_impl(self, 0, indices, false);
+    int64_t bs[CT_MAX_DIM];
+    int nd = 0;
+    ct_tensor *ib = ct_ix_take_along_index(self, indices, d, bs, &nd);
     bs[d] = self->sizes[d];
     ct_tensor *sb = ib ? ct_ix_expand(self, bs, nd, "take_along_dim") : NULL;
-    ct_tensor *r = sb ? ct_gather(sb, d, ib, false) : NULL;
+    ct_tensor *r = sb ? ct_gather_impl(sb, d, ib, false) : NULL;
     ct_tensor_release(ib);
     ct_tensor_release(sb);
     return r;

@@ -50,5 +50,7 @@ ct_tensor *ct_ix_expand(ct_tensor *t, const int64_t *shape, int nd, const char *
 int ct_ix_scalar_fits(ct_scalar s, int dtype, bool check_16bit, const char *op);
 /* Row-major coordinates of the nonzero elements of t: int64 tensor (count, ndim). */
 ct_tensor *ct_ix_nonzero(ct_tensor *t);
+/* take_along_dim's broadcast, wrapped int64 index along dim d (shape bs, *nd dims). */
+ct_tensor *ct_ix_take_along_index(ct_tensor *self, ct_tensor *indices, int d, int64_t *bs, int *nd);
 
 #endif

@@ -13,10 +13,15 @@ int ct_reduce_mask(const char *op, ct_intlist dim, int ndim, uint32_t *mask) {
         *mask = ndim ? (uint32_t)((1ull << ndim) - 1) : 0;
         return 0;
     }
+    bool seen0 = false; /* 0-dim tensors: dims 0/-1 name the same (virtual) dim */
     for (int64_t k = 0; k < dim.n; k++) {
         int d = ct_wrap_dim(dim.data[k], ndim, op);
         if (d < 0) return -1;
-        if (ndim == 0) continue;
+        if (ndim == 0) {
+            if (seen0) return ct_errorf(CT_ERR_RUNTIME, "[%s] dim 0 appears multiple times in the list of dims", op);
+            seen0 = true;
+            continue;
+        }
         if (m & (1u << d)) return ct_errorf(CT_ERR_RUNTIME, "[%s] dim %d appears multiple times in the list of dims", op, d);
         m |= 1u << d;
     }

@@ -16,16 +16,25 @@
 
 /* ------------------------------------------------------------------ helpers */
 
+/* in-place inverse hyperbolics: hand-written autograd entry points (see NO_INPLACE_GRAD) */
+ct_tensor *ct_asinh__impl(ct_tensor *self);
+ct_tensor *ct_acosh__impl(ct_tensor *self);
+ct_tensor *ct_atanh__impl(ct_tensor *self);
+ct_tensor *ct_autograd_inplace_no_derivative(ct_tensor *self, ct_tensor *(*out_of_place)(ct_tensor *),
+                                             ct_tensor *(*in_place)(ct_tensor *), const char *node,
+                                             const char *op);
+
 /* A float-rule op (integers/bool promote to the default float): loops for f32/f64 and
- * the out-of-place and in-place entry points. */
+ * the out-of-place and in-place kernels. These ops record autograd (op table `autograd`):
+ * the entry points are ct_<op>_impl / ct_<op>__impl and the generated ct_<op> wraps them. */
 #define F_UNARY(N, E32, E64)                                   \
     CT_UNARY_LOOP(N##_f32, float, float, E32)                  \
     CT_UNARY_LOOP(N##_f64, double, double, E64)                \
     static const ct_loops N##_loops = CT_LOOPS_FLT(N);         \
     F_UNARY_API(N)
 #define F_UNARY_API(N)                                                                                 \
-    ct_tensor *ct_##N(ct_tensor *self) { return ct_ew_unary(#N, self, NULL, &N##_loops, CT_RULE_FLOAT, 0, NULL); } \
-    ct_tensor *ct_##N##_(ct_tensor *self) { return ct_ew_unary(#N "_", self, self, &N##_loops, CT_RULE_FLOAT, 0, NULL); }
+    ct_tensor *ct_##N##_impl(ct_tensor *self) { return ct_ew_unary(#N, self, NULL, &N##_loops, CT_RULE_FLOAT, 0, NULL); } \
+    ct_tensor *ct_##N##__impl(ct_tensor *self) { return ct_ew_unary(#N "_", self, self, &N##_loops, CT_RULE_FLOAT, 0, NULL); }
 
 /* Integer loops for each C integer type with one expression. */
 #define I_LOOP(SFX, T, N, E) CT_UNARY_LOOP(N##_##SFX, T, T, E)
@@ -58,8 +67,8 @@ CT_UNARY_LOOP(abs_i16, int16_t, int16_t, a < 0 ? -a : a)
 CT_UNARY_LOOP(abs_i8, int8_t, int8_t, a < 0 ? -a : a)
 CT_UNARY_LOOP(abs_u8, uint8_t, uint8_t, a)
 static const ct_loops abs_loops = CT_LOOPS_NUM(abs);
-ct_tensor *ct_abs(ct_tensor *self) { return ct_ew_unary("abs", self, NULL, &abs_loops, CT_RULE_SAME, 0, NULL); }
-ct_tensor *ct_abs_(ct_tensor *self) { return ct_ew_unary("abs_", self, self, &abs_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_abs_impl(ct_tensor *self) { return ct_ew_unary("abs", self, NULL, &abs_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_abs__impl(ct_tensor *self) { return ct_ew_unary("abs_", self, self, &abs_loops, CT_RULE_SAME, 0, NULL); }
 
 #define SIGN_I(SFX, T) I_LOOP(SFX, T, sign, (T)((0 < a) - (a < 0)))
 SIGN_I(i8, int8_t)
@@ -71,8 +80,8 @@ CT_UNARY_LOOP(sign_b1, uint8_t, uint8_t, a)
 CT_UNARY_LOOP(sign_f32, float, float, (float)((0.0f < a) - (a < 0.0f)))
 CT_UNARY_LOOP(sign_f64, double, double, (double)((0.0 < a) - (a < 0.0)))
 static const ct_loops sign_loops = CT_LOOPS_ALL(sign);
-ct_tensor *ct_sign(ct_tensor *self) { return ct_ew_unary("sign", self, NULL, &sign_loops, CT_RULE_SAME, 0, NULL); }
-ct_tensor *ct_sign_(ct_tensor *self) { return ct_ew_unary("sign_", self, self, &sign_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_sign_impl(ct_tensor *self) { return ct_ew_unary("sign", self, NULL, &sign_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_sign__impl(ct_tensor *self) { return ct_ew_unary("sign_", self, self, &sign_loops, CT_RULE_SAME, 0, NULL); }
 
 /* ------------------------------------------------------------------ rounding */
 
@@ -85,8 +94,8 @@ CT_X_INT(IDENT_I)
     CT_UNARY_LOOP(N##_f64, double, double, E64)                                                \
     static const ct_loops N##_loops = {                                                        \
         {NULL, ident_u8, ident_i8, ident_i16, ident_i32, ident_i64, NULL, NULL, N##_f32, N##_f64}}; \
-    ct_tensor *ct_##N(ct_tensor *self) { return ct_ew_unary(#N, self, NULL, &N##_loops, CT_RULE_SAME, 0, NULL); } \
-    ct_tensor *ct_##N##_(ct_tensor *self) { return ct_ew_unary(#N "_", self, self, &N##_loops, CT_RULE_SAME, 0, NULL); }
+    ct_tensor *ct_##N##_impl(ct_tensor *self) { return ct_ew_unary(#N, self, NULL, &N##_loops, CT_RULE_SAME, 0, NULL); } \
+    ct_tensor *ct_##N##__impl(ct_tensor *self) { return ct_ew_unary(#N "_", self, self, &N##_loops, CT_RULE_SAME, 0, NULL); }
 ROUNDING(floor, floorf(a), floor(a))
 ROUNDING(ceil, ceilf(a), ceil(a))
 ROUNDING(trunc, truncf(a), trunc(a))
@@ -108,14 +117,14 @@ static ct_tensor *round_impl(const char *op, ct_tensor *self, int64_t decimals, 
     c.d1 = pow(10.0, (double)(decimals < 0 ? -decimals : decimals));
     return ct_ew_unary(op, self, out, decimals > 0 ? &roundp_loops : &roundn_loops, CT_RULE_SAME, 0, &c);
 }
-ct_tensor *ct_round(ct_tensor *self, int64_t decimals) { return round_impl("round", self, decimals, NULL); }
-ct_tensor *ct_round_(ct_tensor *self, int64_t decimals) { return round_impl("round_", self, decimals, self); }
+ct_tensor *ct_round_impl(ct_tensor *self, int64_t decimals) { return round_impl("round", self, decimals, NULL); }
+ct_tensor *ct_round__impl(ct_tensor *self, int64_t decimals) { return round_impl("round_", self, decimals, self); }
 
 CT_UNARY_LOOP(frac_f32, float, float, a - truncf(a))
 CT_UNARY_LOOP(frac_f64, double, double, a - trunc(a))
 static const ct_loops frac_loops = CT_LOOPS_FLT(frac);
-ct_tensor *ct_frac(ct_tensor *self) { return ct_ew_unary("frac", self, NULL, &frac_loops, CT_RULE_SAME, 0, NULL); }
-ct_tensor *ct_frac_(ct_tensor *self) { return ct_ew_unary("frac_", self, self, &frac_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_frac_impl(ct_tensor *self) { return ct_ew_unary("frac", self, NULL, &frac_loops, CT_RULE_SAME, 0, NULL); }
+ct_tensor *ct_frac__impl(ct_tensor *self) { return ct_ew_unary("frac_", self, self, &frac_loops, CT_RULE_SAME, 0, NULL); }
 
 /* square(x) = pow(x, 2): bool promotes to int64 as in torch. */
 static ct_tensor *square_impl(ct_tensor *self, bool inplace) {
@@ -193,6 +202,15 @@ F_UNARY(cosh, coshf(a), cosh(a))
 F_UNARY(asinh, asinhf(a), asinh(a))
 F_UNARY(acosh, acoshf(a), acosh(a))
 F_UNARY(atanh, atanhf(a), atanh(a))
+/* torch defines no derivative for the in-place inverse hyperbolics: recorded, the node raises
+ * on backward (src/autograd/formulas_elementwise.c) */
+#define NO_INPLACE_GRAD(N, NODE)                                                                        \
+    ct_tensor *ct_##N##_(ct_tensor *self) {                                                             \
+        return ct_autograd_inplace_no_derivative(self, ct_##N##_impl, ct_##N##__impl, NODE, #N);        \
+    }
+NO_INPLACE_GRAD(asinh, "AsinhBackward1")
+NO_INPLACE_GRAD(acosh, "AcoshBackward1")
+NO_INPLACE_GRAD(atanh, "AtanhBackward1")
 F_UNARY(erf, ct_verff(a), erf(a))
 F_UNARY(erfc, erfcf(a), erfc(a))
 
@@ -226,6 +244,82 @@ static double digamma_d(double x) {
     return r + log(x) - 0.5 / x - y;
 }
 F_UNARY(digamma, (float)digamma_d(a), digamma_d(a))
+
+/* polygamma(n, x) = (-1)^(n+1) n! zeta(n+1, x) for n >= 1 (n = 0 is digamma), with the
+ * Hurwitz zeta summed directly up to q + k > 9 and finished by the Euler-Maclaurin tail
+ * (coefficients (2j)! / B_2j). Poles at non-positive integers give inf, as torch. */
+static double hurwitz_zeta(double s, double q) {
+    static const double em[12] = {12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9,
+                                  7.47242496e10, -2.950130727918164224e12, 1.1646782814350067249e14,
+                                  -4.5979787224074726105e15, 1.8152105401943546773e17, -7.1661652561756670113e18};
+    if (s == 1) return INFINITY;
+    if (q <= 0 && q == floor(q)) return INFINITY;
+    double sum = pow(q, -s), a = q, b = 0;
+    int i = 0;
+    while (i < 9 || a <= 9) {
+        i++;
+        a += 1;
+        b = pow(a, -s);
+        sum += b;
+        if (fabs(b / sum) < 1.1102230246251565e-16) return sum;
+    }
+    double w = a, f = 1, k = 0;
+    sum += b * w / (s - 1) - 0.5 * b;
+    for (int j = 0; j < 12; j++) {
+        f *= s + k;
+        b /= w;
+        double t = f * b / em[j];
+        sum += t;
+        if (fabs(t / sum) < 1.1102230246251565e-16) break;
+        k += 1;
+        f *= s + k;
+        b /= w;
+        k += 1;
+    }
+    return sum;
+}
+/* trigamma: reflection below 1/2, six recurrence steps, then the asymptotic series
+ * 1/x + 1/(2x^2) + 1/(6x^3) - 1/(30x^5) + 1/(42x^7), in the input's precision (the same
+ * truncation as torch, whose values it reproduces; float32 near the poles included). */
+#define TRIGAMMA(NAME, T, SIN)                                                             \
+    static T NAME(T x) {                                                                   \
+        const T pi = (T)M_PI;                                                              \
+        T r = 0, sg = 1;                                                                   \
+        if (x < (T)0.5) {                                                                  \
+            T s = SIN(pi * x);                                                             \
+            r = -(pi * pi) / (s * s);                                                      \
+            sg = -1;                                                                       \
+            x = 1 - x;                                                                     \
+        }                                                                                  \
+        for (int i = 0; i < 6; i++) {                                                      \
+            r += 1 / (x * x);                                                              \
+            x += 1;                                                                        \
+        }                                                                                  \
+        T ix2 = 1 / (x * x);                                                               \
+        r += (1 + 1 / (2 * x) + ix2 * ((T)1 / 6 - ix2 * ((T)1 / 30 - ix2 * ((T)1 / 42)))) / x; \
+        return sg * r;                                                                     \
+    }
+TRIGAMMA(trigamma_d, double, sin)
+TRIGAMMA(trigamma_f, float, sinf)
+static double digamma_d(double x);
+static double polygamma_d(int64_t n, double x) {
+    if (n == 0) return digamma_d(x);
+    if (n == 1) return trigamma_d(x);
+    if (x != x) return x;
+    double fact = 1;
+    for (int64_t k = 2; k <= n; k++) fact *= (double)k;
+    return ((n & 1) ? 1.0 : -1.0) * fact * hurwitz_zeta((double)n + 1, x);
+}
+CT_UNARY_LOOP(polygamma_f32, float, float, c->i0 == 1 ? trigamma_f(a) : (float)polygamma_d(c->i0, a))
+CT_UNARY_LOOP(polygamma_f64, double, double, polygamma_d(c->i0, a))
+static const ct_loops polygamma_loops = CT_LOOPS_FLT(polygamma);
+ct_tensor *ct_polygamma_impl(int64_t n, ct_tensor *self) {
+    if (n < 0) return ct_error(CT_ERR_RUNTIME, "polygamma(n, x) does not support negative n.");
+    ct_ew_ctx c = {0};
+    c.i0 = n;
+    return ct_ew_unary("polygamma", self, NULL, &polygamma_loops, CT_RULE_FLOAT, 0, &c);
+}
+ct_tensor *ct_polygamma_method(ct_tensor *self, int64_t n) { return ct_polygamma(n, self); }
 
 /* erfinv: single-precision rational start (Giles) refined by two Newton steps on erf. */
 static double erfinv_d(double y) {
@@ -279,8 +373,8 @@ static ct_tensor *logit_impl(const char *op, ct_tensor *self, const double *eps,
     }
     return ct_ew_unary(op, self, out, &logit_loops, CT_RULE_FLOAT, 0, &c);
 }
-ct_tensor *ct_logit(ct_tensor *self, const double *eps) { return logit_impl("logit", self, eps, NULL); }
-ct_tensor *ct_logit_(ct_tensor *self, const double *eps) { return logit_impl("logit_", self, eps, self); }
+ct_tensor *ct_logit_impl(ct_tensor *self, const double *eps) { return logit_impl("logit", self, eps, NULL); }
+ct_tensor *ct_logit__impl(ct_tensor *self, const double *eps) { return logit_impl("logit_", self, eps, self); }
 
 /* nan_to_num: d0 = nan, d1 = posinf, *(double *)extra = neginf (already defaulted to
  * the output dtype's finite range). Integers and bool are returned unchanged. */
@@ -301,10 +395,10 @@ static ct_tensor *n2n_impl(const char *op, ct_tensor *self, const double *nan, c
     c.extra = &ninf;
     return ct_ew_unary(op, self, out, &n2n_loops, CT_RULE_SAME, 0, &c);
 }
-ct_tensor *ct_nan_to_num(ct_tensor *self, const double *nan, const double *posinf, const double *neginf) {
+ct_tensor *ct_nan_to_num_impl(ct_tensor *self, const double *nan, const double *posinf, const double *neginf) {
     return n2n_impl("nan_to_num", self, nan, posinf, neginf, NULL);
 }
-ct_tensor *ct_nan_to_num_(ct_tensor *self, const double *nan, const double *posinf, const double *neginf) {
+ct_tensor *ct_nan_to_num__impl(ct_tensor *self, const double *nan, const double *posinf, const double *neginf) {
     return n2n_impl("nan_to_num_", self, nan, posinf, neginf, self);
 }
 
