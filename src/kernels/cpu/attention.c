@@ -23,6 +23,7 @@ typedef struct {
     double scale;
     void *out, *w;
     void *dq, *dk, *dv;
+    volatile int failed; /* a worker could not get its scratch */
 } sdpa_ctx;
 
 #define SDPA_DEFINE(T, SUF, EXP, GEMM)                                                                       \
@@ -66,7 +67,10 @@ typedef struct {
         const sdpa_ctx *c = vc;                                                                              \
         const int64_t L = c->L, S = c->S, Ev = c->Ev;                                                        \
         T *P = malloc((size_t)(2 * L * S + 1) * sizeof(T)), *Pd = P + L * S;                                 \
-        if (!P) return;                                                                                      \
+        if (!P) {                                                                                            \
+            ((sdpa_ctx *)vc)->failed = 1;                                                                    \
+            return;                                                                                          \
+        }                                                                                                    \
         for (int64_t n = n0; n < n1; n++) {                                                                  \
             probs_##SUF(c, n, P);                                                                            \
             T *use = P;                                                                                      \
@@ -84,7 +88,10 @@ typedef struct {
         const sdpa_ctx *c = vc;                                                                              \
         const int64_t L = c->L, S = c->S, E = c->E, Ev = c->Ev;                                              \
         T *P = malloc((size_t)(3 * L * S + 1) * sizeof(T)), *Pd = P + L * S, *dP = P + 2 * L * S;            \
-        if (!P) return;                                                                                      \
+        if (!P) {                                                                                            \
+            ((sdpa_ctx *)vc)->failed = 1;                                                                    \
+            return;                                                                                          \
+        }                                                                                                    \
         for (int64_t n = n0; n < n1; n++) {                                                                  \
             const T *q = (const T *)c->q + n * L * E, *k = (const T *)c->k + n * S * E;                      \
             const T *v = (const T *)c->v + n * S * Ev, *go = (const T *)c->go + n * L * Ev;                  \
@@ -203,6 +210,10 @@ int ct_nn_sdpa_impl(ct_tensor *q, ct_tensor *k, ct_tensor *v, ct_tensor *attn_ma
     c.out = ct_tensor_data(out);
     c.w = need_weights ? ct_tensor_data(w) : NULL;
     ct_parallel_for(N, 1, dt == CT_FLOAT32 ? fw_f32 : fw_f64, &c);
+    if (c.failed) {
+        ct_error(CT_ERR_MEMORY, "[scaled_dot_product_attention] out of memory");
+        goto done;
+    }
     *out0 = out;
     *out1 = w;
     out = w = NULL;
@@ -244,6 +255,10 @@ int ct_nn_sdpa_backward(ct_tensor *grad_out, ct_tensor *q, ct_tensor *k, ct_tens
     c.dk = ct_tensor_data(dkk);
     c.dv = ct_tensor_data(dv);
     ct_parallel_for(N, 1, dt == CT_FLOAT32 ? bw_f32 : bw_f64, &c);
+    if (c.failed) {
+        ct_error(CT_ERR_MEMORY, "[scaled_dot_product_attention backward] out of memory");
+        goto done;
+    }
     *out0 = dq;
     *out1 = dkk;
     *out2 = dv;

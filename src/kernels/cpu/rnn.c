@@ -12,6 +12,8 @@
  * The workspace (N, W) keeps per row what the backward needs (activated gates, cell states, the
  * previous hidden state), so the backward is a loop of elementwise work plus one GEMM per step
  * and three large GEMMs at the end (dW_hh, dW_hr, db_hh). */
+#pragma GCC optimize("no-trapping-math")
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "ctorch/ops_gen.h"
 #include "../../core/internal.h"
 #include "gemm.h"
+#include "vmath.h"
 
 enum { RNN_TANH = 0, RNN_RELU = 1, RNN_LSTM = 2, RNN_GRU = 3 };
 
@@ -72,8 +75,7 @@ typedef struct {
     void *dh, *dhpre, *dc, *dxg, *dgh;
 } rnn_ctx;
 
-#define RNN_DEFINE(T, SUF, EXP, TANH, GEMM)                                                               \
-    static inline T sigm_##SUF(T x) { return (T)1 / ((T)1 + EXP(-x)); }                                  \
+#define RNN_DEFINE(T, SUF, EXP, TANH, SIGM, GEMM)                                                               \
     static void fw_rows_##SUF(int64_t b0, int64_t b1, void *vctx) {                                      \
         const rnn_ctx *cx = vctx;                                                                        \
         const rnn_geom *g = cx->g;                                                                       \
@@ -84,34 +86,27 @@ typedef struct {
             const T *hr = (const T *)cx->hg + b * G;                                                     \
             T *w = (T *)cx->ws + b * W;                                                                  \
             T *h = (T *)cx->h + b * P;                                                                   \
-            if (g->mode == RNN_LSTM) {                                                                   \
-                T *c = (T *)cx->c + b * H;                                                               \
-                memcpy(w + g->o_cp, c, (size_t)H * sizeof(T));                                           \
-                T *hd = P == H ? h : w + g->o_hpre;                                                      \
-                for (int64_t j = 0; j < H; j++) {                                                        \
-                    T gi = xr[j] + hr[j], gf = xr[H + j] + hr[H + j];                                    \
-                    T gg = xr[2 * H + j] + hr[2 * H + j], go = xr[3 * H + j] + hr[3 * H + j];            \
-                    if (bhh) {                                                                           \
-                        gi += bhh[j];                                                                    \
-                        gf += bhh[H + j];                                                                \
-                        gg += bhh[2 * H + j];                                                            \
-                        go += bhh[3 * H + j];                                                            \
-                    }                                                                                    \
-                    gi = sigm_##SUF(gi);                                                                 \
-                    gf = sigm_##SUF(gf);                                                                 \
-                    gg = TANH(gg);                                                                       \
-                    go = sigm_##SUF(go);                                                                 \
-                    T cn = gf * c[j] + gi * gg;                                                          \
-                    T hn = go * TANH(cn);                                                                \
-                    w[j] = gi;                                                                           \
-                    w[H + j] = gf;                                                                       \
-                    w[2 * H + j] = gg;                                                                   \
-                    w[3 * H + j] = go;                                                                   \
-                    w[g->o_c + j] = cn;                                                                  \
-                    c[j] = cn;                                                                           \
-                    w[g->o_hpre + j] = hn;                                                               \
-                    hd[j] = hn;                                                                          \
-                }                                                                                        \
+            if (g->mode == RNN_LSTM) {                                                                           \
+                T *c = (T *)cx->c + b * H;                                                                       \
+                memcpy(w + g->o_cp, c, (size_t)H * sizeof(T));                                                   \
+                T *hd = P == H ? h : w + g->o_hpre;                                                              \
+                if (bhh) {                                                                                       \
+                    for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j] + bhh[j];                               \
+                } else {                                                                                         \
+                    for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j];                                        \
+                }                                                                                                \
+                for (int64_t j = 0; j < 2 * H; j++) w[j] = SIGM(w[j]);                                           \
+                for (int64_t j = 2 * H; j < 3 * H; j++) w[j] = TANH(w[j]);                                       \
+                for (int64_t j = 3 * H; j < 4 * H; j++) w[j] = SIGM(w[j]);                                       \
+                T *wc = w + g->o_c, *wh = w + g->o_hpre;                                                         \
+                const T *gi = w, *gf = w + H, *gg = w + 2 * H, *go = w + 3 * H;                                  \
+                for (int64_t j = 0; j < H; j++) {                                                                \
+                    T cn = gf[j] * c[j] + gi[j] * gg[j];                                                         \
+                    wc[j] = cn;                                                                                  \
+                    c[j] = cn;                                                                                   \
+                }                                                                                                \
+                for (int64_t j = 0; j < H; j++) wh[j] = go[j] * TANH(wc[j]);                                     \
+                if (hd != wh) memcpy(hd, wh, (size_t)H * sizeof(T));                                             \
             } else if (g->mode == RNN_GRU) {                                                             \
                 for (int64_t j = 0; j < H; j++) {                                                        \
                     T hrr = hr[j], hz = hr[H + j], hn = hr[2 * H + j];                                   \
@@ -120,7 +115,7 @@ typedef struct {
                         hz += bhh[H + j];                                                                \
                         hn += bhh[2 * H + j];                                                            \
                     }                                                                                    \
-                    T r = sigm_##SUF(xr[j] + hrr), z = sigm_##SUF(xr[H + j] + hz);                       \
+                    T r = SIGM(xr[j] + hrr), z = SIGM(xr[H + j] + hz);                       \
                     T n = TANH(xr[2 * H + j] + r * hn);                                                  \
                     w[j] = r;                                                                            \
                     w[H + j] = z;                                                                        \
@@ -147,20 +142,20 @@ typedef struct {
             const T *w = (const T *)cx->ws + b * W;                                                      \
             T *dx = (T *)cx->dxg + b * G;                                                                \
             T *dhp = (T *)cx->dhpre + b * H;                                                             \
-            if (g->mode == RNN_LSTM) {                                                                   \
-                T *dc = (T *)cx->dc + b * H;                                                             \
-                for (int64_t j = 0; j < H; j++) {                                                        \
-                    T i = w[j], f = w[H + j], gg = w[2 * H + j], o = w[3 * H + j];                       \
-                    T tc = TANH(w[g->o_c + j]);                                                          \
-                    T d = dhp[j];                                                                        \
-                    T dcc = dc[j] + d * o * ((T)1 - tc * tc);                                            \
-                    T dout = d * tc;                                                                     \
-                    dx[j] = dcc * gg * i * ((T)1 - i);                                                   \
-                    dx[H + j] = dcc * w[g->o_cp + j] * f * ((T)1 - f);                                   \
-                    dx[2 * H + j] = dcc * i * ((T)1 - gg * gg);                                          \
-                    dx[3 * H + j] = dout * o * ((T)1 - o);                                               \
-                    dc[j] = dcc * f;                                                                     \
-                }                                                                                        \
+            if (g->mode == RNN_LSTM) {                                                                           \
+                T *dc = (T *)cx->dc + b * H;                                                                     \
+                const T *gi = w, *gf = w + H, *gg = w + 2 * H, *go = w + 3 * H, *wc = w + g->o_c;                \
+                const T *cp = w + g->o_cp;                                                                       \
+                for (int64_t j = 0; j < H; j++) {                                                                \
+                    T tc = TANH(wc[j]);                                                                          \
+                    T i = gi[j], f = gf[j], gv = gg[j], o = go[j], d = dhp[j];                                   \
+                    T dcc = dc[j] + d * o * ((T)1 - tc * tc);                                                    \
+                    dx[j] = dcc * gv * i * ((T)1 - i);                                                           \
+                    dx[H + j] = dcc * cp[j] * f * ((T)1 - f);                                                    \
+                    dx[2 * H + j] = dcc * i * ((T)1 - gv * gv);                                                  \
+                    dx[3 * H + j] = d * tc * o * ((T)1 - o);                                                     \
+                    dc[j] = dcc * f;                                                                             \
+                }                                                                                                \
             } else if (g->mode == RNN_GRU) {                                                             \
                 T *dgh = (T *)cx->dgh + b * G;                                                           \
                 T *dh = (T *)cx->dh + b * P;                                                             \
@@ -186,34 +181,50 @@ typedef struct {
             }                                                                                            \
         }                                                                                                \
     }                                                                                                    \
-    static void rnn_forward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,         \
+    static int rnn_forward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,         \
                                   const T *xg, const T *whh, const T *bhh, const T *whr, T *h, T *c,     \
                                   T *out, T *ws, T *hg) {                                                \
         const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
         int64_t *offs = malloc((size_t)(T_ + 1) * sizeof(int64_t));                                      \
+        /* contiguous W_hh^T (P, G) and W_hr^T (H, P): the per-step GEMMs read B row-major */           \
+        T *wt = malloc((size_t)(P * G + (whr ? H * P : 0) + 1) * sizeof(T));                            \
+        if (!offs || !wt) {                                                                              \
+            free(offs);                                                                                  \
+            free(wt);                                                                                    \
+            return ct_errorf(CT_ERR_MEMORY, "[rnn_layer] out of memory");                                \
+        }                                                                                                \
+        T *wrt = wt + P * G;                                                                             \
         offs[0] = 0;                                                                                     \
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
+        for (int64_t j = 0; j < G; j++)                                                                  \
+            for (int64_t k = 0; k < P; k++) wt[k * G + j] = whh[j * P + k];                              \
+        if (whr)                                                                                         \
+            for (int64_t j = 0; j < P; j++)                                                              \
+                for (int64_t k = 0; k < H; k++) wrt[k * P + j] = whr[j * H + k];                         \
         for (int64_t s = 0; s < T_; s++) {                                                               \
             int64_t t = reverse ? T_ - 1 - s : s, n = bs[t], off = offs[t];                              \
             T *w = ws + off * W;                                                                         \
             for (int64_t b = 0; b < n; b++) memcpy(w + b * W + g->o_hp, h + b * P, (size_t)P * sizeof(T)); \
-            GEMM(n, G, P, (T)1, h, P, 1, whh, 1, P, (T)0, hg, G, 1);                                     \
+            GEMM(n, G, P, (T)1, h, P, 1, wt, G, 1, (T)0, hg, G, 1);                                      \
             rnn_ctx cx = {g, xg + off * G, hg, bhh, h, c, w, whr ? NULL : out + off * P,                  \
                           NULL, NULL, NULL, NULL, NULL};                                                 \
             ct_parallel_for(n, H >= 1024 ? 1 : 1024 / H + 1, fw_rows_##SUF, &cx);                        \
             if (whr) {                                                                                   \
-                GEMM(n, P, H, (T)1, w + g->o_hpre, W, 1, whr, 1, H, (T)0, h, P, 1);                      \
+                GEMM(n, P, H, (T)1, w + g->o_hpre, W, 1, wrt, P, 1, (T)0, h, P, 1);                      \
                 memcpy(out + off * P, h, (size_t)(n * P) * sizeof(T));                                   \
             }                                                                                            \
         }                                                                                                \
         free(offs);                                                                                      \
+        free(wt);                                                                                        \
+        return 0;                                                                                        \
     }                                                                                                    \
-    static void rnn_backward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,        \
+    static int rnn_backward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,        \
                                    const T *gout, const T *whh, const T *whr, const T *ws, T *dxg,       \
                                    T *dgh_all, T *dwhh, T *dbhh, T *dwhr, T *dh, T *dc, T *dhpre,       \
                                    T *dhall, int64_t N) {                                                \
         const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
         int64_t *offs = malloc((size_t)(T_ + 1) * sizeof(int64_t));                                      \
+        if (!offs) return ct_errorf(CT_ERR_MEMORY, "[rnn_layer_backward] out of memory");                \
         offs[0] = 0;                                                                                     \
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
         T *dgh_base = g->mode == RNN_GRU ? dgh_all : dxg;                                                \
@@ -248,10 +259,13 @@ typedef struct {
             const T *row = dgh_base + r * G;                                                             \
             for (int64_t j = 0; j < G; j++) dbhh[j] += row[j];                                           \
         }                                                                                                \
+        return 0;                                                                                        \
     }
 
-RNN_DEFINE(float, f32, expf, tanhf, ct_sgemm)
-RNN_DEFINE(double, f64, exp, tanh, ct_dgemm)
+static inline double sigm_f64(double x) { return 1.0 / (1.0 + ct_vexp(-x)); }
+
+RNN_DEFINE(float, f32, ct_vexpf, ct_vtanhf, ct_vsigmoidf, ct_sgemm)
+RNN_DEFINE(double, f64, ct_vexp, tanh, sigm_f64, ct_dgemm)
 
 /* ------------------------------------------------------------------ ops */
 
@@ -331,14 +345,14 @@ int ct_nn_rnn_layer_impl(ct_tensor *xg, ct_tensor *w_hh, ct_tensor *b_hh, ct_ten
     size_t es = ct_dtype_sizes[dt];
     memcpy(ct_tensor_data(hn), ct_tensor_data(hc), (size_t)(B * P) * es);
     if (mode == RNN_LSTM) memcpy(ct_tensor_data(cn), ct_tensor_data(cc), (size_t)(B * H) * es);
-    if (dt == CT_FLOAT32)
+    int frc = dt == CT_FLOAT32 ?
         rnn_forward_f32(&g, batch_sizes.data, batch_sizes.n, reverse, ct_tensor_data(x), ct_tensor_data(whh),
                         bhh ? ct_tensor_data(bhh) : NULL, whr ? ct_tensor_data(whr) : NULL, ct_tensor_data(hn),
-                        ct_tensor_data(cn), ct_tensor_data(out), ct_tensor_data(ws), ct_tensor_data(hg));
-    else
+                        ct_tensor_data(cn), ct_tensor_data(out), ct_tensor_data(ws), ct_tensor_data(hg)) :
         rnn_forward_f64(&g, batch_sizes.data, batch_sizes.n, reverse, ct_tensor_data(x), ct_tensor_data(whh),
                         bhh ? ct_tensor_data(bhh) : NULL, whr ? ct_tensor_data(whr) : NULL, ct_tensor_data(hn),
                         ct_tensor_data(cn), ct_tensor_data(out), ct_tensor_data(ws), ct_tensor_data(hg));
+    if (frc) goto done;
     *out0 = out;
     *out1 = hn;
     *out2 = cn;
@@ -407,10 +421,7 @@ int ct_nn_rnn_layer_backward(ct_tensor *grad_output, ct_tensor *grad_hn, ct_tens
                        ct_tensor_data(dxg), dgh ? ct_tensor_data(dgh) : NULL, ct_tensor_data(dwhh),           \
                        ct_tensor_data(dbhh), whr ? ct_tensor_data(dwhr) : NULL, ct_tensor_data(dh),           \
                        ct_tensor_data(dc), ct_tensor_data(dhpre), dhall ? ct_tensor_data(dhall) : NULL, N)
-    if (dt == CT_FLOAT32)
-        RNN_BW_CALL(f32, float);
-    else
-        RNN_BW_CALL(f64, double);
+    if (dt == CT_FLOAT32 ? RNN_BW_CALL(f32, float) : RNN_BW_CALL(f64, double)) goto done;
 #undef RNN_BW_CALL
     *out0 = dxg;
     *out1 = dwhh;
