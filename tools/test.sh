@@ -26,6 +26,25 @@ fi
 ninja -C build-sanitize >/dev/null
 meson test -C build-sanitize --print-errorlogs
 
+echo "== libFuzzer: checkpoint and safetensors loaders (60 s)"
+if command -v clang >/dev/null 2>&1; then
+  if [ ! -f build-fuzz/build.ninja ]; then
+    # clang < 15 has no _Float16 on x86; __fp16 is its storage-only equivalent
+    CC=clang meson setup build-fuzz -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dtests=false "-Dc_args=-fsanitize=fuzzer-no-link -D_Float16=__fp16" >/dev/null
+  fi
+  ninja -C build-fuzz libctorch_core.a >/dev/null
+  clang -w -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Ibuild-fuzz/include -Ibuild-fuzz \
+    tests/fuzz/fuzz_load.c build-fuzz/libctorch_core.a -lm -lpthread -ldl -o build-fuzz/fuzz_load
+  corpus=$(mktemp -d)
+  "$VPY" tools/make_fuzz_corpus.py "$corpus"
+  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+  rm -rf "$corpus"
+else
+  echo "clang not found: fuzzing skipped (apt-get install -y clang to enable it)"
+fi
+
 echo "== Python package"
 "$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation .
 

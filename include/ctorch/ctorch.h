@@ -28,5 +28,6 @@
 #include "ctorch/random.h"
 #include "ctorch/ops_gen.h"
 #include "ctorch/indexing.h"
+#include "ctorch/serialize.h"
 
 #endif

@@ -78,3 +78,5 @@ def range(start, end, step=1, **kwargs):  # noqa: A001 (torch.range shadows the 
                   "in [start, end).", UserWarning, stacklevel=2)
     return _C._ns_torch.range(start, end, step, **kwargs)
 from ._indexing import nonzero  # noqa: E402,F401
+from . import serialization  # noqa: E402
+from .serialization import save, load  # noqa: E402,F401

@@ -161,5 +161,6 @@ ct_tensor *ctp_tensor_from_ndarray(PyObject *arr, int warn_readonly);
 int ctp_init_dlpack(PyObject *m);
 int ctp_init_shared(PyObject *m);
 int ctp_init_tensorboard(PyObject *m);
+int ctp_init_serialize(PyObject *m); /* serialize_py.c: checkpoint and safetensors codecs */
 
 #endif

@@ -406,7 +406,7 @@ PyMODINIT_FUNC PyInit__C(void) {
         goto fail;
     if (ctp_init_dtypes(m) < 0 || ctp_init_tensor_type(m) < 0 || ctp_init_autograd(m) < 0) goto fail;
     if (ctp_init_repr(m) < 0 || ctp_init_numpy(m) < 0 || ctp_init_dlpack(m) < 0) goto fail;
-    if (ctp_init_shared(m) < 0 || ctp_init_tensorboard(m) < 0) goto fail;
+    if (ctp_init_shared(m) < 0 || ctp_init_tensorboard(m) < 0 || ctp_init_serialize(m) < 0) goto fail;
     PyObject *rt = PyModule_New("ctorch.return_types");
     if (!rt || PyModule_AddObject(m, "return_types", rt) < 0) goto fail;
     if (ctp_init_generated(rt) < 0) goto fail;

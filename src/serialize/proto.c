@@ -111,17 +111,14 @@ void ct_pb_packed_doubles(ct_buf *b, uint32_t field, const double *v, size_t n) 
 
 /* ------------------------------------------------------------------ checksums */
 
-static uint32_t crc_table[256], crcc_table[256];
+/* CRC-32 (ZIP/PNG) is ct_crc32 in zip.c (table-sliced and parallel for large records). */
+static uint32_t crcc_table[256];
 static int tables_ready = 0;
 
 static void make_tables(void) {
     for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i, d = i;
-        for (int k = 0; k < 8; k++) {
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            d = (d & 1) ? 0x82F63B78u ^ (d >> 1) : d >> 1;
-        }
-        crc_table[i] = c;
+        uint32_t d = i;
+        for (int k = 0; k < 8; k++) d = (d & 1) ? 0x82F63B78u ^ (d >> 1) : d >> 1;
         crcc_table[i] = d;
     }
     __atomic_store_n(&tables_ready, 1, __ATOMIC_RELEASE);
@@ -129,14 +126,6 @@ static void make_tables(void) {
 
 static void ensure_tables(void) {
     if (!__atomic_load_n(&tables_ready, __ATOMIC_ACQUIRE)) make_tables();
-}
-
-uint32_t ct_crc32(uint32_t crc, const void *p, size_t n) {
-    ensure_tables();
-    const uint8_t *s = p;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ s[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
 }
 
 uint32_t ct_crc32c(uint32_t crc, const void *p, size_t n) {

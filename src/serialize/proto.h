@@ -32,7 +32,7 @@ void ct_pb_str(ct_buf *b, uint32_t field, const char *s);
 void ct_pb_msg(ct_buf *b, uint32_t field, const ct_buf *child); /* embedded message */
 void ct_pb_packed_doubles(ct_buf *b, uint32_t field, const double *v, size_t n);
 
-uint32_t ct_crc32(uint32_t crc, const void *p, size_t n);   /* start with 0 */
+uint32_t ct_crc32(uint32_t crc, const void *p, size_t n);   /* start with 0 (defined in zip.c) */
 uint32_t ct_crc32c(uint32_t crc, const void *p, size_t n);  /* start with 0 */
 uint32_t ct_crc32c_masked(const void *p, size_t n);
 uint32_t ct_adler32(const void *p, size_t n);
