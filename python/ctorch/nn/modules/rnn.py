@@ -21,16 +21,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _dropout(x, p, training):
-    if not training or p == 0:
-        return x
     from .. import functional as F
-    if hasattr(F, "dropout"):
-        return F.dropout(x, p, True)
-    if p == 1:
-        return x * 0
-    noise = ctorch.empty_like(x).bernoulli_(1 - p)
-    noise.div_(1 - p)
-    return x * noise
+    return F.dropout(x, p, training) if training and p else x
 
 
 def _proj(x, w, b):

@@ -4,147 +4,31 @@ MultiheadAttention lives here too (torch keeps it in modules/activation.py; its 
 to match). Attention runs the fused C kernel behind F.scaled_dot_product_attention /
 F.multi_head_attention_forward (nn/_functional/attention.py).
 
-Linear / LayerNorm / Dropout / relu / gelu come from their own families when those have landed;
-until then the private stand-ins below (same parameter names, init and repr) are used."""
+Linear / LayerNorm / Dropout / relu / gelu come from their own families."""
 import copy
 import math
 
 import ctorch
 
 from .. import functional as F
-from .._functional.attention import _linear, multi_head_attention_forward
+from .._functional.attention import multi_head_attention_forward
 from ..parameter import Parameter
-from . import dropout as _dropout_mod
-from . import linear as _linear_mod
-from . import normalization as _norm_mod
 from .container import ModuleList
+from .dropout import Dropout
+from .linear import Linear
 from .module import Module
+from .normalization import LayerNorm
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerDecoder", "Transformer"]
 
 
-# ------------------------------------------------------------------ stand-ins for families not landed yet
-
-class _Linear(Module):
-    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = Parameter(ctorch.empty((out_features, in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(ctorch.empty(out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-        self.weight.data.uniform_(-bound, bound)
-        if self.bias is not None:
-            self.bias.data.uniform_(-bound, bound)
-
-    def forward(self, input):
-        return _linear(input, self.weight, self.bias)
-
-    def extra_repr(self):
-        return "in_features={}, out_features={}, bias={}".format(self.in_features, self.out_features,
-                                                                 self.bias is not None)
-
-
-_Linear.__name__ = _Linear.__qualname__ = "Linear"
-
-
-class _LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
-        super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(ctorch.ones(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(ctorch.zeros(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-
-    def forward(self, x):
-        nd = len(self.normalized_shape)
-        dims = list(range(x.dim() - nd, x.dim()))
-        D = 1
-        for s in self.normalized_shape:
-            D *= s
-        xc = x - x.mean(dims, keepdim=True)
-        # sqrt(var + eps) as the 2-norm of [xc / sqrt(D), sqrt(eps)] (differentiable with the landed ops)
-        flat = (xc * (1.0 / math.sqrt(D))).flatten(x.dim() - nd)
-        pad = ctorch.full(tuple(flat.shape[:-1]) + (1,), math.sqrt(self.eps), dtype=x.dtype)
-        den = ctorch.linalg.vector_norm(ctorch.cat([flat, pad], -1), dim=-1, keepdim=True)
-        for _ in range(nd - 1):
-            den = den.unsqueeze(-1)
-        y = xc / den
-        if self.weight is not None:
-            y = y * self.weight
-        if self.bias is not None:
-            y = y + self.bias
-        return y
-
-    def extra_repr(self):
-        return "{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}".format(**self.__dict__) + \
-            (", bias=%s" % (self.bias is not None) if self.elementwise_affine else "")
-
-
-_LayerNorm.__name__ = _LayerNorm.__qualname__ = "LayerNorm"
-
-
-def _dropout(x, p, training):
-    if not training or p == 0:
-        return x
-    if hasattr(F, "dropout"):
-        return F.dropout(x, p, True)
-    if p >= 1:
-        return x * 0
-    noise = ctorch.empty_like(x).bernoulli_(1 - p)
-    noise.div_(1 - p)
-    return x * noise
-
-
-class _Dropout(Module):
-    def __init__(self, p=0.5, inplace=False):
-        super().__init__()
-        self.p = p
-        self.inplace = inplace
-
-    def forward(self, x):
-        return _dropout(x, self.p, self.training)
-
-    def extra_repr(self):
-        return "p={}, inplace={}".format(self.p, self.inplace)
-
-
-_Dropout.__name__ = _Dropout.__qualname__ = "Dropout"
-
-Linear = getattr(_linear_mod, "Linear", None) or _Linear
-LayerNorm = getattr(_norm_mod, "LayerNorm", None) or _LayerNorm
-Dropout = getattr(_dropout_mod, "Dropout", None) or _Dropout
-
-
 def _relu(x):
-    f = getattr(F, "relu", None)
-    if f is not None:
-        return f(x)
-    return x * (x > 0).to(x.dtype)
+    return F.relu(x)
 
 
 def _gelu(x):
-    f = getattr(F, "gelu", None)
-    if f is not None:
-        return f(x)
-    return x * 0.5 * (1.0 + ctorch.erf(x * (1.0 / math.sqrt(2.0))))
+    return F.gelu(x)
 
 
 _relu.__name__ = "relu"
