@@ -27,6 +27,11 @@ ninja -C build-sanitize >/dev/null
 meson test -C build-sanitize --print-errorlogs
 
 echo "== libFuzzer: checkpoint and safetensors loaders (60 s)"
+if ! command -v clang >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # Debian's clang with its compiler runtime (libFuzzer, sanitizers)
+  (apt-get install -y -q clang libclang-rt-14-dev >/dev/null 2>&1 ||
+   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q clang libclang-rt-14-dev >/dev/null 2>&1)) || true
+fi
 if command -v clang >/dev/null 2>&1; then
   if [ ! -f build-fuzz/build.ninja ]; then
     # clang < 15 has no _Float16 on x86; __fp16 is its storage-only equivalent

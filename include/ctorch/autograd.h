@@ -26,7 +26,9 @@ typedef struct ct_node ct_node;
 struct ct_autograd_meta {
     bool requires_grad;   /* leaf flag set by the user */
     bool retains_grad;    /* non-leaf asked to keep .grad */
-    bool is_view_of_grad; /* a view of a tensor that requires grad (in-place on it is refused) */
+    bool is_view_of_grad; /* a recorded view of a tensor that requires grad */
+    ct_tensor *view_base; /* owned: the root tensor this view's memory belongs to (in-place on
+                             the view rebases the base's history: CopySlices) */
     ct_tensor *grad;      /* owned; NULL until the first backward */
     ct_node *grad_fn;     /* owned; the node that produced this tensor */
     int output_nr;

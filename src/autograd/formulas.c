@@ -59,11 +59,116 @@ int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) 
     if (!ct_autograd_should_record(n, inputs)) return 0;
     if (self->autograd && self->autograd->requires_grad && !self->autograd->grad_fn)
         return ct_errorf(CT_ERR_RUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    if (self->autograd && self->autograd->view_base) {
+        ct_tensor *base = self->autograd->view_base;
+        if (base->autograd && base->autograd->requires_grad && !base->autograd->grad_fn)
+            return ct_errorf(CT_ERR_RUNTIME, "a view of a leaf Variable that requires grad is being used in an "
+                             "in-place operation.");
+        if (!ct_tensor_is_contiguous(base) || base->dtype != self->dtype)
+            return ct_errorf(CT_ERR_NOT_IMPLEMENTED,
+                             "in-place operation on a view whose base is not contiguous is not supported; apply the "
+                             "operation out of place (or clone() the view first)");
+        return 1;
+    }
     if (self->autograd && self->autograd->is_view_of_grad)
         return ct_errorf(CT_ERR_NOT_IMPLEMENTED,
                          "in-place operation on a view of a tensor that requires grad is not supported yet; apply "
                          "the operation out of place (or clone() the view first)");
+    if (!ct_tensor_requires_grad(self) && __atomic_load_n(&self->storage->refcount, __ATOMIC_ACQUIRE) > 1)
+        /* self would take a history that the tensors sharing its memory (its base, other views)
+         * would not see: refuse rather than give them a wrong gradient */
+        return ct_errorf(CT_ERR_NOT_IMPLEMENTED,
+                         "in-place operation with an input that requires grad on a tensor that shares its memory "
+                         "with other tensors that do not require grad is not supported; clone() it first");
     return 1;
+}
+
+/* NOTE [ In-place on views ]
+ * An in-place op on a view V of a base B (V recorded as a view: autograd meta view_base)
+ * writes R = op(V) into V's memory, then rebases: B's history becomes a CopySlices node
+ * over (B's old history, R) -- gradient of the old B is the incoming gradient with V's
+ * region zeroed, gradient of R is that region -- and V becomes as_strided(B) of the new
+ * history. The base must be contiguous (so V's storage positions map to B's flat index).
+ * Other views of B taken before the write keep their old history (torch regenerates them). */
+static int copyslices_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    const int64_t *geo = n->payload; /* [nd, rel_offset, sizes..., strides...] */
+    int nd = (int)geo[0];
+    ct_intlist vs = {geo + 2, nd}, vst = {geo + 2 + nd, nd};
+    ct_tensor *g0 = ct_contiguous(g[0]);
+    if (!g0) return -1;
+    int64_t off = g0->offset + geo[1];
+    if (ct_node_needs_grad(n, 1)) {
+        ct_tensor *region = ct_as_strided(g0, vs, vst, &off);
+        ct_tensor *r = region ? ct_contiguous(region) : NULL;
+        ct_tensor_release(region);
+        if (!r) {
+            ct_tensor_release(g0);
+            return -1;
+        }
+        gi[1] = ct_sum_to_meta(r, &n->in_meta[1]);
+        ct_tensor_release(r);
+        if (!gi[1]) {
+            ct_tensor_release(g0);
+            return -1;
+        }
+    }
+    if (ct_node_needs_grad(n, 0)) {
+        bool prev = ct_set_grad_enabled(false);
+        ct_tensor *mask = ct_ones((ct_intlist){g0->sizes, g0->ndim}, g0->dtype, -1);
+        int64_t moff = geo[1];
+        ct_tensor *mregion = mask ? ct_as_strided(mask, vs, vst, &moff) : NULL;
+        ct_tensor *z = mregion ? ct_zero_(mregion) : NULL;
+        ct_set_grad_enabled(prev);
+        ct_tensor_release(z);
+        ct_tensor_release(mregion);
+        ct_tensor *r = mask ? ct_mul(g0, mask) : NULL;
+        ct_tensor_release(mask);
+        if (!r) {
+            ct_tensor_release(g0);
+            return -1;
+        }
+        gi[0] = r;
+    }
+    ct_tensor_release(g0);
+    return 0;
+}
+
+static void free_payload(ct_node *n) {
+    free(n->payload);
+    n->payload = NULL;
+}
+
+/* Rebase after writing result R (with its history) into view V. */
+static int rebase_view(ct_tensor *view, ct_tensor *result) {
+    ct_tensor *base = view->autograd->view_base;
+    int nd = view->ndim;
+    int64_t *geo = malloc(sizeof(int64_t) * (size_t)(2 + 2 * nd));
+    if (!geo) return ct_errorf(CT_ERR_MEMORY, "[autograd] out of memory");
+    geo[0] = nd;
+    geo[1] = view->offset - base->offset;
+    for (int d = 0; d < nd; d++) {
+        geo[2 + d] = view->sizes[d];
+        geo[2 + nd + d] = view->strides[d];
+    }
+    ct_tensor *ins[2] = {base, result};
+    ct_node *c = ct_node_new("CopySlices", copyslices_backward, 2, ins, 1);
+    if (!c) {
+        free(geo);
+        return -1;
+    }
+    c->payload = geo;
+    c->destroy = free_payload;
+    int rc = ct_node_set_output(c, base, 0);
+    ct_node_release(c);
+    if (rc) return -1;
+    /* the view's new history: as_strided of the rebased base */
+    int64_t voff = view->offset;
+    ct_tensor *t = ct_as_strided(base, (ct_intlist){view->sizes, nd}, (ct_intlist){view->strides, nd}, &voff);
+    if (!t) return -1;
+    rc = 0;
+    if (t->autograd && t->autograd->grad_fn) rc = ct_node_set_output(t->autograd->grad_fn, view, t->autograd->output_nr);
+    ct_tensor_release(t);
+    return rc;
 }
 
 /* The out-of-place node may have saved self as an input for its formula; self is about to
@@ -111,7 +216,12 @@ ct_tensor *ct_autograd_inplace_commit(ct_tensor *self, ct_tensor *result) {
         ct_tensor_release(result);
         return NULL;
     }
-    if (fn) {
+    if (self->autograd && self->autograd->view_base && fn) {
+        if (rebase_view(self, result)) {
+            ct_tensor_release(result);
+            return NULL;
+        }
+    } else if (fn) {
         if (ct_node_set_output(fn, self, result->autograd->output_nr)) {
             ct_tensor_release(result);
             return NULL;
@@ -278,7 +388,13 @@ static int reshape_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
 /* Views of tensors that require grad are marked so in-place ops on them are refused
  * rather than silently giving the base a wrong gradient. */
 void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self) {
-    if (result->storage == self->storage && result->autograd) result->autograd->is_view_of_grad = true;
+    if (result->storage != self->storage || !result->autograd) return;
+    result->autograd->is_view_of_grad = true;
+    ct_tensor *base = self->autograd && self->autograd->view_base ? self->autograd->view_base : self;
+    if (base == result) return;
+    ct_tensor_retain(base);
+    ct_tensor_release(result->autograd->view_base);
+    result->autograd->view_base = base;
 }
 #define mark_view ct_autograd_mark_view
 

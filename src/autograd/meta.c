@@ -80,6 +80,7 @@ static ct_autograd_meta *meta_of(ct_tensor *t) {
 
 void ct_autograd_meta_free(ct_autograd_meta *m) {
     if (!m) return;
+    ct_tensor_release(m->view_base);
     ct_tensor_release(m->grad);
     ct_hooks_free(m->hooks);
     ct_node_release(m->grad_fn);

@@ -503,6 +503,20 @@ int ct_tensor_index_put_(ct_tensor *self, const ct_index_item *items, int n, ct_
                                              : "a view of a leaf Variable that requires grad is being used in an "
                                                "in-place operation.");
     if (ct_autograd_inplace_begin(self, 2, ins) < 0) return -1;
+    if (self->autograd && self->autograd->view_base) {
+        /* a view: write into a recorded copy, then commit it into the view, which rebases
+         * the base's history (NOTE [ In-place on views ]) */
+        ct_tensor *tmp = ct_clone(self);
+        if (!tmp) return -1;
+        if (ct_index_put_items_(tmp, items, n, value, accumulate, ct_index_setitem_name(tmp, items, n, value))) {
+            ct_tensor_release(tmp);
+            return -1;
+        }
+        ct_tensor *r = ct_autograd_inplace_commit(self, tmp);
+        if (!r) return -1;
+        ct_tensor_release(r);
+        return 0;
+    }
     if (!ct_tensor_requires_grad(self) && __atomic_load_n(&self->storage->refcount, __ATOMIC_ACQUIRE) > 1)
         /* self takes the history, but tensors sharing its memory (its base, its views) would
          * not see it: refuse rather than drop the gradient silently */

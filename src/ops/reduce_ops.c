@@ -170,13 +170,14 @@ static int check_nonempty(const char *op, const ct_tensor *self, uint32_t mask, 
 static ct_tensor *amax_like(const char *op, ct_tensor *self, ct_intlist dim, bool keepdim, ct_red_kind kind,
                             bool dims_given) {
     uint32_t mask;
-    /* torch checks each listed dim for size 0 before it checks for repeated dims */
-    for (int64_t k = 0; self->numel == 0 && self->ndim > 0 && k < dim.n; k++) {
-        int d = ct_wrap_dim(dim.data[k], self->ndim, op);
-        if (d < 0) return NULL;
-        if (self->sizes[d] == 0)
-            return ct_error(CT_ERR_INDEX, "[%s] %s(): Expected reduction dim %d to have non-zero size.", op, op, d);
-    }
+    /* torch checks for an empty reduced dim before it checks for repeated dims */
+    if (self->numel == 0 && dims_given && self->ndim > 0)
+        for (int64_t k = 0; k < dim.n; k++) {
+            int d = ct_wrap_dim(dim.data[k], self->ndim, op);
+            if (d < 0) return NULL;
+            if (self->sizes[d] == 0)
+                return ct_error(CT_ERR_INDEX, "[%s] %s(): Expected reduction dim %d to have non-zero size.", op, op, d);
+        }
     if (ct_reduce_mask(op, dim, self->ndim, &mask)) return NULL;
     if (check_nonempty(op, self, mask, dims_given)) return NULL;
     int64_t osz[CT_MAX_DIM];

@@ -1,0 +1,59 @@
+"""LSTM forward+backward, ctorch vs torch (same thread count): 2 layers, hidden 256, seq 64, batch 32.
+
+Prints torch time, ctorch time and ratio = torch / ctorch (> 1: ctorch faster).
+
+    python bench/bench_rnn.py [--repeat N] [--threads N]
+"""
+import argparse
+import time
+
+import torch
+
+import ctorch
+
+
+def run(lib, model, x):
+    out, (h, c) = model(x)
+    loss = out.sum() + h.sum()
+    model.zero_grad()
+    loss.backward()
+
+
+def best(fn, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=256)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        ctorch.set_num_threads(args.threads)
+    else:
+        ctorch.set_num_threads(torch.get_num_threads())
+    torch.manual_seed(0)
+    H = args.hidden
+    tm = torch.nn.LSTM(H, H, num_layers=2)
+    cm = ctorch.nn.LSTM(H, H, num_layers=2)
+    cm.load_state_dict({k: ctorch.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = torch.randn(args.seq, args.batch, H, requires_grad=True)
+    cx = ctorch.tensor(x.detach().numpy(), requires_grad=True)
+    tt = best(lambda: run(torch, tm, x), args.repeat)
+    ct = best(lambda: run(ctorch, cm, cx), args.repeat)
+    print("LSTM fwd+bwd (layers 2, hidden %d, seq %d, batch %d, threads %d): torch %.2f ms  ctorch %.2f ms  "
+          "ratio %.2fx" % (H, args.seq, args.batch, torch.get_num_threads(), tt * 1e3, ct * 1e3, tt / ct))
+
+
+if __name__ == "__main__":
+    main()
