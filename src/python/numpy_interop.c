@@ -33,46 +33,56 @@ static const char *buffer_format(int dtype) {
     }
 }
 
-static char empty_byte;
+/* numpy's array interface (version 3): works for any strides, including 1-D strided views
+ * whose byte extent exceeds numel * itemsize (which the buffer protocol's `len` cannot say). */
+static const char *typestr(int dtype) {
+    switch (dtype) {
+    case CT_BOOL: return "|b1";
+    case CT_UINT8: return "|u1";
+    case CT_INT8: return "|i1";
+    case CT_INT16: return "<i2";
+    case CT_INT32: return "<i4";
+    case CT_INT64: return "<i8";
+    case CT_FLOAT16: return "<f2";
+    case CT_FLOAT32: return "<f4";
+    case CT_FLOAT64: return "<f8";
+    default: return NULL;
+    }
+}
 
-static int tb_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+static PyObject *tb_array_interface(PyObject *self, void *c) {
+    (void)c;
     TensorBuffer *o = (TensorBuffer *)self;
     ct_tensor *t = o->t;
-    size_t es = ct_dtype_size(t->dtype);
-    view->obj = Py_NewRef(self);
-    view->buf = t->storage->data ? ct_tensor_data(t) : &empty_byte;
-    view->len = (Py_ssize_t)(t->numel * (int64_t)es);
-    view->readonly = 0;
-    view->itemsize = (Py_ssize_t)es;
-    view->format = (flags & PyBUF_FORMAT) ? (char *)buffer_format(t->dtype) : NULL;
-    view->ndim = t->ndim;
-    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? o->shape : NULL;
-    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? o->strides : NULL;
-    view->suboffsets = NULL;
-    view->internal = NULL;
-    int contig = ct_tensor_is_contiguous(t);
-    if (((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !contig) ||
-        ((flags & PyBUF_ANY_CONTIGUOUS) && !PyBuffer_IsContiguous(view, 'C') && !PyBuffer_IsContiguous(view, 'F'))) {
-        Py_CLEAR(view->obj);
-        PyErr_SetString(PyExc_BufferError, "tensor is not contiguous");
-        return -1;
+    PyObject *shape = PyTuple_New(t->ndim), *strides = PyTuple_New(t->ndim);
+    if (!shape || !strides) {
+        Py_XDECREF(shape);
+        Py_XDECREF(strides);
+        return NULL;
     }
-    return 0;
+    for (int i = 0; i < t->ndim; i++) {
+        PyTuple_SET_ITEM(shape, i, PyLong_FromSsize_t(o->shape[i]));
+        PyTuple_SET_ITEM(strides, i, PyLong_FromSsize_t(o->strides[i]));
+    }
+    void *ptr = t->storage->data ? ct_tensor_data(t) : NULL;
+    return Py_BuildValue("{s:(NO),s:N,s:N,s:s,s:i}", "data", PyLong_FromVoidPtr(ptr), Py_False, "shape", shape,
+                         "strides", strides, "typestr", typestr(t->dtype), "version", 3);
 }
+
+static PyGetSetDef tb_getset[] = {{"__array_interface__", tb_array_interface, NULL, NULL, NULL},
+                                  {NULL, NULL, NULL, NULL, NULL}};
 
 static void tb_dealloc(PyObject *self) {
     ct_tensor_release(((TensorBuffer *)self)->t);
     PyObject_Free(self);
 }
 
-static PyBufferProcs tb_as_buffer = {tb_getbuffer, NULL};
-
 static PyTypeObject TensorBuffer_Type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ctorch._C._TensorBuffer",
     .tp_basicsize = sizeof(TensorBuffer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = tb_dealloc,
-    .tp_as_buffer = &tb_as_buffer,
+    .tp_getset = tb_getset,
 };
 
 /* ndarray sharing t's memory. New reference. */

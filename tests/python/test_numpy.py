@@ -355,3 +355,14 @@ def test_tensor_and_as_tensor_ndarray_errors_match_torch():
         arr = np.ones((2, 2), dtype=dt)
         c, t = ctorch.tensor(arr), torch.tensor(arr)
         assert str(c.dtype) == str(t.dtype) and c.tolist() == t.tolist()
+
+
+def test_numpy_of_strided_views_shares_memory():
+    for lib in (ctorch, torch):
+        x = lib.arange(12.0).reshape(3, 4)
+        for v in (x[:, 1], x[::2, ::3], x.t()[1], x[1:, 2:]):
+            a = v.numpy()
+            assert a.shape == tuple(v.shape) and a.tolist() == v.tolist()
+        a = x[:, 1].numpy()
+        a[0] = -1.0
+        assert x[0, 1].item() == -1.0
