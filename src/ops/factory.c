@@ -55,14 +55,14 @@ static ct_tensor *arange_impl(ct_scalar start, ct_scalar end, ct_scalar step, in
     int64_t size;
     if (integral) {
         int64_t is = ct_scalar_to_i64(start), ie = ct_scalar_to_i64(end), ist = ct_scalar_to_i64(step);
-        if (ist == 0) {
-            if (dst != 0 && dtype == CT_INT64) return ct_error(CT_ERR_VALUE, "step must be nonzero");
-            if (dst == 0) return ct_error(CT_ERR_RUNTIME, "step must be nonzero");
-        }
+        /* as torch: a zero step, then the sign check on the untruncated step, then a step
+         * that truncates to 0 (ValueError for int64) */
+        if (dst == 0) return ct_error(CT_ERR_RUNTIME, "step must be nonzero");
         double sgn_ok = dst;
         if (!((sgn_ok > 0 && de >= ds) || (sgn_ok < 0 && de <= ds)))
             return ct_error(CT_ERR_RUNTIME, "upper bound and %s bound inconsistent with step sign",
                             inclusive ? "larger" : "lower");
+        if (ist == 0 && dtype == CT_INT64) return ct_error(CT_ERR_VALUE, "step must be nonzero");
         double size_d;
         if (inclusive) {
             size_d = floor((de - ds) / dst) + 1;
