@@ -206,10 +206,22 @@ typedef struct find_ctx {
         if (I == 1) {                                                                           \
             T v = m[0];                                                                         \
             int64_t r = 0;                                                                      \
-            if (v == v)                                                                         \
+            /* blocks of 32 tested branch-free (vectorised), then the exact position */         \
+            if (v == v) {                                                                       \
+                for (; r + 32 <= R; r += 32) {                                                  \
+                    int hit = 0;                                                                \
+                    for (int j = 0; j < 32; j++) hit |= x[r + j] == v;                          \
+                    if (hit) break;                                                             \
+                }                                                                               \
                 while (r < R - 1 && x[r] != v) r++;                                             \
-            else                                                                                \
+            } else {                                                                            \
+                for (; r + 32 <= R; r += 32) {                                                  \
+                    int hit = 0;                                                                \
+                    for (int j = 0; j < 32; j++) hit |= x[r + j] != x[r + j];                   \
+                    if (hit) break;                                                             \
+                }                                                                               \
                 while (r < R - 1 && x[r] == x[r]) r++;                                          \
+            }                                                                                   \
             idx[0] = r;                                                                         \
             return;                                                                             \
         }                                                                                       \
