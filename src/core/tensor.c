@@ -172,6 +172,8 @@ static void bcache_remove(int i) {
 /* A cached block of at least n bytes wasting at most a quarter more, or NULL. */
 static void *bcache_take(size_t n) {
     void *p = NULL;
+    /* empty (nothing ever put, so the fork handlers may not be registered yet): no lock */
+    if (__atomic_load_n(&bcache.count, __ATOMIC_RELAXED) == 0) return NULL;
     bcache_lock();
     int best = -1;
     for (int i = 0; i < bcache.count; i++)
