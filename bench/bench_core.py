@@ -3,7 +3,10 @@
 Prints one row per case: torch time, ctorch time and ratio = torch / ctorch (> 1 means
 ctorch is faster). `--markdown` prints the table as Markdown for bench/RESULTS.md.
 
-    python bench/bench_core.py [--quick] [--markdown] [--only SUBSTRING]
+    python bench/bench_core.py [--quick] [--markdown] [--only SUBSTRING] [--threads N] [--cpu]
+
+--cpu times with time.process_time (CPU seconds of the process, all threads) instead of the
+wall clock: on a shared, loaded machine it is the steadier measure (use it with --threads 1).
 """
 import argparse
 import gc
@@ -19,16 +22,19 @@ import torch
 import ctorch
 
 
+TIMER = time.perf_counter
+
+
 def best_time(fn, min_time=0.2, repeat=5):
     """Seconds per call: the best of `repeat` runs of enough calls to last min_time."""
     fn()
     n = 1
     while True:
-        t = timeit.timeit(fn, number=n)
+        t = timeit.timeit(fn, number=n, timer=TIMER)
         if t >= min_time / 5 or n > 1 << 24:
             break
         n *= 4
-    per = min(timeit.repeat(fn, number=n, repeat=repeat)) / n
+    per = min(timeit.repeat(fn, number=n, repeat=repeat, timer=TIMER)) / n
     return per
 
 
@@ -170,7 +176,14 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--cpu", action="store_true")
     args = ap.parse_args()
+    global TIMER
+    if args.cpu:
+        TIMER = time.process_time
+    if args.threads:
+        ctorch.set_num_threads(args.threads)
     threads = ctorch.get_num_threads()
     torch.set_num_threads(threads)
     rows = []
@@ -198,8 +211,9 @@ def main():
         if not args.markdown:
             print("%-45s torch %10s  ctorch %10s  ratio %.2f" % ("import time", fmt(ti), fmt(ci), ti / ci))
     if args.markdown:
-        print("CPU: %s, %d threads, torch %s, Python %s\n" % (cpu_name(), threads, torch.__version__,
-                                                          platform.python_version()))
+        print("CPU: %s, %d threads, torch %s, Python %s, %s time\n" % (
+            cpu_name(), threads, torch.__version__, platform.python_version(),
+            "CPU (process_time)" if args.cpu else "wall-clock"))
         print("| case | torch | ctorch | torch/ctorch |")
         print("|---|---:|---:|---:|")
         for name, t, c, r, err in rows:

@@ -110,19 +110,150 @@ void ct_clear_error(void) { err_kind = CT_OK; err_msg[0] = 0; }
 
 /* ------------------------------------------------------------------ allocator */
 
+/* Large blocks (>= CACHE_MIN_BLOCK) come from glibc as fresh mmaps: every op producing a
+ * multi-MB result would page-fault its whole output in again (for a 40 MB result that is
+ * most of the op's time). The default allocator keeps a few recently freed large blocks,
+ * bounded in bytes, and hands them out again for requests of about the same size.
+ * Thread-safe (a spin lock held only around the slot table), emptied by ct_set_allocator.
+ * Needs malloc_usable_size (glibc) to learn a block's size on free; off under
+ * AddressSanitizer so that use-after-free of big tensors is still caught. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CT_NO_BLOCK_CACHE 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CT_NO_BLOCK_CACHE 1
+#endif
+#if defined(__GLIBC__) && !defined(CT_NO_BLOCK_CACHE)
+#define CT_BLOCK_CACHE 1
+#include <malloc.h>
+#include <pthread.h>
+#endif
+
+#ifdef CT_BLOCK_CACHE
+#define CACHE_MIN_BLOCK ((size_t)256 << 10)
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
+#define CACHE_SLOTS 16
+
+static struct {
+    void *p[CACHE_SLOTS];
+    size_t size[CACHE_SLOTS];
+    uint64_t stamp[CACHE_SLOTS]; /* last use, for evicting the oldest */
+    size_t total;
+    uint64_t clock;
+    int count;
+    int lock;
+} bcache;
+
+static void bcache_lock(void) {
+    while (__atomic_exchange_n(&bcache.lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&bcache.lock, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+}
+static void bcache_unlock(void) { __atomic_store_n(&bcache.lock, 0, __ATOMIC_RELEASE); }
+
+/* fork while another thread holds the lock would leave the child stuck: hold it across fork. */
+static void bcache_atfork_child(void) { __atomic_store_n(&bcache.lock, 0, __ATOMIC_RELEASE); }
+static pthread_once_t bcache_once = PTHREAD_ONCE_INIT;
+static void bcache_register(void) { pthread_atfork(bcache_lock, bcache_unlock, bcache_atfork_child); }
+
+static void bcache_remove(int i) {
+    bcache.total -= bcache.size[i];
+    bcache.count--;
+    bcache.p[i] = bcache.p[bcache.count];
+    bcache.size[i] = bcache.size[bcache.count];
+    bcache.stamp[i] = bcache.stamp[bcache.count];
+}
+
+/* A cached block of at least n bytes wasting at most a quarter more, or NULL. */
+static void *bcache_take(size_t n) {
+    void *p = NULL;
+    /* empty (nothing ever put, so the fork handlers may not be registered yet): no lock */
+    if (__atomic_load_n(&bcache.count, __ATOMIC_RELAXED) == 0) return NULL;
+    bcache_lock();
+    int best = -1;
+    for (int i = 0; i < bcache.count; i++)
+        if (bcache.size[i] >= n && bcache.size[i] - n <= n / 4 &&
+            (best < 0 || bcache.size[i] < bcache.size[best]))
+            best = i;
+    if (best >= 0) {
+        p = bcache.p[best];
+        bcache_remove(best);
+    }
+    bcache_unlock();
+    return p;
+}
+
+/* Keep p (usable size `size`); returns 0 when it was kept. Evicted blocks are freed
+ * outside the lock. */
+static int bcache_put(void *p, size_t size) {
+    if (size > CACHE_MAX_BYTES / 2) return -1;
+    pthread_once(&bcache_once, bcache_register);
+    void *evict[CACHE_SLOTS];
+    int nev = 0;
+    bcache_lock();
+    while (bcache.count > 0 && (bcache.count == CACHE_SLOTS || bcache.total + size > CACHE_MAX_BYTES)) {
+        int old = 0;
+        for (int i = 1; i < bcache.count; i++)
+            if (bcache.stamp[i] < bcache.stamp[old]) old = i;
+        evict[nev++] = bcache.p[old];
+        bcache_remove(old);
+    }
+    int i = bcache.count++;
+    bcache.p[i] = p;
+    bcache.size[i] = size;
+    bcache.stamp[i] = ++bcache.clock;
+    bcache.total += size;
+    bcache_unlock();
+    for (int k = 0; k < nev; k++) free(evict[k]);
+    return 0;
+}
+
+static void bcache_clear(void) {
+    void *all[CACHE_SLOTS];
+    int n = 0;
+    bcache_lock();
+    while (bcache.count > 0) {
+        all[n++] = bcache.p[bcache.count - 1];
+        bcache_remove(bcache.count - 1);
+    }
+    bcache_unlock();
+    for (int k = 0; k < n; k++) free(all[k]);
+}
+#endif
+
 static void *default_alloc(size_t n, void *ctx) {
     (void)ctx;
     void *p = NULL;
+#ifdef CT_BLOCK_CACHE
+    if (n >= CACHE_MIN_BLOCK && (p = bcache_take(n)) != NULL) return p;
+#endif
     if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
     return p;
 }
-static void default_free(void *p, void *ctx) { (void)ctx; free(p); }
+static void default_free(void *p, void *ctx) {
+    (void)ctx;
+#ifdef CT_BLOCK_CACHE
+    if (p) {
+        size_t size = malloc_usable_size(p);
+        if (size >= CACHE_MIN_BLOCK && bcache_put(p, size) == 0) return;
+    }
+#endif
+    free(p);
+}
 
 static ct_alloc_fn g_alloc = default_alloc;
 static ct_free_fn g_free = default_free;
 static void *g_alloc_ctx = NULL;
 
 void ct_set_allocator(ct_alloc_fn alloc, ct_free_fn free_fn, void *ctx) {
+#ifdef CT_BLOCK_CACHE
+    bcache_clear();
+#endif
     if (!alloc || !free_fn) {
         g_alloc = default_alloc;
         g_free = default_free;

@@ -3,9 +3,12 @@
  * error rules follow torch; the loops live in src/kernels/cpu/reduce.c. */
 #include <stdlib.h>
 
+#pragma GCC optimize("no-trapping-math") /* if-converted selects in vmath.h */
+
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
 #include "../kernels/cpu/reduce.h"
+#include "../kernels/cpu/vmath.h"
 
 /* Release t and return a contiguous copy converted to odt (t itself if it qualifies). */
 static ct_tensor *finish(ct_tensor *t, int odt) {
@@ -211,10 +214,22 @@ typedef struct find_ctx {
         if (I == 1) {                                                                           \
             T v = m[0];                                                                         \
             int64_t r = 0;                                                                      \
-            if (v == v)                                                                         \
+            /* blocks of 32 tested branch-free (vectorised), then the exact position */         \
+            if (v == v) {                                                                       \
+                for (; r + 32 <= R; r += 32) {                                                  \
+                    int hit = 0;                                                                \
+                    for (int j = 0; j < 32; j++) hit |= x[r + j] == v;                          \
+                    if (hit) break;                                                             \
+                }                                                                               \
                 while (r < R - 1 && x[r] != v) r++;                                             \
-            else                                                                                \
+            } else {                                                                            \
+                for (; r + 32 <= R; r += 32) {                                                  \
+                    int hit = 0;                                                                \
+                    for (int j = 0; j < 32; j++) hit |= x[r + j] != x[r + j];                   \
+                    if (hit) break;                                                             \
+                }                                                                               \
                 while (r < R - 1 && x[r] == x[r]) r++;                                          \
+            }                                                                                   \
             idx[0] = r;                                                                         \
             return;                                                                             \
         }                                                                                       \
@@ -648,6 +663,64 @@ static void expshift_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
     }
 }
 
+/* float32 e = exp(x - m), vectorised (ct_vexpf) when the operands are contiguous. */
+static void expshift_loop_f32(char **p, const int64_t *s, int64_t n, void *ctx) {
+    (void)ctx;
+    if (s[0] == 4 && s[1] == 4 && (s[2] == 0 || s[2] == 4)) {
+        float *restrict y = (float *)p[0];
+        const float *restrict x = (const float *)p[1];
+        const float *restrict m = (const float *)p[2];
+        if (s[2] == 0) {
+            float mv = m[0];
+            for (int64_t i = 0; i < n; i++) y[i] = ct_vexpf(x[i] - mv);
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i] = ct_vexpf(x[i] - m[i]);
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float x = *(const float *)(p[1] + i * s[1]);
+        float m = *(const float *)(p[2] + i * s[2]);
+        *(float *)(p[0] + i * s[0]) = ct_vexpf(x - m);
+    }
+}
+
+/* float32 and 16-bit inputs: computed in float32 as torch does (max, exp(x - max), sum, log);
+ * float64 and integer inputs (default dtype float64) below in float64. */
+static ct_tensor *logsumexp_f32(ct_tensor *self, uint32_t mask, const int64_t *ksz, int kn, const int64_t *osz,
+                                int on, int odt) {
+    ct_tensor *xf = NULL, *m = NULL, *e = NULL, *s = NULL;
+    xf = ct_contig_as(self, CT_FLOAT32);
+    if (!xf) goto fail;
+    m = ct_reduce_run(xf, mask, CT_RED_MAX, CT_FLOAT32, ksz, kn);
+    if (!m) goto fail;
+    float *mp = (float *)ct_tensor_data(m);
+    for (int64_t i = 0; i < m->numel; i++)
+        if (isinf(mp[i])) mp[i] = 0; /* all -inf (or an inf): shift by 0 */
+    e = ct_empty(xf->sizes, xf->ndim, CT_FLOAT32);
+    if (!e) goto fail;
+    if (e->numel) {
+        ct_iter it;
+        ct_tensor *ops[3] = {e, xf, m};
+        if (ct_iter_init(&it, 3, ops, xf->sizes, xf->ndim, "logsumexp")) goto fail;
+        ct_iter_run(&it, expshift_loop_f32, NULL, true);
+    }
+    s = ct_reduce_run(e, mask, CT_RED_SUM, CT_FLOAT32, osz, on);
+    if (!s) goto fail;
+    float *sp = (float *)ct_tensor_data(s);
+    for (int64_t i = 0; i < s->numel; i++) sp[i] = logf(sp[i]) + mp[i];
+    ct_tensor_release(xf);
+    ct_tensor_release(m);
+    ct_tensor_release(e);
+    return finish(s, odt);
+fail:
+    ct_tensor_release(xf);
+    ct_tensor_release(m);
+    ct_tensor_release(e);
+    ct_tensor_release(s);
+    return NULL;
+}
+
 ct_tensor *ct_logsumexp_impl(ct_tensor *self, ct_intlist dim, bool keepdim) {
     const char *op = "logsumexp";
     int odt = ct_dtype_is_floating(self->dtype) ? self->dtype : ct_get_default_dtype();
@@ -659,6 +732,8 @@ ct_tensor *ct_logsumexp_impl(ct_tensor *self, ct_intlist dim, bool keepdim) {
     int64_t ksz[CT_MAX_DIM], osz[CT_MAX_DIM];
     int kn = ct_reduce_shape(self, mask, true, ksz);
     int on = ct_reduce_shape(self, mask, keepdim, osz);
+    if (odt == CT_FLOAT32 || odt == CT_FLOAT16 || odt == CT_BFLOAT16)
+        return logsumexp_f32(self, mask, ksz, kn, osz, on, odt);
     ct_tensor *xd = NULL, *m = NULL, *e = NULL, *s = NULL;
     xd = ct_contig_as(self, CT_FLOAT64);
     if (!xd) goto fail;

@@ -285,6 +285,67 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Small k: one pass per row keeping the k best seen so far in a sorted buffer; an element
+ * enters only if it is at least as good as the current k-th (rare, after the first few
+ * hundred, on unordered data), so the pass is about a compare per element. Among ties at the
+ * boundary the later positions are kept (torch's CPU kernel picks [2, 3] for topk(2) of four
+ * equal values); the result is sorted by value, ties by position, as the general path's. */
+#define TOPK_SMALL 32
+#define DEF_TOPK_SCAN(NAME, T, BEFORE)                                                          \
+    static void NAME(const T *x, int64_t R, int64_t k, int64_t *buf) {                          \
+        int64_t m = 0;                                                                          \
+        for (int64_t i = 0; i < R; i++) {                                                       \
+            T v = x[i];                                                                         \
+            if (m == k && BEFORE(x[buf[k - 1]], v)) continue;                                   \
+            int64_t j = m < k ? m++ : k - 1;                                                    \
+            while (j > 0 && !BEFORE(x[buf[j - 1]], v)) { /* ties: newest first */               \
+                buf[j] = buf[j - 1];                                                            \
+                j--;                                                                            \
+            }                                                                                   \
+            buf[j] = i;                                                                         \
+        }                                                                                       \
+        for (int64_t a = 0; a < k;) { /* runs of equal values back to ascending positions */  \
+            int64_t b = a + 1;                                                                  \
+            while (b < k && !BEFORE(x[buf[a]], x[buf[b]])) b++;                                 \
+            for (int64_t l = a, h = b - 1; l < h; l++, h--) {                                   \
+                int64_t t = buf[l];                                                             \
+                buf[l] = buf[h];                                                                \
+                buf[h] = t;                                                                     \
+            }                                                                                   \
+            a = b;                                                                              \
+        }                                                                                       \
+    }
+DEF_TOPK_SCAN(topk_scan_f_asc, double, LT_ASC_F)
+DEF_TOPK_SCAN(topk_scan_f_desc, double, LT_DESC_F)
+DEF_TOPK_SCAN(topk_scan_i_asc, int64_t, LT_ASC_I)
+DEF_TOPK_SCAN(topk_scan_i_desc, int64_t, LT_DESC_I)
+
+typedef struct {
+    const void *rows;
+    void *v;
+    int64_t *ix;
+    int64_t R, k;
+    bool flt, largest;
+} topk_ctx;
+
+static void topk_small_task(int64_t b, int64_t e, void *vctx) {
+    const topk_ctx *c = (const topk_ctx *)vctx;
+    int64_t buf[TOPK_SMALL];
+    for (int64_t r = b; r < e; r++) {
+        int64_t *oi = c->ix + r * c->k;
+        if (c->flt) {
+            const double *x = (const double *)c->rows + r * c->R;
+            (c->largest ? topk_scan_f_desc : topk_scan_f_asc)(x, c->R, c->k, buf);
+            for (int64_t j = 0; j < c->k; j++) ((double *)c->v)[r * c->k + j] = x[buf[j]];
+        } else {
+            const int64_t *x = (const int64_t *)c->rows + r * c->R;
+            (c->largest ? topk_scan_i_desc : topk_scan_i_asc)(x, c->R, c->k, buf);
+            for (int64_t j = 0; j < c->k; j++) ((int64_t *)c->v)[r * c->k + j] = x[buf[j]];
+        }
+        memcpy(oi, buf, sizeof(int64_t) * (size_t)c->k);
+    }
+}
+
 /* topk: select the k-th element (expected O(R)), then sort only the k winners (by value,
  * ties by position). */
 int ct_topk_impl(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor **out0,
@@ -301,6 +362,13 @@ int ct_topk_impl(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sor
     int64_t sz[2] = {N, k};
     ct_tensor *v = ct_empty(sz, 2, rows->dtype);
     ct_tensor *ix = v ? ct_empty(sz, 2, CT_INT64) : NULL;
+    if (ix && k > 0 && k <= TOPK_SMALL && k < R) {
+        topk_ctx c = {ct_tensor_data(rows), ct_tensor_data(v), (int64_t *)ct_tensor_data(ix), R, k,
+                      rows->dtype == CT_FLOAT64, largest};
+        ct_parallel_for(N, R >= CT_GRAIN ? 1 : CT_GRAIN / R + 1, topk_small_task, &c);
+        ct_tensor_release(rows);
+        goto done;
+    }
     int64_t *idx = ix ? malloc(sizeof(int64_t) * (size_t)(2 * R + 2)) : NULL;
     if (!idx) {
         if (ix) ct_error(CT_ERR_MEMORY, "[topk] out of memory");
@@ -336,6 +404,7 @@ int ct_topk_impl(ct_tensor *self, int64_t k, int64_t dim, bool largest, bool sor
     }
     free(idx);
     ct_tensor_release(rows);
+done:
     v = unrow(v, self, d, k, self->dtype);
     ix = unrow(ix, self, d, k, CT_INT64);
     if (!v || !ix) {

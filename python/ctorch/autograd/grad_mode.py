@@ -1,12 +1,13 @@
 """Grad-mode context managers, usable as decorators (state is thread-local in C)."""
 import functools
-import inspect
 
 from .. import _C
 
 
 class _DecoratorContextManager:
     def __call__(self, fn):
+        import inspect  # lazily: inspect (with ast, dis) costs milliseconds at `import ctorch`
+
         if inspect.isclass(fn):
             raise RuntimeError("cannot decorate a class with a grad-mode context manager")
         if inspect.isgeneratorfunction(fn):

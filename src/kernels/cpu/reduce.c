@@ -2,6 +2,7 @@
  * row-accumulate kernels, the plan that maps any set of reduced dims onto them, and the
  * dim-moving helpers used by the scan and sort ops. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "reduce.h"
 
@@ -139,7 +140,32 @@ typedef struct red_vt {
     static const red_vt NAME##_vt = {NAME##_row, NAME##_acc, NAME##_comb, NAME##_fill};
 
 DEF_BLOCK(sum_i64, int64_t, uint64_t, 0, OP_ADD)
-DEF_BLOCK(sum_f32, float, float, 0, OP_ADD)
+/* float32 sum, the hot one: explicit 16-lane vectors, 4 independent accumulators (64 lanes,
+ * the same lane assignment as DEF_BLOCK), so the row kernel is load-bound instead of paying
+ * for a 64-element scalar-array reduction tree GCC does not keep in registers. */
+typedef float ct_v16f __attribute__((vector_size(64)));
+static void sum_f32_block(const float *restrict x, int64_t n, float *res) {
+    ct_v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        ct_v16f v0, v1, v2, v3;
+        memcpy(&v0, x + i, 64);
+        memcpy(&v1, x + i + 16, 64);
+        memcpy(&v2, x + i + 32, 64);
+        memcpy(&v3, x + i + 48, 64);
+        a0 += v0;
+        a1 += v1;
+        a2 += v2;
+        a3 += v3;
+    }
+    a0 = (a0 + a2) + (a1 + a3);
+    float t[16];
+    memcpy(t, &a0, sizeof t);
+    for (; i < n; i++) t[0] += x[i];
+    for (int s = 8; s > 0; s /= 2)
+        for (int j = 0; j < s; j++) t[j] += t[j + s];
+    *res = t[0];
+}
 DEF_BLOCK(sum_f64, double, double, 0, OP_ADD)
 DEF_BLOCK(nansum_f32, float, float, 0, OP_NANADD)
 DEF_BLOCK(nansum_f64, double, double, 0, OP_NANADD)
@@ -253,6 +279,11 @@ static void inner_range(const plan *p, const char *base, int64_t b, int64_t e, v
 
 static void task_inner(int64_t begin, int64_t end, void *ctx) {
     const plan *p = (const plan *)ctx;
+    if (p->R == p->Rin) { /* one contiguous reduced row per output: no cascade bookkeeping */
+        for (int64_t o = begin; o < end; o++)
+            p->vt->row(p->x + outer_off(p, o) * (int64_t)p->esz, p->R, p->out + o * (int64_t)p->esz);
+        return;
+    }
     for (int64_t o = begin; o < end; o++)
         inner_range(p, p->x + outer_off(p, o) * (int64_t)p->esz, 0, p->R, p->out + o * (int64_t)p->esz);
 }
