@@ -323,6 +323,16 @@ typedef struct {
             const T *g = (const T *)c->g + o * D * I;                                        \
             const T *y = (const T *)c->y + o * D * I;                                        \
             T *dx = (T *)c->dst + o * D * I;                                                 \
+            if (I == 1) { /* contiguous row: one vectorised pass after the row reduction */  \
+                const T *restrict gr = g, *restrict yr = y;                                  \
+                T *restrict dr = dx;                                                         \
+                const T sv = (T)(c->log ? ROWSUM(g, D) : ROWDOT(g, y, D));                   \
+                if (c->log)                                                                  \
+                    for (int64_t d = 0; d < D; d++) dr[d] = gr[d] - VEXP(yr[d]) * sv;        \
+                else                                                                         \
+                    for (int64_t d = 0; d < D; d++) dr[d] = yr[d] * (gr[d] - sv);            \
+                continue;                                                                    \
+            }                                                                                \
             for (int64_t i0 = 0; i0 < I; i0 += SM_BAND) {                                    \
                 int64_t w = I - i0 < SM_BAND ? I - i0 : SM_BAND;                             \
                 if (I == 1) {                                                                \
