@@ -87,8 +87,32 @@ ACT(leaky, a > 0 ? a : a * P0, b > 0 ? g : g * P0)
 ACT(elu, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * (b + P1 * P0))
 /* elu from the input (negative alpha: the result no longer tells the sign of the input) */
 ACT(elu_x, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * P1 * P0 * EXP(b * P2))
-ACT(gelu, (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
-    g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) + b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
+/* erf for float gelu: Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7, the same
+ * formula as torch's vectorised float erf, so float gelu stays close to torch's): one
+ * division and a degree-5 polynomial instead of erf's two minimax branches. e = exp(-x^2). */
+CT_VINLINE float erf_as(float x, float e) {
+    float t = 1.0f / fmaf(0.3275911f, fabsf(x), 1.0f);
+    float r = fmaf(1.061405429f, t, -1.453152027f);
+    r = fmaf(r, t, 1.421413741f);
+    r = fmaf(r, t, -0.284496736f);
+    r = fmaf(r, t, 0.254829592f);
+    r = r * t;
+    return copysignf(fmaf(-r, e, 1.0f), x);
+}
+CT_VINLINE float gelu_fwd_f(float a) {
+    float u = a * 0.70710678118654752440f;
+    return 0.5f * a * (1.0f + erf_as(u, ct_vexpf(-(u * u))));
+}
+CT_VINLINE float gelu_bwd_f(float g, float b) {
+    float u = b * 0.70710678118654752440f;
+    float e = ct_vexpf(-(u * u));
+    return g * (0.5f * (1.0f + erf_as(u, e)) + b * e * 0.39894228040143267794f);
+}
+ACT(gelu,
+    sizeof(R) == 4 ? (R)gelu_fwd_f((float)a) : (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
+    sizeof(R) == 4 ? (R)gelu_bwd_f((float)g, (float)b)
+                   : g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) +
+                          b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
 ACT(gelu_tanh, (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * a))),
     g * ((R)0.5 * ((R)1 + TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) +
          (R)0.5 * b * ((R)1 - TANH((R)GELU_K * (b + (R)0.044715 * b * b * b)) *
