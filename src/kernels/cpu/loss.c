@@ -564,6 +564,17 @@ typedef struct {
                 }                                                                            \
                 T m = row_max_##SUF(x, C);                                                   \
                 if (isinf(m)) m = m > 0 ? m : 0;                                             \
+                if (bwd) { /* exps written once into gx, then scaled by 1/sum in place */    \
+                    T *restrict gr = gx;                                                     \
+                    const T *restrict xr = x;                                                \
+                    for (int64_t k = 0; k < C; k++) gr[k] = VEXP(xr[k] - m);                 \
+                    double a = (1 - c->ls), b = c->ls / (double)C;                           \
+                    double se = row_sum_##SUF(gr, C);                                        \
+                    T coef = (T)(scale * (a + b * (double)C) / se), off = (T)(scale * b);    \
+                    for (int64_t k = 0; k < C; k++) gr[k] = gr[k] * coef - off;              \
+                    gx[t] = (T)(gx[t] - scale * a);                                          \
+                    continue;                                                                \
+                }                                                                            \
                 double ls_ = log(row_sumexp_##SUF(x, C, m));                                 \
                 lse = (double)m + ls_;                                                       \
                 if (!bwd) {                                                                  \
