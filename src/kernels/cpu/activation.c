@@ -99,13 +99,31 @@ CT_VINLINE float erf_as(float x, float e) {
     r = r * t;
     return copysignf(fmaf(-r, e, 1.0f), x);
 }
+/* exp(-z) for z >= 0 (or NaN: the callers' results are NaN through x anyway), flushed to 0
+ * below e^-87: no subnormal / overflow handling (ct_vexpf's two-step scaling), so 2^k is
+ * one exponent-field build. Same reduction and polynomial as ct_vexpf. */
+CT_VINLINE float exp_neg(float z) {
+    float x = z > 87.0f ? -87.0f : -z;
+    float k = rintf(x * 1.44269504088896341f);
+    float r = fmaf(k, -0.693359375f, x);
+    r = fmaf(k, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    float res = p * ct__as_float((uint32_t)((int32_t)k + 127) << 23);
+    return z > 87.0f ? 0.0f : res;
+}
 CT_VINLINE float gelu_fwd_f(float a) {
     float u = a * 0.70710678118654752440f;
-    return 0.5f * a * (1.0f + erf_as(u, ct_vexpf(-(u * u))));
+    return 0.5f * a * (1.0f + erf_as(u, exp_neg(u * u)));
 }
 CT_VINLINE float gelu_bwd_f(float g, float b) {
     float u = b * 0.70710678118654752440f;
-    float e = ct_vexpf(-(u * u));
+    float e = exp_neg(u * u);
     return g * (0.5f * (1.0f + erf_as(u, e)) + b * e * 0.39894228040143267794f);
 }
 ACT(gelu,
