@@ -136,11 +136,28 @@ ACT(gelu_tanh, (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * 
          (R)0.5 * b * ((R)1 - TANH((R)GELU_K * (b + (R)0.044715 * b * b * b)) *
                                  TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) *
              (R)GELU_K * ((R)1 + (R)3 * (R)0.044715 * b * b)))
-ACT(silu, a * SIG(a), g * SIG(b) * ((R)1 + b * ((R)1 - SIG(b))))
+/* float sigmoid from e = exp(-|x|) (no overflow, one exp): 1/(1+e) or e/(1+e) */
+CT_VINLINE float sig_f(float x) {
+    float e = exp_neg(fabsf(x));
+    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+CT_VINLINE float silu_bwd_f(float g, float b) {
+    float sg = sig_f(b);
+    return g * sg * (1.0f + b * (1.0f - sg));
+}
+ACT(silu, sizeof(R) == 4 ? (R)((float)a * sig_f((float)a)) : a * SIG(a),
+    sizeof(R) == 4 ? (R)silu_bwd_f((float)g, (float)b) : g * SIG(b) * ((R)1 + b * ((R)1 - SIG(b))))
 ACT(mish, a * TANH(LOG1P(EXP(a))),
     g * (TANH(LOG1P(EXP(b))) + b * SIG(b) * ((R)1 - TANH(LOG1P(EXP(b))) * TANH(LOG1P(EXP(b))))))
-ACT(softplus, a * P0 > P1 ? a : LOG1P(EXP(a * P0)) / P0,
-    b * P0 > P1 ? g : g * EXP(b * P0) / (EXP(b * P0) + (R)1))
+/* float softplus: log(1 + e^x) = max(x, 0) + log1p(e^-|x|), x = beta * a */
+CT_VINLINE float softplus_f(float a, float beta, float thr) {
+    float x = a * beta;
+    float v = (x > 0.0f ? x : 0.0f) + ct_vlog1pf(exp_neg(fabsf(x)));
+    return x > thr ? a : v / beta;
+}
+ACT(softplus, sizeof(R) == 4 ? (R)softplus_f((float)a, (float)P0, (float)P1) : (a * P0 > P1 ? a : LOG1P(EXP(a * P0)) / P0),
+    sizeof(R) == 4 ? (R)(b * P0 > P1 ? g : g * (R)sig_f((float)(b * P0)))
+                   : (b * P0 > P1 ? g : g * EXP(b * P0) / (EXP(b * P0) + (R)1)))
 ACT(softsign, a / ((R)1 + FABS(a)), g / (((R)1 + FABS(b)) * ((R)1 + FABS(b))))
 ACT(softshrink, a > P0 ? a - P0 : (a < -P0 ? a + P0 : (a != a ? a : (R)0)), (b >= -P0 && b <= P0) ? (R)0 : g)
 ACT(hardshrink, (a >= -P0 && a <= P0) ? (R)0 : a, (b >= -P0 && b <= P0) ? (R)0 : g)
