@@ -338,11 +338,14 @@ typedef struct {
                     for (int64_t d = 0; d < D; d++) {                                        \
                         const T *xr = x + d * I + i0;                                        \
                         T *yr = y + d * I + i0;                                              \
-                        for (int64_t i = 0; i < w; i++) {                                    \
-                            T e = VEXP(xr[i] - mx[i]);                                       \
-                            yr[i] = e;                                                       \
-                            sums[i] += e;                                                    \
-                        }                                                                    \
+                        if (c->log) /* only the sums: the result is x - m - log(sum) */      \
+                            for (int64_t i = 0; i < w; i++) sums[i] += VEXP(xr[i] - mx[i]);  \
+                        else                                                                 \
+                            for (int64_t i = 0; i < w; i++) {                                \
+                                T e = VEXP(xr[i] - mx[i]);                                   \
+                                yr[i] = e;                                                   \
+                                sums[i] += e;                                                \
+                            }                                                                \
                     }                                                                        \
                     if (c->log) {                                                            \
                         for (int64_t i = 0; i < w; i++) sums[i] = VLOG(sums[i]);             \
