@@ -3,9 +3,12 @@
 Prints torch time, ctorch time and ratio = torch / ctorch (> 1: ctorch faster), forward and
 forward+backward.
 
-    python bench/bench_nn_act_loss.py [--threads N] [--only SUBSTRING]
+    python bench/bench_nn_act_loss.py [--threads N] [--only SUBSTRING] [--cpu-time]
+
+--cpu-time: process CPU time (all threads) instead of wall time, steadier on a loaded machine.
 """
 import argparse
+import time
 import timeit
 
 import numpy as np
@@ -14,12 +17,15 @@ import torch
 import ctorch
 
 
+TIMER = time.perf_counter
+
+
 def best(fn, repeat=5):
     fn()
     n = 1
-    while timeit.timeit(fn, number=n) < 0.04 and n < 1 << 20:
+    while timeit.timeit(fn, number=n, timer=TIMER) < 0.04 and n < 1 << 20:
         n *= 4
-    return min(timeit.repeat(fn, number=n, repeat=repeat)) / n
+    return min(timeit.repeat(fn, number=n, repeat=repeat, timer=TIMER)) / n
 
 
 def cases():
@@ -45,7 +51,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="")
+    ap.add_argument("--cpu-time", action="store_true", help="process CPU time instead of wall time")
     args = ap.parse_args()
+    if args.cpu_time:
+        global TIMER
+        TIMER = time.process_time
     torch.set_num_threads(args.threads)
     ctorch.set_num_threads(args.threads)
     x = np.random.default_rng(1).normal(size=(256, 1024)).astype(np.float32)

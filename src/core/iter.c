@@ -194,6 +194,10 @@ static void cast_generic(char **p, const int64_t *s, int64_t n, void *ctx) {
         (void)ctx;                                                                 \
         if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                              \
             memcpy(p[0], p[1], (size_t)n * sizeof(T));                             \
+        } else if (s[1] == 0 && s[0] == sizeof(T)) {                               \
+            T v = *(const T *)p[1];                                                \
+            T *restrict d = (T *)p[0];                                             \
+            for (int64_t i = 0; i < n; i++) d[i] = v; /* vectorised fill */         \
         } else if (s[1] == 0) {                                                    \
             T v = *(const T *)p[1];                                                \
             for (int64_t i = 0; i < n; i++) *(T *)(p[0] + i * s[0]) = v;           \

@@ -87,18 +87,77 @@ ACT(leaky, a > 0 ? a : a * P0, b > 0 ? g : g * P0)
 ACT(elu, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * (b + P1 * P0))
 /* elu from the input (negative alpha: the result no longer tells the sign of the input) */
 ACT(elu_x, a > 0 ? a * P1 : P1 * P0 * (EXP(a * P2) - (R)1), b > 0 ? g * P1 : g * P2 * P1 * P0 * EXP(b * P2))
-ACT(gelu, (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
-    g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) + b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
+/* erf for float gelu: Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7, the same
+ * formula as torch's vectorised float erf, so float gelu stays close to torch's): one
+ * division and a degree-5 polynomial instead of erf's two minimax branches. e = exp(-x^2). */
+CT_VINLINE float erf_as(float x, float e) {
+    float t = 1.0f / fmaf(0.3275911f, fabsf(x), 1.0f);
+    float r = fmaf(1.061405429f, t, -1.453152027f);
+    r = fmaf(r, t, 1.421413741f);
+    r = fmaf(r, t, -0.284496736f);
+    r = fmaf(r, t, 0.254829592f);
+    r = r * t;
+    return copysignf(fmaf(-r, e, 1.0f), x);
+}
+/* exp(-z) for z >= 0 (or NaN: the callers' results are NaN through x anyway), flushed to 0
+ * below e^-87: no subnormal / overflow handling (ct_vexpf's two-step scaling), so 2^k is
+ * one exponent-field build. Same reduction and polynomial as ct_vexpf. */
+CT_VINLINE float exp_neg(float z) {
+    float x = z > 87.0f ? -87.0f : -z;
+    float k = rintf(x * 1.44269504088896341f);
+    float r = fmaf(k, -0.693359375f, x);
+    r = fmaf(k, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    float res = p * ct__as_float((uint32_t)((int32_t)k + 127) << 23);
+    return z > 87.0f ? 0.0f : res;
+}
+CT_VINLINE float gelu_fwd_f(float a) {
+    float u = a * 0.70710678118654752440f;
+    return 0.5f * a * (1.0f + erf_as(u, exp_neg(u * u)));
+}
+CT_VINLINE float gelu_bwd_f(float g, float b) {
+    float u = b * 0.70710678118654752440f;
+    float e = exp_neg(u * u);
+    return g * (0.5f * (1.0f + erf_as(u, e)) + b * e * 0.39894228040143267794f);
+}
+ACT(gelu,
+    sizeof(R) == 4 ? (R)gelu_fwd_f((float)a) : (R)0.5 * a * ((R)1 + ERF(a * (R)0.70710678118654752440)),
+    sizeof(R) == 4 ? (R)gelu_bwd_f((float)g, (float)b)
+                   : g * ((R)0.5 * ((R)1 + ERF(b * (R)0.70710678118654752440)) +
+                          b * EXP((R)-0.5 * b * b) * (R)0.39894228040143267794))
 ACT(gelu_tanh, (R)0.5 * a * ((R)1 + TANH((R)GELU_K * (a + (R)0.044715 * a * a * a))),
     g * ((R)0.5 * ((R)1 + TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) +
          (R)0.5 * b * ((R)1 - TANH((R)GELU_K * (b + (R)0.044715 * b * b * b)) *
                                  TANH((R)GELU_K * (b + (R)0.044715 * b * b * b))) *
              (R)GELU_K * ((R)1 + (R)3 * (R)0.044715 * b * b)))
-ACT(silu, a * SIG(a), g * SIG(b) * ((R)1 + b * ((R)1 - SIG(b))))
+/* float sigmoid from e = exp(-|x|) (no overflow, one exp): 1/(1+e) or e/(1+e) */
+CT_VINLINE float sig_f(float x) {
+    float e = exp_neg(fabsf(x));
+    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+CT_VINLINE float silu_bwd_f(float g, float b) {
+    float sg = sig_f(b);
+    return g * sg * (1.0f + b * (1.0f - sg));
+}
+ACT(silu, sizeof(R) == 4 ? (R)((float)a * sig_f((float)a)) : a * SIG(a),
+    sizeof(R) == 4 ? (R)silu_bwd_f((float)g, (float)b) : g * SIG(b) * ((R)1 + b * ((R)1 - SIG(b))))
 ACT(mish, a * TANH(LOG1P(EXP(a))),
     g * (TANH(LOG1P(EXP(b))) + b * SIG(b) * ((R)1 - TANH(LOG1P(EXP(b))) * TANH(LOG1P(EXP(b))))))
-ACT(softplus, a * P0 > P1 ? a : LOG1P(EXP(a * P0)) / P0,
-    b * P0 > P1 ? g : g * EXP(b * P0) / (EXP(b * P0) + (R)1))
+/* float softplus: log(1 + e^x) = max(x, 0) + log1p(e^-|x|), x = beta * a */
+CT_VINLINE float softplus_f(float a, float beta, float thr) {
+    float x = a * beta;
+    float v = (x > 0.0f ? x : 0.0f) + ct_vlog1pf(exp_neg(fabsf(x)));
+    return x > thr ? a : v / beta;
+}
+ACT(softplus, sizeof(R) == 4 ? (R)softplus_f((float)a, (float)P0, (float)P1) : (a * P0 > P1 ? a : LOG1P(EXP(a * P0)) / P0),
+    sizeof(R) == 4 ? (R)(b * P0 > P1 ? g : g * (R)sig_f((float)(b * P0)))
+                   : (b * P0 > P1 ? g : g * EXP(b * P0) / (EXP(b * P0) + (R)1)))
 ACT(softsign, a / ((R)1 + FABS(a)), g / (((R)1 + FABS(b)) * ((R)1 + FABS(b))))
 ACT(softshrink, a > P0 ? a - P0 : (a < -P0 ? a + P0 : (a != a ? a : (R)0)), (b >= -P0 && b <= P0) ? (R)0 : g)
 ACT(hardshrink, (a >= -P0 && a <= P0) ? (R)0 : a, (b >= -P0 && b <= P0) ? (R)0 : g)
@@ -279,11 +338,14 @@ typedef struct {
                     for (int64_t d = 0; d < D; d++) {                                        \
                         const T *xr = x + d * I + i0;                                        \
                         T *yr = y + d * I + i0;                                              \
-                        for (int64_t i = 0; i < w; i++) {                                    \
-                            T e = VEXP(xr[i] - mx[i]);                                       \
-                            yr[i] = e;                                                       \
-                            sums[i] += e;                                                    \
-                        }                                                                    \
+                        if (c->log) /* only the sums: the result is x - m - log(sum) */      \
+                            for (int64_t i = 0; i < w; i++) sums[i] += VEXP(xr[i] - mx[i]);  \
+                        else                                                                 \
+                            for (int64_t i = 0; i < w; i++) {                                \
+                                T e = VEXP(xr[i] - mx[i]);                                   \
+                                yr[i] = e;                                                   \
+                                sums[i] += e;                                                \
+                            }                                                                \
                     }                                                                        \
                     if (c->log) {                                                            \
                         for (int64_t i = 0; i < w; i++) sums[i] = VLOG(sums[i]);             \
@@ -323,6 +385,16 @@ typedef struct {
             const T *g = (const T *)c->g + o * D * I;                                        \
             const T *y = (const T *)c->y + o * D * I;                                        \
             T *dx = (T *)c->dst + o * D * I;                                                 \
+            if (I == 1) { /* contiguous row: one vectorised pass after the row reduction */  \
+                const T *restrict gr = g, *restrict yr = y;                                  \
+                T *restrict dr = dx;                                                         \
+                const T sv = (T)(c->log ? ROWSUM(g, D) : ROWDOT(g, y, D));                   \
+                if (c->log)                                                                  \
+                    for (int64_t d = 0; d < D; d++) dr[d] = gr[d] - VEXP(yr[d]) * sv;        \
+                else                                                                         \
+                    for (int64_t d = 0; d < D; d++) dr[d] = yr[d] * (gr[d] - sv);            \
+                continue;                                                                    \
+            }                                                                                \
             for (int64_t i0 = 0; i0 < I; i0 += SM_BAND) {                                    \
                 int64_t w = I - i0 < SM_BAND ? I - i0 : SM_BAND;                             \
                 if (I == 1) {                                                                \

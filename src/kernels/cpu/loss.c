@@ -240,6 +240,48 @@ typedef struct {
     X(PW_KL_DIV) X(PW_POISSON) X(PW_GAUSSIAN) X(PW_HINGE_EMB) X(PW_MARGIN_RANK) X(PW_COS_EMB)   \
     X(PW_TRIPLET) X(PW_MLSM)
 
+/* float32 binary_cross_entropy_with_logits over contiguous x, y (the common case): float
+ * math with the vectorised exp/log1p; weight / pos_weight (stride 0 when broadcast scalars
+ * or absent) are loaded with their strides. loss = w * ((1-y)*x + (1+(pw-1)*y) * sp),
+ * sp = log(1 + e^-x) = log1p(e^-|x|) + max(-x, 0). */
+static void bce_logits_fwd_f32(float *restrict o, const float *restrict x, const float *restrict y,
+                               const char *wp, int64_t ws, const char *pp, int64_t ps, int64_t n) {
+    if (ws == 0 && ps == 0) {
+        const float w = *(const float *)wp, pm1 = *(const float *)pp - 1.0f;
+        for (int64_t i = 0; i < n; i++) {
+            float a = x[i], b = y[i];
+            float sp = ct_vlog1pf(ct_vexpf(-fabsf(a))) + (a < 0 ? -a : 0.0f);
+            o[i] = w * ((1.0f - b) * a + (1.0f + pm1 * b) * sp);
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float a = x[i], b = y[i];
+        float w = *(const float *)(wp + i * ws), pm1 = *(const float *)(pp + i * ps) - 1.0f;
+        float sp = ct_vlog1pf(ct_vexpf(-fabsf(a))) + (a < 0 ? -a : 0.0f);
+        o[i] = w * ((1.0f - b) * a + (1.0f + pm1 * b) * sp);
+    }
+}
+/* gx = g * scale * w * ((1-y) - (1+(pw-1)*y) * sigmoid(-x)) */
+static void bce_logits_bwd_f32(float *restrict gx, const float *restrict x, const float *restrict y,
+                               const char *wp, int64_t ws, const char *pp, int64_t ps, const char *gp,
+                               int64_t gs, float scale, int64_t n) {
+    if (ws == 0 && ps == 0 && gs == 0) {
+        const float k = scale * *(const float *)gp * *(const float *)wp, pm1 = *(const float *)pp - 1.0f;
+        for (int64_t i = 0; i < n; i++) {
+            float a = x[i], b = y[i];
+            gx[i] = k * ((1.0f - b) - (1.0f + pm1 * b) / (1.0f + ct_vexpf(a)));
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float a = x[i], b = y[i];
+        float w = *(const float *)(wp + i * ws), pm1 = *(const float *)(pp + i * ps) - 1.0f;
+        float g = *(const float *)(gp + i * gs);
+        gx[i] = scale * g * w * ((1.0f - b) - (1.0f + pm1 * b) / (1.0f + ct_vexpf(a)));
+    }
+}
+
 /* operands: out, x, y, w, pw */
 #define PW_FWD(NAME, T)                                                                      \
     static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                   \
@@ -251,6 +293,11 @@ typedef struct {
                 T d = x[i] - y[i];                                                           \
                 o[i] = d * d;                                                                \
             }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        if (sizeof(T) == 4 && c->kind == PW_BCE_LOGITS && s[0] == 4 && s[1] == 4 && s[2] == 4) { \
+            bce_logits_fwd_f32((float *)p[0], (const float *)p[1], (const float *)p[2], p[3], s[3], \
+                               p[4], s[4], n);                                               \
             return;                                                                          \
         }                                                                                    \
         switch (c->kind) {                                                                   \
@@ -321,6 +368,12 @@ PW_FWD(pw_fwd_f64, double)
                 if (gx) gx[i] = v;                                                           \
                 if (gy) gy[i] = -v;                                                          \
             }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        if (sizeof(T) == 4 && c->kind == PW_BCE_LOGITS && c->want[0] && !c->want[1] && !c->want[2] && \
+            s[0] == 4 && s[3] == 4 && s[4] == 4) {                                           \
+            bce_logits_bwd_f32((float *)p[0], (const float *)p[3], (const float *)p[4], p[5], s[5], \
+                               p[6], s[6], p[7], s[7], (float)c->scale, n);                  \
             return;                                                                          \
         }                                                                                    \
         switch (c->kind) {                                                                   \
@@ -511,6 +564,17 @@ typedef struct {
                 }                                                                            \
                 T m = row_max_##SUF(x, C);                                                   \
                 if (isinf(m)) m = m > 0 ? m : 0;                                             \
+                if (bwd) { /* exps written once into gx, then scaled by 1/sum in place */    \
+                    T *restrict gr = gx;                                                     \
+                    const T *restrict xr = x;                                                \
+                    for (int64_t k = 0; k < C; k++) gr[k] = VEXP(xr[k] - m);                 \
+                    double a = (1 - c->ls), b = c->ls / (double)C;                           \
+                    double se = row_sum_##SUF(gr, C);                                        \
+                    T coef = (T)(scale * (a + b * (double)C) / se), off = (T)(scale * b);    \
+                    for (int64_t k = 0; k < C; k++) gr[k] = gr[k] * coef - off;              \
+                    gx[t] = (T)(gx[t] - scale * a);                                          \
+                    continue;                                                                \
+                }                                                                            \
                 double ls_ = log(row_sumexp_##SUF(x, C, m));                                 \
                 lse = (double)m + ls_;                                                       \
                 if (!bwd) {                                                                  \

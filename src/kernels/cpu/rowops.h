@@ -11,8 +11,17 @@
 /* dot product of two rows (needs ROW_REDUCE's vector type) */
 #define ROW_DOT(SUF, T, W)                                                                   \
     static inline double row_dot_##SUF(const T *x, const T *y, int64_t n) {                 \
-        v_##SUF vs = {0};                                                                    \
+        v_##SUF vs = {0}, vs1 = {0};                                                         \
         int64_t i = 0;                                                                       \
+        for (; i + 2 * W <= n; i += 2 * W) {                                                 \
+            v_##SUF a, b, a1, b1;                                                            \
+            memcpy(&a, x + i, sizeof a);                                                     \
+            memcpy(&b, y + i, sizeof b);                                                     \
+            memcpy(&a1, x + i + W, sizeof a1);                                               \
+            memcpy(&b1, y + i + W, sizeof b1);                                               \
+            vs += a * b, vs1 += a1 * b1;                                                     \
+        }                                                                                    \
+        vs += vs1;                                                                           \
         for (; i + W <= n; i += W) {                                                         \
             v_##SUF a, b;                                                                    \
             memcpy(&a, x + i, sizeof a);                                                     \
@@ -34,7 +43,27 @@
     static inline T row_max_##SUF(const T *x, int64_t n) {                                  \
         v_##SUF vm;                                                                          \
         for (int j = 0; j < W; j++) vm[j] = -INFINITY;                                       \
+        v_##SUF vm1 = vm, vm2 = vm, vm3 = vm; /* 4 chains: the select's latency hides */     \
         int64_t i = 0;                                                                       \
+        for (; i + 4 * W <= n; i += 4 * W) {                                                 \
+            v_##SUF v0, v1, v2, v3;                                                          \
+            memcpy(&v0, x + i, sizeof v0);                                                   \
+            memcpy(&v1, x + i + W, sizeof v1);                                               \
+            memcpy(&v2, x + i + 2 * W, sizeof v2);                                           \
+            memcpy(&v3, x + i + 3 * W, sizeof v3);                                           \
+            vi_##SUF m0 = v0 > vm, m1 = v1 > vm1, m2 = v2 > vm2, m3 = v3 > vm3;              \
+            vm = (v_##SUF)((m0 & (vi_##SUF)v0) | (~m0 & (vi_##SUF)vm));                      \
+            vm1 = (v_##SUF)((m1 & (vi_##SUF)v1) | (~m1 & (vi_##SUF)vm1));                    \
+            vm2 = (v_##SUF)((m2 & (vi_##SUF)v2) | (~m2 & (vi_##SUF)vm2));                    \
+            vm3 = (v_##SUF)((m3 & (vi_##SUF)v3) | (~m3 & (vi_##SUF)vm3));                    \
+        }                                                                                    \
+        {                                                                                    \
+            vi_##SUF m1 = vm1 > vm, m2 = vm3 > vm2;                                          \
+            vm = (v_##SUF)((m1 & (vi_##SUF)vm1) | (~m1 & (vi_##SUF)vm));                     \
+            vm2 = (v_##SUF)((m2 & (vi_##SUF)vm3) | (~m2 & (vi_##SUF)vm2));                   \
+            m1 = vm2 > vm;                                                                   \
+            vm = (v_##SUF)((m1 & (vi_##SUF)vm2) | (~m1 & (vi_##SUF)vm));                     \
+        }                                                                                    \
         for (; i + W <= n; i += W) {                                                         \
             v_##SUF v;                                                                       \
             memcpy(&v, x + i, sizeof v);                                                     \
@@ -47,8 +76,17 @@
         return r;                                                                            \
     }                                                                                        \
     static inline double row_sum_##SUF(const T *x, int64_t n) {                             \
-        v_##SUF vs = {0};                                                                    \
+        v_##SUF vs = {0}, vs1 = {0}, vs2 = {0}, vs3 = {0};                                 \
         int64_t i = 0;                                                                       \
+        for (; i + 4 * W <= n; i += 4 * W) {                                                 \
+            v_##SUF v0, v1, v2, v3;                                                          \
+            memcpy(&v0, x + i, sizeof v0);                                                   \
+            memcpy(&v1, x + i + W, sizeof v1);                                               \
+            memcpy(&v2, x + i + 2 * W, sizeof v2);                                           \
+            memcpy(&v3, x + i + 3 * W, sizeof v3);                                           \
+            vs += v0, vs1 += v1, vs2 += v2, vs3 += v3;                                       \
+        }                                                                                    \
+        vs += vs1 + (vs2 + vs3);                                                             \
         for (; i + W <= n; i += W) {                                                         \
             v_##SUF v;                                                                       \
             memcpy(&v, x + i, sizeof v);                                                     \
