@@ -5,11 +5,11 @@ Prints torch time, ctorch time and ratio = torch / ctorch (> 1: ctorch faster).
     python bench/bench_rnn.py [--repeat N] [--threads N]
 """
 import argparse
-import time
 
 import torch
 
 import ctorch
+from _common import best, set_threads
 
 
 def run(lib, model, x):
@@ -17,16 +17,6 @@ def run(lib, model, x):
     loss = out.sum() + h.sum()
     model.zero_grad()
     loss.backward()
-
-
-def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
 
 
 def main():
@@ -37,11 +27,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=256)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        ctorch.set_num_threads(args.threads)
-    else:
-        ctorch.set_num_threads(torch.get_num_threads())
+    set_threads(args.threads)
     torch.manual_seed(0)
     H = args.hidden
     tm = torch.nn.LSTM(H, H, num_layers=2)

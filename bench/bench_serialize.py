@@ -10,12 +10,12 @@ import argparse
 import collections
 import os
 import tempfile
-import time
 
 import numpy as np
 import torch
 
 import ctorch
+from _common import best
 
 
 def state_dict(lib, mb):
@@ -32,15 +32,6 @@ def state_dict(lib, mb):
     return sd
 
 
-def best(fn, repeat):
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=200)
@@ -51,14 +42,14 @@ def main():
     nbytes = sum(t.numel() * 4 for t in tsd.values())
     cp, tp = os.path.join(a.dir, "bench_ct.pt"), os.path.join(a.dir, "bench_t.pt")
     rows = []
-    s_ct = best(lambda: ctorch.save(csd, cp), a.repeat)
-    s_t = best(lambda: torch.save(tsd, tp), a.repeat)
+    s_ct = best(lambda: ctorch.save(csd, cp), a.repeat, warmup=False)
+    s_t = best(lambda: torch.save(tsd, tp), a.repeat, warmup=False)
     rows.append(("save", s_ct, s_t))
-    l_ct = best(lambda: ctorch.load(tp), a.repeat)
-    l_t = best(lambda: torch.load(cp, weights_only=True), a.repeat)
+    l_ct = best(lambda: ctorch.load(tp), a.repeat, warmup=False)
+    l_t = best(lambda: torch.load(cp, weights_only=True), a.repeat, warmup=False)
     rows.append(("load (other's file)", l_ct, l_t))
-    m_ct = best(lambda: ctorch.load(tp, mmap=True), a.repeat)
-    m_t = best(lambda: torch.load(cp, weights_only=True, mmap=True), a.repeat)
+    m_ct = best(lambda: ctorch.load(tp, mmap=True), a.repeat, warmup=False)
+    m_t = best(lambda: torch.load(cp, weights_only=True, mmap=True), a.repeat, warmup=False)
     rows.append(("load mmap=True", m_ct, m_t))
     print("state dict: %d tensors, %.1f MB" % (len(tsd), nbytes / 1e6))
     print("%-22s %10s %10s %8s %12s" % ("op", "ctorch s", "torch s", "ratio", "ctorch GB/s"))

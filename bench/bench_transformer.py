@@ -6,11 +6,11 @@ Prints torch time, ctorch time and ratio = torch / ctorch (> 1: ctorch faster).
     python bench/bench_transformer.py [--repeat N] [--threads N]
 """
 import argparse
-import time
 
 import torch
 
 import ctorch
+from _common import best, set_threads
 
 
 def run(model, x):
@@ -20,27 +20,13 @@ def run(model, x):
     loss.backward()
 
 
-def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--ff", type=int, default=1024)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        ctorch.set_num_threads(args.threads)
-    else:
-        ctorch.set_num_threads(torch.get_num_threads())
+    set_threads(args.threads)
     torch.manual_seed(0)
     kw = dict(dim_feedforward=args.ff, dropout=0.0, batch_first=True)
     tm = torch.nn.TransformerEncoderLayer(256, 4, **kw)

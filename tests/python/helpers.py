@@ -157,3 +157,21 @@ def check_grad(fn, *shapes, dtype="float64", seed=0, rtol=1e-6, atol=1e-8, creat
                 else:
                     assert_same(a, b, rtol, atol)
     return cout, tout
+
+
+def train_mse_in_lockstep(tm, cm, x, y, cx, cy, lr, steps=20, rtol=1e-4):
+    """SGD on an MSE loss, the torch model tm on (x, y) and the ctorch model cm on (cx, cy) side
+    by side; the two losses must agree to rtol at every step."""
+    topt = torch.optim.SGD(tm.parameters(), lr=lr)
+    copt = ctorch.optim.SGD(cm.parameters(), lr=lr)
+    for _ in range(steps):
+        tl = ((tm(x) - y) ** 2).mean()
+        topt.zero_grad()
+        tl.backward()
+        topt.step()
+        d = cm(cx) - cy
+        cl = (d * d).mean()
+        copt.zero_grad()
+        cl.backward()
+        copt.step()
+        assert abs(cl.item() - tl.item()) <= rtol * abs(tl.item())

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ctorch
-from helpers import assert_same
+from helpers import assert_same, train_mse_in_lockstep
 
 DT = {"float32": (ctorch.float32, torch.float32, 2e-5), "float64": (ctorch.float64, torch.float64, 1e-10)}
 
@@ -274,16 +274,4 @@ def test_lstm_training_matches_torch():
     x = torch.randn(16, 10, 3)
     y = torch.randn(16, 2)
     cx, cy = t2c(x), t2c(y)
-    topt = torch.optim.SGD(tm.parameters(), lr=0.1)
-    copt = ctorch.optim.SGD(cm.parameters(), lr=0.1)
-    for step in range(20):
-        tl = ((tm(x) - y) ** 2).mean()
-        topt.zero_grad()
-        tl.backward()
-        topt.step()
-        d = cm(cx) - cy
-        cl = (d * d).mean()
-        copt.zero_grad()
-        cl.backward()
-        copt.step()
-        assert abs(cl.item() - tl.item()) <= 1e-4 * abs(tl.item())
+    train_mse_in_lockstep(tm, cm, x, y, cx, cy, lr=0.1)

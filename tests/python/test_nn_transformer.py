@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import ctorch
+from helpers import train_mse_in_lockstep
 
 
 def t2c(x, requires_grad=False):
@@ -168,16 +169,4 @@ def test_transformer_training_matches_torch():
     x = torch.randn(4, 6, 8)
     y = torch.randn(4, 3)
     cx, cy = t2c(x), t2c(y)
-    topt = torch.optim.SGD(tm.parameters(), lr=0.05)
-    copt = ctorch.optim.SGD(cm.parameters(), lr=0.05)
-    for _ in range(20):
-        tl = ((tm(x) - y) ** 2).mean()
-        topt.zero_grad()
-        tl.backward()
-        topt.step()
-        d = cm(cx) - cy
-        cl = (d * d).mean()
-        copt.zero_grad()
-        cl.backward()
-        copt.step()
-        assert abs(cl.item() - tl.item()) <= 1e-4 * abs(tl.item())
+    train_mse_in_lockstep(tm, cm, x, y, cx, cy, lr=0.05)

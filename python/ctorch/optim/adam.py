@@ -1,33 +1,18 @@
 """Adam (and AdamW through decoupled_weight_decay), amsgrad, maximize (fused C step)."""
 import ctorch
-from .optimizer import (Optimizer, _check_flags, _check_lr, _eval_closure, _fused, _no_grad_step,
-                        _scalar_tensor, _to_scalar, _zeros_like)
+from .optimizer import (Optimizer, _check_adam_args, _check_flags, _check_lr, _eval_closure, _fused,
+                        _no_grad_step, _scalar_tensor, _setstate_fused, _to_scalar, _zeros_like)
 
 __all__ = ["Adam"]
 
 
-def _check_adam_args(lr, betas, eps, weight_decay):
-    if not 0.0 <= _to_scalar(lr):
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-
-
-def _fix_step_state(opt, keys=("step",)):
-    """Old checkpoints keep scalar state (step, ASGD's eta/mu, NAdam's mu_product) as Python
-    numbers; the fused kernels take 0-dim tensors, as torch's __setstate__ makes them."""
-    for group in opt.param_groups:
-        for p in group["params"]:
-            st = opt.state.get(p, [])
-            for key in keys:
-                if len(st) != 0 and key in st and not isinstance(st[key], ctorch.Tensor):
-                    st[key] = _scalar_tensor(float(st[key]))
+def _adam_init(amsgrad):
+    def init(p):
+        state = {"step": _scalar_tensor(0.0), "exp_avg": _zeros_like(p), "exp_avg_sq": _zeros_like(p)}
+        if amsgrad:
+            state["max_exp_avg_sq"] = _zeros_like(p)
+        return state
+    return init
 
 
 class Adam(Optimizer):
@@ -51,36 +36,18 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
-        _fix_step_state(self)
+        _setstate_fused(self, state, (("amsgrad", False), ("maximize", False), ("foreach", None),
+                                      ("capturable", False), ("differentiable", False),
+                                      ("decoupled_weight_decay", False), ("fused", None)))
 
     @_no_grad_step
     def step(self, closure=None):
         loss = _eval_closure(closure)
         for group in self.param_groups:
             params, grads = self._grad_params(group)
-            m, v, vmax, steps = [], [], [], []
-            for p in params:
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _scalar_tensor(0.0)
-                    state["exp_avg"] = _zeros_like(p)
-                    state["exp_avg_sq"] = _zeros_like(p)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = _zeros_like(p)
-                m.append(state["exp_avg"])
-                v.append(state["exp_avg_sq"])
-                if group["amsgrad"]:
-                    vmax.append(state["max_exp_avg_sq"])
-                steps.append(state["step"])
+            m, v, vmax, steps = self._state_lists(
+                params, _adam_init(group["amsgrad"]), "exp_avg", "exp_avg_sq",
+                "max_exp_avg_sq" if group["amsgrad"] else None, "step")
             beta1, beta2 = group["betas"]
             _fused.adam_(params, grads, m, v, vmax, steps, lr=_to_scalar(group["lr"]), beta1=_to_scalar(beta1),
                          beta2=_to_scalar(beta2), eps=group["eps"], weight_decay=group["weight_decay"],

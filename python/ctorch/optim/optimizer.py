@@ -78,6 +78,59 @@ def _check_lr(lr):
         raise ValueError("Tensor lr must be 1-element")
 
 
+def _check_nonneg_lr(lr):
+    """A 1-element (or number) lr that is >= 0, with torch's messages."""
+    _check_lr(lr)
+    if not 0.0 <= _to_scalar(lr):
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_nonneg(**values):
+    """Each keyword must be >= 0, checked in the order given ("Invalid <name> value: <v>")."""
+    for name, v in values.items():
+        if not 0.0 <= v:
+            raise ValueError(f"Invalid {name} value: {v}")
+
+
+def _check_betas(betas):
+    for i in (0, 1):
+        if not 0.0 <= betas[i] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+
+
+def _check_adam_args(lr, betas, eps, weight_decay):
+    """The lr/eps/betas/weight_decay checks the Adam family shares (in torch's order)."""
+    if not 0.0 <= _to_scalar(lr):
+        raise ValueError(f"Invalid learning rate: {lr}")
+    _check_nonneg(epsilon=eps)
+    _check_betas(betas)
+    _check_nonneg(weight_decay=weight_decay)
+
+
+def _fix_step_state(opt, keys=("step",)):
+    """Old checkpoints keep scalar state (step, ASGD's eta/mu, NAdam's mu_product) as Python
+    numbers; the fused kernels take 0-dim tensors, as torch's __setstate__ makes them."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, [])
+            for key in keys:
+                if len(st) != 0 and key in st and not isinstance(st[key], ctorch.Tensor):
+                    st[key] = _scalar_tensor(float(st[key]))
+
+
+_FLAG_DEFAULTS = (("foreach", None), ("maximize", False), ("differentiable", False), ("capturable", False))
+
+
+def _setstate_fused(opt, state, defaults=_FLAG_DEFAULTS, scalar_keys=("step",)):
+    """__setstate__ of the fused-step optimizers: base restore, group defaults for keys an older
+    checkpoint lacks, scalar state back to 0-dim tensors."""
+    Optimizer.__setstate__(opt, state)
+    for group in opt.param_groups:
+        for k, d in defaults:
+            group.setdefault(k, d)
+    _fix_step_state(opt, scalar_keys)
+
+
 def _check_flags(defaults):
     """foreach/fused/capturable are accepted (the fused C math runs regardless)."""
     if defaults.get("differentiable"):
@@ -266,6 +319,19 @@ class Optimizer:
                 ps.append(p)
                 gs.append(p.grad)
         return ps, gs
+
+    def _state_lists(self, params, init, *keys):
+        """Per-parameter state, made by init(p) (a dict, in torch's key order) the first time a
+        parameter is seen; returns one list per key (an empty list for a key given as None)."""
+        lists = tuple([] for _ in keys)
+        for p in params:
+            state = self.state[p]
+            if len(state) == 0:
+                state.update(init(p))
+            for lst, key in zip(lists, keys):
+                if key is not None:
+                    lst.append(state[key])
+        return lists
 
     # ------------------------------------------------------------------ state dict
 

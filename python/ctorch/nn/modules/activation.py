@@ -18,6 +18,51 @@ def _inplace_str(inplace, first=False):
     return "inplace=True" if first else ", inplace=True"
 
 
+# Bodies several activation modules share verbatim in torch. They are plain functions bound as
+# class attributes (not a common base class), so each class keeps torch's bases and signature.
+def _inplace_init(self, inplace=False):
+    Module.__init__(self)
+    self.inplace = inplace
+
+
+def _inplace_repr(self):
+    return _inplace_str(self.inplace, True)
+
+
+def _alpha_init(self, alpha=1.0, inplace=False):
+    Module.__init__(self)
+    self.alpha = alpha
+    self.inplace = inplace
+
+
+def _alpha_repr(self):
+    return f"alpha={self.alpha}" + _inplace_str(self.inplace)
+
+
+def _lambd_init(self, lambd=0.5):
+    Module.__init__(self)
+    self.lambd = lambd
+
+
+def _lambd_repr(self):
+    return str(self.lambd)
+
+
+def _dim_init(self, dim=None):
+    Module.__init__(self)
+    self.dim = dim
+
+
+def _dim_setstate(self, state):
+    Module.__setstate__(self, state)
+    if not hasattr(self, "dim"):
+        self.dim = None
+
+
+def _dim_repr(self):
+    return f"dim={self.dim}"
+
+
 class Threshold(Module):
     __constants__ = ["threshold", "value", "inplace"]
 
@@ -37,15 +82,12 @@ class Threshold(Module):
 class ReLU(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.relu(input, inplace=self.inplace)
 
-    def extra_repr(self):
-        return _inplace_str(self.inplace, True)
+    extra_repr = _inplace_repr
 
 
 class RReLU(Module):
@@ -89,8 +131,7 @@ class ReLU6(Hardtanh):
     def __init__(self, inplace=False):
         super().__init__(0.0, 6.0, inplace)
 
-    def extra_repr(self):
-        return _inplace_str(self.inplace, True)
+    extra_repr = _inplace_repr
 
 
 class Sigmoid(Module):
@@ -101,9 +142,7 @@ class Sigmoid(Module):
 class Hardsigmoid(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.hardsigmoid(input, self.inplace)
@@ -117,37 +156,29 @@ class Tanh(Module):
 class SiLU(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.silu(input, inplace=self.inplace)
 
-    def extra_repr(self):
-        return _inplace_str(self.inplace, True)
+    extra_repr = _inplace_repr
 
 
 class Mish(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.mish(input, inplace=self.inplace)
 
-    def extra_repr(self):
-        return _inplace_str(self.inplace, True)
+    extra_repr = _inplace_repr
 
 
 class Hardswish(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.hardswish(input, self.inplace)
@@ -156,45 +187,34 @@ class Hardswish(Module):
 class ELU(Module):
     __constants__ = ["alpha", "inplace"]
 
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
+    __init__ = _alpha_init
 
     def forward(self, input):
         return F.elu(input, self.alpha, self.inplace)
 
-    def extra_repr(self):
-        return f"alpha={self.alpha}" + _inplace_str(self.inplace)
+    extra_repr = _alpha_repr
 
 
 class CELU(Module):
     __constants__ = ["alpha", "inplace"]
 
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
+    __init__ = _alpha_init
 
     def forward(self, input):
         return F.celu(input, self.alpha, self.inplace)
 
-    def extra_repr(self):
-        return f"alpha={self.alpha}" + _inplace_str(self.inplace)
+    extra_repr = _alpha_repr
 
 
 class SELU(Module):
     __constants__ = ["inplace"]
 
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
+    __init__ = _inplace_init
 
     def forward(self, input):
         return F.selu(input, self.inplace)
 
-    def extra_repr(self):
-        return _inplace_str(self.inplace, True)
+    extra_repr = _inplace_repr
 
 
 class GLU(Module):
@@ -207,8 +227,7 @@ class GLU(Module):
     def forward(self, input):
         return F.glu(input, self.dim)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    extra_repr = _dim_repr
 
 
 class GELU(Module):
@@ -228,15 +247,12 @@ class GELU(Module):
 class Hardshrink(Module):
     __constants__ = ["lambd"]
 
-    def __init__(self, lambd=0.5):
-        super().__init__()
-        self.lambd = lambd
+    __init__ = _lambd_init
 
     def forward(self, input):
         return F.hardshrink(input, self.lambd)
 
-    def extra_repr(self):
-        return f"{self.lambd}"
+    extra_repr = _lambd_repr
 
 
 class LeakyReLU(Module):
@@ -277,15 +293,12 @@ class Softplus(Module):
 class Softshrink(Module):
     __constants__ = ["lambd"]
 
-    def __init__(self, lambd=0.5):
-        super().__init__()
-        self.lambd = lambd
+    __init__ = _lambd_init
 
     def forward(self, input):
         return F.softshrink(input, self.lambd)
 
-    def extra_repr(self):
-        return str(self.lambd)
+    extra_repr = _lambd_repr
 
 
 class PReLU(Module):
@@ -322,39 +335,25 @@ class Tanhshrink(Module):
 class Softmin(Module):
     __constants__ = ["dim"]
 
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if not hasattr(self, "dim"):
-            self.dim = None
+    __init__ = _dim_init
+    __setstate__ = _dim_setstate
 
     def forward(self, input):
         return F.softmin(input, self.dim, _stacklevel=5)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    extra_repr = _dim_repr
 
 
 class Softmax(Module):
     __constants__ = ["dim"]
 
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if not hasattr(self, "dim"):
-            self.dim = None
+    __init__ = _dim_init
+    __setstate__ = _dim_setstate
 
     def forward(self, input):
         return F.softmax(input, self.dim, _stacklevel=5)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    extra_repr = _dim_repr
 
 
 class Softmax2d(Module):
@@ -367,17 +366,9 @@ class Softmax2d(Module):
 class LogSoftmax(Module):
     __constants__ = ["dim"]
 
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if not hasattr(self, "dim"):
-            self.dim = None
+    __init__ = _dim_init
+    __setstate__ = _dim_setstate
 
     def forward(self, input):
         return F.log_softmax(input, self.dim, _stacklevel=5)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    extra_repr = _dim_repr

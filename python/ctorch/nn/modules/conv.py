@@ -134,37 +134,35 @@ class _ConvBase(_ConvNd):
         return self._conv_forward(input, self.weight, self.bias)
 
 
+def _conv_init(parse):
+    """Conv{1,2,3}d.__init__: torch's signature, sizes made n-tuples by parse."""
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        _ConvBase.__init__(self, in_channels, out_channels, parse(kernel_size), parse(stride),
+                           padding if isinstance(padding, str) else parse(padding), parse(dilation), False,
+                           parse(0), groups, bias, padding_mode, device, dtype)
+    return __init__
+
+
 class Conv1d(_ConvBase):
     _nd = 1
     _fn = staticmethod(F.conv1d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _single(kernel_size), _single(stride),
-                         padding if isinstance(padding, str) else _single(padding), _single(dilation), False,
-                         _single(0), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_init(_single)
 
 
 class Conv2d(_ConvBase):
     _nd = 2
     _fn = staticmethod(F.conv2d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride),
-                         padding if isinstance(padding, str) else _pair(padding), _pair(dilation), False,
-                         _pair(0), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_init(_pair)
 
 
 class Conv3d(_ConvBase):
     _nd = 3
     _fn = staticmethod(F.conv3d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride),
-                         padding if isinstance(padding, str) else _triple(padding), _triple(dilation), False,
-                         _triple(0), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_init(_triple)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -212,31 +210,32 @@ class _ConvTransposeNd(_ConvNd):
                               self.dilation)
 
 
+def _conv_transpose_init(parse):
+    """ConvTranspose{1,2,3}d.__init__: torch's signature, sizes made n-tuples by parse."""
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        _ConvTransposeNd.__init__(self, in_channels, out_channels, parse(kernel_size), parse(stride), parse(padding),
+                                  parse(dilation), True, parse(output_padding), groups, bias, padding_mode, device,
+                                  dtype)
+    return __init__
+
+
 class ConvTranspose1d(_ConvTransposeNd):
     _nd = 1
     _fn = staticmethod(F.conv_transpose1d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _single(kernel_size), _single(stride), _single(padding),
-                         _single(dilation), True, _single(output_padding), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_transpose_init(_single)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
     _nd = 2
     _fn = staticmethod(F.conv_transpose2d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride), _pair(padding),
-                         _pair(dilation), True, _pair(output_padding), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_transpose_init(_pair)
 
 
 class ConvTranspose3d(_ConvTransposeNd):
     _nd = 3
     _fn = staticmethod(F.conv_transpose3d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride), _triple(padding),
-                         _triple(dilation), True, _triple(output_padding), groups, bias, padding_mode, device, dtype)
+    __init__ = _conv_transpose_init(_triple)

@@ -27,6 +27,28 @@ class LocalResponseNorm(Module):
         return "{}, alpha={}, beta={}, k={}".format(self.size, self.alpha, self.beta, self.k)
 
 
+def _init_affine(mod, affine, bias, shape, factory_kwargs):
+    """LayerNorm/GroupNorm's weight and bias Parameters of `shape` (None when not affine / no bias)."""
+    if affine:
+        mod.weight = Parameter(empty(shape, **factory_kwargs))
+        if bias:
+            mod.bias = Parameter(empty(shape, **factory_kwargs))
+        else:
+            mod.register_parameter("bias", None)
+    else:
+        mod.register_parameter("weight", None)
+        mod.register_parameter("bias", None)
+
+
+def _reset_affine(mod, affine):
+    """weight = 1, bias = 0 (when affine)."""
+    if affine:
+        with no_grad():
+            mod.weight.fill_(1)
+            if mod.bias is not None:
+                mod.bias.zero_()
+
+
 class LayerNorm(Module):
     __constants__ = ["normalized_shape", "eps", "elementwise_affine"]
 
@@ -38,23 +60,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if self.elementwise_affine:
-            self.weight = Parameter(empty(self.normalized_shape, **factory_kwargs))
-            if bias:
-                self.bias = Parameter(empty(self.normalized_shape, **factory_kwargs))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _init_affine(self, self.elementwise_affine, bias, self.normalized_shape, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            with no_grad():
-                self.weight.fill_(1)
-                if self.bias is not None:
-                    self.bias.zero_()
+        _reset_affine(self, self.elementwise_affine)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -76,23 +86,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if self.affine:
-            self.weight = Parameter(empty(num_channels, **factory_kwargs))
-            if bias:
-                self.bias = Parameter(empty(num_channels, **factory_kwargs))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _init_affine(self, self.affine, bias, num_channels, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.affine:
-            with no_grad():
-                self.weight.fill_(1)
-                if self.bias is not None:
-                    self.bias.zero_()
+        _reset_affine(self, self.affine)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -62,6 +62,18 @@ class _AvgPoolNd(Module):
         return "kernel_size={}, stride={}, padding={}".format(self.kernel_size, self.stride, self.padding)
 
 
+def _avg_pool_init(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+    """AvgPool2d/AvgPool3d.__init__ (the same body in both)."""
+    Module.__init__(self)
+    self.kernel_size = kernel_size
+    self.stride = stride if (stride is not None) else kernel_size
+    self.padding = padding
+    self.ceil_mode = ceil_mode
+    self.count_include_pad = count_include_pad
+    self.divisor_override = divisor_override
+
+
 class AvgPool1d(_AvgPoolNd):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
@@ -76,17 +88,8 @@ class AvgPool1d(_AvgPoolNd):
 
 
 class AvgPool2d(_AvgPoolNd):
-    __constants__ = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"]
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if (stride is not None) else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self.divisor_override = divisor_override
+    __constants__ = _AvgPoolNd.__constants__ + ["divisor_override"]
+    __init__ = _avg_pool_init
 
     def forward(self, input):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
@@ -94,17 +97,8 @@ class AvgPool2d(_AvgPoolNd):
 
 
 class AvgPool3d(_AvgPoolNd):
-    __constants__ = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"]
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if (stride is not None) else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self.divisor_override = divisor_override
+    __constants__ = _AvgPoolNd.__constants__ + ["divisor_override"]
+    __init__ = _avg_pool_init
 
     def forward(self, input):
         return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
@@ -169,34 +163,32 @@ class _MaxUnpoolNd(Module):
         return "kernel_size={}, stride={}, padding={}".format(self.kernel_size, self.stride, self.padding)
 
 
-class MaxUnpool1d(_MaxUnpoolNd):
+def _max_unpool_init(parse):
+    """MaxUnpool{1,2,3}d.__init__: sizes normalised to n-tuples by parse."""
     def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _single(kernel_size)
-        self.stride = _single(stride if (stride is not None) else kernel_size)
-        self.padding = _single(padding)
+        Module.__init__(self)
+        self.kernel_size = parse(kernel_size)
+        self.stride = parse(stride if (stride is not None) else kernel_size)
+        self.padding = parse(padding)
+    return __init__
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    __init__ = _max_unpool_init(_single)
 
     def forward(self, input, indices, output_size=None):
         return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride if (stride is not None) else kernel_size)
-        self.padding = _pair(padding)
+    __init__ = _max_unpool_init(_pair)
 
     def forward(self, input, indices, output_size=None):
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _triple(kernel_size)
-        self.stride = _triple(stride if (stride is not None) else kernel_size)
-        self.padding = _triple(padding)
+    __init__ = _max_unpool_init(_triple)
 
     def forward(self, input, indices, output_size=None):
         return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
