@@ -62,11 +62,11 @@ def test_backward(name):
                high=4)
 
 
-@pytest.mark.parametrize("name", sorted(ACTS))
+# softsign and tanhshrink are composites in torch (DivBackward0 / SubBackward0) but one fused
+# node here, so their names are not compared.
+@pytest.mark.parametrize("name", sorted(n for n in ACTS if n not in ("softsign", "tanhshrink")))
 def test_grad_fn_name(name):
     f = ACTS[name]
-    if name in ("softsign", "tanhshrink"):
-        pytest.skip("composite in torch (DivBackward0/SubBackward0)")
     c = f(ctorch.nn.functional, ctorch.randn(4, 6, requires_grad=True))
     t = f(torch.nn.functional, torch.randn(4, 6, requires_grad=True))
     assert c.grad_fn.name() == t.grad_fn.name()
