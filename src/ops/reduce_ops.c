@@ -587,7 +587,7 @@ ct_tensor *ct_norm_impl(ct_tensor *self, const ct_scalar *p, ct_intlist dim, boo
 ct_tensor *ct_norm_str_impl(ct_tensor *self, const char *p, ct_intlist dim, bool keepdim, int dtype) {
     if (!strcmp(p, "fro")) return vector_norm("norm", self, 2.0, dim, keepdim, dtype);
     if (!strcmp(p, "nuc"))
-        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[norm] the nuclear norm needs an SVD, which ctorch does not have yet");
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[norm] p='nuc' is computed by ctorch.linalg.matrix_norm(x, 'nuc') (through the singular values)");
     return ct_error(CT_ERR_RUNTIME, "[norm] norm(): unsupported norm type '%s'", p);
 }
 
@@ -648,7 +648,7 @@ ct_tensor *ct_linalg_matrix_norm_str_ord_impl(ct_tensor *self, const char *ord, 
         return vector_norm(op, self, 2.0, (ct_intlist){dd, 2}, keepdim, dtype);
     }
     if (!strcmp(ord, "nuc"))
-        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] the nuclear norm needs an SVD, which ctorch does not have yet", op);
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "[%s] the nuclear norm is computed by the Python ctorch.linalg.matrix_norm (through linalg.svdvals)", op);
     return ct_error(CT_ERR_RUNTIME, "[%s] %s: Order %s not supported.", op, op, ord);
 }
 

@@ -459,3 +459,10 @@ def test_linalg_noncontiguous_and_empty():
     check(lambda lib, x: lib.linalg.inv(x), e)
     check(lambda lib, x: lib.linalg.matrix_rank(x), make_pair((3, 0), "float64", seed=1))
     check(lambda lib, x: lib.linalg.pinv(x), make_pair((3, 0), "float64", seed=1))
+
+
+@pytest.mark.parametrize("ord", ["nuc", 2, -2])
+@pytest.mark.parametrize("shape,dim,keepdim", [((3, 4), (-2, -1), False), ((2, 3, 4), (0, 2), True), ((5, 2), (1, 0), False)])
+def test_matrix_norm_spectral_and_nuclear(ord, shape, dim, keepdim):
+    from helpers import check_grad
+    check_grad(lambda lib, a: lib.linalg.matrix_norm(a, ord, dim=dim, keepdim=keepdim), shape)
