@@ -516,13 +516,24 @@ def test_mmap_load(tmp_path):
 def test_c_example_program(tmp_path):
     exe = os.environ.get("CTORCH_LOAD_CHECKPOINT_EXE")
     if not exe:
-        import glob
-        root = os.path.join(os.path.dirname(__file__), "..", "..")
-        cands = (glob.glob(os.path.join(root, "build*", "examples", "c", "load_checkpoint")) +
-                 glob.glob(os.path.join(root, "build*", "*", "examples", "c", "load_checkpoint")))
-        if not cands:
-            pytest.skip("examples/c/load_checkpoint not built (built by meson; tools/test.sh builds it)")
-        exe = cands[0]
+        # build the example against the installed package's public headers and libctorch.so,
+        # as a C user would
+        import shutil
+        import sysconfig
+        pkg = os.path.dirname(ctorch.__file__)
+        src = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "c", "load_checkpoint.c")
+        cc = os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or shutil.which("cc")
+        exe = str(tmp_path / "load_checkpoint")
+        if os.path.isdir(os.path.join(pkg, "include")):
+            subprocess.run([cc, "-O1", "-I", os.path.join(pkg, "include"), src, "-L", os.path.join(pkg, "lib"),
+                            "-lctorch", "-Wl,-rpath," + os.path.join(pkg, "lib"), "-o", exe], check=True)
+        else:
+            # an editable install: the program meson built next to the extension
+            import glob
+            root = os.path.join(os.path.dirname(__file__), "..", "..")
+            cands = glob.glob(os.path.join(root, "build*", "**", "examples", "c", "load_checkpoint"), recursive=True)
+            assert cands, "examples/c/load_checkpoint was not built"
+            exe = cands[0]
     p = tmp_path / "sd.pt"
     sd = collections.OrderedDict([("w", torch.arange(6.0).reshape(2, 3)), ("b", torch.tensor([1, 2], dtype=torch.int32))])
     torch.save(sd, p)
