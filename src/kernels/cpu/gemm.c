@@ -17,16 +17,31 @@
 typedef void (*ct_sukr)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta);
 typedef void (*ct_dukr)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, double alpha,
                         double beta);
+/* Edge micro-kernel: the same product for the top-left mr x nr part of a tile (mr <= MR,
+ * nr <= NR; the packed panels are zero padded), written straight into c. NULL: the driver
+ * computes a full tile into a buffer and copies the part. */
+typedef void (*ct_sukr_edge)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                             float beta, int mr, int nr);
+typedef void (*ct_dukr_edge)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, double alpha,
+                             double beta, int mr, int nr);
 
+/* Transposing packs of a full panel (vectorised): A rows with unit column stride into an
+ * MR-tall panel, B columns with unit row stride into an NR-wide panel. NULL: scalar loops. */
+typedef void (*ct_spack_t)(int64_t kc, const float *src, int64_t ld, float *dst);
+typedef void (*ct_dpack_t)(int64_t kc, const double *src, int64_t ld, double *dst);
 typedef struct gemm_cfg_s {
     int MR, NR;
     int64_t MC, KC, NC;
     ct_sukr ukr;
+    ct_sukr_edge edge;
+    ct_spack_t pack_a_t, pack_b_t;
 } gemm_cfg_s;
 typedef struct gemm_cfg_d {
     int MR, NR;
     int64_t MC, KC, NC;
     ct_dukr ukr;
+    ct_dukr_edge edge;
+    ct_dpack_t pack_a_t, pack_b_t;
 } gemm_cfg_d;
 
 /* ------------------------------------------------------------------ generic kernels */
@@ -89,6 +104,121 @@ __attribute__((target("avx512f,fma"))) static void sukr_avx512(int64_t kc, const
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     X12(S512_STORE)
+}
+
+/* float32 edge tiles, 32 x 12 panels: only the nr columns and the 16-row halves that hold
+ * rows are computed (an nr-column tile costs nr/12 of a full one), stores masked to mr rows.
+ * NRV and TWO are compile-time constants in each instantiation below. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void s512_edge(
+    int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta, __mmask16 m0,
+    __mmask16 m1, const int NRV, const int TWO) {
+    __m512 c0[12], c1[12];
+#pragma GCC unroll 12
+    for (int j = 0; j < NRV; j++) c0[j] = c1[j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 a0 = _mm512_loadu_ps(a), a1 = TWO ? _mm512_loadu_ps(a + 16) : a0;
+#pragma GCC unroll 12
+        for (int j = 0; j < NRV; j++) {
+            __m512 bj = _mm512_set1_ps(b[j]);
+            c0[j] = _mm512_fmadd_ps(a0, bj, c0[j]);
+            if (TWO) c1[j] = _mm512_fmadd_ps(a1, bj, c1[j]);
+        }
+        a += 32;
+        b += 12;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int j = 0; j < NRV; j++) {
+        float *cp = c + j * ldc;
+        __m512 r0 = _mm512_mul_ps(va, c0[j]);
+        if (beta != 0) r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cp), r0);
+        _mm512_mask_storeu_ps(cp, m0, r0);
+        if (TWO) {
+            __m512 r1 = _mm512_mul_ps(va, c1[j]);
+            if (beta != 0) r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cp + 16), r1);
+            _mm512_mask_storeu_ps(cp + 16, m1, r1);
+        }
+    }
+}
+
+#define S512_EDGE_CASE(n)                                                       \
+    case n:                                                                     \
+        if (mr > 16)                                                            \
+            s512_edge(kc, a, b, c, ldc, alpha, beta, m0, m1, n, 1);             \
+        else                                                                    \
+            s512_edge(kc, a, b, c, ldc, alpha, beta, m0, m1, n, 0);             \
+        break;
+__attribute__((target("avx512f,fma"))) static void sukr_avx512_edge(int64_t kc, const float *a, const float *b,
+                                                                    float *c, int64_t ldc, float alpha, float beta,
+                                                                    int mr, int nr) {
+    __mmask16 m0 = mr >= 16 ? 0xFFFF : (__mmask16)((1u << mr) - 1);
+    __mmask16 m1 = mr >= 32 ? 0xFFFF : mr > 16 ? (__mmask16)((1u << (mr - 16)) - 1) : 0;
+    switch (nr) {
+        S512_EDGE_CASE(1) S512_EDGE_CASE(2) S512_EDGE_CASE(3) S512_EDGE_CASE(4) S512_EDGE_CASE(5) S512_EDGE_CASE(6)
+        S512_EDGE_CASE(7) S512_EDGE_CASE(8) S512_EDGE_CASE(9) S512_EDGE_CASE(10) S512_EDGE_CASE(11)
+        S512_EDGE_CASE(12)
+    }
+}
+
+/* 16 x 16 float transpose in registers: r[i] (row i) becomes column i. */
+static inline __attribute__((always_inline, target("avx512f"))) void s512_tr16(__m512 r[16]) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+
+/* A panel of 32 rows, each row contiguous along k (row stride ld): dst[k*32 + i] = src[i*ld + k]. */
+__attribute__((target("avx512f"))) static void spack_a32_t(int64_t kc, const float *src, int64_t ld, float *dst) {
+    int64_t k0 = 0;
+    for (; k0 + 16 <= kc; k0 += 16)
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (h * 16 + i) * ld + k0);
+            s512_tr16(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (k0 + i) * 32 + h * 16, r[i]);
+        }
+    for (int64_t i = 0; i < 32; i++)
+        for (int64_t k = k0; k < kc; k++) dst[k * 32 + i] = src[i * ld + k];
+}
+
+/* A panel of 12 columns, each contiguous along k (column stride ld): dst[k*12 + j] = src[j*ld + k]. */
+__attribute__((target("avx512f"))) static void spack_b12_t(int64_t kc, const float *src, int64_t ld, float *dst) {
+    int64_t k0 = 0;
+    for (; k0 + 16 <= kc; k0 += 16) {
+        __m512 r[16];
+#pragma GCC unroll 12
+        for (int j = 0; j < 12; j++) r[j] = _mm512_loadu_ps(src + j * ld + k0);
+        r[12] = r[13] = r[14] = r[15] = _mm512_setzero_ps();
+        s512_tr16(r);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(dst + (k0 + i) * 12, 0x0FFF, r[i]);
+    }
+    for (int64_t j = 0; j < 12; j++)
+        for (int64_t k = k0; k < kc; k++) dst[k * 12 + j] = src[j * ld + k];
 }
 
 /* float64, 16 x 12. */
@@ -195,13 +325,13 @@ __attribute__((target("avx2,fma"))) static void dukr_avx2(int64_t kc, const doub
 
 /* Block sizes: the NR-wide B micro-panel (KC x NR) stays in L1, the packed A block
  * (MC x KC) in L2, the packed B block (KC x NC) in L3. */
-static const gemm_cfg_s s_generic = {GEN_MR_S, GEN_NR_S, 256, 256, 4096, sukr_generic};
-static const gemm_cfg_d d_generic = {GEN_MR_S, GEN_NR_S, 128, 256, 4096, dukr_generic};
+static const gemm_cfg_s s_generic = {GEN_MR_S, GEN_NR_S, 256, 256, 4096, sukr_generic, NULL, NULL, NULL};
+static const gemm_cfg_d d_generic = {GEN_MR_S, GEN_NR_S, 128, 256, 4096, dukr_generic, NULL, NULL, NULL};
 #ifdef CT_X86
-static const gemm_cfg_s s_avx512 = {32, 12, 320, 384, 4080, sukr_avx512};
-static const gemm_cfg_d d_avx512 = {16, 12, 192, 256, 4080, dukr_avx512};
-static const gemm_cfg_s s_avx2 = {16, 6, 256, 256, 4080, sukr_avx2};
-static const gemm_cfg_d d_avx2 = {8, 6, 128, 256, 4080, dukr_avx2};
+static const gemm_cfg_s s_avx512 = {32, 12, 320, 384, 4080, sukr_avx512, sukr_avx512_edge, spack_a32_t, spack_b12_t};
+static const gemm_cfg_d d_avx512 = {16, 12, 192, 256, 4080, dukr_avx512, NULL, NULL, NULL};
+static const gemm_cfg_s s_avx2 = {16, 6, 256, 256, 4080, sukr_avx2, NULL, NULL, NULL};
+static const gemm_cfg_d d_avx2 = {8, 6, 128, 256, 4080, dukr_avx2, NULL, NULL, NULL};
 #endif
 
 static int kernel_choice = -1; /* 0 generic, 1 avx2, 2 avx512 */

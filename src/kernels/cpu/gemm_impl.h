@@ -9,11 +9,14 @@
 
 /* Pack A[0:mc, 0:kc] (strides rsa, csa) into MR-tall panels: panel p holds, for each k,
  * MR consecutive rows (zero padded). dst: ceil(mc/MR)*MR*kc. */
-static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t csa, int MR, T *restrict dst) {
+static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t csa, int MR, T *restrict dst,
+                       void (*tr)(int64_t, const T *, int64_t, T *)) {
     for (int64_t i0 = 0; i0 < mc; i0 += MR) {
         int64_t mr = mc - i0 < MR ? mc - i0 : MR;
         const T *a = A + i0 * rsa;
-        if (rsa == 1 && mr == MR) {
+        if (tr && csa == 1 && rsa != 1 && mr == MR) {
+            tr(kc, a, rsa, dst);
+        } else if (rsa == 1 && mr == MR) {
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = a + k * csa;
                 for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i];
@@ -32,11 +35,13 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t 
 
 /* Pack B[0:kc, j0:j1] into NR-wide panels: for each k, NR consecutive columns. */
 static void FN(pack_b)(int64_t kc, int64_t j0, int64_t j1, const T *B, int64_t rsb, int64_t csb, int NR,
-                       T *restrict dst) {
+                       T *restrict dst, void (*tr)(int64_t, const T *, int64_t, T *)) {
     for (; j0 < j1; j0 += NR) {
         int64_t nr = j1 - j0 < NR ? j1 - j0 : NR;
         const T *b = B + j0 * csb;
-        if (csb == 1 && nr == NR) {
+        if (tr && rsb == 1 && csb != 1 && nr == NR) {
+            tr(kc, b, csb, dst);
+        } else if (csb == 1 && nr == NR) {
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = b + k * rsb;
                 for (int j = 0; j < NR; j++) dst[k * NR + j] = src[j];
@@ -96,7 +101,7 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
             }
         return;
     }
-    FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap);
+    FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap, cfg->pack_a_t);
     for (int64_t p = p0; p < p1; p++) {
         int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
         const T *bp = g->Bp + p * NR * g->kc;
@@ -106,6 +111,8 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
             T *c = g->C + (i0 + ii) * g->rsc + j0 * g->csc;
             if (mr == MR && nr == NR && g->rsc == 1) {
                 cfg->ukr(g->kc, ap, bp, c, g->csc, g->alpha, g->beta);
+            } else if (cfg->edge && g->rsc == 1) {
+                cfg->edge(g->kc, ap, bp, c, g->csc, g->alpha, g->beta, (int)mr, (int)nr);
             } else {
                 cfg->ukr(g->kc, ap, bp, tile, MR, 1, 0);
                 for (int64_t j = 0; j < nr; j++)
@@ -144,12 +151,13 @@ typedef struct FN(packb_ctx) {
     int NR;
     const T *B;
     T *Bp;
+    void (*tr)(int64_t, const T *, int64_t, T *);
 } FN(packb_ctx);
 
 static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
     const FN(packb_ctx) *p = vctx;
     int64_t j1 = end * p->NR < p->nc ? end * p->NR : p->nc;
-    FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc);
+    FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc, p->tr);
 }
 
 static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int64_t K, T alpha, const T *A,
@@ -181,6 +189,10 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     const int MR = cfg->MR, NR = cfg->NR;
     int nthreads = ct_get_num_threads();
     int64_t KC = cfg->KC, NC = cfg->NC;
+    if (K > KC) { /* equal K blocks (784 = 392 + 392, not 384 + 384 + 16) */
+        int64_t nkb = (K + KC - 1) / KC;
+        KC = ((K + nkb - 1) / nkb + 7) / 8 * 8;
+    }
     int64_t mc = cfg->MC;
     if (mc > (M + MR - 1) / MR * MR) mc = (M + MR - 1) / MR * MR; /* packed A buffer no bigger than M */
     /* Row shares: one per thread when M has enough micro-panels, else split N too. */
@@ -198,7 +210,7 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
         int64_t npanels = (nc + NR - 1) / NR;
         for (int64_t pc = 0; pc < K; pc += KC) {
             int64_t kc = K - pc < KC ? K - pc : KC;
-            FN(packb_ctx) pb = {kc, nc, rsb, csb, NR, B + pc * rsb + jc * csb, Bp};
+            FN(packb_ctx) pb = {kc, nc, rsb, csb, NR, B + pc * rsb + jc * csb, Bp, cfg->pack_b_t};
             ct_parallel_for(npanels, 8, FN(packb_task), &pb);
             int64_t nsplit = (nthreads + nrs - 1) / nrs;
             if (nsplit > npanels) nsplit = npanels;
