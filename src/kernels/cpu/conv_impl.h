@@ -404,6 +404,19 @@ typedef struct FN(bias_ctx) {
 
 static void FN(bias_task)(int64_t begin, int64_t end, void *vctx) {
     const FN(bias_ctx) *b = vctx;
+    if (b->L == 1) { /* linear layers: column sums of [N, C], rows streamed, vectorised along c */
+        double acc[256];
+        for (int64_t c0 = begin; c0 < end; c0 += 256) {
+            int64_t cn = end - c0 < 256 ? end - c0 : 256;
+            for (int64_t c = 0; c < cn; c++) acc[c] = 0;
+            for (int64_t n = 0; n < b->N; n++) {
+                const T *row = b->t + n * b->C + c0;
+                for (int64_t c = 0; c < cn; c++) acc[c] += row[c];
+            }
+            for (int64_t c = 0; c < cn; c++) b->gb[c0 + c] = (T)acc[c];
+        }
+        return;
+    }
     for (int64_t c = begin; c < end; c++) {
         double acc = 0;
         for (int64_t n = 0; n < b->N; n++) {
