@@ -16,16 +16,24 @@ static int pool_size = 0;                /* workers running */
 static pthread_t workers[MAX_THREADS];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static _Thread_local int in_parallel = 0;
 
+/* NOTE [ Parallel-for protocol ]
+ * A job is split into nchunks chunks. `claim` packs (job sequence << 32 | next chunk); a
+ * thread takes a chunk by a compare-and-swap that also checks the sequence, so a worker that
+ * wakes late (after its job finished and another began) can never take a chunk of the wrong
+ * job. Job fields are read only after a successful claim: the submitter rewrites them only
+ * when every chunk of the previous job has completed. The submitter waits for `completed`
+ * to reach nchunks, i.e. only for chunks actually taken: a worker still asleep (waking costs
+ * a futex round trip, tens of microseconds in a VM) never delays the job; the submitter then
+ * simply runs more chunks itself. */
 static struct {
     ct_range_fn fn;
     void *ctx;
-    int64_t n, chunk;
-    int64_t next;        /* atomic: next chunk start */
-    int active;          /* workers still inside the job (under mu) */
+    int64_t n, chunk, nchunks;
+    uint64_t claim;      /* atomic: sequence << 32 | next chunk index */
+    int64_t completed;   /* atomic: chunks finished */
     uint64_t generation; /* bumped per job (under mu) */
     int stop;
 } job;
@@ -49,22 +57,29 @@ int ct_get_num_threads(void) {
     return num_threads;
 }
 
-static void run_chunks(void) {
+/* Take and run chunks of job `seq` until none is left. */
+static void run_chunks(uint32_t seq) {
     for (;;) {
-        int64_t b = __atomic_fetch_add(&job.next, job.chunk, __ATOMIC_RELAXED);
-        if (b >= job.n) break;
-        int64_t e = b + job.chunk < job.n ? b + job.chunk : job.n;
+        uint64_t c = __atomic_load_n(&job.claim, __ATOMIC_ACQUIRE);
+        if ((uint32_t)(c >> 32) != seq) return;
+        int64_t idx = (int64_t)(c & 0xffffffffu);
+        if (idx >= __atomic_load_n(&job.nchunks, __ATOMIC_RELAXED)) return;
+        if (!__atomic_compare_exchange_n(&job.claim, &c, c + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+        int64_t b = idx * job.chunk, e = b + job.chunk < job.n ? b + job.chunk : job.n;
         job.fn(b, e, job.ctx);
+        __atomic_add_fetch(&job.completed, 1, __ATOMIC_RELEASE);
     }
 }
 
 /* Waking a sleeping worker costs a futex round trip (tens of microseconds on a loaded box),
- * as much as a mid-size job itself. Workers and the submitter therefore spin briefly
- * (SPIN_ITERS pauses, some 10-50 microseconds) on the job generation / active count before
- * sleeping on the condition variables; a burst of ops finds the workers awake. The
- * generation and active count are read atomically outside mu; they are still written (and
- * the sleepers signalled) under mu, so no wake-up is lost. */
+ * as much as a mid-size job itself. Workers therefore spin (WORKER_SPIN pauses, some
+ * 50-200 microseconds: the gaps between the parallel ops of a training step, Python included)
+ * on the job generation before sleeping on the condition variable; a burst of ops finds them
+ * awake. The generation is read atomically outside mu; it is still written (and sleepers
+ * signalled) under mu, so no wake-up is lost. The submitter spins SPIN_ITERS pauses on the
+ * chunks still running, then yields. */
 #define SPIN_ITERS 1000
+#define WORKER_SPIN 4000
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -79,7 +94,7 @@ static void *worker_main(void *arg) {
     in_parallel = 1;
     uint64_t seen = 0;
     for (;;) {
-        for (int i = 0; i < SPIN_ITERS; i++) {
+        for (int i = 0; i < WORKER_SPIN; i++) {
             if (__atomic_load_n(&job.generation, __ATOMIC_ACQUIRE) != seen ||
                 __atomic_load_n(&job.stop, __ATOMIC_RELAXED))
                 break;
@@ -93,12 +108,7 @@ static void *worker_main(void *arg) {
         }
         seen = job.generation;
         pthread_mutex_unlock(&mu);
-        run_chunks();
-        if (__atomic_sub_fetch(&job.active, 1, __ATOMIC_ACQ_REL) == 0) {
-            pthread_mutex_lock(&mu);
-            pthread_cond_signal(&cv_done);
-            pthread_mutex_unlock(&mu);
-        }
+        run_chunks((uint32_t)seen);
     }
     return NULL;
 }
@@ -125,10 +135,8 @@ static void atfork_child(void) {
     pthread_mutex_init(&mu, NULL);
     pthread_mutex_init(&submit_mu, NULL);
     pthread_cond_init(&cv_work, NULL);
-    pthread_cond_init(&cv_done, NULL);
     pool_size = 0;
     job.stop = 0;
-    job.active = 0;
     in_parallel = 0;
 }
 static void atfork_prepare(void) { pthread_mutex_lock(&submit_mu); }
@@ -161,21 +169,26 @@ void ct_parallel_for(int64_t n, int64_t grain, ct_range_fn fn, void *ctx) {
     if (parts > nt) parts = nt;
     int64_t chunk = (n + parts - 1) / parts;
     pthread_mutex_lock(&mu);
+    uint32_t seq = (uint32_t)(job.generation + 1);
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
     job.chunk = chunk;
-    job.next = 0;
-    __atomic_store_n(&job.active, pool_size, __ATOMIC_RELAXED);
+    __atomic_store_n(&job.nchunks, (n + chunk - 1) / chunk, __ATOMIC_RELAXED);
+    __atomic_store_n(&job.completed, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&job.claim, (uint64_t)seq << 32, __ATOMIC_RELEASE);
     __atomic_store_n(&job.generation, job.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&cv_work);
     pthread_mutex_unlock(&mu);
     in_parallel = 1;
-    run_chunks();
+    run_chunks(seq);
     in_parallel = 0;
-    for (int i = 0; i < SPIN_ITERS && __atomic_load_n(&job.active, __ATOMIC_ACQUIRE) > 0; i++) cpu_relax();
-    pthread_mutex_lock(&mu);
-    while (__atomic_load_n(&job.active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&cv_done, &mu);
-    pthread_mutex_unlock(&mu);
+    /* every chunk is taken; wait for those still running on workers (awake, so brief) */
+    for (unsigned i = 0; __atomic_load_n(&job.completed, __ATOMIC_ACQUIRE) < job.nchunks; i++) {
+        if (i < SPIN_ITERS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
     pthread_mutex_unlock(&submit_mu);
 }
