@@ -16,11 +16,13 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t 
         const T *a = A + i0 * rsa;
         if (tr && csa == 1 && rsa != 1 && mr == MR) {
             tr(kc, a, rsa, dst);
-        } else if (rsa == 1 && mr == MR) {
-            for (int64_t k = 0; k < kc; k++) {
-                const T *src = a + k * csa;
-                for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i];
-            }
+        } else if (rsa == 1 && mr == MR) { /* constant-size copies compile to vector moves */
+            if (MR == 32)
+                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 32, a + k * csa, 32 * sizeof(T));
+            else if (MR == 16)
+                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 16, a + k * csa, 16 * sizeof(T));
+            else
+                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * MR, a + k * csa, (size_t)MR * sizeof(T));
         } else {
             for (int64_t i = 0; i < mr; i++) {
                 const T *src = a + i * rsa;
@@ -42,10 +44,10 @@ static void FN(pack_b)(int64_t kc, int64_t j0, int64_t j1, const T *B, int64_t r
         if (tr && rsb == 1 && csb != 1 && nr == NR) {
             tr(kc, b, csb, dst);
         } else if (csb == 1 && nr == NR) {
-            for (int64_t k = 0; k < kc; k++) {
-                const T *src = b + k * rsb;
-                for (int j = 0; j < NR; j++) dst[k * NR + j] = src[j];
-            }
+            if (NR == 12)
+                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 12, b + k * rsb, 12 * sizeof(T));
+            else
+                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * NR, b + k * rsb, (size_t)NR * sizeof(T));
         } else {
             for (int64_t j = 0; j < nr; j++) {
                 const T *src = b + j * csb;
