@@ -175,3 +175,29 @@ def train_mse_in_lockstep(tm, cm, x, y, cx, cy, lr, steps=20, rtol=1e-4):
         cl.backward()
         copt.step()
         assert abs(cl.item() - tl.item()) <= rtol * abs(tl.item())
+
+
+def c_example(name, tmp_path):
+    """Path of the C example program examples/c/<name>.c: built against the installed package's
+    public headers and libctorch.so, as a C user would (a regular install), or the program meson
+    built next to the extension (an editable install). $CTORCH_<NAME>_EXE overrides both."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+    import sysconfig
+    exe = os.environ.get("CTORCH_%s_EXE" % name.upper())
+    if exe:
+        return exe
+    pkg = os.path.dirname(ctorch.__file__)
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    if os.path.isdir(os.path.join(pkg, "include")):
+        cc = os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or shutil.which("cc")
+        exe = str(tmp_path / name)
+        subprocess.run([cc, "-O1", "-I", os.path.join(pkg, "include"), os.path.join(root, "examples", "c", name + ".c"),
+                        "-L", os.path.join(pkg, "lib"), "-lctorch", "-lm", "-Wl,-rpath," + os.path.join(pkg, "lib"),
+                        "-o", exe], check=True)
+        return exe
+    cands = glob.glob(os.path.join(root, "build*", "**", "examples", "c", name), recursive=True)
+    assert cands, "examples/c/%s was not built" % name
+    return cands[0]

@@ -55,3 +55,26 @@ def test_training_matches_torch(name):
     assert cs.keys() == ts.keys()
     for k in cs:
         assert cs[k] == pytest.approx(ts[k], rel=1e-3, abs=1e-4), k
+
+
+def test_c_digits_mlp_matches_python(tmp_path):
+    """examples/c/digits_mlp.c (the C API alone) and its Python twin examples/digits_mlp.py print
+    the same losses and accuracies, epoch by epoch, as each other and as real torch."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import c_example
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    c_out = subprocess.run([c_example("digits_mlp", tmp_path), os.path.join(root, "data", "digits", "digits.csv"),
+                            "3"], capture_output=True, text=True, env=env).stdout.splitlines()
+    py = [subprocess.run([sys.executable, os.path.join(root, "examples", "digits_mlp.py"), "--epochs", "3", "--lib",
+                          lib], capture_output=True, text=True, check=True, env=env).stdout.splitlines()
+          for lib in ("ctorch", "torch")]
+    assert len(c_out) == 5 and c_out[-1].startswith("final test accuracy")
+    assert c_out == py[0]
+
+    def numbers(lines):
+        return [float(t) for ln in lines for t in ln.split() if t.replace(".", "").isdigit() and "." in t]
+    assert numbers(py[1]) == pytest.approx(numbers(c_out), rel=2e-3)

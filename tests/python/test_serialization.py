@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import ctorch
-from helpers import ALL_DTYPES, DTYPES
+from helpers import ALL_DTYPES, DTYPES, c_example
 
 
 def t2c(obj, **kw):
@@ -514,26 +514,7 @@ def test_mmap_load(tmp_path):
 
 
 def test_c_example_program(tmp_path):
-    exe = os.environ.get("CTORCH_LOAD_CHECKPOINT_EXE")
-    if not exe:
-        # build the example against the installed package's public headers and libctorch.so,
-        # as a C user would
-        import shutil
-        import sysconfig
-        pkg = os.path.dirname(ctorch.__file__)
-        src = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "c", "load_checkpoint.c")
-        cc = os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or shutil.which("cc")
-        exe = str(tmp_path / "load_checkpoint")
-        if os.path.isdir(os.path.join(pkg, "include")):
-            subprocess.run([cc, "-O1", "-I", os.path.join(pkg, "include"), src, "-L", os.path.join(pkg, "lib"),
-                            "-lctorch", "-Wl,-rpath," + os.path.join(pkg, "lib"), "-o", exe], check=True)
-        else:
-            # an editable install: the program meson built next to the extension
-            import glob
-            root = os.path.join(os.path.dirname(__file__), "..", "..")
-            cands = glob.glob(os.path.join(root, "build*", "**", "examples", "c", "load_checkpoint"), recursive=True)
-            assert cands, "examples/c/load_checkpoint was not built"
-            exe = cands[0]
+    exe = c_example("load_checkpoint", tmp_path)
     p = tmp_path / "sd.pt"
     sd = collections.OrderedDict([("w", torch.arange(6.0).reshape(2, 3)), ("b", torch.tensor([1, 2], dtype=torch.int32))])
     torch.save(sd, p)
