@@ -36,19 +36,50 @@ class ParametrizationList(ModuleList):
             for module in reversed(self):
                 if hasattr(module, "right_inverse"):
                     new = module.right_inverse(new)
-        if isinstance(original, Parameter):
-            self.register_parameter("original", Parameter(new.detach(), original.requires_grad))
+        # a right_inverse may split the tensor into several originals (weight_norm: g and v)
+        self.is_tensor = not isinstance(new, (tuple, list))
+        self.ntensors = 1 if self.is_tensor else len(new)
+        original_shape, original_dtype = tuple(original.shape), original.dtype
+        if self.is_tensor and (new is original or tuple(new.shape) == original_shape):
+            # the registered original stays the same tensor object (an optimizer holding it keeps working)
+            if new is not original:
+                with _no_grad():
+                    original.copy_(new)
+            if isinstance(original, Parameter):
+                self.register_parameter("original", original)
+            else:
+                self.register_buffer("original", original)
         else:
-            self.register_buffer("original", new.detach() if hasattr(new, "detach") else new)
+            for i, t in enumerate([new] if self.is_tensor else new):
+                if not hasattr(t, "detach"):
+                    raise ValueError("'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...). "
+                                     "Got element %d of type %s" % (i, type(t).__name__))
+                key = "original" if self.is_tensor else "original%d" % i
+                if isinstance(original, Parameter):
+                    self.register_parameter(key, Parameter(t.detach(), original.requires_grad))
+                else:
+                    self.register_buffer(key, t.detach())
+        if not unsafe:  # one forward call checks the parametrization keeps dtype and shape
+            z = self()
+            _check_same(z, original_shape, original_dtype)
 
     def right_inverse(self, value):
         with _no_grad():
             for module in reversed(self):
                 if hasattr(module, "right_inverse"):
                     value = module.right_inverse(value)
-            self.original.copy_(value)
+            if self.is_tensor:
+                self.original.copy_(value)
+            else:
+                for i, t in enumerate(value):
+                    getattr(self, "original%d" % i).copy_(t)
 
     def forward(self):
+        if not self.is_tensor:
+            x = self[0](*[getattr(self, "original%d" % i) for i in range(self.ntensors)])
+            for module in list(self)[1:]:
+                x = module(x)
+            return x
         x = self[0](self.original)
         for module in list(self)[1:]:
             x = module(x)
@@ -93,11 +124,33 @@ def _inject_property(module, tensor_name):
     setattr(module.__class__, tensor_name, property(get_parametrized, set_original))
 
 
+def _check_same(z, shape, dtype):
+    if not hasattr(z, "dtype"):
+        raise ValueError("A parametrization must return a tensor. Got %s." % type(z).__name__)
+    if z.dtype != dtype:
+        raise ValueError("Registering a parametrization may not change the dtype of the tensor, unless `unsafe` "
+                         "flag is enabled.\nunparametrized dtype: %s\nparametrized dtype: %s" % (dtype, z.dtype))
+    if tuple(z.shape) != tuple(shape):
+        raise ValueError("Registering a parametrization may not change the shape of the tensor, unless `unsafe` "
+                         "flag is enabled.\nunparametrized shape: %s\nparametrized shape: %s" % (shape, z.shape))
+
+
 def register_parametrization(module, tensor_name, parametrization, *, unsafe=False):
     """Replace module.<tensor_name> by parametrization(original)."""
     parametrization.train(module.training)
     if is_parametrized(module, tensor_name):
+        if not unsafe:
+            y = getattr(module, tensor_name)
+            _check_same(parametrization(y), y.shape, y.dtype)
+            if hasattr(parametrization, "right_inverse"):
+                try:
+                    zr = parametrization.right_inverse(parametrization(y))
+                except NotImplementedError:
+                    pass
+                else:
+                    _check_same(zr, y.shape, y.dtype)
         module.parametrizations[tensor_name].append(parametrization)
+        module.parametrizations[tensor_name].unsafe |= unsafe
         return module
     if tensor_name in module._buffers or tensor_name in module._parameters:
         original = getattr(module, tensor_name)
@@ -127,7 +180,17 @@ def remove_parametrizations(module, tensor_name, leave_parametrized=True):
     if not is_parametrized(module, tensor_name):
         raise ValueError("Module %s does not have a parametrization on %s" % (module, tensor_name))
     parametrizations = module.parametrizations[tensor_name]
-    original = parametrizations.original
+    if not parametrizations.is_tensor:
+        if not leave_parametrized:
+            raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
+                             "parametrized in terms of a sequence of tensors.")
+        with _no_grad():
+            t = getattr(module, tensor_name)
+        first = parametrizations.original0
+        original = Parameter(t.detach(), first.requires_grad) if isinstance(first, Parameter) else t.detach()
+        leave_parametrized = False
+    else:
+        original = parametrizations.original
     if leave_parametrized:
         with _no_grad():
             t = getattr(module, tensor_name)
