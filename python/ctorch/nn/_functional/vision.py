@@ -109,9 +109,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if padding_mode != "zeros" and padding_mode != "border" and padding_mode != "reflection":
         raise ValueError("nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          "'reflection', but got: '%s'" % padding_mode)
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported by ctorch")
-    mode_enum = 0 if mode == "bilinear" else 1
+    mode_enum = {"bilinear": 0, "nearest": 1, "bicubic": 2}[mode]
     padding_mode_enum = {"zeros": 0, "border": 1, "reflection": 2}[padding_mode]
     if align_corners is None:
         warnings.warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
