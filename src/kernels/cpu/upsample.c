@@ -1,5 +1,5 @@
 /* Resampling ops (src/ops/nn_pool.ops): upsample/interpolate (nearest, nearest-exact,
- * linear/bilinear/trilinear, bicubic) over 1 to 3 spatial dims and its adjoint (the
+ * linear/bilinear/trilinear, bicubic; 2-d antialiased bilinear_aa/bicubic_aa/lanczos_aa) over 1 to 3 spatial dims and its adjoint (the
  * backward, itself recorded so double backward works). Inputs (N, C, spatial...). Kernels
  * in upsample_impl.h; planes (N*C) split over threads; float16/bfloat16 in float32. */
 #include <math.h>
@@ -9,7 +9,7 @@
 #include "ctorch/ops_gen.h"
 #include "../../core/internal.h"
 
-enum { UP_NEAREST, UP_NEAREST_EXACT, UP_LINEAR, UP_CUBIC };
+enum { UP_NEAREST, UP_NEAREST_EXACT, UP_LINEAR, UP_CUBIC, UP_LINEAR_AA, UP_CUBIC_AA, UP_LANCZOS_AA };
 
 typedef struct upgeom {
     int nd;
@@ -36,6 +36,10 @@ static int parse_mode(const char *mode) {
     if (!strcmp(mode, "nearest-exact")) return UP_NEAREST_EXACT;
     if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear") || !strcmp(mode, "trilinear")) return UP_LINEAR;
     if (!strcmp(mode, "bicubic") || !strcmp(mode, "cubic")) return UP_CUBIC;
+    /* antialiased 2-d resampling (torch's _upsample_bilinear2d_aa / _upsample_bicubic2d_aa) */
+    if (!strcmp(mode, "bilinear_aa")) return UP_LINEAR_AA;
+    if (!strcmp(mode, "bicubic_aa")) return UP_CUBIC_AA;
+    if (!strcmp(mode, "lanczos_aa")) return UP_LANCZOS_AA;
     return ct_errorf(CT_ERR_VALUE, "[upsample] unknown mode '%s'", mode);
 }
 
@@ -48,6 +52,8 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
                     const double *scales[3], bool f64, bool bwd, upgeom *g) {
     memset(g, 0, sizeof *g);
     int nd = (int)output_size.n;
+    if ((mode == UP_LINEAR_AA || mode == UP_CUBIC_AA || mode == UP_LANCZOS_AA) && nd != 2)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] antialiased resampling needs a 4-D input (N, C, H, W)", op);
     if (nd < 1 || nd > 3 || rank != nd + 2) {
         return ct_errorf(CT_ERR_RUNTIME, "[%s] expected a %dD input (N, C, spatial) for an output size of %d dims", op,
                          nd + 2, nd);
@@ -69,7 +75,10 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
     for (int i = 0; i < 3; i++) {
         int j = i - (3 - nd);
         int m = j >= 0 ? mode : UP_NEAREST;
+        const double *sc = j >= 0 ? scales[j] : NULL;
+        bool aa = m == UP_LINEAR_AA || m == UP_CUBIC_AA || m == UP_LANCZOS_AA;
         int nt = m == UP_LINEAR ? 2 : m == UP_CUBIC ? 4 : 1;
+        if (aa) nt = f64 ? aa_ntaps_f64(m, g->in[i], g->out[i], align, sc) : aa_ntaps_f32(m, g->in[i], g->out[i], align, sc);
         g->nt[i] = nt;
         g->idx[i] = malloc(sizeof(int64_t) * (size_t)(g->out[i] * nt));
         g->w[i] = malloc(sizeof(double) * (size_t)(g->out[i] * nt));
@@ -78,10 +87,11 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
             geom_free(g);
             return ct_errorf(CT_ERR_MEMORY, "[%s] out of memory", op);
         }
-        const double *sc = j >= 0 ? scales[j] : NULL;
         /* torch's nearest: same/double-size shortcuts in the 2-d forward and in every backward */
         bool shortcuts = nd == 2 || bwd;
-        if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, shortcuts, g->idx[i], g->w[i]);
+        if (aa && f64) taps_aa_f64(m, g->in[i], g->out[i], align, sc, nt, g->idx[i], g->w[i]);
+        else if (aa) taps_aa_f32(m, g->in[i], g->out[i], align, sc, nt, g->idx[i], g->w[i]);
+        else if (f64) taps_f64(m, g->in[i], g->out[i], align, sc, shortcuts, g->idx[i], g->w[i]);
         else taps_f32(m, g->in[i], g->out[i], align, sc, shortcuts, g->idx[i], g->w[i]);
         for (int64_t k = 0; k < g->out[i] * nt; k++) g->wf[i][k] = (float)g->w[i][k];
     }
@@ -120,6 +130,10 @@ static ct_tensor *up_common(const char *op, ct_tensor *src, const int64_t *in_si
         return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"%s\" not implemented for '%s'", op, ct_dtype_name(src->dtype));
     int mode = parse_mode(mode_s);
     if (mode < 0) return NULL;
+    if ((mode == UP_LINEAR_AA || mode == UP_CUBIC_AA || mode == UP_LANCZOS_AA) && src->dtype != CT_FLOAT32 &&
+        src->dtype != CT_FLOAT64) /* as torch: its antialias weights exist for float and double only */
+        return ct_error(CT_ERR_NOT_IMPLEMENTED, "\"compute_index_ranges_weights\" not implemented for '%s'",
+                        ct_dtype_name(src->dtype));
     int cd = src->dtype == CT_FLOAT64 ? CT_FLOAT64 : CT_FLOAT32;
     const double *scales[3] = {s0, s1, s2};
     upgeom g;
