@@ -123,3 +123,141 @@ def test_interpolate_antialias_errors():
              lambda lib, x4, x3: lib.nn.functional.interpolate(x4, size=(0, 3), mode="bilinear", antialias=True)]
     for fn in cases:
         check(fn, x4, x3)
+
+
+# ------------------------------------------------------------------ dropout in attention (same seed as torch)
+
+def _seeded(lib, seed, fn, arrays, dtype):
+    ins = [lib.tensor(a, dtype=getattr(lib, dtype), requires_grad=True) for a in arrays]
+    lib.manual_seed(seed)
+    out = fn(lib, *ins)
+    outs = out if isinstance(out, tuple) else (out,)
+    rng = np.random.default_rng(seed)
+    loss = 0
+    for o in outs:
+        if o is not None:
+            loss = loss + (o * lib.tensor(rng.uniform(-1, 1, tuple(o.shape)), dtype=o.dtype)).sum()
+    grads = lib.autograd.grad(loss, ins, allow_unused=True)
+    after = lib.rand(5)  # the generator must be left in the same state
+    return outs, grads, after
+
+
+def _compare_seeded(fn, shapes, dtype="float64", seed=0, rtol=1e-9, atol=1e-10):
+    rng = np.random.default_rng(seed + 100)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    c = _seeded(ctorch, seed, fn, arrays, dtype)
+    t = _seeded(torch, seed, fn, arrays, dtype)
+    for co, to in zip(c[0], t[0]):
+        assert (co is None) == (to is None)
+        if to is not None:
+            assert_same(co, to, rtol, atol)
+    for cg, tg in zip(c[1], t[1]):
+        assert (cg is None) == (tg is None)
+        if tg is not None:
+            assert_same(cg, tg, rtol, atol)
+    assert_same(c[2], t[2], 0, 0)
+
+
+SDPA = lambda **kw: (lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v, **kw))  # noqa
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_sdpa_dropout_matches_torch(p):
+    s4 = [(2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3)]
+    _compare_seeded(SDPA(dropout_p=p), s4, seed=1)
+    _compare_seeded(SDPA(dropout_p=p, is_causal=True), s4, seed=2)
+    _compare_seeded(SDPA(dropout_p=p, scale=0.3), s4, seed=3)
+    _compare_seeded(SDPA(dropout_p=p), s4, seed=4, dtype="float32", rtol=1e-5, atol=1e-6)
+    # broadcast batch dims, 3-d inputs, grouped-query attention
+    _compare_seeded(SDPA(dropout_p=p), [(2, 3, 5, 4), (1, 3, 6, 4), (3, 6, 4)], seed=5)
+    _compare_seeded(SDPA(dropout_p=p), [(4, 5, 4), (4, 7, 4), (4, 7, 2)], seed=6)
+    _compare_seeded(SDPA(dropout_p=p, enable_gqa=True), [(2, 4, 5, 4), (2, 2, 6, 4), (2, 2, 6, 4)], seed=7)
+
+
+def test_sdpa_dropout_masks_matches_torch():
+    s4 = [(2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3)]
+    rng = np.random.default_rng(0)
+    fm = rng.standard_normal((5, 6))
+    bm = rng.random((2, 1, 5, 6)) < 0.7
+    bm[..., 0] = True
+    for lib_mask in [lambda lib: lib.tensor(fm), lambda lib: lib.tensor(bm)]:
+        _compare_seeded(lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=lib_mask(lib), dropout_p=0.3), s4, seed=8)
+    # dropout_p = 1 draws nothing: everything is dropped and the generator is untouched
+    _compare_seeded(SDPA(dropout_p=1.0), s4, seed=9)
+
+
+def test_sdpa_dropout_statistics():
+    ctorch.manual_seed(0)
+    q = ctorch.zeros(1, 1, 200, 4)
+    v = ctorch.ones(1, 1, 50, 1)
+    out = ctorch.nn.functional.scaled_dot_product_attention(q, ctorch.zeros(1, 1, 50, 4), v, dropout_p=0.25)
+    # uniform weights 1/50: each output = (kept count) / 50 / 0.75
+    kept = out.reshape(-1) * 50 * 0.75
+    assert float((kept - kept.round()).abs().max()) < 1e-4
+    assert abs(float(kept.mean()) / 50 - 0.75) < 0.02
+
+
+def _mha_pair(E, H, **kw):
+    torch.manual_seed(1)
+    tm = torch.nn.MultiheadAttention(E, H, **kw).double()
+    cm = ctorch.nn.MultiheadAttention(E, H, **kw).double()
+    cm.load_state_dict({k: ctorch.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    return tm, cm
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights,avg", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("mask", [None, "float", "bool", "key_padding", "causal"])
+def test_multihead_attention_dropout_matches_torch(batch_first, need_weights, avg, mask):
+    tm, cm = _mha_pair(8, 2, dropout=0.4, batch_first=batch_first)
+    L, S, B = 4, 5, 3
+    qs = (B, L, 8) if batch_first else (L, B, 8)
+    ks = (B, S, 8) if batch_first else (S, B, 8)
+    rng = np.random.default_rng(3)
+    fm, bm, kpm = rng.standard_normal((L, S)), rng.random((L, S)) < 0.3, rng.random((B, S)) < 0.3
+    bm[:, 0] = kpm[:, 0] = False
+
+    def fn(lib, q, k):
+        m = tm if lib is torch else cm
+        kw = {}
+        if mask == "float":
+            kw["attn_mask"] = lib.tensor(fm)
+        elif mask == "bool":
+            kw["attn_mask"] = lib.tensor(bm)
+        elif mask == "key_padding":
+            kw["key_padding_mask"] = lib.tensor(kpm)
+        elif mask == "causal":
+            kw["attn_mask"] = lib.nn.Transformer.generate_square_subsequent_mask(L, dtype=lib.float64)
+            kw["is_causal"] = True
+            k = q
+        return m(q, k, k, need_weights=need_weights, average_attn_weights=avg, **kw)
+
+    _compare_seeded(fn, [qs, ks], seed=11)
+    # the parameters' gradients too (their .grad from the same seeded step)
+    for lib, m in ((torch, tm), (ctorch, cm)):
+        m.zero_grad()
+        q = lib.tensor(np.random.default_rng(5).standard_normal(qs))
+        lib.manual_seed(12)
+        o, w = fn(lib, q, q if mask == "causal" else lib.tensor(np.random.default_rng(6).standard_normal(ks)))
+        (o.sum() + (w.sum() if w is not None else 0)).backward()
+    for (n, tp), cp in zip(tm.named_parameters(), cm.parameters()):
+        assert_same(cp.grad, tp.grad, 1e-9, 1e-10)
+
+
+def test_multihead_attention_weights_eval_and_unbatched():
+    tm, cm = _mha_pair(6, 3, dropout=0.5)
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    for train in (True, False):
+        tm.train(train), cm.train(train)
+        _compare_seeded(lambda lib, q: (tm if lib is torch else cm)(q, q, q), [(4, 6)], seed=13)
+    # a fully masked row: torch's need_weights path gives NaN weights and outputs, SDPA's gives zeros
+    tm.eval(), cm.eval()
+    m = np.zeros((4, 4), dtype=bool)
+    m[1] = True
+    for nw in (True, False):
+        c = cm(ctorch.tensor(x), ctorch.tensor(x), ctorch.tensor(x), attn_mask=ctorch.tensor(m), need_weights=nw)
+        t = tm(torch.tensor(x), torch.tensor(x), torch.tensor(x), attn_mask=torch.tensor(m), need_weights=nw)
+        assert_same(c[0], t[0], 1e-9, 1e-10)
+        if nw:
+            assert_same(c[1], t[1], 1e-9, 1e-10)
