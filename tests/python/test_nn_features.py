@@ -261,3 +261,21 @@ def test_multihead_attention_weights_eval_and_unbatched():
         assert_same(c[0], t[0], 1e-9, 1e-10)
         if nw:
             assert_same(c[1], t[1], 1e-9, 1e-10)
+
+
+def test_grid_sample_bicubic_nonfinite_grid():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 5, 6))
+    for pm in ["zeros", "border", "reflection"]:
+        for ac in [False, True]:
+            for bad in ([np.nan, 0.2], [0.3, np.nan], [np.inf, 0.2], [0.2, -np.inf]):
+                g = rng.uniform(-1.2, 1.2, (1, 2, 2, 2))
+                g[0, 0, 1] = bad
+                res = []
+                for lib in (torch, ctorch):
+                    xt, gt = lib.tensor(x, requires_grad=True), lib.tensor(g, requires_grad=True)
+                    y = lib.nn.functional.grid_sample(xt, gt, mode="bicubic", padding_mode=pm, align_corners=ac)
+                    y.sum().backward()
+                    res.append((y, xt.grad, gt.grad))
+                for c, t in zip(res[1], res[0]):
+                    assert_same(c, t, 1e-9, 1e-10)

@@ -210,6 +210,10 @@ static double unnormalize(double coord, int64_t size, bool align, double *mult) 
 /* integer tap coordinate through the padding; -1 when it reads zero */
 static int64_t tap_index(double c, int64_t size, int pad, bool align) {
     double g;
+    if (!isfinite(c)) { /* where torch's padded NaN/inf coordinates land (its weights are then NaN) */
+        if (pad == PAD_ZEROS) return -1;
+        return pad == PAD_BORDER && c > 0 ? size - 1 : 0;
+    }
     if (pad == PAD_BORDER) c = clip_grad(c, size, &g);
     else if (pad == PAD_REFLECTION) {
         c = align ? reflect_grad(c, 0, 2 * (size - 1), &g) : reflect_grad(c, -1, 2 * size - 1, &g);
@@ -220,6 +224,7 @@ static int64_t tap_index(double c, int64_t size, int pad, bool align) {
 }
 
 typedef struct {
+    bool nan;             /* non-finite source point: NaN output (as torch, whose weights are NaN) */
     int64_t ix[4], iy[4]; /* tap positions (-1: outside) */
     double cx[4], cy[4], dcx[4], dcy[4], mx, my;
 } cubic_pt;
@@ -228,11 +233,12 @@ static void cubic_point(const gsjob *j, const double *gp, cubic_pt *pt) {
     int64_t W = j->in[2], H = j->in[1];
     double x = unnormalize(gp[0], W, j->align, &pt->mx), y = unnormalize(gp[1], H, j->align, &pt->my);
     double fx = floor(x), fy = floor(y);
+    pt->nan = !isfinite(x) || !isfinite(y);
     cubic_coeffs(x - fx, pt->cx, pt->dcx);
     cubic_coeffs(y - fy, pt->cy, pt->dcy);
     for (int i = 0; i < 4; i++) {
-        pt->ix[i] = isfinite(fx) ? tap_index(fx - 1 + i, W, j->pad, j->align) : -1;
-        pt->iy[i] = isfinite(fy) ? tap_index(fy - 1 + i, H, j->pad, j->align) : -1;
+        pt->ix[i] = tap_index(fx - 1 + i, W, j->pad, j->align);
+        pt->iy[i] = tap_index(fy - 1 + i, H, j->pad, j->align);
     }
 }
 
@@ -253,7 +259,7 @@ static void gs_cubic_forward(int64_t a, int64_t b, void *ctx) {
                         if (pt.ix[i] >= 0) row += pt.cx[i] * xp[pt.iy[r] * W + pt.ix[i]];
                 acc += pt.cy[r] * row;
             }
-            j->y[(n * j->C + c) * P + p] = acc;
+            j->y[(n * j->C + c) * P + p] = pt.nan ? NAN : acc;
         }
     }
 }
@@ -284,7 +290,7 @@ static void gs_cubic_backward(int64_t a, int64_t b, void *ctx) {
             }
             if (j->ggrid) {
                 double *o = j->ggrid + (n * P + p) * 2;
-                o[0] = gxs * pt.mx, o[1] = gys * pt.my;
+                o[0] = pt.nan ? NAN : gxs * pt.mx, o[1] = pt.nan ? NAN : gys * pt.my;
             }
         }
 }
