@@ -102,11 +102,29 @@ typedef struct {
     const upgeom *g;
     const void *x;
     void *y;
-    bool f64, bwd;
+    bool f64, bwd, aa;
+    volatile int failed;
 } ujob;
 
 static void ujob_run(int64_t p0, int64_t p1, void *ctx) {
     const ujob *j = ctx;
+    if (j->aa) { /* separable two-pass kernels with a per-worker scratch */
+        size_t n = (size_t)(j->g->in[1] * j->g->out[2]);
+        void *tmp = malloc((n ? n : 1) * (j->f64 ? sizeof(double) : sizeof(float)));
+        if (!tmp) {
+            ((ujob *)ctx)->failed = 1;
+            return;
+        }
+        if (j->bwd) {
+            if (j->f64) aa_bwd_k_f64(j->g, j->x, j->y, tmp, p0, p1);
+            else aa_bwd_k_f32(j->g, j->x, j->y, tmp, p0, p1);
+        } else {
+            if (j->f64) aa_fwd_k_f64(j->g, j->x, j->y, tmp, p0, p1);
+            else aa_fwd_k_f32(j->g, j->x, j->y, tmp, p0, p1);
+        }
+        free(tmp);
+        return;
+    }
     if (j->bwd) {
         if (j->f64) up_bwd_k_f64(j->g, j->x, j->y, p0, p1);
         else up_bwd_k_f32(j->g, j->x, j->y, p0, p1);
@@ -153,10 +171,17 @@ static ct_tensor *up_common(const char *op, ct_tensor *src, const int64_t *in_si
     ct_tensor *y = NULL;
     if (x) y = bwd ? ct_zeros((ct_intlist){in_sizes, rank}, cd, -1) : ct_empty(osz, rank, cd);
     if (y) {
-        ujob j = {.g = &g, .x = ct_tensor_data(x), .y = ct_tensor_data(y), .f64 = cd == CT_FLOAT64, .bwd = bwd};
-        int64_t work = g.out[0] * g.out[1] * g.out[2] * g.nt[0] * g.nt[1] * g.nt[2];
+        bool aa = mode == UP_LINEAR_AA || mode == UP_CUBIC_AA || mode == UP_LANCZOS_AA;
+        ujob j = {.g = &g, .x = ct_tensor_data(x), .y = ct_tensor_data(y), .f64 = cd == CT_FLOAT64, .bwd = bwd,
+                  .aa = aa};
+        int64_t work = aa ? g.in[1] * g.out[2] * g.nt[2] + g.out[1] * g.out[2] * g.nt[1]
+                          : g.out[0] * g.out[1] * g.out[2] * g.nt[0] * g.nt[1] * g.nt[2];
         int64_t grain = CT_GRAIN / (work > 0 ? work : 1);
         if (g.planes > 0) ct_parallel_for(g.planes, grain < 1 ? 1 : grain, ujob_run, &j);
+        if (j.failed) {
+            ct_tensor_release(y);
+            y = (ct_tensor *)ct_error(CT_ERR_MEMORY, "[%s] out of memory", op);
+        }
     }
     geom_free(&g);
     ct_tensor_release(x);

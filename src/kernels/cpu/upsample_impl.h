@@ -208,6 +208,72 @@ static void FN(up_bwd_k)(const upgeom *g, const T *gy, T *gx, int64_t p0, int64_
     }
 }
 
+/* antialiased 2-d resampling as two separable passes (as torch): W first into a scratch
+ * (H_in, W_out) per plane, then H. tmp: H_in * W_out scratch of the calling worker. */
+static void FN(aa_fwd_k)(const upgeom *g, const T *x, T *y, T *tmp, int64_t p0, int64_t p1) {
+    const int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int nh = g->nt[1], nw = g->nt[2];
+    const T *wh = FN(wts)(g, 1), *ww = FN(wts)(g, 2);
+    const int64_t *ih = g->idx[1], *iw = g->idx[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * IH * IW;
+        T *yp = y + p * OH * OW;
+        for (int64_t r = 0; r < IH; r++) {
+            const T *xr = xp + r * IW;
+            T *tr = tmp + r * OW;
+            for (int64_t o = 0; o < OW; o++) {
+                const T *wo = ww + o * nw;
+                const int64_t *io = iw + o * nw;
+                T acc = 0;
+                for (int t = 0; t < nw; t++) acc += wo[t] * xr[io[t]];
+                tr[o] = acc;
+            }
+        }
+        for (int64_t o = 0; o < OH; o++) {
+            T *yr = yp + o * OW;
+            for (int64_t c = 0; c < OW; c++) yr[c] = 0;
+            for (int t = 0; t < nh; t++) {
+                T w = wh[o * nh + t];
+                if (w == (T)0) continue;
+                const T *tr = tmp + ih[o * nh + t] * OW;
+                for (int64_t c = 0; c < OW; c++) yr[c] += w * tr[c];
+            }
+        }
+    }
+}
+
+/* adjoint of aa_fwd_k: gx (zero-filled) */
+static void FN(aa_bwd_k)(const upgeom *g, const T *gy, T *gx, T *tmp, int64_t p0, int64_t p1) {
+    const int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int nh = g->nt[1], nw = g->nt[2];
+    const T *wh = FN(wts)(g, 1), *ww = FN(wts)(g, 2);
+    const int64_t *ih = g->idx[1], *iw = g->idx[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const T *gp = gy + p * OH * OW;
+        T *xp = gx + p * IH * IW;
+        for (int64_t k = 0; k < IH * OW; k++) tmp[k] = 0;
+        for (int64_t o = 0; o < OH; o++) {
+            const T *gr = gp + o * OW;
+            for (int t = 0; t < nh; t++) {
+                T w = wh[o * nh + t];
+                if (w == (T)0) continue;
+                T *tr = tmp + ih[o * nh + t] * OW;
+                for (int64_t c = 0; c < OW; c++) tr[c] += w * gr[c];
+            }
+        }
+        for (int64_t r = 0; r < IH; r++) {
+            const T *tr = tmp + r * OW;
+            T *xr = xp + r * IW;
+            for (int64_t o = 0; o < OW; o++) {
+                const T *wo = ww + o * nw;
+                const int64_t *io = iw + o * nw;
+                T v = tr[o];
+                for (int t = 0; t < nw; t++) xr[io[t]] += wo[t] * v;
+            }
+        }
+    }
+}
+
 #undef FN
 #undef CAT
 #undef CAT_
