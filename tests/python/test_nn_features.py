@@ -279,3 +279,25 @@ def test_grid_sample_bicubic_nonfinite_grid():
                     res.append((y, xt.grad, gt.grad))
                 for c, t in zip(res[1], res[0]):
                     assert_same(c, t, 1e-9, 1e-10)
+
+
+def test_dropout_permuted_input_draws_in_memory_order():
+    x = np.arange(1, 25.0).reshape(2, 3, 4)
+    for view in [lambda t: t.transpose(0, 2), lambda t: t.permute(1, 2, 0), lambda t: t[:, ::2]]:
+        _compare_seeded(lambda lib, a: lib.nn.functional.dropout(view(a), 0.4), [x.shape], seed=21)
+
+
+@pytest.mark.parametrize("cls", ["TransformerEncoderLayer", "TransformerDecoderLayer"])
+@pytest.mark.parametrize("kw", [dict(), dict(batch_first=True), dict(norm_first=True, batch_first=True)])
+def test_transformer_layer_dropout_matches_torch(cls, kw):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, cls)(8, 2, 16, dropout=0.3, **kw).double()
+    cm = getattr(ctorch.nn, cls)(8, 2, 16, dropout=0.3, **kw).double()
+    cm.load_state_dict({k: ctorch.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    if cls == "TransformerEncoderLayer":
+        fn = lambda lib, x: (tm if lib is torch else cm)(x)  # noqa
+        shapes = [(3, 4, 8)]
+    else:
+        fn = lambda lib, x, m: (tm if lib is torch else cm)(x, m)  # noqa
+        shapes = [(3, 4, 8), (5, 4, 8) if not kw else (3, 5, 8)]
+    _compare_seeded(fn, shapes, seed=22)
