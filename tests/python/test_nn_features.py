@@ -301,3 +301,16 @@ def test_transformer_layer_dropout_matches_torch(cls, kw):
         fn = lambda lib, x, m: (tm if lib is torch else cm)(x, m)  # noqa
         shapes = [(3, 4, 8), (5, 4, 8) if not kw else (3, 5, 8)]
     _compare_seeded(fn, shapes, seed=22)
+
+
+def test_sdpa_float_mask_gradient():
+    s4 = [(2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3)]
+    for p in (0.0, 0.4):
+        # the mask is an input requiring grad (shape (L, S), broadcast over batch and heads)
+        _compare_seeded(lambda lib, q, k, v, m: lib.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=m, dropout_p=p), s4 + [(5, 6)], seed=23)
+    # a fully masked row: zeros and zero gradients
+    m = np.zeros((5, 6))
+    m[2] = -np.inf
+    _compare_seeded(lambda lib, q, k, v, mm: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=mm + lib.tensor(m)), s4 + [(5, 6)], seed=24)
