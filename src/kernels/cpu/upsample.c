@@ -109,20 +109,32 @@ typedef struct {
 static void ujob_run(int64_t p0, int64_t p1, void *ctx) {
     const ujob *j = ctx;
     if (j->aa) { /* separable two-pass kernels with a per-worker scratch */
-        size_t n = (size_t)(j->g->in[1] * j->g->out[2]);
+        const upgeom *g = j->g;
+        int64_t a = g->in[1] * g->out[2], b = g->out[1] * g->in[2];
+        size_t n = (size_t)(a > b ? a : b);
         void *tmp = malloc((n ? n : 1) * (j->f64 ? sizeof(double) : sizeof(float)));
-        if (!tmp) {
+        int *cnt = malloc(sizeof(int) * (size_t)g->out[2]);
+        if (!tmp || !cnt) {
+            free(tmp), free(cnt);
             ((ujob *)ctx)->failed = 1;
             return;
         }
-        if (j->bwd) {
-            if (j->f64) aa_bwd_k_f64(j->g, j->x, j->y, tmp, p0, p1);
-            else aa_bwd_k_f32(j->g, j->x, j->y, tmp, p0, p1);
-        } else {
-            if (j->f64) aa_fwd_k_f64(j->g, j->x, j->y, tmp, p0, p1);
-            else aa_fwd_k_f32(j->g, j->x, j->y, tmp, p0, p1);
+        /* real taps of each output column: a run from idx[o * nt] (padding repeats idx[o * nt]) */
+        int nw = g->nt[2];
+        for (int64_t o = 0; o < g->out[2]; o++) {
+            const int64_t *io = g->idx[2] + o * nw;
+            int c = 1;
+            while (c < nw && io[c] == io[0] + c) c++;
+            cnt[o] = c;
         }
-        free(tmp);
+        /* W pass first (torch's order) unless H first is clearly cheaper: the W pass is a
+         * sequential dot product per output, the H pass vectorises over whole rows */
+        double wfirst = 4.0 * (double)(g->in[1] * g->out[2] * g->nt[2]) + (double)(g->out[1] * g->out[2] * g->nt[1]);
+        double hfirst = (double)(g->out[1] * g->in[2] * g->nt[1]) + 4.0 * (double)(g->out[1] * g->out[2] * g->nt[2]);
+        bool h_first = hfirst < 0.8 * wfirst;
+        if (j->f64) aa_k_f64(g, cnt, h_first, j->bwd, j->x, j->y, tmp, p0, p1);
+        else aa_k_f32(g, cnt, h_first, j->bwd, j->x, j->y, tmp, p0, p1);
+        free(tmp), free(cnt);
         return;
     }
     if (j->bwd) {

@@ -208,69 +208,93 @@ static void FN(up_bwd_k)(const upgeom *g, const T *gy, T *gx, int64_t p0, int64_
     }
 }
 
-/* antialiased 2-d resampling as two separable passes (as torch): W first into a scratch
- * (H_in, W_out) per plane, then H. tmp: H_in * W_out scratch of the calling worker. */
-static void FN(aa_fwd_k)(const upgeom *g, const T *x, T *y, T *tmp, int64_t p0, int64_t p1) {
-    const int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
-    const int nh = g->nt[1], nw = g->nt[2];
-    const T *wh = FN(wts)(g, 1), *ww = FN(wts)(g, 2);
-    const int64_t *ih = g->idx[1], *iw = g->idx[2];
-    for (int64_t p = p0; p < p1; p++) {
-        const T *xp = x + p * IH * IW;
-        T *yp = y + p * OH * OW;
-        for (int64_t r = 0; r < IH; r++) {
-            const T *xr = xp + r * IW;
-            T *tr = tmp + r * OW;
-            for (int64_t o = 0; o < OW; o++) {
-                const T *wo = ww + o * nw;
-                const int64_t *io = iw + o * nw;
-                T acc = 0;
-                for (int t = 0; t < nw; t++) acc += wo[t] * xr[io[t]];
-                tr[o] = acc;
-            }
-        }
-        for (int64_t o = 0; o < OH; o++) {
-            T *yr = yp + o * OW;
-            for (int64_t c = 0; c < OW; c++) yr[c] = 0;
-            for (int t = 0; t < nh; t++) {
-                T w = wh[o * nh + t];
-                if (w == (T)0) continue;
-                const T *tr = tmp + ih[o * nh + t] * OW;
-                for (int64_t c = 0; c < OW; c++) yr[c] += w * tr[c];
-            }
+/* antialiased 2-d resampling as two separable passes. W pass: rows of `iw` values -> rows of `ow`,
+ * a dot product over the contiguous run of real taps per output (cnt); H pass: (ih, C) -> (oh, C),
+ * vectorised over the C columns. The order (W first as torch, or H first) is picked by cost in
+ * upsample.c; the backward kernels are the exact adjoints of the passes. */
+static void FN(aa_wpass)(const upgeom *g, const int *cnt, const T *src, int64_t rows, T *dst) {
+    const int64_t IW = g->in[2], OW = g->out[2];
+    const int nw = g->nt[2];
+    const T *ww = FN(wts)(g, 2);
+    const int64_t *iw = g->idx[2];
+    for (int64_t r = 0; r < rows; r++) {
+        const T *xr = src + r * IW;
+        T *dr = dst + r * OW;
+        for (int64_t o = 0; o < OW; o++) {
+            const T *wo = ww + o * nw, *xs = xr + iw[o * nw];
+            T acc = 0;
+            for (int t = 0; t < cnt[o]; t++) acc += wo[t] * xs[t];
+            dr[o] = acc;
         }
     }
 }
 
-/* adjoint of aa_fwd_k: gx (zero-filled) */
-static void FN(aa_bwd_k)(const upgeom *g, const T *gy, T *gx, T *tmp, int64_t p0, int64_t p1) {
+static void FN(aa_hpass)(const upgeom *g, const T *src, int64_t C, T *dst) {
+    const int64_t OH = g->out[1];
+    const int nh = g->nt[1];
+    const T *wh = FN(wts)(g, 1);
+    const int64_t *ih = g->idx[1];
+    for (int64_t o = 0; o < OH; o++) {
+        T *dr = dst + o * C;
+        for (int64_t c = 0; c < C; c++) dr[c] = 0;
+        for (int t = 0; t < nh; t++) {
+            T w = wh[o * nh + t];
+            if (w == (T)0) continue;
+            const T *sr = src + ih[o * nh + t] * C;
+            for (int64_t c = 0; c < C; c++) dr[c] += w * sr[c];
+        }
+    }
+}
+
+/* adjoint of aa_wpass: dst (rows, IW) zero-filled here, += */
+static void FN(aa_wpass_t)(const upgeom *g, const int *cnt, const T *src, int64_t rows, T *dst) {
+    const int64_t IW = g->in[2], OW = g->out[2];
+    const int nw = g->nt[2];
+    const T *ww = FN(wts)(g, 2);
+    const int64_t *iw = g->idx[2];
+    for (int64_t k = 0; k < rows * IW; k++) dst[k] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const T *sr = src + r * OW;
+        T *xr = dst + r * IW;
+        for (int64_t o = 0; o < OW; o++) {
+            const T *wo = ww + o * nw;
+            T *xs = xr + iw[o * nw], v = sr[o];
+            for (int t = 0; t < cnt[o]; t++) xs[t] += wo[t] * v;
+        }
+    }
+}
+
+/* adjoint of aa_hpass: dst (IH, C) zero-filled here, += */
+static void FN(aa_hpass_t)(const upgeom *g, const T *src, int64_t C, T *dst) {
+    const int64_t IH = g->in[1], OH = g->out[1];
+    const int nh = g->nt[1];
+    const T *wh = FN(wts)(g, 1);
+    const int64_t *ih = g->idx[1];
+    for (int64_t k = 0; k < IH * C; k++) dst[k] = 0;
+    for (int64_t o = 0; o < OH; o++) {
+        const T *sr = src + o * C;
+        for (int t = 0; t < nh; t++) {
+            T w = wh[o * nh + t];
+            if (w == (T)0) continue;
+            T *dr = dst + ih[o * nh + t] * C;
+            for (int64_t c = 0; c < C; c++) dr[c] += w * sr[c];
+        }
+    }
+}
+
+/* planes [p0, p1): forward (bwd false: x -> y) or adjoint (gy -> gx); tmp holds
+ * max(IH * OW, OH * IW) values */
+static void FN(aa_k)(const upgeom *g, const int *cnt, bool h_first, bool bwd, const T *src, T *dst, T *tmp,
+                     int64_t p0, int64_t p1) {
     const int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
-    const int nh = g->nt[1], nw = g->nt[2];
-    const T *wh = FN(wts)(g, 1), *ww = FN(wts)(g, 2);
-    const int64_t *ih = g->idx[1], *iw = g->idx[2];
+    int64_t ssz = bwd ? OH * OW : IH * IW, dsz = bwd ? IH * IW : OH * OW;
     for (int64_t p = p0; p < p1; p++) {
-        const T *gp = gy + p * OH * OW;
-        T *xp = gx + p * IH * IW;
-        for (int64_t k = 0; k < IH * OW; k++) tmp[k] = 0;
-        for (int64_t o = 0; o < OH; o++) {
-            const T *gr = gp + o * OW;
-            for (int t = 0; t < nh; t++) {
-                T w = wh[o * nh + t];
-                if (w == (T)0) continue;
-                T *tr = tmp + ih[o * nh + t] * OW;
-                for (int64_t c = 0; c < OW; c++) tr[c] += w * gr[c];
-            }
-        }
-        for (int64_t r = 0; r < IH; r++) {
-            const T *tr = tmp + r * OW;
-            T *xr = xp + r * IW;
-            for (int64_t o = 0; o < OW; o++) {
-                const T *wo = ww + o * nw;
-                const int64_t *io = iw + o * nw;
-                T v = tr[o];
-                for (int t = 0; t < nw; t++) xr[io[t]] += wo[t] * v;
-            }
-        }
+        const T *sp = src + p * ssz;
+        T *dp = dst + p * dsz;
+        if (!bwd && !h_first) FN(aa_wpass)(g, cnt, sp, IH, tmp), FN(aa_hpass)(g, tmp, OW, dp);
+        else if (!bwd) FN(aa_hpass)(g, sp, IW, tmp), FN(aa_wpass)(g, cnt, tmp, OH, dp);
+        else if (!h_first) FN(aa_hpass_t)(g, sp, OW, tmp), FN(aa_wpass_t)(g, cnt, tmp, IH, dp);
+        else FN(aa_wpass_t)(g, cnt, sp, OH, tmp), FN(aa_hpass_t)(g, tmp, IW, dp);
     }
 }
 
