@@ -91,7 +91,8 @@ def test_interpolate_antialias(mode, ac):
         c, t = check_grad(f, shape, seed=i, **F64)
         assert c.grad_fn.name() == t.grad_fn.name()
         check_grad(f, shape, seed=i, low=-3, high=3, **F32)
-    f = lambda lib, x: lib.nn.functional.interpolate(x, size=(4, 7), mode=mode, align_corners=ac, antialias=True)  # noqa
+    f = lambda lib, x: lib.nn.functional.interpolate(x, size=(4, 7), mode=mode, align_corners=ac,  # noqa
+                                                     antialias=True)
     check_grad(f, (3, 2, 9, 5), noncontig=True, **F64)
     # double backward: the backward is itself recorded (its adjoint is the forward)
     check_grad(f, (1, 2, 9, 5), create_graph=True, **F64)

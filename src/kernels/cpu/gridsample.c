@@ -349,7 +349,8 @@ ct_tensor *ct_nn_grid_sample_impl(ct_tensor *input, ct_tensor *grid, int64_t mod
         j.x = ct_tensor_data(x), j.grid = ct_tensor_data(g), j.y = ct_tensor_data(y);
         int64_t tot = j.N * j.out[0] * j.out[1] * j.out[2];
         int64_t grain = CT_GRAIN / (j.C * 8 + 1);
-        if (tot > 0) ct_parallel_for(tot, grain < 1 ? 1 : grain, j.mode == GS_BICUBIC ? gs_cubic_forward : gs_forward, &j);
+        if (tot > 0)
+            ct_parallel_for(tot, grain < 1 ? 1 : grain, j.mode == GS_BICUBIC ? gs_cubic_forward : gs_forward, &j);
     }
     ct_tensor_release(x), ct_tensor_release(g);
     return fin(y, input->dtype);

@@ -1,7 +1,8 @@
 /* Resampling ops (src/ops/nn_pool.ops): upsample/interpolate (nearest, nearest-exact,
- * linear/bilinear/trilinear, bicubic; 2-d antialiased bilinear_aa/bicubic_aa/lanczos_aa) over 1 to 3 spatial dims and its adjoint (the
- * backward, itself recorded so double backward works). Inputs (N, C, spatial...). Kernels
- * in upsample_impl.h; planes (N*C) split over threads; float16/bfloat16 in float32. */
+ * linear/bilinear/trilinear, bicubic; 2-d antialiased modes bilinear_aa/bicubic_aa/lanczos_aa)
+ * over 1 to 3 spatial dims and its adjoint (the backward, itself recorded so double backward
+ * works). Inputs (N, C, spatial...). Kernels in upsample_impl.h; planes (N*C) split over threads;
+ * float16/bfloat16 in float32. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ static int up_setup(const char *op, const int64_t *in_sizes, int rank, ct_intlis
         const double *sc = j >= 0 ? scales[j] : NULL;
         bool aa = m == UP_LINEAR_AA || m == UP_CUBIC_AA || m == UP_LANCZOS_AA;
         int nt = m == UP_LINEAR ? 2 : m == UP_CUBIC ? 4 : 1;
-        if (aa) nt = f64 ? aa_ntaps_f64(m, g->in[i], g->out[i], align, sc) : aa_ntaps_f32(m, g->in[i], g->out[i], align, sc);
+        if (aa)
+            nt = f64 ? aa_ntaps_f64(m, g->in[i], g->out[i], align, sc) : aa_ntaps_f32(m, g->in[i], g->out[i], align, sc);
         g->nt[i] = nt;
         g->idx[i] = malloc(sizeof(int64_t) * (size_t)(g->out[i] * nt));
         g->w[i] = malloc(sizeof(double) * (size_t)(g->out[i] * nt));
