@@ -288,13 +288,20 @@ typedef struct up_params {
 } up_params;
 
 static const char *static_mode(const char *m) {
-    static const char *modes[] = {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic"};
+    static const char *modes[] = {"nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic",
+                                  "bilinear_aa", "bicubic_aa", "lanczos_aa"};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
         if (!strcmp(m, modes[i])) return modes[i];
     return "linear";
 }
 
 static const char *up_name(const char *mode, int nd, bool bwd) {
+    if (!strcmp(mode, "bilinear_aa")) /* antialiased (2-d only) */
+        return bwd ? "UpsampleBilinear2DAaBackwardBackward0" : "UpsampleBilinear2DAaBackward0";
+    if (!strcmp(mode, "bicubic_aa"))
+        return bwd ? "UpsampleBicubic2DAaBackwardBackward0" : "UpsampleBicubic2DAaBackward0";
+    if (!strcmp(mode, "lanczos_aa"))
+        return bwd ? "UpsampleLanczos2DAaBackwardBackward0" : "UpsampleLanczos2DAaBackward0";
     static const char *names[2][4][3] = {
         {{"UpsampleNearest1DBackward0", "UpsampleNearest2DBackward0", "UpsampleNearest3DBackward0"},
          {"UpsampleNearestExact1DBackward0", "UpsampleNearestExact2DBackward0", "UpsampleNearestExact3DBackward0"},

@@ -2,7 +2,9 @@
  * padding) and affine_grid, with their backward kernels (src/ops/nn_pool.ops, formulas in
  * src/autograd/formulas_pool.c). Computed in double on contiguous copies; output in the
  * input's dtype. Shapes: input (N, C, [D], H, W), grid (N, [Do], Ho, Wo, nd) with grid[..., 0]
- * indexing W, [..., 1] H, [..., 2] D. */
+ * indexing W, [..., 1] H, [..., 2] D. Bicubic (2-d only): cubic convolution (A = -0.75) over the
+ * 4x4 neighbourhood of the unpadded source point, each tap's integer coordinate mapped through the
+ * padding on its own (as torch); the grid gradient flows through the fractional part only. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 #include "../../core/internal.h"
 #include "gridsample.h"
 
-enum { GS_BILINEAR = 0, GS_NEAREST = 1 };
+enum { GS_BILINEAR = 0, GS_NEAREST = 1, GS_BICUBIC = 2 };
 enum { PAD_ZEROS = 0, PAD_BORDER = 1, PAD_REFLECTION = 2 };
 
 static double clip_grad(double in, int64_t size, double *g) {
@@ -178,6 +180,121 @@ static void gs_backward(int64_t a, int64_t b, void *ctx) {
         }
 }
 
+/* ------------------------------------------------------------------ bicubic (2-d) */
+
+#define GS_CUBIC_A (-0.75)
+
+/* cubic-convolution weights of the taps at offsets -1, 0, 1, 2 for fraction t, and their t-derivatives */
+static void cubic_coeffs(double t, double *c, double *dc) {
+    const double A = GS_CUBIC_A;
+    double x = t + 1; /* 1 <= x < 2 */
+    c[0] = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    dc[0] = (3 * A * x - 10 * A) * x + 8 * A;
+    x = t; /* 0 <= x < 1 */
+    c[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+    dc[1] = (3 * (A + 2) * x - 2 * (A + 3)) * x;
+    x = 1 - t;
+    c[2] = ((A + 2) * x - (A + 3)) * x * x + 1;
+    dc[2] = -(3 * (A + 2) * x - 2 * (A + 3)) * x;
+    x = 2 - t;
+    c[3] = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    dc[3] = -((3 * A * x - 10 * A) * x + 8 * A);
+}
+
+/* unnormalised (unpadded) source coordinate and d(coord)/d(grid) */
+static double unnormalize(double coord, int64_t size, bool align, double *mult) {
+    *mult = align ? (double)(size - 1) / 2 : (double)size / 2;
+    return align ? (coord + 1) / 2 * (double)(size - 1) : ((coord + 1) * (double)size - 1) / 2;
+}
+
+/* integer tap coordinate through the padding; -1 when it reads zero */
+static int64_t tap_index(double c, int64_t size, int pad, bool align) {
+    double g;
+    if (!isfinite(c)) { /* where torch's padded NaN/inf coordinates land (its weights are then NaN) */
+        if (pad == PAD_ZEROS) return -1;
+        return pad == PAD_BORDER && c > 0 ? size - 1 : 0;
+    }
+    if (pad == PAD_BORDER) c = clip_grad(c, size, &g);
+    else if (pad == PAD_REFLECTION) {
+        c = align ? reflect_grad(c, 0, 2 * (size - 1), &g) : reflect_grad(c, -1, 2 * size - 1, &g);
+        c = clip_grad(c, size, &g);
+    }
+    if (!(c > -1) || !(c < (double)size)) return -1;
+    return (int64_t)c;
+}
+
+typedef struct {
+    bool nan;             /* non-finite source point: NaN output (as torch, whose weights are NaN) */
+    int64_t ix[4], iy[4]; /* tap positions (-1: outside) */
+    double cx[4], cy[4], dcx[4], dcy[4], mx, my;
+} cubic_pt;
+
+static void cubic_point(const gsjob *j, const double *gp, cubic_pt *pt) {
+    int64_t W = j->in[2], H = j->in[1];
+    double x = unnormalize(gp[0], W, j->align, &pt->mx), y = unnormalize(gp[1], H, j->align, &pt->my);
+    double fx = floor(x), fy = floor(y);
+    pt->nan = !isfinite(x) || !isfinite(y);
+    cubic_coeffs(x - fx, pt->cx, pt->dcx);
+    cubic_coeffs(y - fy, pt->cy, pt->dcy);
+    for (int i = 0; i < 4; i++) {
+        pt->ix[i] = tap_index(fx - 1 + i, W, j->pad, j->align);
+        pt->iy[i] = tap_index(fy - 1 + i, H, j->pad, j->align);
+    }
+}
+
+static void gs_cubic_forward(int64_t a, int64_t b, void *ctx) {
+    const gsjob *j = ctx;
+    int64_t P = j->out[1] * j->out[2], isz = j->in[1] * j->in[2], W = j->in[2];
+    for (int64_t q = a; q < b; q++) {
+        int64_t n = q / P, p = q % P;
+        cubic_pt pt;
+        cubic_point(j, j->grid + (n * P + p) * 2, &pt);
+        for (int64_t c = 0; c < j->C; c++) {
+            const double *xp = j->x + (n * j->C + c) * isz;
+            double acc = 0;
+            for (int r = 0; r < 4; r++) {
+                double row = 0;
+                if (pt.iy[r] >= 0)
+                    for (int i = 0; i < 4; i++)
+                        if (pt.ix[i] >= 0) row += pt.cx[i] * xp[pt.iy[r] * W + pt.ix[i]];
+                acc += pt.cy[r] * row;
+            }
+            j->y[(n * j->C + c) * P + p] = pt.nan ? NAN : acc;
+        }
+    }
+}
+
+static void gs_cubic_backward(int64_t a, int64_t b, void *ctx) {
+    const gsjob *j = ctx;
+    int64_t P = j->out[1] * j->out[2], isz = j->in[1] * j->in[2], W = j->in[2];
+    for (int64_t n = a; n < b; n++)
+        for (int64_t p = 0; p < P; p++) {
+            cubic_pt pt;
+            cubic_point(j, j->grid + (n * P + p) * 2, &pt);
+            double gxs = 0, gys = 0;
+            for (int64_t c = 0; c < j->C; c++) {
+                double go = j->gy[(n * j->C + c) * P + p];
+                const double *xp = j->x + (n * j->C + c) * isz;
+                double *gxp = j->gx ? j->gx + (n * j->C + c) * isz : NULL;
+                for (int r = 0; r < 4; r++) {
+                    if (pt.iy[r] < 0) continue;
+                    for (int i = 0; i < 4; i++) {
+                        if (pt.ix[i] < 0) continue;
+                        int64_t off = pt.iy[r] * W + pt.ix[i];
+                        if (gxp) gxp[off] += go * pt.cx[i] * pt.cy[r];
+                        double v = go * xp[off];
+                        gxs += v * pt.dcx[i] * pt.cy[r];
+                        gys += v * pt.cx[i] * pt.dcy[r];
+                    }
+                }
+            }
+            if (j->ggrid) {
+                double *o = j->ggrid + (n * P + p) * 2;
+                o[0] = pt.nan ? NAN : gxs * pt.mx, o[1] = pt.nan ? NAN : gys * pt.my;
+            }
+        }
+}
+
 static int gs_setup(const char *op, ct_tensor *input, ct_tensor *grid, int64_t mode, int64_t pad, bool align,
                     gsjob *j) {
     memset(j, 0, sizeof *j);
@@ -194,8 +311,10 @@ static int gs_setup(const char *op, ct_tensor *input, ct_tensor *grid, int64_t m
     if (grid->ndim != input->ndim || grid->sizes[grid->ndim - 1] != nd || grid->sizes[0] != input->sizes[0])
         return ct_errorf(CT_ERR_RUNTIME, "[%s] grid_sampler(): expected grid of shape (N, *, %d) matching the input's "
                          "batch size and rank", op, nd);
-    if (mode != GS_BILINEAR && mode != GS_NEAREST)
-        return ct_errorf(CT_ERR_NOT_IMPLEMENTED, "[%s] only bilinear and nearest modes are supported", op);
+    if (mode != GS_BILINEAR && mode != GS_NEAREST && mode != GS_BICUBIC)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] grid_sampler(): bad interpolation mode %lld", op, (long long)mode);
+    if (mode == GS_BICUBIC && nd != 2)
+        return ct_errorf(CT_ERR_RUNTIME, "[%s] grid_sampler(): bicubic interpolation only supports 4D input", op);
     if (pad < 0 || pad > 2) return ct_errorf(CT_ERR_RUNTIME, "[%s] bad padding mode", op);
     for (int i = 2; i < input->ndim; i++)
         if (input->sizes[i] <= 0)
@@ -230,7 +349,8 @@ ct_tensor *ct_nn_grid_sample_impl(ct_tensor *input, ct_tensor *grid, int64_t mod
         j.x = ct_tensor_data(x), j.grid = ct_tensor_data(g), j.y = ct_tensor_data(y);
         int64_t tot = j.N * j.out[0] * j.out[1] * j.out[2];
         int64_t grain = CT_GRAIN / (j.C * 8 + 1);
-        if (tot > 0) ct_parallel_for(tot, grain < 1 ? 1 : grain, gs_forward, &j);
+        if (tot > 0)
+            ct_parallel_for(tot, grain < 1 ? 1 : grain, j.mode == GS_BICUBIC ? gs_cubic_forward : gs_forward, &j);
     }
     ct_tensor_release(x), ct_tensor_release(g);
     return fin(y, input->dtype);
@@ -250,7 +370,7 @@ int ct_nn_grid_sample_bwd(ct_tensor *grad, ct_tensor *input, ct_tensor *grid, in
         j.x = ct_tensor_data(x), j.grid = ct_tensor_data(g), j.gy = ct_tensor_data(gy);
         j.gx = gx ? ct_tensor_data(gx) : NULL;
         j.ggrid = gg ? ct_tensor_data(gg) : NULL;
-        if (j.N > 0) ct_parallel_for(j.N, 1, gs_backward, &j);
+        if (j.N > 0) ct_parallel_for(j.N, 1, j.mode == GS_BICUBIC ? gs_cubic_backward : gs_backward, &j);
         rc = 0;
         if (gx && !(*ginput = fin(gx, input->dtype))) rc = -1;
         gx = NULL;

@@ -71,6 +71,67 @@ static void FN(taps)(int mode, int64_t in, int64_t out, bool align, const double
     }
 }
 
+/* antialiased (separable filter) taps, torch's _upsample_{bilinear,bicubic}2d_aa: the filter
+ * (triangle for linear, cubic convolution with A = -0.5 for cubic, Lanczos-3 windowed sinc) is stretched by the
+ * downscale factor; per output o the input window [xmin, xmin + xsize) around the centre
+ * scale * (o + 0.5), weights normalised to sum 1. Padded to nt taps with weight 0. */
+static T FN(aa_scale)(int64_t in, int64_t out, bool align, const double *scale) {
+    if (align) return out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0;
+    return (scale && *scale > 0) ? (T)(1.0 / *scale) : (T)in / (T)out;
+}
+
+static T FN(aa_support)(int mode, T sc) {
+    T half = mode == UP_CUBIC_AA ? (T)2 : mode == UP_LANCZOS_AA ? (T)3 : (T)1; /* interp_size / 2 */
+    return sc >= (T)1 ? half * sc : half;
+}
+
+static int FN(aa_ntaps)(int mode, int64_t in, int64_t out, bool align, const double *scale) {
+    T sup = FN(aa_support)(mode, FN(aa_scale)(in, out, align, scale));
+    return (int)ceil((double)sup) * 2 + 1;
+}
+
+static T FN(aa_filter)(int mode, T x) {
+    x = x < 0 ? -x : x;
+    if (mode == UP_LINEAR_AA) return x < (T)1 ? (T)1 - x : (T)0;
+    if (mode == UP_LANCZOS_AA) { /* Lanczos-3: sinc(x) sinc(x / 3) on [0, 3) */
+        if (!(x < (T)3)) return 0;
+        if (x == 0) return 1;
+        double px = M_PI * (double)x, px3 = px / 3;
+        return (T)((sin(px) / px) * (sin(px3) / px3));
+    }
+    const T A = (T)-0.5;
+    if (x < (T)1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < (T)2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0;
+}
+
+static void FN(taps_aa)(int mode, int64_t in, int64_t out, bool align, const double *scale, int nt, int64_t *idx,
+                        double *w) {
+    T sc = FN(aa_scale)(in, out, align, scale);
+    T sup = FN(aa_support)(mode, sc);
+    T invscale = sc >= (T)1 ? (T)1 / sc : (T)1;
+    for (int64_t o = 0; o < out; o++) {
+        T center = (T)((double)sc * ((double)o + 0.5));
+        int64_t xmin = (int64_t)((double)(center - sup) + 0.5);
+        if (xmin < 0) xmin = 0;
+        int64_t xend = (int64_t)((double)(center + sup) + 0.5);
+        if (xend > in) xend = in;
+        int64_t xsize = xend - xmin;
+        if (xsize > nt) xsize = nt;
+        if (xsize < 0) xsize = 0;
+        T total = 0;
+        for (int64_t j = 0; j < nt; j++) { /* w holds T values until normalised */
+            T v = j < xsize ? FN(aa_filter)(mode, (T)(((double)(j + xmin) - (double)center + 0.5) * (double)invscale))
+                            : (T)0;
+            idx[o * nt + j] = j < xsize ? xmin + j : (xsize > 0 ? xmin : 0);
+            w[o * nt + j] = (double)v;
+            total += v;
+        }
+        if (total != (T)0)
+            for (int64_t j = 0; j < xsize; j++) w[o * nt + j] = (double)((T)w[o * nt + j] / total);
+    }
+}
+
 /* weights of dim i in T (float copies are made by up_setup for float32) */
 static inline const T *FN(wts)(const upgeom *g, int i) {
     return sizeof(T) == sizeof(float) ? (const T *)(const void *)g->wf[i] : (const T *)(const void *)g->w[i];
@@ -144,6 +205,96 @@ static void FN(up_bwd_k)(const upgeom *g, const T *gy, T *gx, int64_t p0, int64_
                         }
                     }
             }
+    }
+}
+
+/* antialiased 2-d resampling as two separable passes. W pass: rows of `iw` values -> rows of `ow`,
+ * a dot product over the contiguous run of real taps per output (cnt); H pass: (ih, C) -> (oh, C),
+ * vectorised over the C columns. The order (W first as torch, or H first) is picked by cost in
+ * upsample.c; the backward kernels are the exact adjoints of the passes. */
+static void FN(aa_wpass)(const upgeom *g, const int *cnt, const T *src, int64_t rows, T *dst) {
+    const int64_t IW = g->in[2], OW = g->out[2];
+    const int nw = g->nt[2];
+    const T *ww = FN(wts)(g, 2);
+    const int64_t *iw = g->idx[2];
+    for (int64_t r = 0; r < rows; r++) {
+        const T *xr = src + r * IW;
+        T *dr = dst + r * OW;
+        for (int64_t o = 0; o < OW; o++) {
+            const T *wo = ww + o * nw, *xs = xr + iw[o * nw];
+            T acc = 0;
+            for (int t = 0; t < cnt[o]; t++) acc += wo[t] * xs[t];
+            dr[o] = acc;
+        }
+    }
+}
+
+static void FN(aa_hpass)(const upgeom *g, const T *src, int64_t C, T *dst) {
+    const int64_t OH = g->out[1];
+    const int nh = g->nt[1];
+    const T *wh = FN(wts)(g, 1);
+    const int64_t *ih = g->idx[1];
+    for (int64_t o = 0; o < OH; o++) {
+        T *dr = dst + o * C;
+        for (int64_t c = 0; c < C; c++) dr[c] = 0;
+        for (int t = 0; t < nh; t++) {
+            T w = wh[o * nh + t];
+            if (w == (T)0) continue;
+            const T *sr = src + ih[o * nh + t] * C;
+            for (int64_t c = 0; c < C; c++) dr[c] += w * sr[c];
+        }
+    }
+}
+
+/* adjoint of aa_wpass: dst (rows, IW) zero-filled here, += */
+static void FN(aa_wpass_t)(const upgeom *g, const int *cnt, const T *src, int64_t rows, T *dst) {
+    const int64_t IW = g->in[2], OW = g->out[2];
+    const int nw = g->nt[2];
+    const T *ww = FN(wts)(g, 2);
+    const int64_t *iw = g->idx[2];
+    for (int64_t k = 0; k < rows * IW; k++) dst[k] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const T *sr = src + r * OW;
+        T *xr = dst + r * IW;
+        for (int64_t o = 0; o < OW; o++) {
+            const T *wo = ww + o * nw;
+            T *xs = xr + iw[o * nw], v = sr[o];
+            for (int t = 0; t < cnt[o]; t++) xs[t] += wo[t] * v;
+        }
+    }
+}
+
+/* adjoint of aa_hpass: dst (IH, C) zero-filled here, += */
+static void FN(aa_hpass_t)(const upgeom *g, const T *src, int64_t C, T *dst) {
+    const int64_t IH = g->in[1], OH = g->out[1];
+    const int nh = g->nt[1];
+    const T *wh = FN(wts)(g, 1);
+    const int64_t *ih = g->idx[1];
+    for (int64_t k = 0; k < IH * C; k++) dst[k] = 0;
+    for (int64_t o = 0; o < OH; o++) {
+        const T *sr = src + o * C;
+        for (int t = 0; t < nh; t++) {
+            T w = wh[o * nh + t];
+            if (w == (T)0) continue;
+            T *dr = dst + ih[o * nh + t] * C;
+            for (int64_t c = 0; c < C; c++) dr[c] += w * sr[c];
+        }
+    }
+}
+
+/* planes [p0, p1): forward (bwd false: x -> y) or adjoint (gy -> gx); tmp holds
+ * max(IH * OW, OH * IW) values */
+static void FN(aa_k)(const upgeom *g, const int *cnt, bool h_first, bool bwd, const T *src, T *dst, T *tmp,
+                     int64_t p0, int64_t p1) {
+    const int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];
+    int64_t ssz = bwd ? OH * OW : IH * IW, dsz = bwd ? IH * IW : OH * OW;
+    for (int64_t p = p0; p < p1; p++) {
+        const T *sp = src + p * ssz;
+        T *dp = dst + p * dsz;
+        if (!bwd && !h_first) FN(aa_wpass)(g, cnt, sp, IH, tmp), FN(aa_hpass)(g, tmp, OW, dp);
+        else if (!bwd) FN(aa_hpass)(g, sp, IW, tmp), FN(aa_wpass)(g, cnt, tmp, OH, dp);
+        else if (!h_first) FN(aa_hpass_t)(g, sp, OW, tmp), FN(aa_wpass_t)(g, cnt, tmp, IH, dp);
+        else FN(aa_wpass_t)(g, cnt, sp, OH, tmp), FN(aa_hpass_t)(g, tmp, IW, dp);
     }
 }
 

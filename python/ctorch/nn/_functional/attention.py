@@ -1,6 +1,7 @@
 """nn.functional: attention family. scaled_dot_product_attention runs the fused C kernel
 ctorch._C._ns_nn.sdpa (src/kernels/cpu/attention.c) with its fused backward;
-multi_head_attention_forward is the projections around it."""
+multi_head_attention_forward is the projections around it (need_weights=True: torch's composite
+bmm/softmax/dropout/bmm path, so the weights are differentiable and post-dropout as torch's)."""
 import math
 
 import ctorch
@@ -84,6 +85,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             attn_mask = _bool_to_additive(attn_mask, query.dtype, False)
         m3 = attn_mask.detach().expand(batch + (L, S)).reshape(N, L, S)
     d3 = _dropout_mask((N, L, S), dropout_p, query.dtype) if dropout_p > 0 else None
+    if attn_mask is not None and attn_mask.requires_grad and ctorch.is_grad_enabled():
+        # a float mask that wants a gradient: the composite (the fused kernel treats masks as
+        # constants); rows with every key masked give zeros as the fused kernel and torch do
+        from .activation import softmax
+        sc = ctorch.bmm(q3, k3.transpose(1, 2)).mul(scale) + attn_mask.expand(batch + (L, S)).reshape(N, L, S)
+        dead = sc.detach().amax(-1, keepdim=True) == float("-inf")
+        w = softmax(sc.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
+        if d3 is not None:
+            w = w * d3
+        return ctorch.bmm(w, v3).reshape(batch + (L, Ev))
     out, _ = _sdpa_kernel()(q3, k3, v3, m3, d3, bool(is_causal), float(scale), False)
     return out.reshape(batch + (L, Ev))
 
@@ -193,20 +204,36 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
     if not training:
         dropout_p = 0.0
-    N = bsz * num_heads
-    m3 = attn_mask.detach().expand(N, tgt_len, src_len) if attn_mask is not None else None
-    d3 = _dropout_mask((N, tgt_len, src_len), dropout_p, dtype) if dropout_p > 0 else None
-    out, w = _sdpa_kernel()(q, k, v, m3, d3, False, 1.0 / math.sqrt(head_dim), bool(need_weights))
-    out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
-    out = _linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)
     if need_weights:
+        # torch's own need_weights path, op for op: the returned weights are the post-dropout
+        # probabilities, differentiable, and the dropout mask is drawn on (bsz * num_heads, L, S)
+        # right after the softmax (the same generator stream as torch). Fully masked rows give NaN.
+        from .activation import softmax
+        from .dropout import dropout
+        q_scaled = q * math.sqrt(1.0 / float(head_dim))
+        if attn_mask is not None:
+            w = ctorch.baddbmm(attn_mask, q_scaled, k.transpose(-2, -1))
+        else:
+            w = ctorch.bmm(q_scaled, k.transpose(-2, -1))
+        w = softmax(w, dim=-1)
+        if dropout_p > 0.0:
+            w = dropout(w, p=dropout_p)
+        out = ctorch.bmm(w, v)
+        out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+        out = _linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)
         w = w.reshape(bsz, num_heads, tgt_len, src_len)
         if average_attn_weights:
-            w = w.mean(1)
+            w = w.mean(dim=1)
         if not is_batched:
             out = out.squeeze(1)
             w = w.squeeze(0)
         return out, w
+    N = bsz * num_heads
+    m3 = attn_mask.detach().expand(N, tgt_len, src_len) if attn_mask is not None else None
+    d3 = _dropout_mask((N, tgt_len, src_len), dropout_p, dtype) if dropout_p > 0 else None
+    out, _ = _sdpa_kernel()(q, k, v, m3, d3, False, 1.0 / math.sqrt(head_dim), False)
+    out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+    out = _linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)
     if not is_batched:
         out = out.squeeze(1)
     return out, None

@@ -29,7 +29,11 @@ def _dropout_impl(input, p, train, feature, alpha, inplace):
         from ... import zeros
         z = zeros((), dtype=input.dtype)
         return input.mul_(z) if inplace else input.mul(z)
-    noise = _feature_noise(input) if feature else input.new_empty(tuple(input.shape))
+    if feature:
+        noise = _feature_noise(input)
+    else:  # empty_like keeps a permuted input's layout: bernoulli_ then draws in its memory order, as torch's
+        from ... import empty_like
+        noise = empty_like(input)
     noise.bernoulli_(1 - p)
     if alpha:
         a = 1.0 / ((_ALPHA * _ALPHA * p + 1) * (1 - p)) ** 0.5

@@ -55,16 +55,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if recompute_scale_factor is not None and recompute_scale_factor:
         output_size = [math.floor(float(input.size(i + 2)) * scale_factors[i]) for i in range(dim)]
         scale_factors = None
-    if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
-        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as "
-                         "input")
-    if mode == "lanczos" and not antialias:
-        raise ValueError("Lanczos mode requires antialias=True")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True (and the lanczos mode) is not supported by ctorch")
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
+                         "tensor as input")
+    if mode == "lanczos" and input.dim() == 4:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
 
     wanted = {"nearest": (3, 4, 5), "nearest-exact": (3, 4, 5), "area": (3, 4, 5), "linear": (3,), "bilinear": (4,),
-              "trilinear": (5,), "bicubic": (4,)}
+              "trilinear": (5,), "bicubic": (4,), "lanczos": (4,)}
     if input.dim() in (3, 4, 5) and mode in wanted:
         if input.dim() not in wanted[mode]:
             raise NotImplementedError("Got %dD input, but %s mode needs %dD input"
@@ -81,6 +82,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dim - 1](input, output_size)
     sc = list(scale_factors) if scale_factors is not None else []
     sc += [None] * (3 - len(sc))
+    if antialias:
+        mode = mode + "_aa"  # the antialiased kernels (torch's _upsample_{bilinear,bicubic,lanczos}2d_aa)
     return _nn.upsample(input, output_size, mode, bool(align_corners) if align_corners is not None else False,
                         sc[0], sc[1], sc[2])
 
@@ -109,9 +112,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if padding_mode != "zeros" and padding_mode != "border" and padding_mode != "reflection":
         raise ValueError("nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          "'reflection', but got: '%s'" % padding_mode)
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: mode='bicubic' is not supported by ctorch")
-    mode_enum = 0 if mode == "bilinear" else 1
+    mode_enum = {"bilinear": 0, "nearest": 1, "bicubic": 2}[mode]
     padding_mode_enum = {"zeros": 0, "border": 1, "reflection": 2}[padding_mode]
     if align_corners is None:
         warnings.warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
