@@ -22,6 +22,90 @@ typedef struct pgeom {
 static inline int64_t ad_start(int64_t o, int64_t osz, int64_t isz) { return (o * isz) / osz; }
 static inline int64_t ad_end(int64_t o, int64_t osz, int64_t isz) { return ((o + 1) * isz + osz - 1) / osz; }
 
+/* outputs [lo, hi) of one dim whose whole window (k taps, stride s, padding p, dilation d)
+ * lies inside [0, n) */
+static inline void interior_range(int64_t n, int64_t out, int64_t k, int64_t s, int64_t p, int64_t d, int64_t *lo,
+                                  int64_t *hi) {
+    int64_t a = (p + s - 1) / s;
+    int64_t num = n - 1 + p - (k - 1) * d;
+    int64_t b = num < 0 ? 0 : num / s + 1;
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* input positions [t0, t1) (step d) of the valid taps of output o in one dim */
+static inline void valid_taps(int64_t o, int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, int64_t *t0,
+                              int64_t *t1) {
+    int64_t a = o * s - p;
+    int64_t e = a + (k - 1) * d + 1;
+    if (e > n) e = n;
+    while (a < 0) a += d;
+    *t0 = a;
+    *t1 = e;
+}
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define POOL_AVX512 1
+
+/* 32-bit mask of the first n (0..32) bits */
+static inline uint32_t bits32(int64_t n) { return n >= 32 ? 0xFFFFFFFFu : (1u << n) - 1; }
+
+/* Lane l of the result: element 2l (odd: 2l+1) of the 32 floats lo:hi. */
+static inline __m512 even_ps(__m512 lo, __m512 hi, int odd) {
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(lo, odd ? _mm512_add_epi32(ev, _mm512_set1_epi32(1)) : ev, hi);
+}
+
+/* Max pool of outputs [lo, hi) of one output row (float32, stride 1 or 2 along W, all window
+ * columns of these outputs inside the row): 16 outputs per step in registers, masked tail.
+ * Window rows: depth taps [d0, d1) step dd x height taps [h0, h1) step dh, scanned in order;
+ * indices are tracked as int32 (plane size < 2^31) and widened on store. */
+static void max_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
+                           int64_t lo, int64_t hi, float *y, int64_t *ind) {
+    int64_t W = g->in[2], H = g->in[1], s = g->s[2], off = -g->p[2], k = g->k[2], dl = g->d[2];
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lane_s = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s));
+    const bool pair = s == 2 && k >= 2 && dl == 1; /* taps 0 and 1 share one pair of loads */
+    for (int64_t o0 = lo; o0 < hi; o0 += 16) {
+        int64_t n = hi - o0 < 16 ? hi - o0 : 16;
+        __mmask16 mk = (__mmask16)bits32(n);
+        int64_t c0 = s * o0 + off; /* column of tap 0 of lane 0 */
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        __m512i id = _mm512_add_epi32(_mm512_set1_epi32((int)((d0 * H + h0) * W + c0)), lane_s);
+        for (int64_t a = d0; a < d1; a += g->d[0])
+            for (int64_t b = h0; b < h1; b += g->d[1]) {
+                int64_t rb = (a * H + b) * W;
+                const float *r = xp + rb + c0;
+                __m512 plo = _mm512_setzero_ps(), phi = plo;
+                for (int64_t j = 0; j < k; j++) {
+                    int64_t cj = j * dl;
+                    __m512 v;
+                    if (s == 1) {
+                        v = _mm512_maskz_loadu_ps(mk, r + cj);
+                    } else if (pair && j == 1) {
+                        v = even_ps(plo, phi, 1);
+                    } else {
+                        uint32_t mm = bits32(pair && j == 0 ? 2 * n : 2 * n - 1);
+                        plo = _mm512_maskz_loadu_ps((__mmask16)mm, r + cj);
+                        phi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + cj + 16);
+                        v = even_ps(plo, phi, 0);
+                    }
+                    __mmask16 t = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                    m = _mm512_mask_mov_ps(m, t, v);
+                    id = _mm512_mask_mov_epi32(id, t, _mm512_add_epi32(_mm512_set1_epi32((int)(rb + c0 + cj)), lane_s));
+                }
+            }
+        _mm512_mask_storeu_ps(y + o0, mk, m);
+        _mm512_mask_storeu_epi64(ind + o0, (__mmask8)(mk & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id)));
+        _mm512_mask_storeu_epi64(ind + o0 + 8, (__mmask8)(mk >> 8),
+                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id, 1)));
+    }
+}
+#endif
+
 #define T float
 #define SUF _f32
 #include "pool_impl.h"
