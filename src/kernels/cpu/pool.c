@@ -264,6 +264,7 @@ typedef struct {
     int64_t isz, osz;
     int kind;
     bool f64;
+    int bad; /* scatter: an index was out of range */
 } pjob;
 
 enum { K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET, K_GATHER };
@@ -280,8 +281,13 @@ static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
     case K_AMAX: if (j->f64) adaptive_max_k_f64(g, j->a, j->y, j->ind, p0, p1); else adaptive_max_k_f32(g, j->a, j->y, j->ind, p0, p1); break;
     case K_LP: if (j->f64) lppool_k_f64(g, j->a, j->y, p0, p1); else lppool_k_f32(g, j->a, j->y, p0, p1); break;
     case K_LP_BWD: if (j->f64) lppool_bwd_k_f64(g, j->a, j->b, j->c, j->y, p0, p1); else lppool_bwd_k_f32(g, j->a, j->b, j->c, j->y, p0, p1); break;
-    case K_SCATTER_ADD: if (j->f64) scatter_add_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else scatter_add_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
-    case K_SCATTER_SET: if (j->f64) scatter_set_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else scatter_set_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
+    case K_SCATTER_ADD:
+    case K_SCATTER_SET:
+        if (j->f64)
+            scatter_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1, j->kind == K_SCATTER_SET, (int *)&j->bad);
+        else
+            scatter_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1, j->kind == K_SCATTER_SET, (int *)&j->bad);
+        break;
     case K_GATHER: if (j->f64) gather_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else gather_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
     }
 }
@@ -571,16 +577,17 @@ static ct_tensor *scatter_common(const char *op, ct_tensor *src, ct_tensor *indi
         }
     ct_tensor *ind = ct_contig_as(indices, CT_INT64);
     if (!ind) return NULL;
-    if (check_indices(op, ind, isz)) {
-        ct_tensor_release(ind);
-        return NULL;
-    }
     ct_tensor *s = prep(src, cd);
-    ct_tensor *out = s ? ct_zeros(size, cd, -1) : NULL;
+    ct_tensor *out = s ? ct_empty(size.data, (int)size.n, cd) : NULL;
     if (out) {
         pjob j = {.a = ct_tensor_data(s), .ind = ct_tensor_data(ind), .y = ct_tensor_data(out), .isz = isz, .osz = osz,
                   .kind = kind, .f64 = cd == CT_FLOAT64};
-        run_planes(&j, planes, osz);
+        run_planes(&j, planes, isz + osz);
+        if (j.bad) {
+            check_indices(op, ind, isz); /* sets the error naming the first bad index */
+            ct_tensor_release(out);
+            out = NULL;
+        }
     }
     ct_tensor_release(s);
     ct_tensor_release(ind);

@@ -341,17 +341,32 @@ static void FN(lppool_bwd_k)(const pgeom *g, const T *gy, const T *x, const T *y
     }
 }
 
-/* gx[p, ind[p, j]] += gy[p, j] (planes, in) <- (planes, out) */
-static void FN(scatter_add_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
-                              int64_t p1) {
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] += gy[p * osz + j];
-}
-
-static void FN(scatter_set_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
-                              int64_t p1) {
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] = gy[p * osz + j];
+/* gx[p, ind[p, j]] += gy[p, j] (planes, in) <- (planes, out): each plane of gx is zeroed here
+ * (while it is hot in cache) then scattered into; an index outside [0, isz) is skipped and
+ * flagged in *bad (the caller reports it). set: plain stores (max_unpool). */
+static void FN(scatter_k)(int64_t isz, int64_t osz, const T *restrict gy, const int64_t *restrict ind,
+                          T *restrict gx, int64_t p0, int64_t p1, bool set, int *bad) {
+    for (int64_t p = p0; p < p1; p++) {
+        T *gp = gx + p * isz;
+        const T *yp = gy + p * osz;
+        const int64_t *ip = ind + p * osz;
+        memset(gp, 0, (size_t)isz * sizeof(T));
+        int64_t nbad = 0;
+        if (set) {
+            for (int64_t j = 0; j < osz; j++) {
+                uint64_t i = (uint64_t)ip[j];
+                if (i < (uint64_t)isz) gp[i] = yp[j];
+                else nbad++;
+            }
+        } else {
+            for (int64_t j = 0; j < osz; j++) {
+                uint64_t i = (uint64_t)ip[j];
+                if (i < (uint64_t)isz) gp[i] += yp[j];
+                else nbad++;
+            }
+        }
+        if (nbad) __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+    }
 }
 
 /* y[p, j] = x[p, ind[p, j]] */
