@@ -150,6 +150,19 @@ def test_avg_pool2d_fast(case, dtype):
                                                                            noncontig=True), **F32)
     check_grad(lambda lib, x: lib.nn.functional.avg_pool2d(x, **kw), (2, 3) + hw, seed=case)
     check_grad(lambda lib, x: lib.nn.functional.avg_pool2d(x, count_include_pad=False, **kw), (2, 3) + hw, seed=case)
+    for extra in (dict(), dict(count_include_pad=False), dict(divisor_override=5)):
+        check_grad(lambda lib, x: lib.nn.functional.avg_pool2d(x, **kw, **extra), (2, 3) + hw, dtype="float32",
+                   seed=case, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                                dict(kernel_size=(2, 3, 2), stride=1, padding=1, count_include_pad=False)])
+def test_avg_pool_1d_3d_fast(kw):
+    k1 = {key: (v[0] if isinstance(v, tuple) else v) for key, v in kw.items()}
+    check_grad(lambda lib, x: lib.nn.functional.avg_pool1d(x, **k1), (2, 3, 37), dtype="float32", rtol=1e-5,
+               atol=1e-6)
+    check_grad(lambda lib, x: lib.nn.functional.avg_pool3d(x, **kw), (2, 2, 5, 6, 35), dtype="float32", rtol=1e-5,
+               atol=1e-6)
 
 
 def test_avg_pool_nan_empty():

@@ -50,8 +50,30 @@ static inline void valid_taps(int64_t o, int64_t n, int64_t k, int64_t s, int64_
 #include <immintrin.h>
 #define POOL_AVX512 1
 
-/* 32-bit mask of the first n (0..32) bits */
-static inline uint32_t bits32(int64_t n) { return n >= 32 ? 0xFFFFFFFFu : (1u << n) - 1; }
+/* AVX-512 float32 row kernels (compiled with -march=native on a CPU that has it; the portable
+ * loops in pool_impl.h otherwise). One output row, stride 1 or 2 along W, 16 outputs per step
+ * with masks for the tail and for window columns outside [0, W) (padding, ceil mode), so every
+ * output of the row takes the vector path. Loads are masked to valid columns: nothing outside
+ * the row is read. */
+
+/* mask of the bits [a, b) of 32, a and b clamped to [0, 32] */
+static inline uint32_t bits_range(int64_t a, int64_t b) {
+    if (a < 0) a = 0;
+    if (b > 32) b = 32;
+    if (b <= a) return 0;
+    uint32_t hi = b >= 32 ? 0xFFFFFFFFu : (1u << b) - 1;
+    uint32_t lo = (1u << a) - 1;
+    return hi & ~lo;
+}
+
+static inline int64_t ceil_div_pos(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+/* lanes l < n whose column P + s*l lies in [0, W) */
+static inline __mmask16 lanes_valid(int64_t P, int64_t s, int64_t W, int64_t n) {
+    int64_t l0 = ceil_div_pos(-P, s), l1 = ceil_div_pos(W - P, s);
+    if (l1 > n) l1 = n;
+    return (__mmask16)bits_range(l0, l1);
+}
 
 /* Lane l of the result: element 2l (odd: 2l+1) of the 32 floats lo:hi. */
 static inline __m512 even_ps(__m512 lo, __m512 hi, int odd) {
@@ -59,43 +81,59 @@ static inline __m512 even_ps(__m512 lo, __m512 hi, int odd) {
     return _mm512_permutex2var_ps(lo, odd ? _mm512_add_epi32(ev, _mm512_set1_epi32(1)) : ev, hi);
 }
 
-/* Max pool of outputs [lo, hi) of one output row (float32, stride 1 or 2 along W, all window
- * columns of these outputs inside the row): 16 outputs per step in registers, masked tail.
- * Window rows: depth taps [d0, d1) step dd x height taps [h0, h1) step dh, scanned in order;
- * indices are tracked as int32 (plane size < 2^31) and widened on store. */
-static void max_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
-                           int64_t lo, int64_t hi, float *y, int64_t *ind) {
-    int64_t W = g->in[2], H = g->in[1], s = g->s[2], off = -g->p[2], k = g->k[2], dl = g->d[2];
+/* Tap loader of one input row: tap j of lanes [o0, o0+n) is the column P + s*l (P = s*o0 - pad
+ * + j*dil). With stride 2 and dilation 1, taps j and j+1 share one pair of 32-float loads. */
+typedef struct {
+    const float *r;
+    int64_t W, s, n;
+    bool pair; /* stride 2, dilation 1, at least 2 taps */
+    __m512 lo, hi;
+} taprow;
+
+static inline __m512 tap_load(taprow *t, int64_t j, int64_t P, __mmask16 *valid) {
+    *valid = lanes_valid(P, t->s, t->W, t->n);
+    if (t->s == 1) return _mm512_maskz_loadu_ps(*valid, t->r + P);
+    if (t->pair && (j & 1)) return even_ps(t->lo, t->hi, 1);
+    /* elements e of [P, P + 32) inside the row, and needed: e <= 2(n-1) (+1 with a shared pair) */
+    uint32_t mm = bits_range(-P, t->W - P) & bits_range(0, 2 * t->n - (t->pair ? 0 : 1));
+    t->lo = _mm512_maskz_loadu_ps((__mmask16)mm, t->r + P);
+    t->hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), t->r + P + 16);
+    return even_ps(t->lo, t->hi, 0);
+}
+
+/* Max pool of one output row (all OW outputs). Window rows: depth taps [d0, d1) step dd x
+ * height taps [h0, h1) step dh, scanned in order; per lane the result is the last NaN, else
+ * the first maximum (torch's scan). Indices are tracked as int32 (plane < 2^31), widened on
+ * store. */
+static void max_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1, float *y,
+                           int64_t *ind) {
+    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2], dl = g->d[2];
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i lane_s = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s));
-    const bool pair = s == 2 && k >= 2 && dl == 1; /* taps 0 and 1 share one pair of loads */
-    for (int64_t o0 = lo; o0 < hi; o0 += 16) {
-        int64_t n = hi - o0 < 16 ? hi - o0 : 16;
-        __mmask16 mk = (__mmask16)bits32(n);
-        int64_t c0 = s * o0 + off; /* column of tap 0 of lane 0 */
+    taprow t = {.W = W, .s = s, .pair = s == 2 && k >= 2 && dl == 1};
+    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+        t.n = OW - o0 < 16 ? OW - o0 : 16;
+        __mmask16 mk = (__mmask16)bits_range(0, t.n), unset = mk;
+        int64_t c0 = s * o0 - pad; /* column of tap 0 of lane 0 */
         __m512 m = _mm512_set1_ps(-INFINITY);
-        __m512i id = _mm512_add_epi32(_mm512_set1_epi32((int)((d0 * H + h0) * W + c0)), lane_s);
+        __m512i id = _mm512_setzero_si512();
         for (int64_t a = d0; a < d1; a += g->d[0])
             for (int64_t b = h0; b < h1; b += g->d[1]) {
                 int64_t rb = (a * H + b) * W;
-                const float *r = xp + rb + c0;
-                __m512 plo = _mm512_setzero_ps(), phi = plo;
+                t.r = xp + rb;
                 for (int64_t j = 0; j < k; j++) {
-                    int64_t cj = j * dl;
-                    __m512 v;
-                    if (s == 1) {
-                        v = _mm512_maskz_loadu_ps(mk, r + cj);
-                    } else if (pair && j == 1) {
-                        v = even_ps(plo, phi, 1);
-                    } else {
-                        uint32_t mm = bits32(pair && j == 0 ? 2 * n : 2 * n - 1);
-                        plo = _mm512_maskz_loadu_ps((__mmask16)mm, r + cj);
-                        phi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + cj + 16);
-                        v = even_ps(plo, phi, 0);
+                    int64_t P = c0 + j * dl;
+                    __mmask16 valid;
+                    __m512 v = tap_load(&t, j, P, &valid);
+                    __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(rb + P)), lane_s);
+                    if (unset) { /* a window's first valid element is its index until a larger one */
+                        id = _mm512_mask_mov_epi32(id, valid & unset, pos);
+                        unset &= (__mmask16)~valid;
                     }
-                    __mmask16 t = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                    m = _mm512_mask_mov_ps(m, t, v);
-                    id = _mm512_mask_mov_epi32(id, t, _mm512_add_epi32(_mm512_set1_epi32((int)(rb + c0 + cj)), lane_s));
+                    __mmask16 up = (_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) &
+                                   valid;
+                    m = _mm512_mask_mov_ps(m, up, v);
+                    id = _mm512_mask_mov_epi32(id, up, pos);
                 }
             }
         _mm512_mask_storeu_ps(y + o0, mk, m);
@@ -104,7 +142,98 @@ static void max_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t 
                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id, 1)));
     }
 }
+
+/* Per-lane divisor of an avg-pool output row: rows (window rows inside the padded / inner
+ * input, counted by the caller) times the columns of each lane's window, as avg_window. */
+static inline __m512 avg_div(const pgeom *g, int64_t o0, int64_t rows_full, int64_t rows_in) {
+    if (g->divisor) return _mm512_set1_ps((float)g->divisor);
+    int64_t W = g->in[2], s = g->s[2], pad = g->p[2], k = g->k[2];
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i st = _mm512_add_epi32(_mm512_set1_epi32((int)(s * o0 - pad)), _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s)));
+    __m512i en = _mm512_min_epi32(_mm512_add_epi32(st, _mm512_set1_epi32((int)k)), _mm512_set1_epi32((int)(W + pad)));
+    __m512i cols, rows;
+    if (g->count_include_pad) {
+        cols = _mm512_sub_epi32(en, st);
+        rows = _mm512_set1_epi32((int)rows_full);
+    } else {
+        __m512i a = _mm512_max_epi32(st, _mm512_setzero_si512());
+        __m512i e = _mm512_min_epi32(en, _mm512_set1_epi32((int)W));
+        cols = _mm512_max_epi32(_mm512_sub_epi32(e, a), _mm512_setzero_si512());
+        rows = _mm512_set1_epi32((int)rows_in);
+    }
+    return _mm512_cvtepi32_ps(_mm512_mullo_epi32(cols, rows));
+}
+
+/* Avg pool of one output row; window rows as max_row_avx512 (dilation 1). */
+static void avg_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
+                           int64_t rows_full, int64_t rows_in, float *y) {
+    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2];
+    taprow t = {.W = W, .s = s, .pair = s == 2 && k >= 2};
+    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+        t.n = OW - o0 < 16 ? OW - o0 : 16;
+        __mmask16 mk = (__mmask16)bits_range(0, t.n);
+        int64_t c0 = s * o0 - pad;
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t a = d0; a < d1; a++)
+            for (int64_t b = h0; b < h1; b++) {
+                t.r = xp + (a * H + b) * W;
+                for (int64_t j = 0; j < k; j++) {
+                    __mmask16 valid;
+                    __m512 v = tap_load(&t, j, c0 + j, &valid);
+                    sum = _mm512_add_ps(sum, v); /* invalid lanes load 0 */
+                }
+            }
+        _mm512_mask_storeu_ps(y + o0, mk, _mm512_div_ps(sum, avg_div(g, o0, rows_full, rows_in)));
+    }
+}
+
+/* Adjoint of avg_row_avx512: gx rows += gy / div over each window (gx zeroed by the caller). */
+static void avg_bwd_row_avx512(const pgeom *g, const float *gy, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
+                               int64_t rows_full, int64_t rows_in, float *gxp) {
+    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2];
+    const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i spread_hi = _mm512_add_epi32(spread_lo, _mm512_set1_epi32(8));
+    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
+        int64_t n = OW - o0 < 16 ? OW - o0 : 16;
+        __mmask16 mk = (__mmask16)bits_range(0, n);
+        int64_t c0 = s * o0 - pad;
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(mk, gy + o0), avg_div(g, o0, rows_full, rows_in));
+        /* stride 2: lane l's value at element 2l of a 32-float span */
+        __m512 vlo = _mm512_permutexvar_ps(spread_lo, v), vhi = _mm512_permutexvar_ps(spread_hi, v);
+        for (int64_t a = d0; a < d1; a++)
+            for (int64_t b = h0; b < h1; b++) {
+                float *r = gxp + (a * H + b) * W;
+                for (int64_t j = 0; j < k; j++) {
+                    int64_t P = c0 + j;
+                    if (s == 1) {
+                        __mmask16 valid = lanes_valid(P, 1, W, n);
+                        __m512 cur = _mm512_maskz_loadu_ps(valid, r + P);
+                        _mm512_mask_storeu_ps(r + P, valid, _mm512_add_ps(cur, v));
+                    } else {
+                        uint32_t mm = bits_range(-P, W - P) & bits_range(0, 2 * n - 1) & 0x55555555u;
+                        __m512 lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);
+                        __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + P + 16);
+                        _mm512_mask_storeu_ps(r + P, (__mmask16)mm, _mm512_add_ps(lo, vlo));
+                        _mm512_mask_storeu_ps(r + P + 16, (__mmask16)(mm >> 16), _mm512_add_ps(hi, vhi));
+                    }
+                }
+            }
+    }
+}
+
+/* sum of n floats (16 lanes, masked tail) */
+static inline float sum_avx512(const float *p, int64_t n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(p + j));
+        acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(p + j + 16));
+    }
+    for (; j < n; j += 16) acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps((__mmask16)bits_range(0, n - j), p + j));
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
 #endif
+
 
 #define T float
 #define SUF _f32
