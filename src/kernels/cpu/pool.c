@@ -396,12 +396,14 @@ typedef struct {
     int bad; /* scatter: an index was out of range */
 } pjob;
 
-enum { K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET, K_GATHER };
+enum { K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET, K_GATHER };
 
 static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
     const pjob *j = ctx;
     const pgeom *g = j->g;
     switch (j->kind) {
+    case K_GAVG: if (j->f64) global_avg_k_f64(j->isz, j->a, j->y, p0, p1); else global_avg_k_f32(j->isz, j->a, j->y, p0, p1); break;
+    case K_GAVG_BWD: if (j->f64) global_avg_bwd_k_f64(j->isz, j->a, j->y, p0, p1); else global_avg_bwd_k_f32(j->isz, j->a, j->y, p0, p1); break;
     case K_MAX: if (j->f64) maxpool_k_f64(g, j->a, j->y, j->ind, p0, p1); else maxpool_k_f32(g, j->a, j->y, j->ind, p0, p1); break;
     case K_AVG: if (j->f64) avgpool_k_f64(g, j->a, j->y, p0, p1); else avgpool_k_f32(g, j->a, j->y, p0, p1); break;
     case K_AVG_BWD: if (j->f64) avgpool_bwd_k_f64(g, j->a, j->y, p0, p1); else avgpool_bwd_k_f32(g, j->a, j->y, p0, p1); break;
@@ -543,6 +545,22 @@ static int adaptive_setup(const char *op, ct_tensor *x, ct_intlist output_size, 
     return 0;
 }
 
+/* Adaptive avg pools that are plain ones: 1 = global (all outputs 1: a mean per plane),
+ * 2 = every input size a multiple of its output size (the windows are the non-overlapping
+ * kernel = stride = in / out windows of avg pool, whose row kernels g is set up for),
+ * 0 = neither. */
+static int adaptive_as_avg(pgeom *g) {
+    bool global = true, even = true;
+    for (int i = 0; i < 3; i++) {
+        if (g->out[i] != 1) global = false;
+        if (g->out[i] <= 0 || g->in[i] % g->out[i]) even = false;
+    }
+    if (global) return 1;
+    if (!even) return 0;
+    for (int i = 0; i < 3; i++) g->k[i] = g->s[i] = g->in[i] / g->out[i];
+    return 2;
+}
+
 static int64_t adaptive_work(const pgeom *g) {
     int64_t w = 1;
     for (int i = 0; i < 3; i++) w *= g->in[i] > g->out[i] ? g->in[i] : g->out[i];
@@ -557,7 +575,9 @@ ct_tensor *ct_nn_adaptive_avg_pool_impl(ct_tensor *self, ct_intlist output_size)
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
     if (y) {
-        pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .kind = K_AAVG, .f64 = cd == CT_FLOAT64};
+        int mode = adaptive_as_avg(&g);
+        pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .isz = g.in[0] * g.in[1] * g.in[2],
+                  .kind = mode == 1 ? K_GAVG : mode == 2 ? K_AVG : K_AAVG, .f64 = cd == CT_FLOAT64};
         run_planes(&j, g.planes, adaptive_work(&g));
     }
     ct_tensor_release(x);
@@ -577,10 +597,13 @@ ct_tensor *ct_nn_adaptive_avg_pool_backward_impl(ct_tensor *grad_output, ct_intl
     geom_fill_in(&g, shape, (int)nd);
     ct_tensor_release(shape);
     for (int i = 0; i < nd; i++) g.out[3 - nd + i] = grad_output->sizes[grad_output->ndim - nd + i];
+    int mode = adaptive_as_avg(&g);
     ct_tensor *gy = prep(grad_output, cd);
-    ct_tensor *gx = gy ? ct_zeros(input_size, cd, -1) : NULL;
+    ct_tensor *gx = !gy ? NULL : mode == 1 ? ct_empty(input_size.data, (int)input_size.n, cd)
+                                           : ct_zeros(input_size, cd, -1);
     if (gx) {
-        pjob j = {.g = &g, .a = ct_tensor_data(gy), .y = ct_tensor_data(gx), .kind = K_AAVG_BWD, .f64 = cd == CT_FLOAT64};
+        pjob j = {.g = &g, .a = ct_tensor_data(gy), .y = ct_tensor_data(gx), .isz = g.in[0] * g.in[1] * g.in[2],
+                  .kind = mode == 1 ? K_GAVG_BWD : mode == 2 ? K_AVG_BWD : K_AAVG_BWD, .f64 = cd == CT_FLOAT64};
         run_planes(&j, g.planes, adaptive_work(&g));
     }
     ct_tensor_release(gy);

@@ -267,6 +267,27 @@ static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, in
     }
 }
 
+/* global avg pool (every output size 1): y[p] = mean of plane p */
+static void FN(global_avg_k)(int64_t isz, const T *x, T *y, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+#ifdef POOL_AVX512
+        if (sizeof(T) == 4) {
+            y[p] = (T)sum_avx512((const float *)(x + p * isz), isz) / (T)isz;
+            continue;
+        }
+#endif
+        y[p] = FN(rowsum)(x + p * isz, isz) / (T)isz;
+    }
+}
+
+/* its adjoint: every element of plane p of gx is gy[p] / isz (no zero fill needed) */
+static void FN(global_avg_bwd_k)(int64_t isz, const T *gy, T *gx, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        T v = gy[p] / (T)isz, *q = gx + p * isz;
+        for (int64_t i = 0; i < isz; i++) q[i] = v;
+    }
+}
+
 static void FN(adaptive_avg_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
     for (int64_t p = p0; p < p1; p++) {
