@@ -46,6 +46,25 @@ static inline void valid_taps(int64_t o, int64_t n, int64_t k, int64_t s, int64_
     *t1 = e;
 }
 
+/* window rows of avg-pool output (od, oh): inner taps [d0, d1) x [h0, h1) and the row factors
+ * of the divisor (rows of the padded window, rows inside the input), as avg_window */
+static inline void avg_rows(const pgeom *g, int64_t od, int64_t oh, int64_t *d0, int64_t *d1, int64_t *h0,
+                            int64_t *h1, int64_t *full, int64_t *inside) {
+    int64_t o[2] = {od, oh}, *lo[2] = {d0, h0}, *hi[2] = {d1, h1};
+    *full = *inside = 1;
+    for (int i = 0; i < 2; i++) {
+        int64_t st = o[i] * g->s[i] - g->p[i];
+        int64_t e = st + g->k[i];
+        if (e > g->in[i] + g->p[i]) e = g->in[i] + g->p[i];
+        *full *= e - st;
+        if (st < 0) st = 0;
+        if (e > g->in[i]) e = g->in[i];
+        *lo[i] = st;
+        *hi[i] = e;
+        *inside *= e > st ? e - st : 0;
+    }
+}
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define POOL_AVX512 1
@@ -66,9 +85,10 @@ static inline uint32_t bits_range(int64_t a, int64_t b) {
     return hi & ~lo;
 }
 
-static inline int64_t ceil_div_pos(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+/* ceil(a / s) for a > 0, else 0; s is 1 or 2 */
+static inline int64_t ceil_div_pos(int64_t a, int64_t s) { return a <= 0 ? 0 : s == 1 ? a : (a + 1) >> 1; }
 
-/* lanes l < n whose column P + s*l lies in [0, W) */
+/* lanes l < n whose column P + s*l lies in [0, W) (s is 1 or 2) */
 static inline __mmask16 lanes_valid(int64_t P, int64_t s, int64_t W, int64_t n) {
     int64_t l0 = ceil_div_pos(-P, s), l1 = ceil_div_pos(W - P, s);
     if (l1 > n) l1 = n;
@@ -81,70 +101,122 @@ static inline __m512 even_ps(__m512 lo, __m512 hi, int odd) {
     return _mm512_permutex2var_ps(lo, odd ? _mm512_add_epi32(ev, _mm512_set1_epi32(1)) : ev, hi);
 }
 
-/* Tap loader of one input row: tap j of lanes [o0, o0+n) is the column P + s*l (P = s*o0 - pad
- * + j*dil). With stride 2 and dilation 1, taps j and j+1 share one pair of 32-float loads. */
+/* Column masks of one 16-output step (outputs [o0, o0 + n) of a row): tap j of lane l reads
+ * column P_j + s*l, P_j = s*o0 - pad + j*dil. They depend on the columns only, so they are set
+ * once per step for all rows and planes (a table of steps per call, see colmask_table). */
+#define POOL_AVX_KMAX 16   /* widest kernel along W of the vector path */
+#define POOL_AVX_STEPS 32  /* steps with cached masks (rows up to 512 outputs) */
 typedef struct {
-    const float *r;
-    int64_t W, s, n;
-    bool pair; /* stride 2, dilation 1, at least 2 taps */
-    __m512 lo, hi;
-} taprow;
+    int64_t n;                      /* lanes in use */
+    __mmask16 valid[POOL_AVX_KMAX]; /* lanes whose tap j column is inside the row */
+    uint32_t elem[POOL_AVX_KMAX];   /* stride 2: elements of [P_j, P_j + 32) to load */
+} colmask;
 
-static inline __m512 tap_load(taprow *t, int64_t j, int64_t P, __mmask16 *valid) {
-    *valid = lanes_valid(P, t->s, t->W, t->n);
-    if (t->s == 1) return _mm512_maskz_loadu_ps(*valid, t->r + P);
-    if (t->pair && (j & 1)) return even_ps(t->lo, t->hi, 1);
-    /* elements e of [P, P + 32) inside the row, and needed: e <= 2(n-1) (+1 with a shared pair) */
-    uint32_t mm = bits_range(-P, t->W - P) & bits_range(0, 2 * t->n - (t->pair ? 0 : 1));
-    t->lo = _mm512_maskz_loadu_ps((__mmask16)mm, t->r + P);
-    t->hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), t->r + P + 16);
-    return even_ps(t->lo, t->hi, 0);
+typedef struct {
+    int64_t W, OW, s, pad, k, dl;
+    bool pair; /* stride 2, dilation 1, at least 2 taps: taps j, j+1 share one pair of loads */
+} colgeom;
+
+static colgeom colgeom_of(const pgeom *g) {
+    colgeom c = {.W = g->in[2], .OW = g->out[2], .s = g->s[2], .pad = g->p[2], .k = g->k[2], .dl = g->d[2]};
+    c.pair = c.s == 2 && c.k >= 2 && c.dl == 1;
+    return c;
 }
 
-/* Max pool of one output row (all OW outputs). Window rows: depth taps [d0, d1) step dd x
- * height taps [h0, h1) step dh, scanned in order; per lane the result is the last NaN, else
- * the first maximum (torch's scan). Indices are tracked as int32 (plane < 2^31), widened on
- * store. */
-static void max_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1, float *y,
-                           int64_t *ind) {
-    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2], dl = g->d[2];
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i lane_s = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s));
-    taprow t = {.W = W, .s = s, .pair = s == 2 && k >= 2 && dl == 1};
-    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
-        t.n = OW - o0 < 16 ? OW - o0 : 16;
-        __mmask16 mk = (__mmask16)bits_range(0, t.n), unset = mk;
-        int64_t c0 = s * o0 - pad; /* column of tap 0 of lane 0 */
-        __m512 m = _mm512_set1_ps(-INFINITY);
-        __m512i id = _mm512_setzero_si512();
-        for (int64_t a = d0; a < d1; a += g->d[0])
-            for (int64_t b = h0; b < h1; b += g->d[1]) {
-                int64_t rb = (a * H + b) * W;
-                t.r = xp + rb;
-                for (int64_t j = 0; j < k; j++) {
-                    int64_t P = c0 + j * dl;
-                    __mmask16 valid;
-                    __m512 v = tap_load(&t, j, P, &valid);
-                    __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(rb + P)), lane_s);
-                    if (unset) { /* a window's first valid element is its index until a larger one */
-                        id = _mm512_mask_mov_epi32(id, valid & unset, pos);
-                        unset &= (__mmask16)~valid;
-                    }
-                    __mmask16 up = (_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) &
-                                   valid;
-                    m = _mm512_mask_mov_ps(m, up, v);
-                    id = _mm512_mask_mov_epi32(id, up, pos);
-                }
-            }
-        _mm512_mask_storeu_ps(y + o0, mk, m);
-        _mm512_mask_storeu_epi64(ind + o0, (__mmask8)(mk & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id)));
-        _mm512_mask_storeu_epi64(ind + o0 + 8, (__mmask8)(mk >> 8),
-                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id, 1)));
+static void colmask_set(colmask *m, const colgeom *c, int64_t o0) {
+    m->n = c->OW - o0 < 16 ? c->OW - o0 : 16;
+    for (int64_t j = 0; j < c->k; j++) {
+        int64_t P = c->s * o0 - c->pad + j * c->dl;
+        m->valid[j] = lanes_valid(P, c->s, c->W, m->n);
+        /* inside the row, and needed: e <= 2(n-1) (+1 with a shared pair) */
+        m->elem[j] = c->s == 1 ? 0 : bits_range(-P, c->W - P) & bits_range(0, 2 * m->n - (c->pair ? 0 : 1));
     }
 }
 
-/* Per-lane divisor of an avg-pool output row: rows (window rows inside the padded / inner
- * input, counted by the caller) times the columns of each lane's window, as avg_window. */
+/* masks of step i: from the table when the row has at most POOL_AVX_STEPS steps, else set
+ * into *tmp */
+static inline const colmask *colmask_get(const colmask *tab, colmask *tmp, const colgeom *c, int64_t i) {
+    if (tab) return tab + i;
+    colmask_set(tmp, c, 16 * i);
+    return tmp;
+}
+
+static colmask *colmask_table(colmask *tab, const colgeom *c) {
+    int64_t steps = (c->OW + 15) / 16;
+    if (steps > POOL_AVX_STEPS) return NULL;
+    for (int64_t i = 0; i < steps; i++) colmask_set(tab + i, c, 16 * i);
+    return tab;
+}
+
+/* tap j of one input row r: lanes of invalid columns are 0; *lo / *hi carry a shared pair */
+static inline __m512 tap_load(const colgeom *c, const colmask *m, const float *r, int64_t j, int64_t P, __m512 *lo,
+                              __m512 *hi) {
+    if (c->s == 1) return _mm512_maskz_loadu_ps(m->valid[j], r + P);
+    if (c->pair && (j & 1)) return even_ps(*lo, *hi, 1);
+    uint32_t mm = m->elem[j];
+    *lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);
+    *hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + P + 16);
+    return even_ps(*lo, *hi, 0);
+}
+
+/* Max pool of planes [p0, p1) (float32, stride 1 or 2 along W, kernel <= POOL_AVX_KMAX along
+ * W, planes < 2^31 elements). Each output row's window rows (valid_taps) are scanned in order;
+ * per lane the result is the last NaN, else the first maximum (torch's scan). Indices are
+ * tracked as int32 and widened on store. */
+static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t *ind, int64_t p0, int64_t p1) {
+    colgeom c = colgeom_of(g);
+    colmask tab[POOL_AVX_STEPS], tmp;
+    const colmask *table = colmask_table(tab, &c);
+    int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lane_s = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)c.s));
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = x + p * isz;
+        for (int64_t i = 0, o0 = 0; o0 < OW; i++, o0 += 16) {
+            const colmask *m = colmask_get(table, &tmp, &c, i);
+            __mmask16 mk = (__mmask16)bits_range(0, m->n);
+            int64_t c0 = c.s * o0 - c.pad; /* column of tap 0 of lane 0 */
+            for (int64_t od = 0; od < g->out[0]; od++) {
+                int64_t d0, d1;
+                valid_taps(od, g->in[0], g->k[0], g->s[0], g->p[0], g->d[0], &d0, &d1);
+                for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                    int64_t h0, h1;
+                    valid_taps(oh, H, g->k[1], g->s[1], g->p[1], g->d[1], &h0, &h1);
+                    __mmask16 unset = mk;
+                    __m512 mx = _mm512_set1_ps(-INFINITY), lo = mx, hi = mx;
+                    __m512i id = _mm512_setzero_si512();
+                    for (int64_t a = d0; a < d1; a += g->d[0])
+                        for (int64_t b = h0; b < h1; b += g->d[1]) {
+                            int64_t rb = (a * H + b) * W;
+                            for (int64_t j = 0; j < c.k; j++) {
+                                int64_t P = c0 + j * c.dl;
+                                __m512 v = tap_load(&c, m, xp + rb, j, P, &lo, &hi);
+                                __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(rb + P)), lane_s);
+                                if (unset) { /* a window's first valid element is its index until a larger one */
+                                    id = _mm512_mask_mov_epi32(id, m->valid[j] & unset, pos);
+                                    unset &= (__mmask16)~m->valid[j];
+                                }
+                                __mmask16 up = (_mm512_cmp_ps_mask(v, mx, _CMP_GT_OQ) |
+                                                _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & m->valid[j];
+                                mx = _mm512_mask_mov_ps(mx, up, v);
+                                id = _mm512_mask_mov_epi32(id, up, pos);
+                            }
+                        }
+                    int64_t o = p * osz + (od * g->out[1] + oh) * OW + o0;
+                    _mm512_mask_storeu_ps(y + o, mk, mx);
+                    _mm512_mask_storeu_epi64(ind + o, (__mmask8)(mk & 0xFF),
+                                             _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id)));
+                    _mm512_mask_storeu_epi64(ind + o + 8, (__mmask8)(mk >> 8),
+                                             _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id, 1)));
+                }
+            }
+        }
+    }
+}
+
+/* Per-lane divisor of the avg-pool outputs [o0, o0 + 16) of a row: the row factor (window
+ * rows of the padded input, or inside the input: avg_rows) times each lane's window columns,
+ * as avg_window. */
 static inline __m512 avg_div(const pgeom *g, int64_t o0, int64_t rows_full, int64_t rows_in) {
     if (g->divisor) return _mm512_set1_ps((float)g->divisor);
     int64_t W = g->in[2], s = g->s[2], pad = g->p[2], k = g->k[2];
@@ -164,60 +236,67 @@ static inline __m512 avg_div(const pgeom *g, int64_t o0, int64_t rows_full, int6
     return _mm512_cvtepi32_ps(_mm512_mullo_epi32(cols, rows));
 }
 
-/* Avg pool of one output row; window rows as max_row_avx512 (dilation 1). */
-static void avg_row_avx512(const pgeom *g, const float *xp, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
-                           int64_t rows_full, int64_t rows_in, float *y) {
-    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2];
-    taprow t = {.W = W, .s = s, .pair = s == 2 && k >= 2};
-    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
-        t.n = OW - o0 < 16 ? OW - o0 : 16;
-        __mmask16 mk = (__mmask16)bits_range(0, t.n);
-        int64_t c0 = s * o0 - pad;
-        __m512 sum = _mm512_setzero_ps();
-        for (int64_t a = d0; a < d1; a++)
-            for (int64_t b = h0; b < h1; b++) {
-                t.r = xp + (a * H + b) * W;
-                for (int64_t j = 0; j < k; j++) {
-                    __mmask16 valid;
-                    __m512 v = tap_load(&t, j, c0 + j, &valid);
-                    sum = _mm512_add_ps(sum, v); /* invalid lanes load 0 */
-                }
-            }
-        _mm512_mask_storeu_ps(y + o0, mk, _mm512_div_ps(sum, avg_div(g, o0, rows_full, rows_in)));
-    }
-}
-
-/* Adjoint of avg_row_avx512: gx rows += gy / div over each window (gx zeroed by the caller). */
-static void avg_bwd_row_avx512(const pgeom *g, const float *gy, int64_t d0, int64_t d1, int64_t h0, int64_t h1,
-                               int64_t rows_full, int64_t rows_in, float *gxp) {
-    int64_t W = g->in[2], H = g->in[1], OW = g->out[2], s = g->s[2], pad = g->p[2], k = g->k[2];
+/* Avg pool of planes [p0, p1) (float32, stride 1 or 2 along W), forward (bwd false: x -> y)
+ * or its adjoint (bwd true: gy = y -> gx = x, zeroed by the caller; each window gets
+ * gy / divisor added). */
+static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, int64_t p1, bool bwd) {
+    colgeom c = colgeom_of(g);
+    colmask tab[POOL_AVX_STEPS], tmp;
+    const colmask *table = colmask_table(tab, &c);
+    int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
     const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512i spread_hi = _mm512_add_epi32(spread_lo, _mm512_set1_epi32(8));
-    for (int64_t o0 = 0; o0 < OW; o0 += 16) {
-        int64_t n = OW - o0 < 16 ? OW - o0 : 16;
-        __mmask16 mk = (__mmask16)bits_range(0, n);
-        int64_t c0 = s * o0 - pad;
-        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(mk, gy + o0), avg_div(g, o0, rows_full, rows_in));
-        /* stride 2: lane l's value at element 2l of a 32-float span */
-        __m512 vlo = _mm512_permutexvar_ps(spread_lo, v), vhi = _mm512_permutexvar_ps(spread_hi, v);
-        for (int64_t a = d0; a < d1; a++)
-            for (int64_t b = h0; b < h1; b++) {
-                float *r = gxp + (a * H + b) * W;
-                for (int64_t j = 0; j < k; j++) {
-                    int64_t P = c0 + j;
-                    if (s == 1) {
-                        __mmask16 valid = lanes_valid(P, 1, W, n);
-                        __m512 cur = _mm512_maskz_loadu_ps(valid, r + P);
-                        _mm512_mask_storeu_ps(r + P, valid, _mm512_add_ps(cur, v));
-                    } else {
-                        uint32_t mm = bits_range(-P, W - P) & bits_range(0, 2 * n - 1) & 0x55555555u;
-                        __m512 lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);
-                        __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + P + 16);
-                        _mm512_mask_storeu_ps(r + P, (__mmask16)mm, _mm512_add_ps(lo, vlo));
-                        _mm512_mask_storeu_ps(r + P + 16, (__mmask16)(mm >> 16), _mm512_add_ps(hi, vhi));
+    for (int64_t p = p0; p < p1; p++) {
+        float *xp = x + p * isz;
+        for (int64_t i = 0, o0 = 0; o0 < OW; i++, o0 += 16) {
+            const colmask *m = colmask_get(table, &tmp, &c, i);
+            __mmask16 mk = (__mmask16)bits_range(0, m->n);
+            int64_t c0 = c.s * o0 - c.pad;
+            __m512 div_pad = _mm512_setzero_ps();
+            int64_t div_rows = -1, div_rows_in = -1;
+            for (int64_t od = 0; od < g->out[0]; od++)
+                for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                    int64_t d0, d1, h0, h1, full, inside;
+                    avg_rows(g, od, oh, &d0, &d1, &h0, &h1, &full, &inside);
+                    if (full != div_rows || inside != div_rows_in) { /* the row factor changes at borders only */
+                        div_pad = avg_div(g, o0, full, inside);
+                        div_rows = full;
+                        div_rows_in = inside;
                     }
+                    float *yo = y + p * osz + (od * g->out[1] + oh) * OW + o0;
+                    if (!bwd) {
+                        __m512 sum = _mm512_setzero_ps(), lo = sum, hi = sum;
+                        for (int64_t a = d0; a < d1; a++)
+                            for (int64_t b = h0; b < h1; b++) {
+                                const float *r = xp + (a * H + b) * W;
+                                for (int64_t j = 0; j < c.k; j++) /* invalid lanes load 0 */
+                                    sum = _mm512_add_ps(sum, tap_load(&c, m, r, j, c0 + j, &lo, &hi));
+                            }
+                        _mm512_mask_storeu_ps(yo, mk, _mm512_div_ps(sum, div_pad));
+                        continue;
+                    }
+                    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(mk, yo), div_pad);
+                    /* stride 2: lane l's value at element 2l of a 32-float span */
+                    __m512 vlo = _mm512_permutexvar_ps(spread_lo, v), vhi = _mm512_permutexvar_ps(spread_hi, v);
+                    for (int64_t a = d0; a < d1; a++)
+                        for (int64_t b = h0; b < h1; b++) {
+                            float *r = xp + (a * H + b) * W;
+                            for (int64_t j = 0; j < c.k; j++) {
+                                int64_t P = c0 + j;
+                                if (c.s == 1) {
+                                    __m512 cur = _mm512_maskz_loadu_ps(m->valid[j], r + P);
+                                    _mm512_mask_storeu_ps(r + P, m->valid[j], _mm512_add_ps(cur, v));
+                                } else {
+                                    uint32_t mm = m->elem[j] & 0x55555555u & bits_range(0, 2 * m->n - 1);
+                                    __m512 lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);
+                                    __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(mm >> 16), r + P + 16);
+                                    _mm512_mask_storeu_ps(r + P, (__mmask16)mm, _mm512_add_ps(lo, vlo));
+                                    _mm512_mask_storeu_ps(r + P + 16, (__mmask16)(mm >> 16), _mm512_add_ps(hi, vhi));
+                                }
+                            }
+                        }
                 }
-            }
+        }
     }
 }
 

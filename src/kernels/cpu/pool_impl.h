@@ -104,11 +104,27 @@ static inline void FN(max_row)(T *restrict m, int64_t *restrict id, const T *res
 #undef MAX_UPD
 }
 
+/* the AVX-512 row kernels take float32 rows with stride 1 or 2 along W */
+static inline bool FN(avx_rows)(const pgeom *g) {
+#ifdef POOL_AVX512
+    return sizeof(T) == 4 && (g->s[2] == 1 || g->s[2] == 2) && g->k[2] <= POOL_AVX_KMAX && g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
 /* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices. Each output
  * row (od, oh) is built by folding its window's input rows into it in scan order (max_row) for
  * the outputs whose windows lie inside the row; the few border outputs (padding, ceil mode)
  * take the per-window scan. */
 static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+#ifdef POOL_AVX512
+    if (FN(avx_rows)(g) && g->in[0] * g->in[1] * g->in[2] <= INT32_MAX) {
+        max_planes_avx512(g, (const float *)x, (float *)y, ind, p0, p1);
+        return;
+    }
+#endif
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
     int64_t W = g->in[2], OW = g->out[2], sw = g->s[2], pw = g->p[2], kw = g->k[2], dw = g->d[2];
     int64_t lo, hi;
@@ -124,12 +140,6 @@ static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_
                 int64_t orow = (od * g->out[1] + oh) * OW;
                 T *m = y + p * osz + orow;
                 int64_t *id = ind + p * osz + orow;
-#ifdef POOL_AVX512
-                if (sizeof(T) == 4 && (sw == 1 || sw == 2) && isz <= INT32_MAX) {
-                    max_row_avx512(g, (const float *)xp, d0, d1, h0, h1, (float *)m, id);
-                    continue;
-                }
-#endif
                 for (int64_t o = 0; o < lo; o++) FN(max_window)(g, xp, od, oh, o, m + o, id + o);
                 for (int64_t o = hi; o < OW; o++) FN(max_window)(g, xp, od, oh, o, m + o, id + o);
                 if (lo >= hi) continue;
@@ -167,47 +177,11 @@ static inline T FN(avg_window)(const pgeom *g, int64_t od, int64_t oh, int64_t o
     return (T)(g->count_include_pad ? full : inside);
 }
 
-/* window rows of avg-pool output (od, oh): inner taps [d0, d1) x [h0, h1) and the row factors
- * of the divisor (rows of the padded window, rows inside the input), as avg_window */
-static inline void FN(avg_rows)(const pgeom *g, int64_t od, int64_t oh, int64_t *d0, int64_t *d1, int64_t *h0,
-                                int64_t *h1, int64_t *full, int64_t *inside) {
-    int64_t o[2] = {od, oh}, *lo[2] = {d0, h0}, *hi[2] = {d1, h1};
-    *full = *inside = 1;
-    for (int i = 0; i < 2; i++) {
-        int64_t st = o[i] * g->s[i] - g->p[i];
-        int64_t e = st + g->k[i];
-        if (e > g->in[i] + g->p[i]) e = g->in[i] + g->p[i];
-        *full *= e - st;
-        if (st < 0) st = 0;
-        if (e > g->in[i]) e = g->in[i];
-        *lo[i] = st;
-        *hi[i] = e;
-        *inside *= e > st ? e - st : 0;
-    }
-}
-
-/* the AVX-512 row kernels take float32 rows with stride 1 or 2 along W */
-static inline bool FN(avx_rows)(const pgeom *g) {
-#ifdef POOL_AVX512
-    return sizeof(T) == 4 && (g->s[2] == 1 || g->s[2] == 2) && g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
-#else
-    (void)g;
-    return false;
-#endif
-}
-
 static void FN(avgpool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
 #ifdef POOL_AVX512
     if (FN(avx_rows)(g)) {
-        for (int64_t p = p0; p < p1; p++)
-            for (int64_t od = 0; od < g->out[0]; od++)
-                for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                    int64_t d0, d1, h0, h1, full, inside;
-                    FN(avg_rows)(g, od, oh, &d0, &d1, &h0, &h1, &full, &inside);
-                    avg_row_avx512(g, (const float *)(x + p * isz), d0, d1, h0, h1, full, inside,
-                                   (float *)(y + p * osz + (od * g->out[1] + oh) * g->out[2]));
-                }
+        avg_planes_avx512(g, (float *)(uintptr_t)x, (float *)y, p0, p1, false);
         return;
     }
 #endif
@@ -238,14 +212,7 @@ static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, in
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
 #ifdef POOL_AVX512
     if (FN(avx_rows)(g)) {
-        for (int64_t p = p0; p < p1; p++)
-            for (int64_t od = 0; od < g->out[0]; od++)
-                for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                    int64_t d0, d1, h0, h1, full, inside;
-                    FN(avg_rows)(g, od, oh, &d0, &d1, &h0, &h1, &full, &inside);
-                    avg_bwd_row_avx512(g, (const float *)(gy + p * osz + (od * g->out[1] + oh) * g->out[2]), d0, d1,
-                                       h0, h1, full, inside, (float *)(gx + p * isz));
-                }
+        avg_planes_avx512(g, (float *)gx, (float *)(uintptr_t)gy, p0, p1, true);
         return;
     }
 #endif
