@@ -236,9 +236,17 @@ static inline __m512 avg_div(const pgeom *g, int64_t o0, int64_t rows_full, int6
     return _mm512_cvtepi32_ps(_mm512_mullo_epi32(cols, rows));
 }
 
+/* windows tile the input exactly (kernel = stride, no padding, in = out * kernel): every input
+ * element is in exactly one window */
+static bool windows_tile(const pgeom *g) {
+    for (int i = 0; i < 3; i++)
+        if (g->k[i] != g->s[i] || g->p[i] || g->d[i] != 1 || g->in[i] != g->out[i] * g->k[i]) return false;
+    return true;
+}
+
 /* Avg pool of planes [p0, p1) (float32, stride 1 or 2 along W), forward (bwd false: x -> y)
- * or its adjoint (bwd true: gy = y -> gx = x, zeroed by the caller; each window gets
- * gy / divisor added). */
+ * or its adjoint (bwd true: gy = y -> gx = x; each window gets gy / divisor added to the
+ * plane zeroed here, or stored when the windows tile the plane). */
 static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, int64_t p1, bool bwd) {
     colgeom c = colgeom_of(g);
     colmask tab[POOL_AVX_STEPS], tmp;
@@ -246,8 +254,10 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
     int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
     const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512i spread_hi = _mm512_add_epi32(spread_lo, _mm512_set1_epi32(8));
+    bool tile = bwd && windows_tile(g);
     for (int64_t p = p0; p < p1; p++) {
         float *xp = x + p * isz;
+        if (bwd && !tile) memset(xp, 0, (size_t)isz * sizeof(float));
         for (int64_t i = 0, o0 = 0; o0 < OW; i++, o0 += 16) {
             const colmask *m = colmask_get(table, &tmp, &c, i);
             __mmask16 mk = (__mmask16)bits_range(0, m->n);
@@ -278,6 +288,20 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
                     __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(mk, yo), div_pad);
                     /* stride 2: lane l's value at element 2l of a 32-float span */
                     __m512 vlo = _mm512_permutexvar_ps(spread_lo, v), vhi = _mm512_permutexvar_ps(spread_hi, v);
+                    if (tile) { /* plain stores: k = s = 1 or 2 along W */
+                        uint32_t mm = bits_range(0, c.s * m->n);
+                        for (int64_t a = d0; a < d1; a++)
+                            for (int64_t b = h0; b < h1; b++) {
+                                float *r = xp + (a * H + b) * W + c0;
+                                if (c.s == 1) {
+                                    _mm512_mask_storeu_ps(r, mk, v);
+                                } else {
+                                    _mm512_mask_storeu_ps(r, (__mmask16)mm, vlo);
+                                    _mm512_mask_storeu_ps(r + 16, (__mmask16)(mm >> 16), vhi);
+                                }
+                            }
+                        continue;
+                    }
                     for (int64_t a = d0; a < d1; a++)
                         for (int64_t b = h0; b < h1; b++) {
                             float *r = xp + (a * H + b) * W;
@@ -592,7 +616,7 @@ ct_tensor *ct_nn_avg_pool_backward_impl(ct_tensor *grad_output, ct_intlist input
         return NULL;
     }
     ct_tensor *gy = prep(grad_output, cd);
-    ct_tensor *gx = gy ? ct_zeros(input_size, cd, -1) : NULL;
+    ct_tensor *gx = gy ? ct_empty(input_size.data, (int)input_size.n, cd) : NULL; /* zeroed by the kernel */
     ct_tensor_release(shape);
     if (gx) {
         for (int i = 0; i < g.nd; i++)
@@ -678,8 +702,8 @@ ct_tensor *ct_nn_adaptive_avg_pool_backward_impl(ct_tensor *grad_output, ct_intl
     for (int i = 0; i < nd; i++) g.out[3 - nd + i] = grad_output->sizes[grad_output->ndim - nd + i];
     int mode = adaptive_as_avg(&g);
     ct_tensor *gy = prep(grad_output, cd);
-    ct_tensor *gx = !gy ? NULL : mode == 1 ? ct_empty(input_size.data, (int)input_size.n, cd)
-                                           : ct_zeros(input_size, cd, -1);
+    ct_tensor *gx = !gy ? NULL : mode ? ct_empty(input_size.data, (int)input_size.n, cd) /* zeroed by the kernel */
+                                      : ct_zeros(input_size, cd, -1);
     if (gx) {
         pjob j = {.g = &g, .a = ct_tensor_data(gy), .y = ct_tensor_data(gx), .isz = g.in[0] * g.in[1] * g.in[2],
                   .kind = mode == 1 ? K_GAVG_BWD : mode == 2 ? K_AVG_BWD : K_AAVG_BWD, .f64 = cd == CT_FLOAT64};

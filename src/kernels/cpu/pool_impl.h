@@ -207,7 +207,7 @@ static void FN(avgpool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t 
     }
 }
 
-/* adjoint of avgpool_k: gx (planes, in) zero-filled by the caller */
+/* adjoint of avgpool_k: gx (planes, in), each plane zeroed here */
 static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
 #ifdef POOL_AVX512
@@ -218,6 +218,7 @@ static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, in
 #endif
     for (int64_t p = p0; p < p1; p++) {
         T *xp = gx + p * isz;
+        memset(xp, 0, (size_t)isz * sizeof(T));
         const T *yp = gy + p * osz;
         for (int64_t od = 0; od < g->out[0]; od++)
             for (int64_t oh = 0; oh < g->out[1]; oh++)
