@@ -182,3 +182,29 @@ def test_adaptive_avg_fast(shape, out, dtype):
     if shape[0]:
         check(lambda lib, x: getattr(lib.nn.functional, fn)(x, out), make_pair(shape, dtype, noncontig=True), **F32)
         check_grad(lambda lib, x: getattr(lib.nn.functional, fn)(x, out), shape)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=(1, 17), stride=(1, 2), padding=(0, 8)),
+                                dict(kernel_size=2, stride=2, dilation=2, padding=1),
+                                dict(kernel_size=3, stride=1, dilation=(1, 3), padding=1)])
+def test_pool2d_wide_rows(kw):
+    # rows of more than 32 16-output steps (masks computed per step), kernels wider than the
+    # vector path takes, dilation
+    shape = (1, 2, 3, 1100)
+    check(lambda lib, x: _mp(lib, x, **kw), make_pair(shape, "float32", seed=1))
+    a = _tricky(shape, 2)
+    check(lambda lib, x: _mp(lib, x, **kw), (ctorch.tensor(a, dtype=ctorch.float32),
+                                             torch.tensor(a, dtype=torch.float32)))
+    if "dilation" not in kw:
+        check(lambda lib, x: lib.nn.functional.avg_pool2d(x, **kw), make_pair(shape, "float32", seed=3), **F32)
+        check(lambda lib, x: lib.nn.functional.avg_pool2d(x, count_include_pad=False, **kw),
+              make_pair(shape, "float32", seed=3), **F32)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_pool2d_half(dtype):
+    for kw in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)):
+        check(lambda lib, x: _mp(lib, x, **kw), make_pair((2, 3, 9, 35), dtype, seed=4))
+        check(lambda lib, x: lib.nn.functional.avg_pool2d(x, **kw), make_pair((2, 3, 9, 35), dtype, seed=4),
+              rtol=1e-2, atol=1e-2)
