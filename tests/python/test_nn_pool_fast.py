@@ -24,6 +24,9 @@ CASES_2D = [
     ((8, 66), dict(kernel_size=(2, 3), stride=(2, 3))),
     ((4, 35), dict(kernel_size=(1, 2), stride=(1, 2))),
     ((11, 34), dict(kernel_size=2, stride=2, padding=1)),
+    ((9, 57), dict(kernel_size=3)),
+    ((8, 61), dict(kernel_size=4, padding=2, ceil_mode=True)),
+    ((6, 50), dict(kernel_size=(2, 5), stride=(1, 3), padding=(1, 2))),
 ]
 
 

@@ -69,11 +69,12 @@ static inline void avg_rows(const pgeom *g, int64_t od, int64_t oh, int64_t *d0,
 #include <immintrin.h>
 #define POOL_AVX512 1
 
-/* AVX-512 float32 row kernels (compiled with -march=native on a CPU that has it; the portable
- * loops in pool_impl.h otherwise). One output row, stride 1 or 2 along W, 16 outputs per step
- * with masks for the tail and for window columns outside [0, W) (padding, ceil mode), so every
- * output of the row takes the vector path. Loads are masked to valid columns: nothing outside
- * the row is read. */
+/* AVX-512 float32 pooling kernels (compiled with -march=native on a CPU that has it; the
+ * portable loops in pool_impl.h otherwise). 16 outputs of a row per step, with masks for the
+ * tail and for window columns outside [0, W) (padding, ceil mode), so every output takes the
+ * vector path. Stride 1: plain loads; stride 2: pairs of loads split into even / odd lanes;
+ * larger strides: gathers. Loads are masked to valid columns: nothing outside the row is
+ * read. */
 
 /* mask of the bits [a, b) of 32, a and b clamped to [0, 32] */
 static inline uint32_t bits_range(int64_t a, int64_t b) {
@@ -85,10 +86,12 @@ static inline uint32_t bits_range(int64_t a, int64_t b) {
     return hi & ~lo;
 }
 
-/* ceil(a / s) for a > 0, else 0; s is 1 or 2 */
-static inline int64_t ceil_div_pos(int64_t a, int64_t s) { return a <= 0 ? 0 : s == 1 ? a : (a + 1) >> 1; }
+/* ceil(a / s) for a > 0, else 0 */
+static inline int64_t ceil_div_pos(int64_t a, int64_t s) {
+    return a <= 0 ? 0 : s == 1 ? a : s == 2 ? (a + 1) >> 1 : (a + s - 1) / s;
+}
 
-/* lanes l < n whose column P + s*l lies in [0, W) (s is 1 or 2) */
+/* lanes l < n whose column P + s*l lies in [0, W) */
 static inline __mmask16 lanes_valid(int64_t P, int64_t s, int64_t W, int64_t n) {
     int64_t l0 = ceil_div_pos(-P, s), l1 = ceil_div_pos(W - P, s);
     if (l1 > n) l1 = n;
@@ -114,12 +117,15 @@ typedef struct {
 
 typedef struct {
     int64_t W, OW, s, pad, k, dl;
-    bool pair; /* stride 2, dilation 1, at least 2 taps: taps j, j+1 share one pair of loads */
+    bool pair;      /* stride 2, dilation 1, at least 2 taps: taps j, j+1 share one pair of loads */
+    __m512i lane_s; /* stride 3+: gather offsets s*l */
 } colgeom;
 
 static colgeom colgeom_of(const pgeom *g) {
     colgeom c = {.W = g->in[2], .OW = g->out[2], .s = g->s[2], .pad = g->p[2], .k = g->k[2], .dl = g->d[2]};
     c.pair = c.s == 2 && c.k >= 2 && c.dl == 1;
+    c.lane_s = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                  _mm512_set1_epi32((int)c.s));
     return c;
 }
 
@@ -129,7 +135,7 @@ static void colmask_set(colmask *m, const colgeom *c, int64_t o0) {
         int64_t P = c->s * o0 - c->pad + j * c->dl;
         m->valid[j] = lanes_valid(P, c->s, c->W, m->n);
         /* inside the row, and needed: e <= 2(n-1) (+1 with a shared pair) */
-        m->elem[j] = c->s == 1 ? 0 : bits_range(-P, c->W - P) & bits_range(0, 2 * m->n - (c->pair ? 0 : 1));
+        m->elem[j] = c->s != 2 ? 0 : bits_range(-P, c->W - P) & bits_range(0, 2 * m->n - (c->pair ? 0 : 1));
     }
 }
 
@@ -152,6 +158,7 @@ static colmask *colmask_table(colmask *tab, const colgeom *c) {
 static inline __m512 tap_load(const colgeom *c, const colmask *m, const float *r, int64_t j, int64_t P, __m512 *lo,
                               __m512 *hi) {
     if (c->s == 1) return _mm512_maskz_loadu_ps(m->valid[j], r + P);
+    if (c->s > 2) return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m->valid[j], c->lane_s, r + P, 4);
     if (c->pair && (j & 1)) return even_ps(*lo, *hi, 1);
     uint32_t mm = m->elem[j];
     *lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);
@@ -159,8 +166,8 @@ static inline __m512 tap_load(const colgeom *c, const colmask *m, const float *r
     return even_ps(*lo, *hi, 0);
 }
 
-/* Max pool of planes [p0, p1) (float32, stride 1 or 2 along W, kernel <= POOL_AVX_KMAX along
- * W, planes < 2^31 elements). Each output row's window rows (valid_taps) are scanned in order;
+/* Max pool of planes [p0, p1) (float32, stride and kernel <= POOL_AVX_KMAX along W, planes
+ * < 2^31 elements). Each output row's window rows (valid_taps) are scanned in order;
  * per lane the result is the last NaN, else the first maximum (torch's scan). Indices are
  * tracked as int32 and widened on store. */
 static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t *ind, int64_t p0, int64_t p1) {
@@ -244,7 +251,7 @@ static bool windows_tile(const pgeom *g) {
     return true;
 }
 
-/* Avg pool of planes [p0, p1) (float32, stride 1 or 2 along W), forward (bwd false: x -> y)
+/* Avg pool of planes [p0, p1) (float32, stride and kernel <= POOL_AVX_KMAX along W), forward (bwd false: x -> y)
  * or its adjoint (bwd true: gy = y -> gx = x; each window gets gy / divisor added to the
  * plane zeroed here, or stored when the windows tile the plane). */
 static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, int64_t p1, bool bwd) {
@@ -254,7 +261,7 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
     int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
     const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512i spread_hi = _mm512_add_epi32(spread_lo, _mm512_set1_epi32(8));
-    bool tile = bwd && windows_tile(g);
+    bool tile = bwd && c.s <= 2 && windows_tile(g);
     for (int64_t p = p0; p < p1; p++) {
         float *xp = x + p * isz;
         if (bwd && !tile) memset(xp, 0, (size_t)isz * sizeof(float));
@@ -310,6 +317,10 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
                                 if (c.s == 1) {
                                     __m512 cur = _mm512_maskz_loadu_ps(m->valid[j], r + P);
                                     _mm512_mask_storeu_ps(r + P, m->valid[j], _mm512_add_ps(cur, v));
+                                } else if (c.s > 2) { /* the lanes' columns are distinct */
+                                    __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m->valid[j], c.lane_s,
+                                                                          r + P, 4);
+                                    _mm512_mask_i32scatter_ps(r + P, m->valid[j], c.lane_s, _mm512_add_ps(cur, v), 4);
                                 } else {
                                     uint32_t mm = m->elem[j] & 0x55555555u & bits_range(0, 2 * m->n - 1);
                                     __m512 lo = _mm512_maskz_loadu_ps((__mmask16)mm, r + P);

@@ -104,10 +104,11 @@ static inline void FN(max_row)(T *restrict m, int64_t *restrict id, const T *res
 #undef MAX_UPD
 }
 
-/* the AVX-512 row kernels take float32 rows with stride 1 or 2 along W */
+/* the AVX-512 kernels (pool.c) take float32 planes with stride and kernel <= POOL_AVX_KMAX
+ * along W and plane offsets (with padding) in int32 */
 static inline bool FN(avx_rows)(const pgeom *g) {
 #ifdef POOL_AVX512
-    return sizeof(T) == 4 && (g->s[2] == 1 || g->s[2] == 2) && g->k[2] <= POOL_AVX_KMAX && g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
+    return sizeof(T) == 4 && g->s[2] <= POOL_AVX_KMAX && g->k[2] <= POOL_AVX_KMAX && g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
 #else
     (void)g;
     return false;
