@@ -121,8 +121,14 @@ typedef struct {
     __m512i lane_s; /* stride 3+: gather offsets s*l */
 } colgeom;
 
-static colgeom colgeom_of(const pgeom *g) {
+/* S, K: 0, or the stride / kernel along W (dilation 1) as constants for specialised copies */
+static inline __attribute__((always_inline)) colgeom colgeom_of(const pgeom *g, int S, int K) {
     colgeom c = {.W = g->in[2], .OW = g->out[2], .s = g->s[2], .pad = g->p[2], .k = g->k[2], .dl = g->d[2]};
+    if (S && K) {
+        c.s = S;
+        c.k = K;
+        c.dl = 1;
+    }
     c.pair = c.s == 2 && c.k >= 2 && c.dl == 1;
     c.lane_s = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                   _mm512_set1_epi32((int)c.s));
@@ -155,7 +161,7 @@ static colmask *colmask_table(colmask *tab, const colgeom *c) {
 }
 
 /* tap j of one input row r: lanes of invalid columns are 0; *lo / *hi carry a shared pair */
-static inline __m512 tap_load(const colgeom *c, const colmask *m, const float *r, int64_t j, int64_t P, __m512 *lo,
+static inline __attribute__((always_inline)) __m512 tap_load(const colgeom *c, const colmask *m, const float *r, int64_t j, int64_t P, __m512 *lo,
                               __m512 *hi) {
     if (c->s == 1) return _mm512_maskz_loadu_ps(m->valid[j], r + P);
     if (c->s > 2) return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m->valid[j], c->lane_s, r + P, 4);
@@ -170,8 +176,9 @@ static inline __m512 tap_load(const colgeom *c, const colmask *m, const float *r
  * < 2^31 elements). Each output row's window rows (valid_taps) are scanned in order;
  * per lane the result is the last NaN, else the first maximum (torch's scan). Indices are
  * tracked as int32 and widened on store. */
-static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t *ind, int64_t p0, int64_t p1) {
-    colgeom c = colgeom_of(g);
+static inline __attribute__((always_inline)) void max_planes_impl(const pgeom *g, const float *x, float *y,
+                                                                  int64_t *ind, int64_t p0, int64_t p1, int S, int K) {
+    colgeom c = colgeom_of(g, S, K);
     colmask tab[POOL_AVX_STEPS], tmp;
     const colmask *table = colmask_table(tab, &c);
     int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
@@ -221,6 +228,15 @@ static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t 
     }
 }
 
+/* copies for the common kernels along W (constant taps: unrolled, no per-tap branches) */
+static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t *ind, int64_t p0, int64_t p1) {
+    int64_t s = g->s[2], k = g->k[2];
+    if (g->d[2] == 1 && s == 2 && k == 2) max_planes_impl(g, x, y, ind, p0, p1, 2, 2);
+    else if (g->d[2] == 1 && s == 2 && k == 3) max_planes_impl(g, x, y, ind, p0, p1, 2, 3);
+    else if (g->d[2] == 1 && s == 1 && k == 3) max_planes_impl(g, x, y, ind, p0, p1, 1, 3);
+    else max_planes_impl(g, x, y, ind, p0, p1, 0, 0);
+}
+
 /* Per-lane divisor of the avg-pool outputs [o0, o0 + 16) of a row: the row factor (window
  * rows of the padded input, or inside the input: avg_rows) times each lane's window columns,
  * as avg_window. */
@@ -254,8 +270,9 @@ static bool windows_tile(const pgeom *g) {
 /* Avg pool of planes [p0, p1) (float32, stride and kernel <= POOL_AVX_KMAX along W), forward (bwd false: x -> y)
  * or its adjoint (bwd true: gy = y -> gx = x; each window gets gy / divisor added to the
  * plane zeroed here, or stored when the windows tile the plane). */
-static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, int64_t p1, bool bwd) {
-    colgeom c = colgeom_of(g);
+static inline __attribute__((always_inline)) void avg_planes_impl(const pgeom *g, float *x, float *y, int64_t p0,
+                                                                  int64_t p1, bool bwd, int S, int K) {
+    colgeom c = colgeom_of(g, S, K);
     colmask tab[POOL_AVX_STEPS], tmp;
     const colmask *table = colmask_table(tab, &c);
     int64_t H = g->in[1], W = c.W, OW = c.OW, isz = g->in[0] * H * W, osz = g->out[0] * g->out[1] * OW;
@@ -333,6 +350,14 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
                 }
         }
     }
+}
+
+static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, int64_t p1, bool bwd) {
+    int64_t s = g->s[2], k = g->k[2];
+    if (s == 2 && k == 2) avg_planes_impl(g, x, y, p0, p1, bwd, 2, 2);
+    else if (s == 2 && k == 3) avg_planes_impl(g, x, y, p0, p1, bwd, 2, 3);
+    else if (s == 1 && k == 3) avg_planes_impl(g, x, y, p0, p1, bwd, 1, 3);
+    else avg_planes_impl(g, x, y, p0, p1, bwd, 0, 0);
 }
 
 /* sum of n floats (16 lanes, masked tail) */
