@@ -211,3 +211,33 @@ def test_pool2d_half(dtype):
         check(lambda lib, x: _mp(lib, x, **kw), make_pair((2, 3, 9, 35), dtype, seed=4))
         check(lambda lib, x: lib.nn.functional.avg_pool2d(x, **kw), make_pair((2, 3, 9, 35), dtype, seed=4),
               rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("case", range(len(CASES_2D)))
+def test_max_pool_values_only(case):
+    # no indices and no gradient asked for: the values-only kernel
+    hw, kw = CASES_2D[case]
+    a = _tricky((2, 3) + hw, case + 100)
+    for dtype in ("float32", "float64"):
+        check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw),
+              (ctorch.tensor(a, dtype=getattr(ctorch, dtype)), torch.tensor(a, dtype=getattr(torch, dtype))))
+    check(lambda lib, x: lib.nn.MaxPool2d(**kw)(x), make_pair((3, 2) + hw, "float32", seed=case, noncontig=True))
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), make_pair((2, 3) + hw, "int32", seed=case))
+    k1 = {key: (v[-1] if isinstance(v, tuple) else v) for key, v in kw.items()}
+    check(lambda lib, x: lib.nn.functional.max_pool1d(x, **k1), make_pair((2, 3, hw[1]), "float32", seed=case))
+    res = {}
+    for lib in (ctorch, torch):
+        x = lib.tensor(a, dtype=lib.float32, requires_grad=True)
+        with lib.no_grad():
+            res[lib] = lib.nn.functional.max_pool2d(x, **kw)
+        assert not res[lib].requires_grad
+    assert_same(res[ctorch], res[torch])
+
+
+def test_max_pool_values_only_3d_and_errors():
+    kw = dict(kernel_size=2, stride=2, padding=1)
+    check(lambda lib, x: lib.nn.functional.max_pool3d(x, **kw), make_pair((2, 2, 5, 6, 35), "float32", seed=9))
+    for bad in (dict(kernel_size=2, padding=2), dict(kernel_size=0), dict(kernel_size=2, stride=0)):
+        check(lambda lib, x: lib.nn.functional.max_pool2d(x, **bad), make_pair((2, 3, 8, 8), "float32"))
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, 2), make_pair((8,), "float32"))
+    check(lambda lib, x: lib.nn.functional.max_pool1d(x, 2), make_pair((2, 3, 8), "int64"))

@@ -177,7 +177,8 @@ static inline __attribute__((always_inline)) __m512 tap_load(const colgeom *c, c
  * per lane the result is the last NaN, else the first maximum (torch's scan). Indices are
  * tracked as int32 and widened on store. */
 static inline __attribute__((always_inline)) void max_planes_impl(const pgeom *g, const float *x, float *y,
-                                                                  int64_t *ind, int64_t p0, int64_t p1, int S, int K) {
+                                                                  int64_t *ind, int64_t p0, int64_t p1, int S, int K,
+                                                                  bool IND) {
     colgeom c = colgeom_of(g, S, K);
     colmask tab[POOL_AVX_STEPS], tmp;
     const colmask *table = colmask_table(tab, &c);
@@ -205,6 +206,12 @@ static inline __attribute__((always_inline)) void max_planes_impl(const pgeom *g
                             for (int64_t j = 0; j < c.k; j++) {
                                 int64_t P = c0 + j * c.dl;
                                 __m512 v = tap_load(&c, m, xp + rb, j, P, &lo, &hi);
+                                if (!IND) { /* values only: invalid lanes stay -inf unless NaN */
+                                    __mmask16 up = (_mm512_cmp_ps_mask(v, mx, _CMP_GT_OQ) |
+                                                    _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & m->valid[j];
+                                    mx = _mm512_mask_mov_ps(mx, up, v);
+                                    continue;
+                                }
                                 __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(rb + P)), lane_s);
                                 if (unset) { /* a window's first valid element is its index until a larger one */
                                     id = _mm512_mask_mov_epi32(id, m->valid[j] & unset, pos);
@@ -218,6 +225,7 @@ static inline __attribute__((always_inline)) void max_planes_impl(const pgeom *g
                         }
                     int64_t o = p * osz + (od * g->out[1] + oh) * OW + o0;
                     _mm512_mask_storeu_ps(y + o, mk, mx);
+                    if (!IND) continue;
                     _mm512_mask_storeu_epi64(ind + o, (__mmask8)(mk & 0xFF),
                                              _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id)));
                     _mm512_mask_storeu_epi64(ind + o + 8, (__mmask8)(mk >> 8),
@@ -231,10 +239,18 @@ static inline __attribute__((always_inline)) void max_planes_impl(const pgeom *g
 /* copies for the common kernels along W (constant taps: unrolled, no per-tap branches) */
 static void max_planes_avx512(const pgeom *g, const float *x, float *y, int64_t *ind, int64_t p0, int64_t p1) {
     int64_t s = g->s[2], k = g->k[2];
-    if (g->d[2] == 1 && s == 2 && k == 2) max_planes_impl(g, x, y, ind, p0, p1, 2, 2);
-    else if (g->d[2] == 1 && s == 2 && k == 3) max_planes_impl(g, x, y, ind, p0, p1, 2, 3);
-    else if (g->d[2] == 1 && s == 1 && k == 3) max_planes_impl(g, x, y, ind, p0, p1, 1, 3);
-    else max_planes_impl(g, x, y, ind, p0, p1, 0, 0);
+    if (!ind) { /* values only */
+        if (g->d[2] == 1 && s == 2 && k == 2) max_planes_impl(g, x, y, ind, p0, p1, 2, 2, false);
+        else max_planes_impl(g, x, y, ind, p0, p1, 0, 0, false);
+    } else if (g->d[2] == 1 && s == 2 && k == 2) {
+        max_planes_impl(g, x, y, ind, p0, p1, 2, 2, true);
+    } else if (g->d[2] == 1 && s == 2 && k == 3) {
+        max_planes_impl(g, x, y, ind, p0, p1, 2, 3, true);
+    } else if (g->d[2] == 1 && s == 1 && k == 3) {
+        max_planes_impl(g, x, y, ind, p0, p1, 1, 3, true);
+    } else {
+        max_planes_impl(g, x, y, ind, p0, p1, 0, 0, true);
+    }
 }
 
 /* Per-lane divisor of the avg-pool outputs [o0, o0 + 16) of a row: the row factor (window
@@ -601,6 +617,33 @@ fail:
     ct_tensor_release(x);
     ct_tensor_release(y);
     return -1;
+}
+
+/* Values of nn_max_pool only: float32 planes the AVX-512 kernel takes skip the indices; other
+ * cases run nn_max_pool and drop them. */
+ct_tensor *ct_nn_max_pool_values(ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
+                                 ct_intlist dilation, bool ceil_mode) {
+#ifdef POOL_AVX512
+    const char *op = kernel_size.n == 3 ? "max_pool3d" : kernel_size.n == 1 ? "max_pool1d" : "max_pool2d";
+    pgeom g;
+    int cd = compute_dtype_int(op, self);
+    if (cd < 0 || pool_setup(op, self, (int)kernel_size.n, kernel_size, stride, padding, dilation, ceil_mode, true, &g))
+        return NULL;
+    if (cd == CT_FLOAT32 && avx_rows_f32(&g) && g.in[0] * g.in[1] * g.in[2] <= INT32_MAX) {
+        ct_tensor *x = prep(self, cd);
+        ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
+        if (y) {
+            pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = NULL, .kind = K_MAX};
+            run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
+        }
+        ct_tensor_release(x);
+        return finish(y, self->dtype);
+    }
+#endif
+    ct_tensor *y, *ind;
+    if (ct_nn_max_pool_impl(self, kernel_size, stride, padding, dilation, ceil_mode, &y, &ind)) return NULL;
+    ct_tensor_release(ind);
+    return y;
 }
 
 /* ------------------------------------------------------------------ avg pool */

@@ -121,7 +121,7 @@ static inline bool FN(avx_rows)(const pgeom *g) {
  * take the per-window scan. */
 static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
 #ifdef POOL_AVX512
-    if (FN(avx_rows)(g) && g->in[0] * g->in[1] * g->in[2] <= INT32_MAX) {
+    if (FN(avx_rows)(g) && g->in[0] * g->in[1] * g->in[2] <= INT32_MAX) { /* ind NULL: values only */
         max_planes_avx512(g, (const float *)x, (float *)y, ind, p0, p1);
         return;
     }
