@@ -161,7 +161,8 @@ static colmask *colmask_table(colmask *tab, const colgeom *c) {
 }
 
 /* tap j of one input row r: lanes of invalid columns are 0; *lo / *hi carry a shared pair */
-static inline __attribute__((always_inline)) __m512 tap_load(const colgeom *c, const colmask *m, const float *r, int64_t j, int64_t P, __m512 *lo,
+static inline __attribute__((always_inline)) __m512 tap_load(const colgeom *c, const colmask *m, const float *r,
+                                                              int64_t j, int64_t P, __m512 *lo,
                               __m512 *hi) {
     if (c->s == 1) return _mm512_maskz_loadu_ps(m->valid[j], r + P);
     if (c->s > 2) return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m->valid[j], c->lane_s, r + P, 4);
@@ -260,7 +261,8 @@ static inline __m512 avg_div(const pgeom *g, int64_t o0, int64_t rows_full, int6
     if (g->divisor) return _mm512_set1_ps((float)g->divisor);
     int64_t W = g->in[2], s = g->s[2], pad = g->p[2], k = g->k[2];
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    __m512i st = _mm512_add_epi32(_mm512_set1_epi32((int)(s * o0 - pad)), _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s)));
+    __m512i st = _mm512_add_epi32(_mm512_set1_epi32((int)(s * o0 - pad)),
+                                  _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s)));
     __m512i en = _mm512_min_epi32(_mm512_add_epi32(st, _mm512_set1_epi32((int)k)), _mm512_set1_epi32((int)(W + pad)));
     __m512i cols, rows;
     if (g->count_include_pad) {
@@ -551,7 +553,10 @@ typedef struct {
     int bad; /* scatter: an index was out of range */
 } pjob;
 
-enum { K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET, K_GATHER };
+enum {
+    K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET,
+    K_GATHER
+};
 
 static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
     const pjob *j = ctx;

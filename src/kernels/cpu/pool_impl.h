@@ -108,17 +108,19 @@ static inline void FN(max_row)(T *restrict m, int64_t *restrict id, const T *res
  * along W and plane offsets (with padding) in int32 */
 static inline bool FN(avx_rows)(const pgeom *g) {
 #ifdef POOL_AVX512
-    return sizeof(T) == 4 && g->s[2] <= POOL_AVX_KMAX && g->k[2] <= POOL_AVX_KMAX && g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
+    return sizeof(T) == 4 && g->s[2] <= POOL_AVX_KMAX && g->k[2] <= POOL_AVX_KMAX &&
+           g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
 #else
     (void)g;
     return false;
 #endif
 }
 
-/* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices. Each output
- * row (od, oh) is built by folding its window's input rows into it in scan order (max_row) for
- * the outputs whose windows lie inside the row; the few border outputs (padding, ceil mode)
- * take the per-window scan. */
+/* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices (NULL:
+ * values only, for planes the AVX-512 kernel takes). Without it, each output row (od, oh) is
+ * built by folding its window's input rows into it in scan order (max_row) for the outputs
+ * whose windows lie inside the row; the few border outputs (padding, ceil mode) take the
+ * per-window scan. */
 static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
 #ifdef POOL_AVX512
     if (FN(avx_rows)(g) && g->in[0] * g->in[1] * g->in[2] <= INT32_MAX) { /* ind NULL: values only */
