@@ -241,3 +241,15 @@ def test_max_pool_values_only_3d_and_errors():
         check(lambda lib, x: lib.nn.functional.max_pool2d(x, **bad), make_pair((2, 3, 8, 8), "float32"))
     check(lambda lib, x: lib.nn.functional.max_pool2d(x, 2), make_pair((8,), "float32"))
     check(lambda lib, x: lib.nn.functional.max_pool1d(x, 2), make_pair((2, 3, 8), "int64"))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 40), (7, 3, 40), (2, 1, 64), (67, 40), (0, 3, 40), (130, 2, 48)])
+@pytest.mark.parametrize("k", [2, 4])
+def test_pool1d_whole_windows(shape, k):
+    # 1-d pools cut into whole windows: planes joined into longer rows
+    for dtype in ("float32", "float64"):
+        check(lambda lib, x: lib.nn.functional.max_pool1d(x, k), make_pair(shape, dtype, seed=k), **F32)
+        check(lambda lib, x: lib.nn.functional.avg_pool1d(x, k), make_pair(shape, dtype, seed=k), **F32)
+    a = _tricky(shape, k)
+    check(lambda lib, x: lib.nn.functional.max_pool1d(x, k), (ctorch.tensor(a, dtype=ctorch.float32),
+                                                             torch.tensor(a, dtype=torch.float32)))

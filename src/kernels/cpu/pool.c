@@ -534,6 +534,23 @@ static int pool_setup(const char *op, ct_tensor *x, int nd, ct_intlist kernel, c
     return 0;
 }
 
+/* Single-row planes (1-d pools) cut into whole windows (kernel = stride, no padding, in = out *
+ * kernel): consecutive planes joined into one longer row are the same pool, so g is rewritten
+ * to rows of up to 512 outputs (fewer partial 16-output steps, one mask table). Only where the
+ * output keeps no per-plane indices. */
+static void join_rows(pgeom *g) {
+    if (g->in[0] != 1 || g->in[1] != 1 || g->k[2] != g->s[2] || g->p[2] || g->d[2] != 1 ||
+        g->in[2] != g->out[2] * g->k[2] || g->planes <= 1)
+        return;
+    int64_t c = 512 / g->out[2];
+    if (c > g->planes) c = g->planes;
+    while (c > 1 && g->planes % c) c--;
+    if (c <= 1) return;
+    g->in[2] *= c;
+    g->out[2] *= c;
+    g->planes /= c;
+}
+
 static ct_tensor *new_out(const ct_tensor *x, const pgeom *g, int dtype) {
     int64_t sz[CT_MAX_DIM];
     int lead = x->ndim - g->nd;
@@ -638,6 +655,7 @@ ct_tensor *ct_nn_max_pool_values(ct_tensor *self, ct_intlist kernel_size, ct_int
         ct_tensor *x = prep(self, cd);
         ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
         if (y) {
+            join_rows(&g);
             pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = NULL, .kind = K_MAX};
             run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
         }
@@ -675,6 +693,7 @@ ct_tensor *ct_nn_avg_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intli
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
     if (y) {
+        join_rows(&g);
         pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .kind = K_AVG, .f64 = cd == CT_FLOAT64};
         run_planes(&j, g.planes, osz_of(&g) * window_volume(&g));
     }
