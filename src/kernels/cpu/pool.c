@@ -571,8 +571,8 @@ typedef struct {
 } pjob;
 
 enum {
-    K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD, K_SCATTER_ADD, K_SCATTER_SET,
-    K_GATHER
+    K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD,
+    K_SCATTER_ADD, K_SCATTER_SET, K_GATHER
 };
 
 static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
