@@ -253,3 +253,30 @@ def test_pool1d_whole_windows(shape, k):
     a = _tricky(shape, k)
     check(lambda lib, x: lib.nn.functional.max_pool1d(x, k), (ctorch.tensor(a, dtype=ctorch.float32),
                                                              torch.tensor(a, dtype=torch.float32)))
+
+
+@pytest.mark.parametrize("shape,out", [((2, 5, 7, 7), 1), ((2, 3, 14, 14), 7), ((2, 3, 15, 15), 7),
+                                       ((2, 3, 40, 41), 1), ((1, 2, 16, 16), 1), ((2, 2, 4, 6, 8), (2, 3, 4)),
+                                       ((2, 2, 5, 6, 9), 1), ((3, 33, 35), (11, 5)), ((0, 3, 5, 5), 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adaptive_max_fast(shape, out, dtype):
+    # global pools (one window per plane: merged lanes / accumulators), kernel = stride windows
+    nd = 3 if len(shape) == 5 else 2
+    fn = "adaptive_max_pool%dd" % nd
+    for seed in range(2):
+        a = _tricky(shape, seed) if seed else np.random.default_rng(0).standard_normal(shape)
+        check(lambda lib, x: getattr(lib.nn.functional, fn)(x, out, return_indices=True),
+              (ctorch.tensor(a, dtype=getattr(ctorch, dtype)), torch.tensor(a, dtype=getattr(torch, dtype))))
+    if shape[0]:
+        check_grad(lambda lib, x: getattr(lib.nn.functional, fn)(x, out), shape, dtype=dtype, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fill", [-np.inf, np.nan, 2.0])
+def test_adaptive_max_global_special(fill):
+    # all -inf (index 0), NaN at a few places (the last one), ties (the first one)
+    a = np.full((2, 3, 9, 11), fill)
+    a[0, 1, 3, 4] = a[1, 2, 8, 10] = a[1, 0, 0, 0] = 1.0 if np.isnan(fill) else np.nan
+    a[0, 2, 5, 5] = 7.0
+    for dtype in ("float32", "float64"):
+        check(lambda lib, x: lib.nn.functional.adaptive_max_pool2d(x, 1, return_indices=True),
+              (ctorch.tensor(a, dtype=getattr(ctorch, dtype)), torch.tensor(a, dtype=getattr(torch, dtype))))

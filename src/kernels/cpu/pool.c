@@ -378,6 +378,60 @@ static void avg_planes_avx512(const pgeom *g, float *x, float *y, int64_t p0, in
     else avg_planes_impl(g, x, y, p0, p1, bwd, 0, 0);
 }
 
+/* Max of n floats (n < 2^31) and its index, as a scan in order: the last NaN if any, else the
+ * first maximum. Each lane scans its own subsequence in order; the lanes are then merged. */
+static void max_index_avx512(const float *p, int64_t n, float *out, int64_t *ind) {
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    /* 4 interleaved accumulators (independent chains): accumulator a scans the steps i = a mod 4 */
+    __m512 m[4];
+    __m512i id[4];
+    for (int a = 0; a < 4; a++) {
+        m[a] = _mm512_set1_ps(-INFINITY);
+        id[a] = _mm512_setzero_si512();
+    }
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int a = 0; a < 4; a++) {
+            __m512 v = _mm512_loadu_ps(p + i + 16 * a);
+            __mmask16 up = _mm512_cmp_ps_mask(v, m[a], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            m[a] = _mm512_mask_mov_ps(m[a], up, v);
+            id[a] = _mm512_mask_mov_epi32(id[a], up, _mm512_add_epi32(lane, _mm512_set1_epi32((int)(i + 16 * a))));
+        }
+    for (; i < n; i += 16) {
+        __mmask16 mk = (__mmask16)bits_range(0, n - i);
+        __m512 v = _mm512_maskz_loadu_ps(mk, p + i);
+        __mmask16 up = (_mm512_cmp_ps_mask(v, m[0], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & mk;
+        m[0] = _mm512_mask_mov_ps(m[0], up, v);
+        id[0] = _mm512_mask_mov_epi32(id[0], up, _mm512_add_epi32(lane, _mm512_set1_epi32((int)i)));
+    }
+    /* merge accumulators lane-wise: a NaN with the larger index, else the larger value, on ties
+     * the smaller index (untouched lanes hold (-inf, 0): index 0 is the answer when all are -inf) */
+    for (int a = 1; a < (n >= 64 ? 4 : 1); a++) {
+        __mmask16 n0 = _mm512_cmp_ps_mask(m[0], m[0], _CMP_UNORD_Q), n1 = _mm512_cmp_ps_mask(m[a], m[a], _CMP_UNORD_Q);
+        __mmask16 later = _mm512_cmp_epi32_mask(id[a], id[0], _MM_CMPINT_GT);
+        __mmask16 gt = _mm512_cmp_ps_mask(m[a], m[0], _CMP_GT_OQ);
+        __mmask16 eq = _mm512_cmp_ps_mask(m[a], m[0], _CMP_EQ_OQ);
+        __mmask16 take = (n1 & (__mmask16)(~n0 | later)) | ((__mmask16)~(n0 | n1) & (gt | (eq & (__mmask16)~later)));
+        m[0] = _mm512_mask_mov_ps(m[0], take, m[a]);
+        id[0] = _mm512_mask_mov_epi32(id[0], take, id[a]);
+    }
+    if (!_mm512_cmp_ps_mask(m[0], m[0], _CMP_UNORD_Q)) { /* no NaN: the largest value, its smallest index */
+        float mx = _mm512_reduce_max_ps(m[0]);
+        *out = mx;
+        *ind = _mm512_mask_reduce_min_epi32(_mm512_cmp_ps_mask(m[0], _mm512_set1_ps(mx), _CMP_EQ_OQ), id[0]);
+        return;
+    }
+    float mv[16];
+    int32_t iv[16];
+    _mm512_storeu_ps(mv, m[0]);
+    _mm512_storeu_si512(iv, id[0]);
+    int best = -1; /* the NaN lane with the largest index */
+    for (int l = 0; l < 16; l++)
+        if (isnan(mv[l]) && (best < 0 || iv[l] > iv[best])) best = l;
+    *out = mv[best];
+    *ind = iv[best];
+}
+
 /* sum of n floats (16 lanes, masked tail) */
 static inline float sum_avx512(const float *p, int64_t n) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -571,7 +625,7 @@ typedef struct {
 } pjob;
 
 enum {
-    K_GAVG, K_GAVG_BWD, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD,
+    K_GAVG, K_GAVG_BWD, K_GMAX, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD,
     K_SCATTER_ADD, K_SCATTER_SET, K_GATHER
 };
 
@@ -581,6 +635,7 @@ static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
     switch (j->kind) {
     case K_GAVG: if (j->f64) global_avg_k_f64(j->isz, j->a, j->y, p0, p1); else global_avg_k_f32(j->isz, j->a, j->y, p0, p1); break;
     case K_GAVG_BWD: if (j->f64) global_avg_bwd_k_f64(j->isz, j->a, j->y, p0, p1); else global_avg_bwd_k_f32(j->isz, j->a, j->y, p0, p1); break;
+    case K_GMAX: if (j->f64) global_max_k_f64(j->isz, j->a, j->y, j->ind, p0, p1); else global_max_k_f32(j->isz, j->a, j->y, j->ind, p0, p1); break;
     case K_MAX: if (j->f64) maxpool_k_f64(g, j->a, j->y, j->ind, p0, p1); else maxpool_k_f32(g, j->a, j->y, j->ind, p0, p1); break;
     case K_AVG: if (j->f64) avgpool_k_f64(g, j->a, j->y, p0, p1); else avgpool_k_f32(g, j->a, j->y, p0, p1); break;
     case K_AVG_BWD: if (j->f64) avgpool_bwd_k_f64(g, j->a, j->y, p0, p1); else avgpool_bwd_k_f32(g, j->a, j->y, p0, p1); break;
@@ -751,7 +806,7 @@ static int adaptive_setup(const char *op, ct_tensor *x, ct_intlist output_size, 
     return 0;
 }
 
-/* Adaptive avg pools that are plain ones: 1 = global (all outputs 1: a mean per plane),
+/* Adaptive avg / max pools that are plain ones: 1 = global (all outputs 1: one window per plane),
  * 2 = every input size a multiple of its output size (the windows are the non-overlapping
  * kernel = stride = in / out windows of avg pool, whose row kernels g is set up for),
  * 0 = neither. */
@@ -829,9 +884,12 @@ int ct_nn_adaptive_max_pool_impl(ct_tensor *self, ct_intlist output_size, ct_ten
         ct_tensor_release(y);
         return -1;
     }
-    pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = ct_tensor_data(ind), .kind = K_AMAX,
+    int64_t work = adaptive_work(&g);
+    int mode = adaptive_as_avg(&g); /* global, or the windows of a max pool with kernel = stride */
+    pjob j = {.g = &g, .a = ct_tensor_data(x), .y = ct_tensor_data(y), .ind = ct_tensor_data(ind),
+              .isz = g.in[0] * g.in[1] * g.in[2], .kind = mode == 1 ? K_GMAX : mode == 2 ? K_MAX : K_AMAX,
               .f64 = cd == CT_FLOAT64};
-    run_planes(&j, g.planes, adaptive_work(&g));
+    run_planes(&j, g.planes, work);
     ct_tensor_release(x);
     *out0 = finish(y, self->dtype);
     *out1 = ind;

@@ -251,6 +251,29 @@ static void FN(global_avg_k)(int64_t isz, const T *x, T *y, int64_t p0, int64_t 
     }
 }
 
+/* global max pool: y[p], ind[p] = max of plane p and its flat index (the scan's: last NaN,
+ * else first maximum) */
+static void FN(global_max_k)(int64_t isz, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+#ifdef POOL_AVX512
+        if (sizeof(T) == 4 && isz <= INT32_MAX) {
+            max_index_avx512((const float *)xp, isz, (float *)(y + p), ind + p);
+            continue;
+        }
+#endif
+        T m = -(T)INFINITY;
+        int64_t b = 0;
+        for (int64_t i = 0; i < isz; i++)
+            if (xp[i] > m || isnan(xp[i])) {
+                m = xp[i];
+                b = i;
+            }
+        y[p] = m;
+        ind[p] = b;
+    }
+}
+
 /* its adjoint: every element of plane p of gx is gy[p] / isz (no zero fill needed) */
 static void FN(global_avg_bwd_k)(int64_t isz, const T *gy, T *gx, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
@@ -306,6 +329,13 @@ static void FN(adaptive_avg_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p
 
 static void FN(adaptive_max_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    /* column windows of the outputs of a row, computed once (they cost two divisions each) */
+    int64_t wb[2 * 256];
+    bool cached = g->out[2] <= 256;
+    for (int64_t ow = 0; cached && ow < g->out[2]; ow++) {
+        wb[2 * ow] = ad_start(ow, g->out[2], g->in[2]);
+        wb[2 * ow + 1] = ad_end(ow, g->out[2], g->in[2]);
+    }
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = x + p * isz;
         T *yp = y + p * osz;
@@ -315,13 +345,14 @@ static void FN(adaptive_max_k)(const pgeom *g, const T *x, T *y, int64_t *ind, i
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
                 int64_t h0 = ad_start(oh, g->out[1], g->in[1]), h1 = ad_end(oh, g->out[1], g->in[1]);
                 for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    int64_t w0 = ad_start(ow, g->out[2], g->in[2]), w1 = ad_end(ow, g->out[2], g->in[2]);
+                    int64_t w0 = cached ? wb[2 * ow] : ad_start(ow, g->out[2], g->in[2]);
+                    int64_t w1 = cached ? wb[2 * ow + 1] : ad_end(ow, g->out[2], g->in[2]);
                     int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
                     T m = -(T)INFINITY;
                     for (int64_t a = d0; a < d1; a++)
                         for (int64_t b = h0; b < h1; b++) {
                             int64_t row = (a * g->in[1] + b) * g->in[2];
-                            for (int64_t c = w0; c < w1; c++) {
+                            for (int64_t c = w0; c < w1; c++) { /* the scan's last NaN, else first max */
                                 T v = xp[row + c];
                                 if (v > m || isnan(v)) {
                                     m = v;
