@@ -33,6 +33,8 @@ CASES = [
     ("adaptive_avg_pool2d 1 16x512x7x7", (16, 512, 7, 7), lambda F, x: F.adaptive_avg_pool2d(x, 1)),
     ("adaptive_avg_pool2d 1 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.adaptive_avg_pool2d(x, 1)),
     ("adaptive_avg_pool2d 7 16x64x14x14", (16, 64, 14, 14), lambda F, x: F.adaptive_avg_pool2d(x, 7)),
+    ("adaptive_max_pool2d 1 16x512x7x7", (16, 512, 7, 7), lambda F, x: F.adaptive_max_pool2d(x, 1)),
+    ("adaptive_max_pool2d 7 16x64x15x15", (16, 64, 15, 15), lambda F, x: F.adaptive_max_pool2d(x, 7)),
 ]
 
 
