@@ -1237,6 +1237,12 @@ def _max_pool(ex, a, r):
     return [ex.emit("MaxPool", [ex.val(x)], attrs), None]
 
 
+@handles("max_pool_values")
+def _max_pool_values(ex, a, r):
+    # nn_max_pool without the indices (F.max_pool* with neither indices nor a gradient asked for)
+    return _max_pool(ex, a, r)[0]
+
+
 @handles("avg_pool")
 def _avg_pool(ex, a, r):
     x = _x(a)

@@ -23,45 +23,139 @@ static inline T FN(rowsum)(const T *p, int64_t n) {
     return s;
 }
 
-/* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices */
+/* one max-pool window, scanned in row-major order as torch does: the result is the last NaN
+ * if the window holds one, else the first maximum; ind is its flat index in the plane */
+static inline void FN(max_window)(const pgeom *g, const T *xp, int64_t od, int64_t oh, int64_t ow, T *out,
+                                  int64_t *ind) {
+    int64_t d0 = od * g->s[0] - g->p[0];
+    int64_t d1 = d0 + (g->k[0] - 1) * g->d[0] + 1;
+    if (d1 > g->in[0]) d1 = g->in[0];
+    while (d0 < 0) d0 += g->d[0];
+    int64_t h0 = oh * g->s[1] - g->p[1];
+    int64_t h1 = h0 + (g->k[1] - 1) * g->d[1] + 1;
+    if (h1 > g->in[1]) h1 = g->in[1];
+    while (h0 < 0) h0 += g->d[1];
+    int64_t w0 = ow * g->s[2] - g->p[2];
+    int64_t w1 = w0 + (g->k[2] - 1) * g->d[2] + 1;
+    if (w1 > g->in[2]) w1 = g->in[2];
+    while (w0 < 0) w0 += g->d[2];
+    int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
+    T m = -(T)INFINITY;
+    for (int64_t a = d0; a < d1; a += g->d[0])
+        for (int64_t b = h0; b < h1; b += g->d[1]) {
+            int64_t row = (a * g->in[1] + b) * g->in[2];
+            for (int64_t c = w0; c < w1; c += g->d[2]) {
+                T v = xp[row + c];
+                if (v > m || isnan(v)) {
+                    m = v;
+                    best = row + c;
+                }
+            }
+        }
+    *out = m;
+    *ind = best;
+}
+
+/* Folds one input row r (flat plane offset rbase) into the running maxima m / indices id of the
+ * outputs [lo, hi) whose windows lie inside the row: branch-free, vectorised over outputs. The
+ * k = 2 / 3 cases are unrolled so the strided loads of a window are fused into one pass. */
+static inline void FN(max_row)(T *restrict m, int64_t *restrict id, const T *restrict r, int64_t rbase, int64_t lo,
+                               int64_t hi, int64_t s, int64_t off, int64_t k, int64_t dl) {
+#define MAX_UPD(v, c)                                                                                                  \
+    do {                                                                                                               \
+        bool t_ = (v) > mo || (v) != (v);                                                                              \
+        mo = t_ ? (v) : mo;                                                                                            \
+        io = t_ ? (c) : io;                                                                                            \
+    } while (0)
+    if (k == 2 && s == 2 && dl == 1) {
+        for (int64_t o = lo; o < hi; o++) {
+            int64_t c = 2 * o + off;
+            T v0 = r[c], v1 = r[c + 1], mo = m[o];
+            int64_t io = id[o];
+            MAX_UPD(v0, rbase + c);
+            MAX_UPD(v1, rbase + c + 1);
+            m[o] = mo;
+            id[o] = io;
+        }
+    } else if (k == 3 && dl == 1) {
+        for (int64_t o = lo; o < hi; o++) {
+            int64_t c = s * o + off;
+            T v0 = r[c], v1 = r[c + 1], v2 = r[c + 2], mo = m[o];
+            int64_t io = id[o];
+            MAX_UPD(v0, rbase + c);
+            MAX_UPD(v1, rbase + c + 1);
+            MAX_UPD(v2, rbase + c + 2);
+            m[o] = mo;
+            id[o] = io;
+        }
+    } else {
+        for (int64_t j = 0; j < k; j++) {
+            int64_t oj = off + j * dl;
+            for (int64_t o = lo; o < hi; o++) {
+                int64_t c = s * o + oj;
+                T v = r[c], mo = m[o];
+                int64_t io = id[o];
+                MAX_UPD(v, rbase + c);
+                m[o] = mo;
+                id[o] = io;
+            }
+        }
+    }
+#undef MAX_UPD
+}
+
+/* the AVX-512 kernels (pool.c) take float32 planes with stride and kernel <= POOL_AVX_KMAX
+ * along W and plane offsets (with padding) in int32 */
+static inline bool FN(avx_rows)(const pgeom *g) {
+#ifdef POOL_AVX512
+    return sizeof(T) == 4 && g->s[2] <= POOL_AVX_KMAX && g->k[2] <= POOL_AVX_KMAX &&
+           g->in[0] * g->in[1] * (g->in[2] + g->p[2]) <= INT32_MAX;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
+/* max pool: x (planes, in), y (planes, out), ind (planes, out) flat spatial indices (NULL:
+ * values only, for planes the AVX-512 kernel takes). Without it, each output row (od, oh) is
+ * built by folding its window's input rows into it in scan order (max_row) for the outputs
+ * whose windows lie inside the row; the few border outputs (padding, ceil mode) take the
+ * per-window scan. */
 static void FN(maxpool_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+#ifdef POOL_AVX512
+    if (FN(avx_rows)(g) && g->in[0] * g->in[1] * g->in[2] <= INT32_MAX) { /* ind NULL: values only */
+        max_planes_avx512(g, (const float *)x, (float *)y, ind, p0, p1);
+        return;
+    }
+#endif
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    int64_t W = g->in[2], OW = g->out[2], sw = g->s[2], pw = g->p[2], kw = g->k[2], dw = g->d[2];
+    int64_t lo, hi;
+    interior_range(W, OW, kw, sw, pw, dw, &lo, &hi);
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = x + p * isz;
-        T *yp = y + p * osz;
-        int64_t *ip = ind + p * osz;
         for (int64_t od = 0; od < g->out[0]; od++) {
-            int64_t d0 = od * g->s[0] - g->p[0];
-            int64_t d1 = d0 + (g->k[0] - 1) * g->d[0] + 1;
-            if (d1 > g->in[0]) d1 = g->in[0];
-            while (d0 < 0) d0 += g->d[0];
+            int64_t d0, d1;
+            valid_taps(od, g->in[0], g->k[0], g->s[0], g->p[0], g->d[0], &d0, &d1);
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                int64_t h0 = oh * g->s[1] - g->p[1];
-                int64_t h1 = h0 + (g->k[1] - 1) * g->d[1] + 1;
-                if (h1 > g->in[1]) h1 = g->in[1];
-                while (h0 < 0) h0 += g->d[1];
-                for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    int64_t w0 = ow * g->s[2] - g->p[2];
-                    int64_t w1 = w0 + (g->k[2] - 1) * g->d[2] + 1;
-                    if (w1 > g->in[2]) w1 = g->in[2];
-                    while (w0 < 0) w0 += g->d[2];
-                    int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
-                    T m = -(T)INFINITY;
-                    for (int64_t a = d0; a < d1; a += g->d[0])
-                        for (int64_t b = h0; b < h1; b += g->d[1]) {
-                            int64_t row = (a * g->in[1] + b) * g->in[2];
-                            for (int64_t c = w0; c < w1; c += g->d[2]) {
-                                T v = xp[row + c];
-                                if (v > m || isnan(v)) {
-                                    m = v;
-                                    best = row + c;
-                                }
-                            }
-                        }
-                    int64_t o = (od * g->out[1] + oh) * g->out[2] + ow;
-                    yp[o] = m;
-                    ip[o] = best;
+                int64_t h0, h1;
+                valid_taps(oh, g->in[1], g->k[1], g->s[1], g->p[1], g->d[1], &h0, &h1);
+                int64_t orow = (od * g->out[1] + oh) * OW;
+                T *m = y + p * osz + orow;
+                int64_t *id = ind + p * osz + orow;
+                for (int64_t o = 0; o < lo; o++) FN(max_window)(g, xp, od, oh, o, m + o, id + o);
+                for (int64_t o = hi; o < OW; o++) FN(max_window)(g, xp, od, oh, o, m + o, id + o);
+                if (lo >= hi) continue;
+                int64_t first = (d0 * g->in[1] + h0) * W - pw;
+                for (int64_t o = lo; o < hi; o++) {
+                    m[o] = -(T)INFINITY;
+                    id[o] = first + o * sw;
                 }
+                for (int64_t a = d0; a < d1; a += g->d[0])
+                    for (int64_t b = h0; b < h1; b += g->d[1]) {
+                        int64_t rb = (a * g->in[1] + b) * W;
+                        FN(max_row)(m, id, xp + rb, rb, lo, hi, sw, -pw, kw, dw);
+                    }
             }
         }
     }
@@ -88,6 +182,12 @@ static inline T FN(avg_window)(const pgeom *g, int64_t od, int64_t oh, int64_t o
 
 static void FN(avgpool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+#ifdef POOL_AVX512
+    if (FN(avx_rows)(g)) {
+        avg_planes_avx512(g, (float *)(uintptr_t)x, (float *)y, p0, p1, false);
+        return;
+    }
+#endif
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = x + p * isz;
         T *yp = y + p * osz;
@@ -110,11 +210,18 @@ static void FN(avgpool_k)(const pgeom *g, const T *x, T *y, int64_t p0, int64_t 
     }
 }
 
-/* adjoint of avgpool_k: gx (planes, in) zero-filled by the caller */
+/* adjoint of avgpool_k: gx (planes, in), each plane zeroed here */
 static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+#ifdef POOL_AVX512
+    if (FN(avx_rows)(g)) {
+        avg_planes_avx512(g, (float *)gx, (float *)(uintptr_t)gy, p0, p1, true);
+        return;
+    }
+#endif
     for (int64_t p = p0; p < p1; p++) {
         T *xp = gx + p * isz;
+        memset(xp, 0, (size_t)isz * sizeof(T));
         const T *yp = gy + p * osz;
         for (int64_t od = 0; od < g->out[0]; od++)
             for (int64_t oh = 0; oh < g->out[1]; oh++)
@@ -128,6 +235,50 @@ static void FN(avgpool_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p0, in
                             for (int64_t c = lo[2]; c < hi[2]; c++) row[c] += v;
                         }
                 }
+    }
+}
+
+/* global avg pool (every output size 1): y[p] = mean of plane p */
+static void FN(global_avg_k)(int64_t isz, const T *x, T *y, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+#ifdef POOL_AVX512
+        if (sizeof(T) == 4) {
+            y[p] = (T)sum_avx512((const float *)(x + p * isz), isz) / (T)isz;
+            continue;
+        }
+#endif
+        y[p] = FN(rowsum)(x + p * isz, isz) / (T)isz;
+    }
+}
+
+/* global max pool: y[p], ind[p] = max of plane p and its flat index (the scan's: last NaN,
+ * else first maximum) */
+static void FN(global_max_k)(int64_t isz, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        const T *xp = x + p * isz;
+#ifdef POOL_AVX512
+        if (sizeof(T) == 4 && isz <= INT32_MAX) {
+            max_index_avx512((const float *)xp, isz, (float *)(y + p), ind + p);
+            continue;
+        }
+#endif
+        T m = -(T)INFINITY;
+        int64_t b = 0;
+        for (int64_t i = 0; i < isz; i++)
+            if (xp[i] > m || isnan(xp[i])) {
+                m = xp[i];
+                b = i;
+            }
+        y[p] = m;
+        ind[p] = b;
+    }
+}
+
+/* its adjoint: every element of plane p of gx is gy[p] / isz (no zero fill needed) */
+static void FN(global_avg_bwd_k)(int64_t isz, const T *gy, T *gx, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        T v = gy[p] / (T)isz, *q = gx + p * isz;
+        for (int64_t i = 0; i < isz; i++) q[i] = v;
     }
 }
 
@@ -178,6 +329,13 @@ static void FN(adaptive_avg_bwd_k)(const pgeom *g, const T *gy, T *gx, int64_t p
 
 static void FN(adaptive_max_k)(const pgeom *g, const T *x, T *y, int64_t *ind, int64_t p0, int64_t p1) {
     int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
+    /* column windows of the outputs of a row, computed once (they cost two divisions each) */
+    int64_t wb[2 * 256];
+    bool cached = g->out[2] <= 256;
+    for (int64_t ow = 0; cached && ow < g->out[2]; ow++) {
+        wb[2 * ow] = ad_start(ow, g->out[2], g->in[2]);
+        wb[2 * ow + 1] = ad_end(ow, g->out[2], g->in[2]);
+    }
     for (int64_t p = p0; p < p1; p++) {
         const T *xp = x + p * isz;
         T *yp = y + p * osz;
@@ -187,13 +345,14 @@ static void FN(adaptive_max_k)(const pgeom *g, const T *x, T *y, int64_t *ind, i
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
                 int64_t h0 = ad_start(oh, g->out[1], g->in[1]), h1 = ad_end(oh, g->out[1], g->in[1]);
                 for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                    int64_t w0 = ad_start(ow, g->out[2], g->in[2]), w1 = ad_end(ow, g->out[2], g->in[2]);
+                    int64_t w0 = cached ? wb[2 * ow] : ad_start(ow, g->out[2], g->in[2]);
+                    int64_t w1 = cached ? wb[2 * ow + 1] : ad_end(ow, g->out[2], g->in[2]);
                     int64_t best = (d0 * g->in[1] + h0) * g->in[2] + w0;
                     T m = -(T)INFINITY;
                     for (int64_t a = d0; a < d1; a++)
                         for (int64_t b = h0; b < h1; b++) {
                             int64_t row = (a * g->in[1] + b) * g->in[2];
-                            for (int64_t c = w0; c < w1; c++) {
+                            for (int64_t c = w0; c < w1; c++) { /* the scan's last NaN, else first max */
                                 T v = xp[row + c];
                                 if (v > m || isnan(v)) {
                                     m = v;
@@ -260,17 +419,32 @@ static void FN(lppool_bwd_k)(const pgeom *g, const T *gy, const T *x, const T *y
     }
 }
 
-/* gx[p, ind[p, j]] += gy[p, j] (planes, in) <- (planes, out) */
-static void FN(scatter_add_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
-                              int64_t p1) {
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] += gy[p * osz + j];
-}
-
-static void FN(scatter_set_k)(int64_t isz, int64_t osz, const T *gy, const int64_t *ind, T *gx, int64_t p0,
-                              int64_t p1) {
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t j = 0; j < osz; j++) gx[p * isz + ind[p * osz + j]] = gy[p * osz + j];
+/* gx[p, ind[p, j]] += gy[p, j] (planes, in) <- (planes, out): each plane of gx is zeroed here
+ * (while it is hot in cache) then scattered into; an index outside [0, isz) is skipped and
+ * flagged in *bad (the caller reports it). set: plain stores (max_unpool). */
+static void FN(scatter_k)(int64_t isz, int64_t osz, const T *restrict gy, const int64_t *restrict ind,
+                          T *restrict gx, int64_t p0, int64_t p1, bool set, int *bad) {
+    for (int64_t p = p0; p < p1; p++) {
+        T *gp = gx + p * isz;
+        const T *yp = gy + p * osz;
+        const int64_t *ip = ind + p * osz;
+        memset(gp, 0, (size_t)isz * sizeof(T));
+        int64_t nbad = 0;
+        if (set) {
+            for (int64_t j = 0; j < osz; j++) {
+                uint64_t i = (uint64_t)ip[j];
+                if (i < (uint64_t)isz) gp[i] = yp[j];
+                else nbad++;
+            }
+        } else {
+            for (int64_t j = 0; j < osz; j++) {
+                uint64_t i = (uint64_t)ip[j];
+                if (i < (uint64_t)isz) gp[i] += yp[j];
+                else nbad++;
+            }
+        }
+        if (nbad) __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+    }
 }
 
 /* y[p, j] = x[p, ind[p, j]] */

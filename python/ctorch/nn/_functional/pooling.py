@@ -75,7 +75,18 @@ def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return _from2d(out), _from2d(ind)
 
 
+def _values_only(input, return_indices):
+    """no indices asked for and no gradient to record: the max pool kernel skips the indices"""
+    return not return_indices and not (input.requires_grad and _C.is_grad_enabled())
+
+
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if _values_only(input, return_indices) and input.is_floating_point():
+        _check_rank(input, 1, "max_pool1d")
+        k = _tup(kernel_size, 1, "kernel_size")
+        return _from2d(_nn.max_pool_values(_as2d(input), (1,) + k, (1,) + _stride(stride, k, 1),
+                                           (0,) + _tup(padding, 1, "padding"), (1,) + _tup(dilation, 1, "dilation"),
+                                           bool(ceil_mode)))
     out, ind = max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
     return (out, ind) if return_indices else out
 
@@ -85,7 +96,15 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2)
 
 
+def _max_pool_values(input, kernel_size, stride, padding, dilation, ceil_mode, n):
+    k = _tup(kernel_size, n, "kernel_size")
+    return _nn.max_pool_values(input, k, _stride(stride, k, n), _tup(padding, n, "padding"),
+                               _tup(dilation, n, "dilation"), bool(ceil_mode))
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if _values_only(input, return_indices):
+        return _max_pool_values(input, kernel_size, stride, padding, dilation, ceil_mode, 2)
     out, ind = _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2)
     return (out, ind) if return_indices else out
 
@@ -96,6 +115,8 @@ def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if _values_only(input, return_indices):
+        return _max_pool_values(input, kernel_size, stride, padding, dilation, ceil_mode, 3)
     out, ind = _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 3)
     return (out, ind) if return_indices else out
 
