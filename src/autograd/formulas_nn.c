@@ -832,14 +832,32 @@ int ctg_nn_margin_loss(ct_tensor *result, ct_tensor *input, ct_tensor *target, c
     return weight ? ct_node_save(node, 2, weight, -1) : 0;
 }
 
+/* norm over dim with ops; below eps it is the constant eps (zero gradient, like the kernel) */
+static int norm_dim_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    ct_cx AA = {.n = 0}, *Ap = &AA;
+    ct_tensor *x = in[0];
+    int64_t d = n->iv[0];
+    ct_intlist dl = {&d, x->ndim ? 1 : 0};
+    ct_tensor *nrm = X(ct_linalg_vector_norm(x, ct_scalar_f(n->dv[0]), dl, n->iv[1] != 0, -1));
+    ct_tensor *r = nrm ? WHERE(X(ct_lt(nrm, S(n->dv[1]))), X(ct_detach(nrm)), nrm) : NULL;
+    if (r && x->ndim == 0 && r->ndim) r = X(ct_reshape(r, (ct_intlist){NULL, 0}));
+    if (r) ct_tensor_retain(r);
+    ct_cx_free(Ap);
+    outs[0] = r;
+    return r ? 0 : -1;
+}
+
 static int norm_dim_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!g[0]) return 0;
     ct_tensor *x = ct_node_saved(n, 0);
     if (!x) return -1;
-    ct_tensor *r = ct_nn_norm_dim_backward(g[0], x, n->dv[0], (int)n->iv[0], n->iv[1] != 0, n->dv[1]);
-    r = mark(r, n, g[0], x);
+    int rc;
+    if (ct_grad_enabled())
+        rc = ct_nn_composite_backward(n, &x, 1, g, norm_dim_fwd, gi);
+    else
+        rc = put(n, gi, 0, ct_nn_norm_dim_backward(g[0], x, n->dv[0], (int)n->iv[0], n->iv[1] != 0, n->dv[1]));
     ct_tensor_release(x);
-    return put(n, gi, 0, r);
+    return rc;
 }
 
 int ctg_nn_norm_dim(ct_tensor *result, ct_tensor *self, double p, int64_t dim, bool keepdim, double eps) {
@@ -854,16 +872,49 @@ int ctg_nn_norm_dim(ct_tensor *result, ct_tensor *self, double p, int64_t dim, b
     return ct_node_save(node, 0, self, -1);
 }
 
+/* cosine similarity with ops: mode 0 sum(a*b) / (max(|a|, eps) max(|b|, eps)), mode 1
+ * sum(a*b) / sqrt((|a|^2 + 1e-12)(|b|^2 + 1e-12)) */
+static int cosine_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    ct_cx AA = {.n = 0}, *Ap = &AA;
+    int64_t shape[CT_MAX_DIM];
+    int nd = ct_broadcast_shapes(in[0]->sizes, in[0]->ndim, in[1]->sizes, in[1]->ndim, shape, "cosine_similarity");
+    if (nd < 0) return -1;
+    ct_tensor *a = X(ct_expand(in[0], (ct_intlist){shape, nd}, false));
+    ct_tensor *b = X(ct_expand(in[1], (ct_intlist){shape, nd}, false));
+    int64_t d = n->iv[0];
+    ct_intlist dl = {&d, nd ? 1 : 0};
+    ct_tensor *dot = X(ct_sum(MUL(a, b), dl, false, -1));
+    ct_tensor *saa = X(ct_sum(MUL(a, a), dl, false, -1)), *sbb = X(ct_sum(MUL(b, b), dl, false, -1));
+    ct_tensor *den;
+    if (n->iv[1] == 0) {
+        ct_tensor *na = X(ct_clamp_min(X(ct_sqrt(saa)), ct_scalar_f(n->dv[0])));
+        ct_tensor *nb = X(ct_clamp_min(X(ct_sqrt(sbb)), ct_scalar_f(n->dv[0])));
+        den = MUL(na, nb);
+    } else {
+        den = X(ct_sqrt(MUL(ADDS(saa, 1e-12), ADDS(sbb, 1e-12))));
+    }
+    ct_tensor *r = DIV(dot, den);
+    if (r) ct_tensor_retain(r);
+    ct_cx_free(Ap);
+    outs[0] = r;
+    return r ? 0 : -1;
+}
+
 static int cosine_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!g[0]) return 0;
     ct_tensor *a = ct_node_saved(n, 0);
     ct_tensor *b = a ? ct_node_saved(n, 1) : NULL;
     int rc = -1;
     if (!b) goto done;
+    if (ct_grad_enabled()) {
+        ct_tensor *sv[2] = {a, b};
+        rc = ct_nn_composite_backward(n, sv, 1, g, cosine_fwd, gi);
+        goto done;
+    }
     for (int k = 0; k < 2; k++)
         if (ct_node_needs_grad(n, k)) {
             ct_tensor *r = ct_nn_cosine_similarity_backward(g[0], a, b, n->iv[0], n->dv[0], n->iv[1], k);
-            if (put(n, gi, k, mark(r, n, g[0], a))) goto done;
+            if (put(n, gi, k, r)) goto done;
         }
     rc = 0;
 done:
@@ -890,9 +941,43 @@ static int embedding_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!g[0] || !ct_node_needs_grad(n, 0)) return 0;
     ct_tensor *ix = ct_node_saved(n, 0);
     if (!ix) return -1;
-    ct_tensor *r = ct_nn_embedding_backward(g[0], ix, n->iv[0], n->iv[1], n->iv[2] != 0, n->in_meta[0].dtype);
+    int rc;
+    if (ct_grad_enabled()) { /* create_graph: index_add of the (scaled, padding-masked) gradient rows */
+        ct_cx AA = {.n = 0}, *Ap = &AA;
+        int64_t num = n->iv[0], D = n->in_meta[0].sizes[1], m1 = -1, g2[2] = {-1, D}, wsz[2] = {num, D};
+        ct_tensor *flat = X(ct_reshape(ix, (ct_intlist){&m1, 1}));
+        ct_tensor *gr = X(ct_reshape(g[0], (ct_intlist){g2, 2}));
+        bool prev = ct_set_grad_enabled(false);
+        ct_tensor *f = NULL, *c = NULL;
+        ct_tensor *fl = X(ct_to_dtype(flat, CT_INT64, false));
+        if (n->iv[1] >= 0) {
+            f = X(ct_ones_like(fl, n->in_meta[0].dtype, -1));
+            f = X(ct_unsqueeze(X(ct_masked_fill_Scalar(f, X(ct_eq(fl, X(ct_scalar_tensor_i64(n->iv[1], CT_INT64)))),
+                                                       ct_scalar_i(0))), 1));
+        }
+        if (n->iv[2]) {
+            ct_tensor *cnt = X(ct_to_dtype(X(ct_bincount(fl, NULL, num)), n->in_meta[0].dtype, false));
+            c = X(ct_unsqueeze(X(ct_index_select(cnt, 0, fl)), 1));
+        }
+        ct_set_grad_enabled(prev);
+        if (f) gr = MUL(gr, f);
+        /* scale_grad_by_freq: the value is scaled, but (like torch's embedding double backward)
+         * the derivative w.r.t. the incoming gradient is not */
+        if (c) gr = ADD(gr, X(ct_detach(SUB(DIV(gr, c), gr))));
+        ct_tensor *z = X(ct_zeros((ct_intlist){wsz, 2}, n->in_meta[0].dtype, -1));
+        ct_tensor *r = Ap->fail ? NULL : ct_index_add(z, 0, flat, gr, ct_scalar_i(1));
+        if (r && !ct_tensor_requires_grad(r)) {
+            ct_tensor *a = attach_to(n->name, r, ix);
+            ct_tensor_release(r);
+            r = a;
+        }
+        ct_cx_free(Ap);
+        rc = put(n, gi, 0, r);
+    } else {
+        rc = put(n, gi, 0, ct_nn_embedding_backward(g[0], ix, n->iv[0], n->iv[1], n->iv[2] != 0, n->in_meta[0].dtype));
+    }
     ct_tensor_release(ix);
-    return put(n, gi, 0, mark(r, n, g[0], NULL));
+    return rc;
 }
 
 int ctg_nn_embedding(ct_tensor *result, ct_tensor *weight, ct_tensor *indices, int64_t padding_idx,
