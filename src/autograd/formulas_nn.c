@@ -84,6 +84,14 @@ int ct_nn_composite_backward(ct_node *n, ct_tensor *const *saved, int n_outs, ct
     }
 done:
     ct_set_grad_enabled(prev);
+    if (!rc && !prev) /* first-order use (no create_graph): plain gradients */
+        for (int i = 0; i < ni; i++)
+            if (gi[i]) {
+                ct_tensor *d = ct_detach(gi[i]);
+                ct_tensor_release(gi[i]);
+                gi[i] = d;
+                if (!d) rc = -1;
+            }
     for (int i = 0; i < MAXIN; i++) {
         if (al[i]) ct_tensor_release(al[i]);
         if (bnd[i]) ct_node_release(bnd[i]);

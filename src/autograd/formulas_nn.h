@@ -47,7 +47,7 @@ static inline void ct_cx_free(ct_cx *A) {
  * new references (NULL outputs allowed). 0 or -1. */
 typedef int (*ct_composite_fwd)(ct_node *n, ct_tensor *const *ins, ct_tensor **outs);
 /* gi[i] (for the inputs needing grad) = the gradient of fwd's outputs weighted by g, built
- * from recorded ops. saved: n->n_inputs tensors (NULL allowed; borrowed). 0 or -1. */
+ * from recorded ops (detached when called with grad mode off, i.e. outside create_graph). saved: n->n_inputs tensors (NULL allowed; borrowed). 0 or -1. */
 int ct_nn_composite_backward(ct_node *n, ct_tensor *const *saved, int n_outs, ct_tensor *const *g,
                              ct_composite_fwd fwd, ct_tensor **gi);
 /* Wrapped-number float64 scalar tensor (new ref). */

@@ -82,7 +82,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if attn_mask is not None:
         if attn_mask.dtype == ctorch.bool:
             attn_mask = _bool_to_additive(attn_mask, query.dtype, False)
-        m3 = attn_mask.detach().expand(batch + (L, S)).reshape(N, L, S)
+        m3 = attn_mask.expand(batch + (L, S)).reshape(N, L, S)
     d3 = _dropout_mask((N, L, S), dropout_p, query.dtype) if dropout_p > 0 else None
     out, _ = _sdpa_kernel()(q3, k3, v3, m3, d3, bool(is_causal), float(scale), False)
     return out.reshape(batch + (L, Ev))
@@ -194,7 +194,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if not training:
         dropout_p = 0.0
     N = bsz * num_heads
-    m3 = attn_mask.detach().expand(N, tgt_len, src_len) if attn_mask is not None else None
+    m3 = attn_mask.expand(N, tgt_len, src_len) if attn_mask is not None else None
     d3 = _dropout_mask((N, tgt_len, src_len), dropout_p, dtype) if dropout_p > 0 else None
     out, w = _sdpa_kernel()(q, k, v, m3, d3, False, 1.0 / math.sqrt(head_dim), bool(need_weights))
     out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
