@@ -4,7 +4,7 @@
  * work: avg_pool <-> avg_pool_backward, adaptive_avg_pool <-> adaptive_avg_pool_backward,
  * and the index pair pool_scatter_add <-> pool_gather that carries max pools (forward
  * indices), adaptive max pools and max_unpool. lp_pool's backward is a dedicated kernel
- * (nn_lp_pool_backward, not recorded: no double backward through lp_pool). */
+ * (nn_lp_pool_backward); under create_graph it is torch's composite differentiated instead. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,17 +244,36 @@ int ctg_nn_adaptive_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output,
 
 /* ------------------------------------------------------------------ lp pool */
 
+/* torch's composite: (sign(a) relu(|a|) prod(k))^(1/p), a = avg_pool(x^p) (create_graph path) */
+static int lp_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    const pool_params *pp = n->payload;
+    int64_t zeros[3] = {0, 0, 0}, kprod = 1;
+    for (int i = 0; i < pp->nk; i++) kprod *= pp->k[i];
+    ct_tensor *pw = ct_nn_scalar(pp->norm), *ip = ct_nn_scalar(1.0 / pp->norm), *kp = ct_nn_scalar((double)kprod);
+    ct_tensor *xp = (pw && ip && kp) ? ct_pow(in[0], pw) : NULL;
+    ct_tensor *a = xp ? ct_nn_avg_pool(xp, L(pp->k, pp->nk), L(pp->s, pp->ns), L(zeros, pp->nk), pp->ceil_mode, true,
+                                       NULL) : NULL;
+    ct_tensor *sg = a ? ct_sign(a) : NULL, *ab = sg ? ct_abs(a) : NULL;
+    ct_tensor *rl = ab ? ct_clamp_min(ab, ct_scalar_i(0)) : NULL, *m = rl ? ct_mul(sg, rl) : NULL;
+    ct_tensor *mk = m ? ct_mul(m, kp) : NULL;
+    outs[0] = mk ? ct_pow(mk, ip) : NULL;
+    ct_tensor *tmp[] = {pw, ip, kp, xp, a, sg, ab, rl, m, mk};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) ct_tensor_release(tmp[i]);
+    return outs[0] ? 0 : -1;
+}
+
 static int lp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     const pool_params *pp = n->payload;
     ct_tensor *x = ct_node_saved(n, 0);
+    if (x && ct_grad_enabled()) {
+        int rc = ct_nn_composite_backward(n, &x, 1, g, lp_fwd, gi);
+        ct_tensor_release(x);
+        return rc;
+    }
     ct_tensor *y = x ? ct_node_saved(n, 1) : NULL;
-    bool prev = ct_set_grad_enabled(false);
     ct_tensor *r = y ? ct_nn_lp_pool_backward(g[0], x, y, pp->norm, L(pp->k, pp->nk), L(pp->s, pp->ns), pp->ceil_mode)
                      : NULL;
-    ct_set_grad_enabled(prev);
     int rc = put(n, gi, 0, r);
-    ct_tensor *deps[2] = {g[0], x};
-    if (!rc) rc = ct_nn_once_differentiable("LpPoolBackwardBackward0", 1, gi, 2, deps);
     ct_tensor_release(x);
     ct_tensor_release(y);
     return rc;

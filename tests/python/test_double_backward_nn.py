@@ -438,3 +438,25 @@ def test_first_order_values_unchanged_float32():
         g2, = ctorch.autograd.grad(f(x), x, create_graph=True)
         assert g1.grad_fn is None and g2.requires_grad
         np.testing.assert_allclose(_np(g2), _np(g1), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- C ops with fused backwards (C API)
+
+def test_c_local_response_norm_double_backward():
+    nn = ctorch._C._ns_nn
+    for size, k, shape in [(3, 1.0, (2, 5, 3, 2)), (4, 2.0, (2, 5, 3))]:
+        dbl(lambda l, x: nn.local_response_norm(x, size, 0.1, 0.75, k) if l is ctorch
+            else F(l).local_response_norm(x, size, 0.1, 0.75, k), [shape])
+
+
+def test_c_lp_pool_double_backward():
+    nn = ctorch._C._ns_nn
+    dbl(lambda l, x: nn.lp_pool(x.abs() + 0.2, 2.0, [2, 2], [2, 2], False) if l is ctorch
+        else F(l).lp_pool2d(x.abs() + 0.2, 2.0, 2, 2), [(1, 2, 4, 4)])
+    dbl(lambda l, x: nn.lp_pool(x.abs() + 0.2, 3.0, [3], [2], True) if l is ctorch
+        else F(l).lp_pool1d(x.abs() + 0.2, 3.0, 3, 2, ceil_mode=True), [(1, 2, 8)])
+
+
+def test_python_lp_pool_and_lrn_double_backward():
+    dbl(lambda l, x: F(l).lp_pool2d(x.abs() + 0.2, 2.0, 2), [(1, 2, 4, 4)])
+    dbl(lambda l, x: F(l).local_response_norm(x, 3), [(2, 5, 3)])
