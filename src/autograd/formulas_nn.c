@@ -68,6 +68,13 @@ int ct_nn_composite_backward(ct_node *n, ct_tensor *const *saved, int n_outs, ct
     if (rc) goto done;
     for (int k = 0; k < nw && !rc; k++) {
         int i = wi[k];
+        if (!res[k] && ct_node_needs_grad(n, i)) { /* not reached by the composite: a zero gradient, as torch */
+            res[k] = ct_zeros((ct_intlist){n->in_meta[i].sizes, n->in_meta[i].ndim}, n->in_meta[i].dtype, -1);
+            if (!res[k]) {
+                rc = -1;
+                break;
+            }
+        }
         if (res[k] && ct_node_needs_grad(n, i)) {
             ct_tensor *r = res[k];
             if (!ct_tensor_requires_grad(r)) { /* constant in the inputs: keep it attached to the input */

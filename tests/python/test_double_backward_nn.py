@@ -460,3 +460,19 @@ def test_c_lp_pool_double_backward():
 def test_python_lp_pool_and_lrn_double_backward():
     dbl(lambda l, x: F(l).lp_pool2d(x.abs() + 0.2, 2.0, 2), [(1, 2, 4, 4)])
     dbl(lambda l, x: F(l).local_response_norm(x, 3), [(2, 5, 3)])
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("pad", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [False, True])
+def test_grid_sample_double_backward(mode, pad, align):
+    for shapes in ([(2, 3, 4, 5), (2, 3, 2, 2)], [(1, 2, 3, 4, 3), (1, 2, 2, 3, 3)]):
+        dbl(lambda l, x, g: F(l).grid_sample(x, g * 1.3, mode=mode, padding_mode=pad, align_corners=align), shapes)
+
+
+def test_grid_sample_affine_grid_gradgradcheck():
+    x = ctorch.randn(1, 2, 3, 3, dtype=ctorch.float64, requires_grad=True)
+    theta = ctorch.tensor([[[0.9, 0.2, 0.1], [-0.1, 1.1, 0.05]]], dtype=ctorch.float64, requires_grad=True)
+    assert ctorch.autograd.gradgradcheck(
+        lambda a, t: F(ctorch).grid_sample(a, F(ctorch).affine_grid(t, (1, 2, 2, 2), align_corners=False),
+                                           align_corners=False), (x, theta))
