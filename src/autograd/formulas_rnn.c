@@ -5,6 +5,7 @@
  * products and gradient penalties through LSTMs and attention work. The input projection GEMM and
  * everything around the layer are ordinary differentiable ops recorded by the caller. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd_internal.h"
@@ -30,15 +31,15 @@ static int rnn_layer_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
     bool reverse = n->iv[1] != 0;
     int64_t B = n->iv[2], H = n->iv[3], T = bs_t->numel;
     const int64_t *bs = ct_tensor_data(bs_t);
-    int64_t off[1024];
-    ct_tensor *steps[1024];
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)(T ? T : 1));
+    ct_tensor **steps = calloc((size_t)(T ? T : 1), sizeof(ct_tensor *));
     int rc = -1;
-    int64_t o = 0;
-    for (int64_t t = 0; t < T && t < 1024; t++) off[t] = o, o += bs[t];
-    if (T > 1024) {
-        ct_errorf(CT_ERR_NOT_IMPLEMENTED, "double backward through a recurrent layer supports at most 1024 steps");
+    if (!off || !steps) {
+        ct_error(CT_ERR_MEMORY, "[rnn_layer] out of memory");
         goto out;
     }
+    int64_t o = 0;
+    for (int64_t t = 0; t < T; t++) off[t] = o, o += bs[t];
     ct_tensor_retain(h);
     if (c) ct_tensor_retain(c);
     for (int64_t k = 0; k < T; k++) {
@@ -114,6 +115,8 @@ static int rnn_layer_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
     if (mode != 2 && c) ct_tensor_release(c);
     rc = outs[0] ? 0 : -1;
 out:
+    free(off);
+    free(steps);
     ct_cx_free(Ap);
     ct_tensor_release(bs_t);
     return rc;
