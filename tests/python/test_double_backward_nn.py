@@ -476,3 +476,35 @@ def test_grid_sample_affine_grid_gradgradcheck():
     assert ctorch.autograd.gradgradcheck(
         lambda a, t: F(ctorch).grid_sample(a, F(ctorch).affine_grid(t, (1, 2, 2, 2), align_corners=False),
                                            align_corners=False), (x, theta))
+
+
+def test_inplace_activations_double_backward():
+    dbl(lambda l, x: F(l).relu(x * 1, inplace=True) * x, [(4, 3)])
+    dbl(lambda l, x: F(l).leaky_relu(x * 1, 0.2, inplace=True) * x, [(4, 3)])
+    dbl(lambda l, x: F(l).elu(x * 1, inplace=True) * x, [(4, 3)])
+    dbl(lambda l, x: F(l).silu(x * 1, inplace=True) * x, [(4, 3)])
+    dbl(lambda l, x: F(l).hardtanh(x * 2, inplace=True) * x, [(4, 3)])
+
+
+def test_conv_wgan_gp_with_inplace_leaky_relu_and_norm():
+    res = []
+    rng = np.random.default_rng(7)
+    real, fake = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 2, 6, 6))
+    for lib in (torch, ctorch):
+        lib.manual_seed(0)
+        D = lib.nn.Sequential(lib.nn.Conv2d(2, 4, 3, 2, 1), lib.nn.LeakyReLU(0.2, inplace=True),
+                              lib.nn.Conv2d(4, 4, 3, 1, 1), lib.nn.LayerNorm([4, 3, 3]), lib.nn.SiLU(),
+                              lib.nn.Flatten(), lib.nn.Linear(36, 1)).double()
+        if lib is torch:
+            tD = D
+        else:
+            _copy_params(D, tD)
+        r, f = lib.tensor(real), lib.tensor(fake)
+        xi = (0.3 * r + 0.7 * f).requires_grad_(True)
+        out = D(xi)
+        g, = lib.autograd.grad(out.sum(), xi, create_graph=True)
+        gp = ((g.reshape(3, -1).norm(2, dim=1) - 1) ** 2).mean()
+        (D(f).mean() - D(r).mean() + 10 * gp).backward()
+        res.append([_np(p.grad) for p in D.parameters()])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-10)
