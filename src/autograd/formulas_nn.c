@@ -815,15 +815,71 @@ int ctg_nn_cross_entropy(ct_tensor *result, ct_tensor *input, ct_tensor *target,
 
 /* ------------------------------------------------------------------ margin losses, norms, cosine */
 
+/* multi_margin (kind 0): sum_{j != y} w[y] relu(margin - x[y] + x[j])^p / C per sample;
+ * multilabel_margin (1): sum over the target slots k before the first -1 and the non-target
+ * classes i of relu(1 - x[t_k] + x[i]) / C. With ops, unbatched inputs as one row. */
+static int margin_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    ct_cx AA = {.n = 0}, *Ap = &AA;
+    ct_tensor *x = in[0], *t = NULL, *w = NULL, *l = NULL;
+    bool unb = x->ndim == 1;
+    int64_t C = x->sizes[x->ndim - 1];
+    ct_tensor *ts = ct_node_saved(n, 1);
+    if (!ts) return -1;
+    t = X(ct_to_dtype(ts, CT_INT64, false));
+    ct_tensor_release(ts);
+    if (n->iv[3]) {
+        ct_tensor *ws = ct_node_saved(n, 2);
+        if (!ws) {
+            ct_cx_free(Ap);
+            return -1;
+        }
+        w = X(ct_detach(ws));
+        ct_tensor_release(ws);
+    }
+    ct_tensor *xr = unb ? X(ct_unsqueeze(x, 0)) : x;
+    ct_tensor *zero = S(0.0);
+    if (n->iv[0] == 0) {
+        ct_tensor *y = X(ct_reshape(t, (ct_intlist){(int64_t[]){-1, 1}, 2}));
+        ct_tensor *xy = X(ct_gather(xr, 1, y, false));
+        ct_tensor *h = X(ct_relu(ADD(SUB(S(n->dv[0]), xy), xr)));
+        if (n->iv[2] == 2) h = MUL(h, h);
+        ct_tensor *cls = X(ct_arange(ct_scalar_i(C), CT_INT64, -1));
+        h = WHERE(X(ct_eq(cls, y)), zero, h);
+        if (w) h = MUL(h, X(ct_unsqueeze(X(ct_index_select(w, 0, X(ct_reshape(y, (ct_intlist){(int64_t[]){-1}, 1})))), 1)));
+        int64_t one = 1;
+        l = MULS(X(ct_sum(h, (ct_intlist){&one, 1}, false, -1)), 1.0 / (double)C);
+    } else {
+        ct_tensor *tr = unb ? X(ct_unsqueeze(t, 0)) : t;
+        ct_tensor *valid = X(ct_cumprod(X(ct_to_dtype(X(ct_ne(tr, X(ct_scalar_tensor_i64(-1, CT_INT64)))), x->dtype,
+                                                     false)), 1, -1));
+        ct_tensor *tsafe = X(ct_masked_fill_Scalar(tr, X(ct_eq(valid, zero)), ct_scalar_i(0)));
+        ct_tensor *ist = X(ct_gt(X(ct_scatter_add(X(ct_zeros_like(xr, -1, -1)), 1, tsafe, valid)), zero));
+        ct_tensor *xt = X(ct_gather(xr, 1, tsafe, false));
+        ct_tensor *pair = X(ct_relu(ADD(SUB(S(1.0), X(ct_unsqueeze(xt, 2))), X(ct_unsqueeze(xr, 1)))));
+        ct_tensor *m = MUL(X(ct_unsqueeze(valid, 2)), X(ct_unsqueeze(X(ct_to_dtype(X(ct_logical_not(ist)), x->dtype,
+                                                                                   false)), 1)));
+        int64_t dims[2] = {1, 2};
+        l = MULS(X(ct_sum(MUL(pair, m), (ct_intlist){dims, 2}, false, -1)), 1.0 / (double)C);
+    }
+    if (unb && l) l = X(ct_squeeze_dim(l, 0));
+    ct_tensor *r = l ? reduce_cx(Ap, l, n->iv[1]) : NULL;
+    if (r) ct_tensor_retain(r);
+    ct_cx_free(Ap);
+    outs[0] = r;
+    return r ? 0 : -1;
+}
+
 static int margin_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!g[0] || !ct_node_needs_grad(n, 0)) return 0;
     ct_tensor *x = ct_node_saved(n, 0);
     ct_tensor *t = x ? ct_node_saved(n, 1) : NULL;
     ct_tensor *w = (t && n->iv[3]) ? ct_node_saved(n, 2) : NULL;
     int rc = -1;
-    if (t && (!n->iv[3] || w)) {
+    if (t && ct_grad_enabled()) {
+        rc = ct_nn_composite_backward(n, &x, 1, g, margin_fwd, gi);
+    } else if (t && (!n->iv[3] || w)) {
         ct_tensor *r = ct_nn_margin_loss_backward(g[0], x, t, w, n->iv[0], n->iv[1], n->iv[2], n->dv[0]);
-        rc = put(n, gi, 0, mark(r, n, g[0], x));
+        rc = put(n, gi, 0, r);
     }
     ct_tensor_release(x);
     ct_tensor_release(t);

@@ -201,11 +201,48 @@ def test_embedding_double_backward():
 
 
 def test_unsupported_like_torch():
-    # torch has no double backward for these either: ctorch says NotImplementedError
-    x = ctorch.randn(3, 4, dtype=ctorch.float64, requires_grad=True)
-    g, = ctorch.autograd.grad(F(ctorch).multi_margin_loss(x, ctorch.tensor(T)), x, create_graph=True)
+    # torch has no double backward for these either (RuntimeError); ctorch says NotImplementedError
+    w = ctorch.randn(5, 3, dtype=ctorch.float64, requires_grad=True)
+    y = F(ctorch).embedding_bag(ctorch.tensor([0, 2, 1, 3]), w, ctorch.tensor([0, 2]), mode="sum")
+    g, = ctorch.autograd.grad((y ** 2).sum(), w, create_graph=True)
     with pytest.raises(NotImplementedError, match="double backward"):
         g.sum().backward()
+    lp = ctorch.randn(6, 2, 4, dtype=ctorch.float64).log_softmax(2).detach().requires_grad_()
+    L = F(ctorch).ctc_loss(lp, ctorch.tensor([[1, 2], [1, 1]]), ctorch.tensor([6, 5]), ctorch.tensor([2, 2]))
+    g, = ctorch.autograd.grad(L, lp, create_graph=True)
+    with pytest.raises(NotImplementedError, match="double backward"):
+        (g ** 2).sum().backward()
+
+
+MARGIN = {
+    "multi_margin": lambda l, x, r: F(l).multi_margin_loss(x, l.tensor([1, 0, 4, 2]), reduction=r),
+    "multi_margin_p2_weight": lambda l, x, r: F(l).multi_margin_loss(
+        x, l.tensor([1, 0, 4, 2]), p=2, margin=0.7, weight=l.tensor([1.0, 2, 3, 4, 5], dtype=l.float64), reduction=r),
+    "multi_margin_unbatched": lambda l, x, r: F(l).multi_margin_loss(x[0], l.tensor(3), reduction=r),
+    "multilabel_margin": lambda l, x, r: F(l).multilabel_margin_loss(
+        x, l.tensor([[1, 2, -1, 0, 0], [0, -1, 1, 1, 2], [3, 2, 1, 0, 4], [4, 4, -1, -1, -1]]), reduction=r),
+    "multilabel_margin_unbatched": lambda l, x, r: F(l).multilabel_margin_loss(x[1], l.tensor([2, 0, -1, 1, 1]),
+                                                                               reduction=r),
+}
+
+
+@pytest.mark.parametrize("red", REDS)
+@pytest.mark.parametrize("name", sorted(MARGIN))
+def test_margin_losses_double_backward(name, red):
+    # torch has no double backward here: the create_graph gradient must equal torch's first-order
+    # one, and the second order passes gradgradcheck
+    f = MARGIN[name]
+    xa = np.random.default_rng(0).standard_normal((4, 5))
+    res = []
+    for lib in (torch, ctorch):
+        x = lib.tensor(xa, requires_grad=True)
+        y = f(lib, x, red)
+        w = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)))
+        g, = lib.autograd.grad((y * w).sum(), x, create_graph=lib is ctorch)
+        res.append(_np(g))
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-10, atol=1e-12)
+    x = ctorch.tensor(xa, requires_grad=True)
+    assert ctorch.autograd.gradgradcheck(lambda a: f(ctorch, a, red), (x,))
 
 
 def test_gradgradcheck_float64():
