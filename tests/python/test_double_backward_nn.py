@@ -545,3 +545,38 @@ def test_conv_wgan_gp_with_inplace_leaky_relu_and_norm():
         res.append([_np(p.grad) for p in D.parameters()])
     for a, b in zip(*res):
         np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-10)
+
+
+def test_sdpa_create_graph_matches_fused_first_order():
+    # dropout (same mask), causal, fully masked rows: the composite's gradients equal the kernel's
+    q = ctorch.randn(2, 4, 3, dtype=ctorch.float64, requires_grad=True)
+    k = ctorch.randn(2, 3, 3, dtype=ctorch.float64, requires_grad=True)
+    v = ctorch.randn(2, 3, 2, dtype=ctorch.float64, requires_grad=True)
+    m = ctorch.tensor([[True, False, True], [False, False, False], [True, True, True], [False, True, False]])
+    for kw in [dict(dropout_p=0.3), dict(is_causal=True), dict(attn_mask=m), dict(attn_mask=m, dropout_p=0.5)]:
+        outs = []
+        for cg in (False, True):
+            ctorch.manual_seed(3)
+            o = F(ctorch).scaled_dot_product_attention(q, k, v, **kw)
+            gs = ctorch.autograd.grad((o * o).sum(), [q, k, v], create_graph=cg)
+            outs.append([_np(g) for g in gs])
+        for a, b in zip(*outs):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+            assert not np.isnan(b).any()
+
+
+@pytest.mark.parametrize("dt", ["float32", "bfloat16"])
+def test_create_graph_low_precision(dt):
+    for f in (lambda l, x: F(l).cross_entropy(x, l.zeros(3, dtype=l.long), label_smoothing=0.1),
+              lambda l, x: F(l).gelu(x).sum(), lambda l, x: F(l).log_softmax(x, 1).pow(2).sum(),
+              lambda l, x: F(l).binary_cross_entropy_with_logits(x, x.detach().sigmoid())):
+        res = []
+        for lib in (torch, ctorch):
+            x = lib.tensor(np.random.default_rng(0).standard_normal((3, 4)), dtype=getattr(lib, dt), requires_grad=True)
+            g, = lib.autograd.grad(f(lib, x), x, create_graph=True)
+            gg, = lib.autograd.grad((g.float() ** 2).sum(), x)
+            assert g.dtype == x.dtype and gg.dtype == x.dtype
+            res.append((_np(g.float()), _np(gg.float())))
+        tol = 1e-5 if dt == "float32" else 5e-2
+        np.testing.assert_allclose(res[1][0], res[0][0], rtol=tol, atol=tol)
+        np.testing.assert_allclose(res[1][1], res[0][1], rtol=10 * tol, atol=10 * tol)
