@@ -220,25 +220,31 @@ static int sdpa_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
         ct_tensor_release(dm);
     }
     ct_tensor *o = p ? X(ct_bmm(p, v)) : NULL;
-    if (o) ct_tensor_retain(o);
+    if (o) {
+        ct_tensor_retain(o);
+        ct_tensor_retain(p);
+        outs[1] = p; /* the attention weights output (after dropout, like the kernel's) */
+    }
     ct_cx_free(Ap);
     outs[0] = o;
     return o ? 0 : -1;
 }
 
 /* saved: 0 q, 1 k, 2 v, 3 attn_mask, 4 dropout_mask; iv: causal, has mask, has dropout mask; dv: scale.
- * Inputs q, k, v and the float attn_mask, whose gradient is that of the pre-softmax scores (the
- * composite path computes it; the fused kernel covers q, k, v). */
+ * Inputs q, k, v and the float attn_mask, whose gradient is that of the pre-softmax scores;
+ * outputs: the attention output and, with need_weights, the weights. The fused kernel covers
+ * q, k, v from the output's gradient; the composite path does the rest (and create_graph). */
 static int sdpa_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
-    if (!g[0]) return 0;
+    bool gw = n->n_outputs > 1 && g[1];
+    if (!g[0] && !gw) return 0;
     ct_tensor *q = ct_node_saved(n, 0), *k = ct_node_saved(n, 1), *v = ct_node_saved(n, 2);
     ct_tensor *m = n->iv[1] ? ct_node_saved(n, 3) : NULL, *dm = n->iv[2] ? ct_node_saved(n, 4) : NULL;
     ct_tensor *r[3] = {0};
     int rc = -1;
     if (!q || !k || !v || (n->iv[1] && !m) || (n->iv[2] && !dm)) goto done;
-    if (ct_grad_enabled() || ct_node_needs_grad(n, 3)) {
+    if (ct_grad_enabled() || ct_node_needs_grad(n, 3) || gw) {
         ct_tensor *sv[4] = {q, k, v, m};
-        rc = ct_nn_composite_backward(n, sv, 1, g, sdpa_fwd, gi);
+        rc = ct_nn_composite_backward(n, sv, n->n_outputs, g, sdpa_fwd, gi);
         goto done;
     }
     if (ct_nn_sdpa_backward(g[0], q, k, v, m, dm, n->iv[0] != 0, n->dv[0], &r[0], &r[1], &r[2])) goto done;
@@ -259,10 +265,9 @@ done:;
 int ctg_nn_sdpa(ct_tensor *result0, ct_tensor *result1, ct_tensor *q, ct_tensor *k, ct_tensor *v,
                 ct_tensor *attn_mask, ct_tensor *dropout_mask, bool is_causal, double scale, bool need_weights) {
     ct_tensor *in[4] = {q, k, v, attn_mask};
-    (void)result1;
-    (void)need_weights;
     if (!ct_autograd_should_record(4, in) || !ct_dtype_is_floating(q->dtype)) return 0;
-    ct_node *node = ct_node_new("ScaledDotProductFlashAttentionForCpuBackward0", sdpa_backward, 4, in, 1);
+    ct_node *node = ct_node_new("ScaledDotProductFlashAttentionForCpuBackward0", sdpa_backward, 4, in,
+                                need_weights ? 2 : 1);
     if (!node) return -1;
     node->iv[0] = is_causal;
     node->iv[1] = attn_mask != NULL;
@@ -274,6 +279,7 @@ int ctg_nn_sdpa(ct_tensor *result0, ct_tensor *result1, ct_tensor *q, ct_tensor 
     if (!rc && attn_mask) rc = ct_node_save(node, 3, attn_mask, -1);
     if (!rc && dropout_mask) rc = ct_node_save(node, 4, dropout_mask, -1);
     if (!rc) rc = ct_node_set_output(node, result0, 0);
+    if (!rc && need_weights) rc = ct_node_set_output(node, result1, 1);
     ct_node_release(node);
     return rc;
 }

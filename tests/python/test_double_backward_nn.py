@@ -580,3 +580,27 @@ def test_create_graph_low_precision(dt):
         tol = 1e-5 if dt == "float32" else 5e-2
         np.testing.assert_allclose(res[1][0], res[0][0], rtol=tol, atol=tol)
         np.testing.assert_allclose(res[1][1], res[0][1], rtol=10 * tol, atol=10 * tol)
+
+
+@pytest.mark.parametrize("avg", [True, False])
+def test_mha_attention_weights_are_differentiable(avg):
+    # the returned attention weights carry the graph (first order and create_graph), like torch's
+    xa = np.random.default_rng(0).standard_normal((3, 2, 4))
+    res = []
+    for lib in (torch, ctorch):
+        lib.manual_seed(0)
+        m = lib.nn.MultiheadAttention(4, 2).double()
+        if lib is torch:
+            tm = m
+        else:
+            _copy_params(m, tm)
+        x = lib.tensor(xa, requires_grad=True)
+        o, w = m(x, x, x, average_attn_weights=avg)
+        assert w.requires_grad
+        ps = [x] + list(m.parameters())
+        g1 = [g for g in lib.autograd.grad((w ** 2).sum(), ps, retain_graph=True, allow_unused=True) if g is not None]
+        gs = lib.autograd.grad((o ** 2).sum() + (w ** 3).sum(), ps, create_graph=True)
+        hv = lib.autograd.grad(sum((g ** 2).sum() for g in gs), [x])
+        res.append([_np(g) for g in list(g1) + list(gs) + list(hv)])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-10)
