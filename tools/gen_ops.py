@@ -314,6 +314,8 @@ def gen_caller(op, idx):
                 L.append("        if (outo && outo != Py_None && PyTensor_Check(outo) && ctp_t(outo)->dtype != r->dtype) {")
                 L.append("            ct_errorf(CT_ERR_RUNTIME, \"Found dtype %s but expected %s\", ct_dtype_name(ctp_t(outo)->dtype), ct_dtype_name(r->dtype));")
                 L.append("            ct_tensor_release(r); goto fail; }")
+            L.append("        if (outo && outo != Py_None && ctp_out_autograd_check(\"%s\", outo, &r, 1, %s)) {"
+                     " ct_tensor_release(r); goto fail; }" % (op.name, "true" if "autograd" in op.attrs else "false"))
             L.append("        if (outo && outo != Py_None) { res = ctp_write_out(outo, r); ct_tensor_release(r); goto done; }")
         if r == "self":
             L.append("        res = ctp_wrap_self(self_obj ? self_obj : a[0], r);")
@@ -332,6 +334,9 @@ def gen_caller(op, idx):
         st = "&rt_%s" % op.cname if any(op.ret_names) else "NULL"
         if has_out:  # out=(t0, t1, ...): each result written into its tensor, those returned
             L.append("      PyObject *outo = a[%d];" % len(op.params))
+            L.append("      if (outo && outo != Py_None && ctp_out_autograd_check(\"%s\", outo, rs, %d, %s)) {"
+                     " for (int k = 0; k < %d; k++) ct_tensor_release(rs[k]); goto fail; }"
+                     % (op.name, op.ret_n, "true" if "autograd" in op.attrs else "false", op.ret_n))
             L.append("      if (outo && outo != Py_None) { res = write_out_tuple(outo, rs, %d, %s); goto done; }"
                      % (op.ret_n, st))
         L.append("      res = ctp_wrap_tuple(rs, %d, %s); }" % (op.ret_n, st))

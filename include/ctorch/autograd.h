@@ -34,6 +34,7 @@ struct ct_autograd_meta {
     int output_nr;
     ct_node *grad_acc;    /* weak; the leaf's AccumulateGrad node while it exists */
     void *hooks;          /* tensor hooks (ct_hook list), owned */
+    int64_t view_version; /* views: storage version their grad_fn is current for (NOTE [ Views after in-place ]) */
 };
 
 CT_API bool ct_tensor_requires_grad(const ct_tensor *t);

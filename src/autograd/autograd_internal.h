@@ -27,6 +27,8 @@ ct_tensor *ct_sum_to_dims(ct_tensor *grad, const int64_t *dims, int nd);
 /* Mark result (a recorded view of self) so in-place ops on it are refused: call after the
  * node is recorded, for every op returning a view of a tensor that requires grad. */
 void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self);
+/* A view's grad_fn was just set for its current contents (NOTE [ Views after in-place ]). */
+void ct_autograd_view_fresh(ct_tensor *t);
 /* History of self after copy_(self, src). */
 int ct_autograd_after_copy_(ct_tensor *self, ct_tensor *src);
 

@@ -89,7 +89,8 @@ int ct_autograd_inplace_begin(ct_tensor *self, int n, ct_tensor *const *inputs) 
  * over (B's old history, R) -- gradient of the old B is the incoming gradient with V's
  * region zeroed, gradient of R is that region -- and V becomes as_strided(B) of the new
  * history. The base must be contiguous (so V's storage positions map to B's flat index).
- * Other views of B taken before the write keep their old history (torch regenerates them). */
+ * Other views of B taken before the write get a fresh as_strided history of B on their next use
+ * (NOTE [ Views after in-place ] in meta.c), as in torch. */
 static int copyslices_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     const int64_t *geo = n->payload; /* [nd, rel_offset, sizes..., strides...] */
     int nd = (int)geo[0];
@@ -168,6 +169,7 @@ static int rebase_view(ct_tensor *view, ct_tensor *result) {
     rc = 0;
     if (t->autograd && t->autograd->grad_fn) rc = ct_node_set_output(t->autograd->grad_fn, view, t->autograd->output_nr);
     ct_tensor_release(t);
+    ct_autograd_view_fresh(view);
     return rc;
 }
 
@@ -395,6 +397,7 @@ void ct_autograd_mark_view(ct_tensor *result, ct_tensor *self) {
     ct_tensor_retain(base);
     ct_tensor_release(result->autograd->view_base);
     result->autograd->view_base = base;
+    result->autograd->view_version = result->storage->version;
 }
 #define mark_view ct_autograd_mark_view
 

@@ -116,8 +116,11 @@ static ct_tensor *eq_mask(ct_tensor *a, ct_tensor *b) {
 
 /* ------------------------------------------------------------------ index items payload */
 
+/* index tensors are kept with their storage version: like torch's saved indices, modifying
+ * one in place before the backward is an error (items_check) */
 typedef struct ix_items {
     int n;
+    int64_t *ver;
     ct_index_item it[];
 } ix_items;
 
@@ -126,20 +129,56 @@ static void items_destroy(ct_node *node) {
     if (!p) return;
     for (int i = 0; i < p->n; i++)
         if (p->it[i].kind == CT_INDEX_TENSOR) ct_tensor_release(p->it[i].tensor);
+    free(p->ver);
     free(p);
     node->payload = NULL;
 }
 
+static bool is_advanced(const ct_index_item *it);
+
 static int attach_items(ct_node *node, const ct_index_item *items, int n) {
     ix_items *p = malloc(sizeof *p + sizeof(ct_index_item) * (size_t)(n > 0 ? n : 1));
-    if (!p) return ct_errorf(CT_ERR_MEMORY, "[autograd] out of memory");
+    int64_t *ver = p ? malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
+    if (!ver) {
+        free(p);
+        return ct_errorf(CT_ERR_MEMORY, "[autograd] out of memory");
+    }
     p->n = n;
+    p->ver = ver;
     for (int i = 0; i < n; i++) {
         p->it[i] = items[i];
-        if (items[i].kind == CT_INDEX_TENSOR) ct_tensor_retain(items[i].tensor);
+        ver[i] = 0;
+        if (items[i].kind == CT_INDEX_TENSOR && !is_advanced(&items[i])) { /* 0-dim integer: its value now */
+            ct_tensor *c = ct_contig_as(items[i].tensor, CT_INT64);
+            if (!c) {
+                p->n = i;
+                node->payload = p;
+                node->destroy = items_destroy;
+                return -1;
+            }
+            p->it[i] = ct_index_int(*(const int64_t *)ct_tensor_data(c));
+            ct_tensor_release(c);
+        } else if (items[i].kind == CT_INDEX_TENSOR) {
+            ct_tensor_retain(items[i].tensor);
+            ver[i] = items[i].tensor->storage->version;
+        }
     }
     node->payload = p;
     node->destroy = items_destroy;
+    return 0;
+}
+
+static int items_check(const ct_node *node, const ix_items *p) {
+    for (int i = 0; i < p->n; i++) {
+        const ct_tensor *t = p->it[i].tensor;
+        if (p->it[i].kind != CT_INDEX_TENSOR || !is_advanced(&p->it[i]) || t->storage->version == p->ver[i]) continue;
+        char b[128];
+        return ct_errorf(CT_ERR_RUNTIME,
+                         "one of the variables needed for gradient computation has been modified by an inplace "
+                         "operation: [%s %s] is at version %lld; expected version %lld instead. Hint: the backward "
+                         "node is %s.", ct_dtype_name(t->dtype), ct_shape_str(t->sizes, t->ndim, b, sizeof b),
+                         (long long)t->storage->version, (long long)p->ver[i], node->name);
+    }
     return 0;
 }
 
@@ -234,6 +273,7 @@ const char *ct_index_setitem_name(const ct_tensor *self, const ct_index_item *it
 
 static int getitem_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ix_items *p = n->payload;
+    if (items_check(n, p)) return -1;
     ct_tensor *z = zeros_meta(&n->in_meta[0], g[0]->dtype);
     if (!z) return -1;
     if (!(ct_grad_enabled() && ct_tensor_requires_grad(g[0]))) {
@@ -262,6 +302,7 @@ int ctg_tensor_index(ct_tensor *result, ct_tensor *self, const ct_index_item *it
 
 static int index_put_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ix_items *p = n->payload;
+    if (items_check(n, p)) return -1;
     if (ct_node_needs_grad(n, 0)) {
         ct_tensor *r;
         if (n->iv[0]) {

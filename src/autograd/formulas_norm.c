@@ -2,9 +2,9 @@
  * come from the fused backward kernels in src/kernels/cpu/norm.c (one pass per channel /
  * row). Under create_graph (grad mode on during the backward) batch/layer/group/rms norm use
  * a composite of recorded ops instead (norm_backward_composite, with the differentiable
- * nn_rsqrt_eps), so double backward works. nn_local_response_norm's backward is fused only (the
- * Python F.local_response_norm is torch's composite instead):
- * its gradient is once differentiable (NOTE [ Once-differentiable nn backwards ]). Node names
+ * nn_rsqrt_eps), so double backward works. nn_local_response_norm (the C op; the Python
+ * F.local_response_norm is torch's composite) does the same with the gradient of a composite
+ * forward (NOTE [ Double backward through fused nn kernels ]). Node names
  * are torch's, except rms norm (torch records a composite there). */
 #include "formulas_nn.h"
 #include "../kernels/cpu/norm.h"
@@ -324,23 +324,42 @@ int ctg_nn_rms_norm(ct_tensor *result0, ct_tensor *result1, ct_tensor *input, ct
     return rc;
 }
 
-/* local response norm: fused backward kernel (torch records a composite of pow/avg_pool/div) */
+/* local response norm: fused backward kernel; under create_graph the gradient of torch's
+ * composite x / (k + alpha * avg over size channels of x^2)^beta (zero padding size/2 before,
+ * (size-1)/2 after) */
+static int lrn_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    ct_tensor *x = in[0];
+    int64_t size = n->iv[0], N = x->sizes[0], C = x->sizes[1], v4[4] = {N, 1, C, -1};
+    int64_t k2[2] = {size, 1}, s2[2] = {1, 1}, p2[2] = {size / 2, 0};
+    ct_tensor *al = scal(n->dv[0], 0), *kk = scal(n->dv[2], 0), *be = scal(n->dv[1], 0);
+    ct_tensor *sq = (al && kk && be) ? ct_mul(x, x) : NULL;
+    ct_tensor *r4 = sq ? ct_reshape(sq, (ct_intlist){v4, 4}) : NULL;
+    ct_tensor *av = r4 ? ct_nn_avg_pool(r4, (ct_intlist){k2, 2}, (ct_intlist){s2, 2}, (ct_intlist){p2, 2}, false, true,
+                                        NULL) : NULL;
+    ct_tensor *nr = av ? ct_narrow(av, 2, 0, C) : NULL;
+    ct_tensor *rs = nr ? ct_reshape(nr, (ct_intlist){x->sizes, x->ndim}) : NULL;
+    ct_tensor *ma = rs ? ct_mul(rs, al) : NULL, *ad = ma ? ct_add(ma, kk, ct_scalar_i(1)) : NULL;
+    ct_tensor *pw = ad ? ct_pow(ad, be) : NULL;
+    outs[0] = pw ? ct_div(x, pw, NULL) : NULL;
+    ct_tensor *tmp[] = {al, kk, be, sq, r4, av, nr, rs, ma, ad, pw};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) ct_tensor_release(tmp[i]);
+    return outs[0] ? 0 : -1;
+}
+
 static int lrn_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ct_tensor *x = ct_node_saved(n, 0);
     if (!x) return -1;
-    bool prev = ct_set_grad_enabled(false);
-    ct_tensor *r = ct_nn_lrn_bwd(g[0], x, n->iv[0], n->dv[0], n->dv[1], n->dv[2]);
-    ct_set_grad_enabled(prev);
-    if (!r) {
+    if (ct_grad_enabled() && x->numel) {
+        int rc = ct_nn_composite_backward(n, &x, 1, g, lrn_fwd, gi);
         ct_tensor_release(x);
-        return -1;
+        return rc;
     }
+    ct_tensor *r = ct_nn_lrn_bwd(g[0], x, n->iv[0], n->dv[0], n->dv[1], n->dv[2]);
+    ct_tensor_release(x);
+    if (!r) return -1;
     gi[0] = ct_sum_to_meta(r, &n->in_meta[0]);
     ct_tensor_release(r);
-    ct_tensor *deps[2] = {g[0], x};
-    int rc = gi[0] ? ct_nn_once_differentiable("LocalResponseNormBackwardBackward0", 1, gi, 2, deps) : -1;
-    ct_tensor_release(x);
-    return rc;
+    return gi[0] ? 0 : -1;
 }
 
 int ctg_nn_local_response_norm(ct_tensor *result, ct_tensor *self, int64_t size, double alpha, double beta, double k) {

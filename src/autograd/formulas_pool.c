@@ -4,7 +4,7 @@
  * work: avg_pool <-> avg_pool_backward, adaptive_avg_pool <-> adaptive_avg_pool_backward,
  * and the index pair pool_scatter_add <-> pool_gather that carries max pools (forward
  * indices), adaptive max pools and max_unpool. lp_pool's backward is a dedicated kernel
- * (nn_lp_pool_backward, not recorded: no double backward through lp_pool). */
+ * (nn_lp_pool_backward); under create_graph it is torch's composite differentiated instead. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,17 +244,36 @@ int ctg_nn_adaptive_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output,
 
 /* ------------------------------------------------------------------ lp pool */
 
+/* torch's composite: (sign(a) relu(|a|) prod(k))^(1/p), a = avg_pool(x^p) (create_graph path) */
+static int lp_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    const pool_params *pp = n->payload;
+    int64_t zeros[3] = {0, 0, 0}, kprod = 1;
+    for (int i = 0; i < pp->nk; i++) kprod *= pp->k[i];
+    ct_tensor *pw = ct_nn_scalar(pp->norm), *ip = ct_nn_scalar(1.0 / pp->norm), *kp = ct_nn_scalar((double)kprod);
+    ct_tensor *xp = (pw && ip && kp) ? ct_pow(in[0], pw) : NULL;
+    ct_tensor *a = xp ? ct_nn_avg_pool(xp, L(pp->k, pp->nk), L(pp->s, pp->ns), L(zeros, pp->nk), pp->ceil_mode, true,
+                                       NULL) : NULL;
+    ct_tensor *sg = a ? ct_sign(a) : NULL, *ab = sg ? ct_abs(a) : NULL;
+    ct_tensor *rl = ab ? ct_clamp_min(ab, ct_scalar_i(0)) : NULL, *m = rl ? ct_mul(sg, rl) : NULL;
+    ct_tensor *mk = m ? ct_mul(m, kp) : NULL;
+    outs[0] = mk ? ct_pow(mk, ip) : NULL;
+    ct_tensor *tmp[] = {pw, ip, kp, xp, a, sg, ab, rl, m, mk};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) ct_tensor_release(tmp[i]);
+    return outs[0] ? 0 : -1;
+}
+
 static int lp_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     const pool_params *pp = n->payload;
     ct_tensor *x = ct_node_saved(n, 0);
+    if (x && ct_grad_enabled()) {
+        int rc = ct_nn_composite_backward(n, &x, 1, g, lp_fwd, gi);
+        ct_tensor_release(x);
+        return rc;
+    }
     ct_tensor *y = x ? ct_node_saved(n, 1) : NULL;
-    bool prev = ct_set_grad_enabled(false);
     ct_tensor *r = y ? ct_nn_lp_pool_backward(g[0], x, y, pp->norm, L(pp->k, pp->nk), L(pp->s, pp->ns), pp->ceil_mode)
                      : NULL;
-    ct_set_grad_enabled(prev);
     int rc = put(n, gi, 0, r);
-    ct_tensor *deps[2] = {g[0], x};
-    if (!rc) rc = ct_nn_once_differentiable("LpPoolBackwardBackward0", 1, gi, 2, deps);
     ct_tensor_release(x);
     ct_tensor_release(y);
     return rc;
@@ -368,11 +387,148 @@ int ctg_nn_upsample_backward(ct_tensor *result, ct_tensor *grad_output, ct_intli
 
 /* ------------------------------------------------------------------ grid_sample, affine_grid */
 
+/* grid_sample from recorded ops (create_graph path): source coordinates (unnormalize, then the
+ * padding mode's clip / reflection), then bilinear / nearest taps gathered from the flattened
+ * input and weighted; out-of-range taps read zero (the kernels have no bicubic mode). */
+#define GX(expr) (Ap->fail ? NULL : ct_cx_keep(Ap, (expr)))
+#define GS(v) GX(ct_nn_scalar(v))
+
+static ct_tensor *gs_clip(ct_cx *Ap, ct_tensor *c, int64_t size) {
+    ct_scalar lo = ct_scalar_f(0), hi = ct_scalar_f((double)(size - 1));
+    return GX(ct_clamp(c, &lo, &hi));
+}
+
+/* torch's reflect_coordinates over [twice_low/2, twice_high/2] */
+static ct_tensor *gs_reflect(ct_cx *Ap, ct_tensor *c, int64_t twice_low, int64_t twice_high) {
+    if (twice_low == twice_high) return GX(ct_mul(c, GS(0.0)));
+    double mn = twice_low / 2.0, span = (twice_high - twice_low) / 2.0;
+    ct_tensor *in = GX(ct_abs(GX(ct_sub(c, GS(mn), ct_scalar_i(1)))));
+    ct_tensor *fl = GX(ct_floor(GX(ct_div(in, GS(span), NULL))));
+    ct_tensor *extra = GX(ct_sub(in, GX(ct_mul(fl, GS(span))), ct_scalar_i(1)));
+    ct_tensor *half = GX(ct_floor(GX(ct_mul(fl, GS(0.5)))));
+    ct_tensor *even = GX(ct_eq(GX(ct_sub(fl, GX(ct_mul(half, GS(2.0))), ct_scalar_i(1))), GS(0.0)));
+    ct_tensor *a = GX(ct_add(extra, GS(mn), ct_scalar_i(1)));
+    ct_tensor *b = GX(ct_add(GX(ct_sub(GS(span), extra, ct_scalar_i(1))), GS(mn), ct_scalar_i(1)));
+    return GX(ct_where_self(even, a, b));
+}
+
+static ct_tensor *gs_coords(ct_cx *Ap, ct_tensor *c, int64_t size, int64_t pad, bool align) {
+    if (pad == 1) return gs_clip(Ap, c, size);
+    if (pad == 2) {
+        ct_tensor *r = align ? gs_reflect(Ap, c, 0, 2 * (size - 1)) : gs_reflect(Ap, c, -1, 2 * size - 1);
+        return r ? gs_clip(Ap, r, size) : NULL;
+    }
+    return c;
+}
+
+typedef struct {
+    ct_tensor *flat; /* (N, C, P) */
+    int nd;
+    int64_t N, C, Q, sz[3], st[3];
+} gs_ctx;
+
+/* sum of weight * input at integer-valued (float) positions idx[d] (N, Q), zero out of range */
+static ct_tensor *gs_tap(ct_cx *Ap, const gs_ctx *G, ct_tensor *const *idx, ct_tensor *w) {
+    ct_tensor *lin = NULL, *valid = NULL;
+    for (int d = 0; d < G->nd; d++) {
+        ct_tensor *ok = GX(ct_logical_and(GX(ct_ge(idx[d], GS(0.0))), GX(ct_le(idx[d], GS((double)(G->sz[d] - 1))))));
+        valid = valid ? GX(ct_logical_and(valid, ok)) : ok;
+        ct_tensor *cl = gs_clip(Ap, idx[d], G->sz[d]);
+        ct_tensor *term = GX(ct_mul(cl, GS((double)G->st[d])));
+        lin = lin ? GX(ct_add(lin, term, ct_scalar_i(1))) : term;
+    }
+    int64_t e[3] = {G->N, G->C, G->Q};
+    ct_tensor *li = GX(ct_expand(GX(ct_unsqueeze(GX(ct_to_dtype(lin, CT_INT64, false)), 1)), (ct_intlist){e, 3}, false));
+    ct_tensor *v = GX(ct_gather(G->flat, 2, li, false));
+    ct_tensor *vw = w ? GX(ct_where_self(valid, w, GS(0.0))) : GX(ct_to_dtype(valid, G->flat->dtype, false));
+    return GX(ct_mul(v, GX(ct_unsqueeze(vw, 1))));
+}
+
+static ct_tensor *acc_add(ct_tensor *acc, ct_tensor *t) { /* acc (owned) + t (borrowed) */
+    if (!t) {
+        ct_tensor_release(acc);
+        return NULL;
+    }
+    if (!acc) {
+        ct_tensor_retain(t);
+        return t;
+    }
+    ct_tensor *r = ct_add(acc, t, ct_scalar_i(1));
+    ct_tensor_release(acc);
+    return r;
+}
+
+static int grid_sample_fwd(ct_node *n, ct_tensor *const *in, ct_tensor **outs) {
+    ct_cx AA = {.n = 0}, *Ap = &AA;
+    ct_tensor *x = in[0], *grid = in[1], *acc = NULL;
+    int64_t mode = n->iv[0], pad = n->iv[1];
+    bool align = n->iv[2] != 0;
+    gs_ctx G = {.nd = x->ndim - 2, .N = x->sizes[0], .C = x->sizes[1], .Q = 1};
+    int64_t P = 1;
+    for (int d = G.nd - 1; d >= 0; d--) G.sz[d] = x->sizes[2 + d], G.st[d] = P, P *= G.sz[d];
+    for (int d = 0; d < G.nd; d++) G.Q *= grid->sizes[1 + d];
+    int64_t fs[3] = {G.N, G.C, P}, q2[2] = {G.N, G.Q};
+    G.flat = GX(ct_reshape(x, (ct_intlist){fs, 3}));
+    ct_tensor *c[3] = {0}, *i0[3] = {0}, *t[3] = {0};
+    for (int d = 0; d < G.nd; d++) {
+        ct_tensor *raw = GX(ct_reshape(GX(ct_select(grid, -1, G.nd - 1 - d)), (ct_intlist){q2, 2}));
+        double sz = (double)G.sz[d];
+        ct_tensor *u = align ? GX(ct_add(GX(ct_mul(raw, GS((sz - 1) / 2))), GS((sz - 1) / 2), ct_scalar_i(1)))
+                             : GX(ct_add(GX(ct_mul(raw, GS(sz / 2))), GS((sz - 1) / 2), ct_scalar_i(1)));
+        c[d] = u ? gs_coords(Ap, u, G.sz[d], pad, align) : NULL;
+        if (c[d] && mode != 1) {
+            i0[d] = GX(ct_floor(GX(ct_detach(c[d]))));
+            t[d] = GX(ct_sub(c[d], i0[d], ct_scalar_i(1)));
+        }
+    }
+    if (Ap->fail) goto out;
+    if (mode == 1) { /* nearest: round half to even */
+        ct_tensor *idx[3];
+        for (int d = 0; d < G.nd; d++) idx[d] = GX(ct_round(GX(ct_detach(c[d])), 0));
+        acc = Ap->fail ? NULL : acc_add(NULL, gs_tap(Ap, &G, idx, NULL));
+    } else if (mode == 0) { /* bilinear / trilinear */
+        for (int corner = 0; corner < (1 << G.nd); corner++) {
+            ct_cx TA = {.n = 0}, *Sp = Ap;
+            Ap = &TA;
+            ct_tensor *idx[3], *w = NULL;
+            for (int d = 0; d < G.nd; d++) {
+                bool hi = (corner >> d) & 1;
+                idx[d] = hi ? GX(ct_add(i0[d], GS(1.0), ct_scalar_i(1))) : i0[d];
+                ct_tensor *wd = hi ? t[d] : GX(ct_sub(GS(1.0), t[d], ct_scalar_i(1)));
+                w = w ? GX(ct_mul(w, wd)) : wd;
+            }
+            ct_tensor *v = Ap->fail ? NULL : gs_tap(Ap, &G, idx, w);
+            acc = acc_add(acc, v);
+            bool fail = TA.fail || !acc;
+            ct_cx_free(&TA);
+            Ap = Sp;
+            if (fail) goto out;
+        }
+    } else {
+        ct_errorf(CT_ERR_NOT_IMPLEMENTED, "grid_sample: mode %lld has no composite", (long long)mode);
+    }
+out:
+    if (acc) {
+        int64_t os[5] = {G.N, G.C};
+        for (int d = 0; d < G.nd; d++) os[2 + d] = grid->sizes[1 + d];
+        outs[0] = ct_reshape(acc, (ct_intlist){os, 2 + G.nd});
+        ct_tensor_release(acc);
+    }
+    ct_cx_free(Ap);
+    return outs[0] ? 0 : -1;
+}
+
 static int grid_sample_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     ct_tensor *x = ct_node_saved(n, 0);
     ct_tensor *grid = x ? ct_node_saved(n, 1) : NULL;
     ct_tensor *r[2] = {NULL, NULL};
     int rc = -1;
+    if (grid && ct_grad_enabled() && x->numel && grid->numel) {
+        ct_tensor *sv[2] = {x, grid};
+        rc = ct_nn_composite_backward(n, sv, 1, g, grid_sample_fwd, gi);
+        ct_tensor_release(x), ct_tensor_release(grid);
+        return rc;
+    }
     if (grid) {
         bool prev = ct_set_grad_enabled(false);
         rc = ct_nn_grid_sample_bwd(g[0], x, grid, n->iv[0], n->iv[1], n->iv[2] != 0, ct_node_needs_grad(n, 0),

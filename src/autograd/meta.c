@@ -91,7 +91,45 @@ bool ct_tensor_requires_grad(const ct_tensor *t) {
     return t->autograd && (t->autograd->requires_grad || t->autograd->grad_fn);
 }
 
-ct_node *ct_tensor_grad_fn(const ct_tensor *t) { return t->autograd ? t->autograd->grad_fn : NULL; }
+/* NOTE [ Views after in-place ]
+ * A recorded view keeps the history it was made with. When its memory is then written in place
+ * (through the base or through another view, which rebases the base's history: CopySlices), that
+ * history is stale; like torch, the next use (grad_fn access, use as an op input, saving) gives the
+ * view a fresh as_strided node of the base's current history. The storage version is the signal:
+ * view_version is the version the view's grad_fn is current for. */
+static void refresh_view(ct_tensor *t) {
+    ct_autograd_meta *m = t->autograd;
+    if (!m || !m->view_base || m->view_version == t->storage->version) return;
+    ct_tensor *base = m->view_base;
+    m->view_version = t->storage->version;
+    if (!m->grad_fn || !ct_tensor_requires_grad(base) || base->storage != t->storage) return;
+    bool prev = ct_set_grad_enabled(true);
+    int64_t off = t->offset;
+    ct_tensor *a = ct_as_strided(base, (ct_intlist){t->sizes, t->ndim}, (ct_intlist){t->strides, t->ndim}, &off);
+    ct_set_grad_enabled(prev);
+    if (!a) { /* keep the old history; the error is not reportable from a getter */
+        ct_clear_error();
+        return;
+    }
+    if (a->autograd && a->autograd->grad_fn) {
+        ct_node *fn = a->autograd->grad_fn;
+        ct_node_retain(fn);
+        ct_node_release(m->grad_fn);
+        m->grad_fn = fn;
+        m->output_nr = a->autograd->output_nr;
+    }
+    ct_tensor_release(a);
+}
+
+void ct_autograd_view_fresh(ct_tensor *t) {
+    if (t->autograd && t->autograd->view_base) t->autograd->view_version = t->storage->version;
+}
+
+ct_node *ct_tensor_grad_fn(const ct_tensor *t) {
+    if (!t->autograd) return NULL;
+    refresh_view((ct_tensor *)t);
+    return t->autograd->grad_fn;
+}
 bool ct_tensor_is_leaf(const ct_tensor *t) { return !(t->autograd && t->autograd->grad_fn); }
 
 int ct_tensor_set_requires_grad(ct_tensor *t, bool flag) {
@@ -324,6 +362,7 @@ int ct_gradient_edge(ct_tensor *t, ct_edge *e) {
     e->fn = NULL;
     e->input_nr = 0;
     if (!ct_tensor_requires_grad(t)) return 0;
+    refresh_view(t);
     if (t->autograd->grad_fn) {
         ct_node_retain(t->autograd->grad_fn);
         e->fn = t->autograd->grad_fn;
@@ -367,6 +406,7 @@ int ct_node_save(ct_node *n, int slot, ct_tensor *t, int output_nr) {
         a->flags |= t->flags & CT_FLAG_WRAPPED_NUMBER;
         /* a saved input keeps its history so double backward can differentiate through it */
         if (output_nr < 0 && t->autograd && ct_tensor_requires_grad(t)) {
+            refresh_view(t);
             a->autograd = calloc(1, sizeof(ct_autograd_meta));
             if (!a->autograd) {
                 ct_tensor_release(a);

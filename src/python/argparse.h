@@ -51,6 +51,10 @@ PyObject *ctp_size(const int64_t *sizes, int n);                          /* cto
 /* Write result r (borrowed) into the out= tensor object (resizing it as torch does) and
  * return out (new ref). */
 PyObject *ctp_write_out(PyObject *outo, ct_tensor *r);
+/* Before writing into out=: torch's RuntimeError when autograd would be needed (grad mode on and
+ * the result was recorded, or a differentiable op's out= tensor requires grad). outo: a tensor or
+ * a tuple/list of them. 0, or -1 with the error set. */
+int ctp_out_autograd_check(const char *name, PyObject *outo, ct_tensor *const *rs, int n, bool differentiable);
 /* requires_grad=True on a factory result. 0 on success. */
 int ctp_factory_post(PyObject *res, PyObject *requires_grad);
 

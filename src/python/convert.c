@@ -171,6 +171,24 @@ PyObject *ctp_write_out(PyObject *outo, ct_tensor *r) {
     return Py_NewRef(outo);
 }
 
+int ctp_out_autograd_check(const char *name, PyObject *outo, ct_tensor *const *rs, int n, bool differentiable) {
+    if (!ct_grad_enabled()) return 0;
+    bool bad = false;
+    for (int k = 0; k < n && !bad; k++) {
+        if (!rs[k]) continue;
+        bad = ct_tensor_requires_grad(rs[k]);
+        PyObject *o = outo;
+        if ((PyTuple_Check(outo) || PyList_Check(outo)) && k < PySequence_Fast_GET_SIZE(outo))
+            o = PySequence_Fast_GET_ITEM(outo, k);
+        if (!bad && differentiable && PyTensor_Check(o) && ct_dtype_is_floating(rs[k]->dtype))
+            bad = ct_tensor_requires_grad(ctp_t(o));
+    }
+    if (!bad) return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s(): functions with out=... arguments don't support automatic "
+                 "differentiation, but one of the arguments requires grad.", name);
+    return -1;
+}
+
 int ctp_factory_post(PyObject *res, PyObject *requires_grad) {
     if (requires_grad == Py_True) return PyObject_SetAttrString(res, "requires_grad", Py_True);
     return 0;

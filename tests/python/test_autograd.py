@@ -262,3 +262,107 @@ def test_repr_shows_grad_fn_like_torch():
         c = expr(ctorch, ctorch.tensor([1.0, 2.0], requires_grad=True))
         t = expr(torch, torch.tensor([1.0, 2.0], requires_grad=True))
         assert repr(c) == repr(t)
+
+
+# ---------------------------------------------------------------- out=, views after in-place, saved indices
+
+def _out_calls(lib, x):
+    return {
+        "add": lambda: lib.add(x, x, out=lib.empty(3)),
+        "sign": lambda: lib.sign(x, out=lib.empty(3)),
+        "sum": lambda: lib.sum(x, 0, out=lib.empty(())),
+        "mm": lambda: lib.mm(x[None], x[:, None], out=lib.empty(1, 1)),
+        "sort": lambda: lib.sort(x, out=(lib.empty(3), lib.empty(3, dtype=lib.long))),
+        "cat": lambda: lib.cat([x, x], out=lib.empty(6)),
+        "int_out": lambda: lib.add(x, x, out=lib.empty(3, dtype=lib.long)),
+        "out_requires_grad": lambda: lib.add(x.detach(), 1, out=x),
+        "argmax_nondiff": lambda: lib.argmax(x, out=lib.empty((), dtype=lib.long)),
+        "eq_nondiff": lambda: lib.eq(x, x, out=lib.empty(3, dtype=lib.bool)),
+    }
+
+
+def test_out_with_input_requiring_grad_raises_like_torch():
+    import torch
+    tx = torch.randn(3, requires_grad=True)
+    cx = ctorch.randn(3, requires_grad=True)
+    tcalls, ccalls = _out_calls(torch, tx), _out_calls(ctorch, cx)
+    for name in tcalls:
+        try:
+            tcalls[name]()
+            terr = None
+        except RuntimeError as e:
+            terr = str(e)
+        if terr is None:
+            ccalls[name]()
+        else:
+            with pytest.raises(RuntimeError) as ei:
+                ccalls[name]()
+            assert str(ei.value) == terr, name
+    with ctorch.no_grad():  # fine without grad mode
+        o = ctorch.empty(3)
+        ctorch.add(cx, cx, out=o)
+        assert not o.requires_grad
+
+
+def _views_after_inplace(lib):
+    res = {}
+    a = lib.tensor([[1.0, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]], requires_grad=True)
+    b = a * 1
+    v1, v2, v3 = b[0:2], b[1:3], b[:, 1]
+    v1.mul_(2)  # through one view: the others see the new history
+    res["names"] = (v1.grad_fn.name(), v2.grad_fn.name(), v3.grad_fn.name())
+    ((v2 ** 2).sum() + (v3 ** 3).sum()).backward()
+    res["g1"] = a.grad.tolist()
+    a2 = lib.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=lib.float64, requires_grad=True)
+    b2 = a2.clone()
+    w1, w2 = b2[0], b2[:, 0]
+    w1.sin_()
+    w2.mul_(3)
+    (b2.sum() + (w1 * w2[0]).sum()).backward()
+    res["g2"] = a2.grad.tolist()
+    a3 = lib.tensor([1.0, 2, 3, 4], dtype=lib.float64, requires_grad=True)
+    b3 = a3 * 2
+    u = b3[1:]
+    b3.add_(a3 * a3)  # the base itself written in place
+    (u * u).sum().backward()
+    res["g3"] = a3.grad.tolist()
+    return res
+
+
+def test_other_views_after_inplace_through_a_view():
+    import torch
+    t, c = _views_after_inplace(torch), _views_after_inplace(ctorch)
+    assert c["names"] == ("AsStridedBackward0",) * 3 == t["names"]
+    for k in ("g1", "g2", "g3"):
+        np.testing.assert_allclose(np.array(c[k]), np.array(t[k]), rtol=1e-6)
+
+
+def test_index_tensor_modified_inplace_before_backward():
+    import torch
+    for lib in (torch, ctorch):
+        cases = []
+        x = lib.tensor([1.0, 2, 3, 4], requires_grad=True)
+        idx = lib.tensor([0, 2])
+        y = x[idx]
+        idx.add_(1)
+        cases.append(y)
+        x = lib.tensor([1.0, 2, 3, 4], requires_grad=True)
+        m = lib.tensor([True, False, True, False])
+        y = x[m]
+        m.logical_not_()
+        cases.append(y)
+        x = lib.tensor([[1.0, 2], [3, 4]], requires_grad=True)
+        idx = lib.tensor([1, 0])
+        y = x[idx, 1]
+        idx.zero_()
+        cases.append(y)
+        for y in cases:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                (y * y).sum().backward()
+    # an unrelated in-place change of a basic integer index is fine
+    x = ctorch.tensor([1.0, 2, 3], requires_grad=True)
+    i = ctorch.tensor(1)
+    y = x[i]
+    i.add_(1)
+    y.backward()
+    assert x.grad.tolist() == [0.0, 1.0, 0.0]

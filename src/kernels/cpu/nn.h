@@ -1,6 +1,7 @@
 /* Internal interface of the nn kernels (activation.c, loss.c) used by their autograd
- * formulas (src/autograd/formulas_nn.c). Backward kernels here are primitives: they are not
- * recorded, so double backward through them is refused (see ct_nn_no_double_backward). */
+ * formulas (src/autograd/formulas_nn.c). Backward kernels here are primitives (not recorded):
+ * they give first-order gradients; under create_graph the formulas use composites of recorded
+ * ops instead (NOTE [ Double backward through fused nn kernels ] in src/autograd/formulas_nn.h). */
 #ifndef CTORCH_NN_KERNELS_H
 #define CTORCH_NN_KERNELS_H
 

@@ -83,18 +83,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if attn_mask is not None:
         if attn_mask.dtype == ctorch.bool:
             attn_mask = _bool_to_additive(attn_mask, query.dtype, False)
-        m3 = attn_mask.detach().expand(batch + (L, S)).reshape(N, L, S)
+        m3 = attn_mask.expand(batch + (L, S)).reshape(N, L, S)
     d3 = _dropout_mask((N, L, S), dropout_p, query.dtype) if dropout_p > 0 else None
-    if attn_mask is not None and attn_mask.requires_grad and ctorch.is_grad_enabled():
-        # a float mask that wants a gradient: the composite (the fused kernel treats masks as
-        # constants); rows with every key masked give zeros as the fused kernel and torch do
-        from .activation import softmax
-        sc = ctorch.bmm(q3, k3.transpose(1, 2)).mul(scale) + attn_mask.expand(batch + (L, S)).reshape(N, L, S)
-        dead = sc.detach().amax(-1, keepdim=True) == float("-inf")
-        w = softmax(sc.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
-        if d3 is not None:
-            w = w * d3
-        return ctorch.bmm(w, v3).reshape(batch + (L, Ev))
     out, _ = _sdpa_kernel()(q3, k3, v3, m3, d3, bool(is_causal), float(scale), False)
     return out.reshape(batch + (L, Ev))
 
@@ -229,7 +219,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             w = w.squeeze(0)
         return out, w
     N = bsz * num_heads
-    m3 = attn_mask.detach().expand(N, tgt_len, src_len) if attn_mask is not None else None
+    m3 = attn_mask.expand(N, tgt_len, src_len) if attn_mask is not None else None
     d3 = _dropout_mask((N, tgt_len, src_len), dropout_p, dtype) if dropout_p > 0 else None
     out, _ = _sdpa_kernel()(q, k, v, m3, d3, False, 1.0 / math.sqrt(head_dim), False)
     out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
