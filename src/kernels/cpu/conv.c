@@ -1,8 +1,15 @@
 /* Convolution kernels: im2col / col2im around the project's GEMM (see conv.h). */
 #include "conv.h"
 
+#include <string.h>
+
 #include "../../core/internal.h"
 #include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CT_X86 1
+#endif
 
 #define T float
 #define SFX _s
@@ -19,18 +26,349 @@
 #undef SFX
 #undef GEMM
 
+/* ------------------------------------------------------------------ batch-in-lanes (float32)
+ * NOTE [ Batch-in-lanes convolution ]
+ * Small convolutions (LeNet-style: few channels, small images, 5x5 taps) waste an im2col +
+ * GEMM: the unfolded matrix costs more to build than the GEMM, whose tiles (32 x 12) are
+ * half empty with 6 or 16 output channels. Here 16 samples share each AVX-512 vector: the
+ * image is repacked as X[c][h][w][16] (zero padded, so no bounds tests), and the convolution
+ * runs as a direct loop whose every vector op is fully used whatever the channel counts and
+ * sizes:
+ *   forward      Y[co][o][16] = bias + sum_{c,tap} W[co][c][tap] * X[c][o*s + tap*d][16]
+ *                (tile: up to 8 output channels x up to 4 output columns in registers, the
+ *                weights broadcast from a [c][tap][co] copy);
+ *   input grad   the forward on the zero-padded output gradient with the flipped,
+ *                channel-swapped weights (stride 1 only);
+ *   weight grad  per-lane partial sums of S[co][o] * X[c][o*s + tap*d] (tile: up to 4 output
+ *                channels x up to 6 taps along w), the lanes summed once at the end.
+ * Work is split over groups of 16 samples (lanes past the batch are zero). Used for float32
+ * when the GEMM runs its AVX-512 kernel (ct_gemm_kernel_name), for 1-D/2-D geometry with a
+ * batch of at least 8 and a small reduction (see bil_ok); everything else goes through the
+ * im2col + GEMM template. */
+
+#ifdef CT_X86
+#define BL 16 /* lanes */
+
+typedef struct bil_dims {
+    int64_t C, Hp, Wp;      /* packed image: channels, padded rows / columns */
+    int64_t Co, oH, oW;     /* output of the direct kernel */
+    int64_t KH, KW, s0, s1, d0, d1;
+} bil_dims;
+
+/* dst[c][Hp][Wp][16] = zero-padded src[n0 + lane][c0 + c][H][W] (sample stride sst, channel
+ * plane HW), image placed at (pt, pl); nv valid lanes. */
+static void bil_pack(const float *src, int64_t sst, int64_t nv, int64_t C, int64_t H, int64_t W, int64_t pt,
+                     int64_t pl, int64_t Hp, int64_t Wp, float *restrict dst) {
+    memset(dst, 0, (size_t)(C * Hp * Wp * BL) * sizeof(float));
+    int64_t h1 = H < Hp - pt ? H : Hp - pt, w1 = W < Wp - pl ? W : Wp - pl;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < h1; h++) {
+            float *drow = dst + ((c * Hp + h + pt) * Wp + pl) * BL;
+            const float *srow = src + (c * H + h) * W;
+            for (int64_t n = 0; n < nv; n++) {
+                const float *sp = srow + n * sst;
+                for (int64_t w = 0; w < w1; w++) drow[w * BL + n] = sp[w];
+            }
+        }
+}
+
+/* dst[n0 + lane][c][L] = Y[c][L][lane] for the nv valid lanes (sample stride sst). */
+static void bil_unpack(const float *restrict Y, int64_t C, int64_t L, int64_t nv, float *dst, int64_t sst) {
+    for (int64_t n = 0; n < nv; n++) {
+        float *d = dst + n * sst;
+        for (int64_t i = 0; i < C * L; i++) d[i] = Y[i * BL + n];
+    }
+}
+
+/* One forward tile: output channels [co0, co0+COB) x output columns [ow0, ow0+P) of row oh. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void bil_fwd_tile(
+    const bil_dims *d, const float *X, const float *Wt, const float *bias, float *Y, int64_t co0, int64_t oh,
+    int64_t ow0, const int COB, const int P) {
+    __m512 acc[8][4];
+    for (int j = 0; j < COB; j++) {
+        __m512 b0 = _mm512_set1_ps(bias ? bias[co0 + j] : 0.0f);
+        for (int p = 0; p < P; p++) acc[j][p] = b0;
+    }
+    const int64_t Co = d->Co, xs = d->s1 * BL, xd = d->d1 * BL;
+    for (int64_t c = 0; c < d->C; c++)
+        for (int64_t a = 0; a < d->KH; a++) {
+            const float *xr = X + ((c * d->Hp + oh * d->s0 + a * d->d0) * d->Wp + ow0 * d->s1) * BL;
+            const float *wr = Wt + ((c * d->KH + a) * d->KW) * Co + co0;
+            for (int64_t b = 0; b < d->KW; b++) {
+                __m512 xv[4];
+                for (int p = 0; p < P; p++) xv[p] = _mm512_loadu_ps(xr + p * xs + b * xd);
+                const float *wp = wr + b * Co;
+                for (int j = 0; j < COB; j++) {
+                    __m512 wv = _mm512_set1_ps(wp[j]);
+                    for (int p = 0; p < P; p++) acc[j][p] = _mm512_fmadd_ps(xv[p], wv, acc[j][p]);
+                }
+            }
+        }
+    const int64_t L = d->oH * d->oW;
+    for (int j = 0; j < COB; j++)
+        for (int p = 0; p < P; p++) _mm512_storeu_ps(Y + ((co0 + j) * L + oh * d->oW + ow0 + p) * BL, acc[j][p]);
+}
+
+#define BIL_FWD_CASE(cob, p) \
+    case cob * 8 + p: bil_fwd_tile(d, X, Wt, bias, Y, co0, oh, ow0, cob, p); break;
+#define BIL_FWD_COB(cob) BIL_FWD_CASE(cob, 1) BIL_FWD_CASE(cob, 2) BIL_FWD_CASE(cob, 3) BIL_FWD_CASE(cob, 4)
+
+/* Y[Co][oH][oW][16] = direct convolution of X (bil_dims) with Wt[C][KH][KW][Co]. */
+__attribute__((target("avx512f,fma"))) static void bil_fwd(const bil_dims *d, const float *X, const float *Wt,
+                                                          const float *bias, float *Y) {
+    for (int64_t co0 = 0; co0 < d->Co; co0 += 8) {
+        int cob = d->Co - co0 < 8 ? (int)(d->Co - co0) : 8;
+        int pmax = cob <= 6 ? 4 : 3;
+        int64_t nt = (d->oW + pmax - 1) / pmax; /* column tiles of balanced widths */
+        for (int64_t oh = 0; oh < d->oH; oh++)
+            for (int64_t t = 0; t < nt; t++) {
+                int64_t ow0 = d->oW * t / nt, ow1 = d->oW * (t + 1) / nt;
+                int p = (int)(ow1 - ow0);
+                if (p > 4) p = 4; /* cannot happen: balanced widths are <= pmax */
+                switch (cob * 8 + p) {
+                    BIL_FWD_COB(1)
+                    BIL_FWD_COB(2)
+                    BIL_FWD_COB(3)
+                    BIL_FWD_COB(4)
+                    BIL_FWD_COB(5)
+                    BIL_FWD_COB(6)
+                    BIL_FWD_CASE(7, 1) BIL_FWD_CASE(7, 2) BIL_FWD_CASE(7, 3)
+                    BIL_FWD_CASE(8, 1) BIL_FWD_CASE(8, 2) BIL_FWD_CASE(8, 3)
+                    default: break;
+                }
+            }
+    }
+}
+
+/* Weight-gradient tile: G[co][c][a][b0 + t][16] += sum over the output positions of
+ * S[co][o][16] * X[c][oh*s0 + a*d0][ow*s1 + (b0+t)*d1][16], co in [co0, co0+COB), t < TB. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_tile(
+    const bil_dims *d, const float *X, const float *S, float *G, int64_t co0, int64_t c, int64_t a, int64_t b0,
+    const int COB, const int TB) {
+    __m512 acc[4][6];
+    for (int j = 0; j < COB; j++)
+        for (int t = 0; t < TB; t++) acc[j][t] = _mm512_setzero_ps();
+    const int64_t L = d->oH * d->oW, xs = d->s1 * BL, xd = d->d1 * BL;
+    for (int64_t oh = 0; oh < d->oH; oh++) {
+        const float *xr = X + ((c * d->Hp + oh * d->s0 + a * d->d0) * d->Wp + b0 * d->d1) * BL;
+        const float *sr = S + (co0 * L + oh * d->oW) * BL;
+        for (int64_t ow = 0; ow < d->oW; ow++) {
+            __m512 sv[4];
+            for (int j = 0; j < COB; j++) sv[j] = _mm512_loadu_ps(sr + (j * L + ow) * BL);
+            for (int t = 0; t < TB; t++) {
+                __m512 xv = _mm512_loadu_ps(xr + ow * xs + t * xd);
+                for (int j = 0; j < COB; j++) acc[j][t] = _mm512_fmadd_ps(sv[j], xv, acc[j][t]);
+            }
+        }
+    }
+    const int64_t CK = d->C * d->KH * d->KW;
+    for (int j = 0; j < COB; j++)
+        for (int t = 0; t < TB; t++) {
+            float *gp = G + ((co0 + j) * CK + (c * d->KH + a) * d->KW + b0 + t) * BL;
+            _mm512_storeu_ps(gp, _mm512_add_ps(_mm512_loadu_ps(gp), acc[j][t]));
+        }
+}
+
+#define BIL_WG_CASE(cob, tb) \
+    case cob * 8 + tb: bil_wg_tile(d, X, S, G, co0, c, a, b0, cob, tb); break;
+#define BIL_WG_COB(cob) \
+    BIL_WG_CASE(cob, 1) BIL_WG_CASE(cob, 2) BIL_WG_CASE(cob, 3) BIL_WG_CASE(cob, 4) BIL_WG_CASE(cob, 5) BIL_WG_CASE(cob, 6)
+
+/* G[Co][C][KH][KW][16] += lane-wise weight gradient of one sample group. */
+__attribute__((target("avx512f,fma"))) static void bil_wgrad(const bil_dims *d, const float *X, const float *S,
+                                                            float *G) {
+    int64_t ntb = (d->KW + 5) / 6;
+    for (int64_t co0 = 0; co0 < d->Co; co0 += 4) {
+        int cob = d->Co - co0 < 4 ? (int)(d->Co - co0) : 4;
+        for (int64_t c = 0; c < d->C; c++)
+            for (int64_t a = 0; a < d->KH; a++)
+                for (int64_t t = 0; t < ntb; t++) {
+                    int64_t b0 = d->KW * t / ntb, b1 = d->KW * (t + 1) / ntb;
+                    switch (cob * 8 + (int)(b1 - b0)) {
+                        BIL_WG_COB(1)
+                        BIL_WG_COB(2)
+                        BIL_WG_COB(3)
+                        BIL_WG_COB(4)
+                        default: break;
+                    }
+                }
+    }
+}
+
+/* The batch-in-lanes path applies: float32 with the AVX-512 GEMM kernel, 1-D/2-D geometry,
+ * a batch that fills at least half a vector, not depthwise (dw_taps handles that), and a
+ * reduction small enough that the GEMM would not win (LeNet: C*K = 25 or 150). */
+static int bil_ok(const ct_conv_geom *g) {
+    if (strcmp(ct_gemm_kernel_name(), "avx512") != 0) return 0;
+    if (g->k[0] != 1 || g->isz[0] != 1 || g->osz[0] != 1) return 0;
+    if (g->N < 8 || (g->Ci == 1 && g->G > 1)) return 0;
+    int64_t CiK = g->Ci * g->k[1] * g->k[2];
+    return CiK <= 512 && g->Cs <= 64;
+}
+
+typedef struct bil_ctx {
+    const ct_conv_geom *g;
+    bil_dims d;
+    const float *src, *Wt, *bias; /* Wt: per conv group, [C][KH][KW][Co] */
+    float *dst;
+    int64_t sH, sW, pt, pl; /* source image planes (NCHW, G*d.C channels), placement in the pad */
+    int64_t nchunks;
+    const float *S;         /* weight grad: the column-side tensor [N][G*Co][oH][oW] */
+    float *acc;             /* weight grad: per-chunk lane accumulators [G][Co][C*KH*KW][16] */
+    int failed;
+} bil_ctx;
+
+/* items: (sample group, conv group) for the forward / input-gradient directions */
+static void bil_conv_task(int64_t begin, int64_t end, void *vctx) {
+    bil_ctx *c = vctx;
+    const bil_dims *d = &c->d;
+    const int64_t xsz = d->C * d->Hp * d->Wp * BL, ysz = d->Co * d->oH * d->oW * BL;
+    float *buf = ct_alloc_bytes((size_t)(xsz + ysz) * sizeof(float));
+    if (!buf) {
+        ct_clear_error();
+        c->failed = 1;
+        return;
+    }
+    const int64_t G = c->g->G, sst = G * d->C * c->sH * c->sW, L = d->oH * d->oW, dst_st = G * d->Co * L;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t grp = t / G, gr = t % G, n0 = grp * BL, nv = c->g->N - n0 < BL ? c->g->N - n0 : BL;
+        bil_pack(c->src + n0 * sst + gr * d->C * c->sH * c->sW, sst, nv, d->C, c->sH, c->sW, c->pt, c->pl, d->Hp,
+                 d->Wp, buf);
+        bil_fwd(d, buf, c->Wt + gr * d->C * d->KH * d->KW * d->Co, c->bias ? c->bias + gr * d->Co : NULL,
+                buf + xsz);
+        bil_unpack(buf + xsz, d->Co, L, nv, c->dst + n0 * dst_st + gr * d->Co * L, dst_st);
+    }
+    ct_free_bytes(buf);
+}
+
+static int bil_run_conv(bil_ctx *c) {
+    int64_t items = (c->g->N + BL - 1) / BL * c->g->G;
+    ct_parallel_for(items, 1, bil_conv_task, c);
+    return c->failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+
+/* forward: S = conv(img) + bias */
+static int bil_img2cols(const ct_conv_geom *g, const float *img, const float *w, const float *bias, float *S) {
+    const int64_t KH = g->k[1], KW = g->k[2], CiK = g->Ci * KH * KW, Cs = g->Cs;
+    bil_ctx c = {g};
+    c.d = (bil_dims){g->Ci, (g->osz[1] - 1) * g->s[1] + (KH - 1) * g->d[1] + 1,
+                     (g->osz[2] - 1) * g->s[2] + (KW - 1) * g->d[2] + 1, Cs, g->osz[1], g->osz[2], KH, KW,
+                     g->s[1], g->s[2], g->d[1], g->d[2]};
+    float *Wt = ct_alloc_bytes((size_t)(g->G * CiK * Cs) * sizeof(float));
+    if (!Wt) return -1;
+    for (int64_t gr = 0; gr < g->G; gr++)
+        for (int64_t co = 0; co < Cs; co++)
+            for (int64_t k = 0; k < CiK; k++) Wt[(gr * CiK + k) * Cs + co] = w[(gr * Cs + co) * CiK + k];
+    c.src = img, c.Wt = Wt, c.bias = bias, c.dst = S;
+    c.sH = g->isz[1], c.sW = g->isz[2], c.pt = g->p[1], c.pl = g->p[2];
+    int rc = bil_run_conv(&c);
+    ct_free_bytes(Wt);
+    return rc;
+}
+
+/* input gradient (stride 1): img = conv(S zero-padded by (k-1)*d - p, flipped W^T) + bias */
+static int bil_cols2img(const ct_conv_geom *g, const float *S, const float *w, const float *bias, float *img) {
+    const int64_t KH = g->k[1], KW = g->k[2], Ci = g->Ci, Cs = g->Cs, CiK = Ci * KH * KW;
+    bil_ctx c = {g};
+    c.d = (bil_dims){Cs, g->isz[1] + (KH - 1) * g->d[1], g->isz[2] + (KW - 1) * g->d[2], Ci, g->isz[1], g->isz[2],
+                     KH, KW, 1, 1, g->d[1], g->d[2]};
+    float *Wt = ct_alloc_bytes((size_t)(g->G * CiK * Cs) * sizeof(float));
+    if (!Wt) return -1;
+    for (int64_t gr = 0; gr < g->G; gr++)
+        for (int64_t co = 0; co < Cs; co++)
+            for (int64_t ci = 0; ci < Ci; ci++)
+                for (int64_t a = 0; a < KH; a++)
+                    for (int64_t b = 0; b < KW; b++)
+                        Wt[(((gr * Cs + co) * KH + a) * KW + b) * Ci + ci] =
+                            w[(((gr * Cs + co) * Ci + ci) * KH + (KH - 1 - a)) * KW + (KW - 1 - b)];
+    c.src = S, c.Wt = Wt, c.bias = bias, c.dst = img;
+    c.sH = g->osz[1], c.sW = g->osz[2];
+    c.pt = (KH - 1) * g->d[1] - g->p[1], c.pl = (KW - 1) * g->d[2] - g->p[2];
+    int rc = bil_run_conv(&c);
+    ct_free_bytes(Wt);
+    return rc;
+}
+
+/* items: chunks of sample groups, each summing into its own lane accumulators */
+static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
+    bil_ctx *c = vctx;
+    const ct_conv_geom *g = c->g;
+    const bil_dims *d = &c->d;
+    const int64_t xsz = d->C * d->Hp * d->Wp * BL, ssz = d->Co * d->oH * d->oW * BL;
+    const int64_t asz = g->G * d->Co * d->C * d->KH * d->KW * BL, ngrp = (g->N + BL - 1) / BL;
+    const int64_t IL = c->sH * c->sW, L = d->oH * d->oW, xst = g->G * d->C * IL, sst = g->G * d->Co * L;
+    float *buf = ct_alloc_bytes((size_t)(xsz + ssz) * sizeof(float));
+    if (!buf) {
+        ct_clear_error();
+        c->failed = 1;
+        return;
+    }
+    for (int64_t ch = begin; ch < end; ch++) {
+        float *acc = c->acc + ch * asz;
+        memset(acc, 0, (size_t)asz * sizeof(float));
+        for (int64_t grp = ngrp * ch / c->nchunks; grp < ngrp * (ch + 1) / c->nchunks; grp++) {
+            int64_t n0 = grp * BL, nv = g->N - n0 < BL ? g->N - n0 : BL;
+            for (int64_t gr = 0; gr < g->G; gr++) {
+                bil_pack(c->src + n0 * xst + gr * d->C * IL, xst, nv, d->C, c->sH, c->sW, c->pt, c->pl, d->Hp,
+                         d->Wp, buf);
+                bil_pack(c->S + n0 * sst + gr * d->Co * L, sst, nv, d->Co, d->oH, d->oW, 0, 0, d->oH, d->oW,
+                         buf + xsz);
+                bil_wgrad(d, buf, buf + xsz, acc + gr * d->Co * d->C * d->KH * d->KW * BL);
+            }
+        }
+    }
+    ct_free_bytes(buf);
+}
+
+/* gw[g] = sum_n S[n, g] (x) img[n, g] */
+static int bil_weight_grad(const ct_conv_geom *g, const float *S, const float *img, float *gw) {
+    const int64_t KH = g->k[1], KW = g->k[2], wsize = g->G * g->Cs * g->Ci * KH * KW;
+    bil_ctx c = {g};
+    c.d = (bil_dims){g->Ci, (g->osz[1] - 1) * g->s[1] + (KH - 1) * g->d[1] + 1,
+                     (g->osz[2] - 1) * g->s[2] + (KW - 1) * g->d[2] + 1, g->Cs, g->osz[1], g->osz[2], KH, KW,
+                     g->s[1], g->s[2], g->d[1], g->d[2]};
+    int64_t ngrp = (g->N + BL - 1) / BL, nchunks = ct_get_num_threads();
+    if (nchunks > ngrp) nchunks = ngrp;
+    float *acc = ct_alloc_bytes((size_t)(nchunks * wsize * BL) * sizeof(float));
+    if (!acc) return -1;
+    c.src = img, c.S = S, c.acc = acc, c.nchunks = nchunks;
+    c.sH = g->isz[1], c.sW = g->isz[2], c.pt = g->p[1], c.pl = g->p[2];
+    ct_parallel_for(nchunks, 1, bil_wgrad_task, &c);
+    if (!c.failed)
+        for (int64_t i = 0; i < wsize; i++) {
+            float s = 0;
+            for (int64_t ch = 0; ch < nchunks; ch++)
+                for (int l = 0; l < BL; l++) s += acc[(ch * wsize + i) * BL + l];
+            gw[i] = s;
+        }
+    ct_free_bytes(acc);
+    return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
+}
+#endif /* CT_X86 */
+
 int ct_conv_img2cols(int dtype, const ct_conv_geom *g, const void *img, const void *w, const void *bias, void *S) {
     if (dtype == CT_FLOAT64) return img2cols_d(g, img, w, bias, S);
+#ifdef CT_X86
+    if (bil_ok(g)) return bil_img2cols(g, img, w, bias, S);
+#endif
     return img2cols_s(g, img, w, bias, S);
 }
 
 int ct_conv_cols2img(int dtype, const ct_conv_geom *g, const void *S, const void *w, const void *bias, void *img) {
     if (dtype == CT_FLOAT64) return cols2img_d(g, S, w, bias, img);
+#ifdef CT_X86
+    if (bil_ok(g) && g->s[1] == 1 && g->s[2] == 1 && (g->k[1] - 1) * g->d[1] >= g->p[1] &&
+        (g->k[2] - 1) * g->d[2] >= g->p[2])
+        return bil_cols2img(g, S, w, bias, img);
+#endif
     return cols2img_s(g, S, w, bias, img);
 }
 
 int ct_conv_weight_grad(int dtype, const ct_conv_geom *g, const void *S, const void *img, void *gw) {
     if (dtype == CT_FLOAT64) return weight_grad_d(g, S, img, gw);
+#ifdef CT_X86
+    if (bil_ok(g)) return bil_weight_grad(g, S, img, gw);
+#endif
     return weight_grad_s(g, S, img, gw);
 }
 
