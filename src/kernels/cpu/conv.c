@@ -55,28 +55,71 @@ typedef struct bil_dims {
     int64_t KH, KW, s0, s1, d0, d1;
 } bil_dims;
 
-/* dst[c][Hp][Wp][16] = zero-padded src[n0 + lane][c0 + c][H][W] (sample stride sst, channel
- * plane HW), image placed at (pt, pl); nv valid lanes. */
+/* In-register transpose of a 16 x 16 float block: r[i][j] -> r[j][i]. */
+__attribute__((target("avx512f"), always_inline)) static inline void bil_tr16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* r[4i+j], 128-bit lane q: rows 4i..4i+3 of column 4q+j */
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+        __m512 v0 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), v1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_f32x4(u0, v0, 0x88);
+        t[4 + j] = _mm512_shuffle_f32x4(u1, v1, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(u0, v0, 0xDD);
+        t[12 + j] = _mm512_shuffle_f32x4(u1, v1, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* drow[w][16] = src[n * sst + w] for w < cnt, lanes n >= nv zero. */
+__attribute__((target("avx512f"))) static void bil_pack_row(const float *src, int64_t sst, int64_t nv, int64_t cnt,
+                                                            float *restrict drow) {
+    for (int64_t w0 = 0; w0 < cnt; w0 += BL) {
+        int64_t m = cnt - w0 < BL ? cnt - w0 : BL;
+        __mmask16 mk = (__mmask16)((1u << m) - 1);
+        __m512 r[16];
+        for (int64_t n = 0; n < BL; n++) r[n] = n < nv ? _mm512_maskz_loadu_ps(mk, src + n * sst + w0) : _mm512_setzero_ps();
+        bil_tr16(r);
+        for (int64_t k = 0; k < m; k++) _mm512_storeu_ps(drow + (w0 + k) * BL, r[k]);
+    }
+}
+
+/* dst[c][Hp][Wp][16] = zero-padded src[n0 + lane][c0 + c][H][W] (sample stride sst), image
+ * placed at (pt, pl); nv valid lanes. */
 static void bil_pack(const float *src, int64_t sst, int64_t nv, int64_t C, int64_t H, int64_t W, int64_t pt,
                      int64_t pl, int64_t Hp, int64_t Wp, float *restrict dst) {
+    if (pt == 0 && pl == 0 && Hp == H && Wp == W) { /* no padding: one run per sample */
+        bil_pack_row(src, sst, nv, C * H * W, dst);
+        return;
+    }
     memset(dst, 0, (size_t)(C * Hp * Wp * BL) * sizeof(float));
     int64_t h1 = H < Hp - pt ? H : Hp - pt, w1 = W < Wp - pl ? W : Wp - pl;
     for (int64_t c = 0; c < C; c++)
-        for (int64_t h = 0; h < h1; h++) {
-            float *drow = dst + ((c * Hp + h + pt) * Wp + pl) * BL;
-            const float *srow = src + (c * H + h) * W;
-            for (int64_t n = 0; n < nv; n++) {
-                const float *sp = srow + n * sst;
-                for (int64_t w = 0; w < w1; w++) drow[w * BL + n] = sp[w];
-            }
-        }
+        for (int64_t h = 0; h < h1; h++)
+            bil_pack_row(src + (c * H + h) * W, sst, nv, w1, dst + ((c * Hp + h + pt) * Wp + pl) * BL);
 }
 
-/* dst[n0 + lane][c][L] = Y[c][L][lane] for the nv valid lanes (sample stride sst). */
-static void bil_unpack(const float *restrict Y, int64_t C, int64_t L, int64_t nv, float *dst, int64_t sst) {
-    for (int64_t n = 0; n < nv; n++) {
-        float *d = dst + n * sst;
-        for (int64_t i = 0; i < C * L; i++) d[i] = Y[i * BL + n];
+/* dst[n0 + lane][i] = Y[i][lane] for i < CL and the nv valid lanes (sample stride sst). */
+__attribute__((target("avx512f"))) static void bil_unpack(const float *restrict Y, int64_t C, int64_t L, int64_t nv,
+                                                          float *dst, int64_t sst) {
+    const int64_t CL = C * L;
+    for (int64_t i0 = 0; i0 < CL; i0 += BL) {
+        int64_t m = CL - i0 < BL ? CL - i0 : BL;
+        __mmask16 mk = (__mmask16)((1u << m) - 1);
+        __m512 r[16];
+        for (int64_t k = 0; k < BL; k++) r[k] = k < m ? _mm512_loadu_ps(Y + (i0 + k) * BL) : _mm512_setzero_ps();
+        bil_tr16(r);
+        for (int64_t n = 0; n < nv; n++) _mm512_mask_storeu_ps(dst + n * sst + i0, mk, r[n]);
     }
 }
 
