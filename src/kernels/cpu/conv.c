@@ -53,6 +53,7 @@ typedef struct bil_dims {
     int64_t C, Hp, Wp;      /* packed image: channels, padded rows / columns */
     int64_t Co, oH, oW;     /* output of the direct kernel */
     int64_t KH, KW, s0, s1, d0, d1;
+    int64_t r0, r1, c0, c1; /* rows / columns of the packed image that may be nonzero */
 } bil_dims;
 
 /* In-register transpose of a 16 x 16 float block: r[i][j] -> r[j][i]. */
@@ -123,6 +124,8 @@ __attribute__((target("avx512f"))) static void bil_unpack(const float *restrict 
     }
 }
 
+static inline int64_t bil_ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
 /* One forward tile: output channels [co0, co0+COB) x output columns [ow0, ow0+P) of row oh. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_fwd_tile(
     const bil_dims *d, const float *X, const float *Wt, const float *bias, float *Y, int64_t co0, int64_t oh,
@@ -133,11 +136,18 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_fwd
         for (int p = 0; p < P; p++) acc[j][p] = b0;
     }
     const int64_t Co = d->Co, xs = d->s1 * BL, xd = d->d1 * BL;
+    /* taps that only meet the zero padding are skipped (the input gradient pads by k-1) */
+    int64_t a0 = bil_ceil_div(d->r0 - oh * d->s0, d->d0), a1 = bil_ceil_div(d->r1 - oh * d->s0, d->d0);
+    int64_t b0 = bil_ceil_div(d->c0 - (ow0 + P - 1) * d->s1, d->d1), b1 = bil_ceil_div(d->c1 - ow0 * d->s1, d->d1);
+    if (a0 < 0) a0 = 0;
+    if (a1 > d->KH) a1 = d->KH;
+    if (b0 < 0) b0 = 0;
+    if (b1 > d->KW) b1 = d->KW;
     for (int64_t c = 0; c < d->C; c++)
-        for (int64_t a = 0; a < d->KH; a++) {
+        for (int64_t a = a0; a < a1; a++) {
             const float *xr = X + ((c * d->Hp + oh * d->s0 + a * d->d0) * d->Wp + ow0 * d->s1) * BL;
             const float *wr = Wt + ((c * d->KH + a) * d->KW) * Co + co0;
-            for (int64_t b = 0; b < d->KW; b++) {
+            for (int64_t b = b0; b < b1; b++) {
                 __m512 xv[4];
                 for (int p = 0; p < P; p++) xv[p] = _mm512_loadu_ps(xr + p * xs + b * xd);
                 const float *wp = wr + b * Co;
@@ -296,7 +306,7 @@ static int bil_img2cols(const ct_conv_geom *g, const float *img, const float *w,
     bil_ctx c = {g};
     c.d = (bil_dims){g->Ci, (g->osz[1] - 1) * g->s[1] + (KH - 1) * g->d[1] + 1,
                      (g->osz[2] - 1) * g->s[2] + (KW - 1) * g->d[2] + 1, Cs, g->osz[1], g->osz[2], KH, KW,
-                     g->s[1], g->s[2], g->d[1], g->d[2]};
+                     g->s[1], g->s[2], g->d[1], g->d[2], g->p[1], g->p[1] + g->isz[1], g->p[2], g->p[2] + g->isz[2]};
     float *Wt = ct_alloc_bytes((size_t)(g->G * CiK * Cs) * sizeof(float));
     if (!Wt) return -1;
     for (int64_t gr = 0; gr < g->G; gr++)
@@ -315,6 +325,8 @@ static int bil_cols2img(const ct_conv_geom *g, const float *S, const float *w, c
     bil_ctx c = {g};
     c.d = (bil_dims){Cs, g->isz[1] + (KH - 1) * g->d[1], g->isz[2] + (KW - 1) * g->d[2], Ci, g->isz[1], g->isz[2],
                      KH, KW, 1, 1, g->d[1], g->d[2]};
+    c.d.r0 = (KH - 1) * g->d[1] - g->p[1], c.d.r1 = c.d.r0 + g->osz[1];
+    c.d.c0 = (KW - 1) * g->d[2] - g->p[2], c.d.c1 = c.d.c0 + g->osz[2];
     float *Wt = ct_alloc_bytes((size_t)(g->G * CiK * Cs) * sizeof(float));
     if (!Wt) return -1;
     for (int64_t gr = 0; gr < g->G; gr++)
