@@ -169,11 +169,12 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_fwd
 /* Y[Co][oH][oW][16] = direct convolution of X (bil_dims) with Wt[C][KH][KW][Co]. */
 __attribute__((target("avx512f,fma"))) static void bil_fwd(const bil_dims *d, const float *X, const float *Wt,
                                                           const float *bias, float *Y) {
-    for (int64_t co0 = 0; co0 < d->Co; co0 += 8) {
-        int cob = d->Co - co0 < 8 ? (int)(d->Co - co0) : 8;
-        int pmax = cob <= 6 ? 4 : 3;
-        int64_t nt = (d->oW + pmax - 1) / pmax; /* column tiles of balanced widths */
-        for (int64_t oh = 0; oh < d->oH; oh++)
+    /* rows outer: the few image rows a row of output reads stay in cache for all channels */
+    for (int64_t oh = 0; oh < d->oH; oh++)
+        for (int64_t co0 = 0; co0 < d->Co; co0 += 8) {
+            int cob = d->Co - co0 < 8 ? (int)(d->Co - co0) : 8;
+            int pmax = cob <= 6 ? 4 : 3;
+            int64_t nt = (d->oW + pmax - 1) / pmax; /* column tiles of balanced widths */
             for (int64_t t = 0; t < nt; t++) {
                 int64_t ow0 = d->oW * t / nt, ow1 = d->oW * (t + 1) / nt;
                 int p = (int)(ow1 - ow0);
@@ -193,24 +194,25 @@ __attribute__((target("avx512f,fma"))) static void bil_fwd(const bil_dims *d, co
     }
 }
 
-/* Weight-gradient tile: G[co][c][a][b0 + t][16] += sum over the output positions of
- * S[co][o][16] * X[c][oh*s0 + a*d0][ow*s1 + (b0+t)*d1][16], co in [co0, co0+COB), t < TB. */
+/* Weight-gradient tile: G[co][c][a][b0 + t][16] += sum over the output rows [oh0, oh1) of
+ * S[co][o][16] * X[c][oh*s0 + a*d0][ow*s1 + (b0+t)*d1][16], co in [co0, co0+COB), t < TB.
+ * Registers: COB*TB accumulators, TB image vectors, one gradient vector (COB*TB + TB < 32). */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_tile(
-    const bil_dims *d, const float *X, const float *S, float *G, int64_t co0, int64_t c, int64_t a, int64_t b0,
-    const int COB, const int TB) {
-    __m512 acc[4][6];
+    const bil_dims *d, const float *X, const float *S, float *G, int64_t oh0, int64_t oh1, int64_t co0, int64_t c,
+    int64_t a, int64_t b0, const int COB, const int TB) {
+    __m512 acc[8][6];
     for (int j = 0; j < COB; j++)
         for (int t = 0; t < TB; t++) acc[j][t] = _mm512_setzero_ps();
     const int64_t L = d->oH * d->oW, xs = d->s1 * BL, xd = d->d1 * BL;
-    for (int64_t oh = 0; oh < d->oH; oh++) {
+    for (int64_t oh = oh0; oh < oh1; oh++) {
         const float *xr = X + ((c * d->Hp + oh * d->s0 + a * d->d0) * d->Wp + b0 * d->d1) * BL;
         const float *sr = S + (co0 * L + oh * d->oW) * BL;
         for (int64_t ow = 0; ow < d->oW; ow++) {
-            __m512 sv[4];
-            for (int j = 0; j < COB; j++) sv[j] = _mm512_loadu_ps(sr + (j * L + ow) * BL);
-            for (int t = 0; t < TB; t++) {
-                __m512 xv = _mm512_loadu_ps(xr + ow * xs + t * xd);
-                for (int j = 0; j < COB; j++) acc[j][t] = _mm512_fmadd_ps(sv[j], xv, acc[j][t]);
+            __m512 xv[6];
+            for (int t = 0; t < TB; t++) xv[t] = _mm512_loadu_ps(xr + ow * xs + t * xd);
+            for (int j = 0; j < COB; j++) {
+                __m512 sv = _mm512_loadu_ps(sr + (j * L + ow) * BL);
+                for (int t = 0; t < TB; t++) acc[j][t] = _mm512_fmadd_ps(sv, xv[t], acc[j][t]);
             }
         }
     }
@@ -223,28 +225,47 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_
 }
 
 #define BIL_WG_CASE(cob, tb) \
-    case cob * 8 + tb: bil_wg_tile(d, X, S, G, co0, c, a, b0, cob, tb); break;
-#define BIL_WG_COB(cob) \
-    BIL_WG_CASE(cob, 1) BIL_WG_CASE(cob, 2) BIL_WG_CASE(cob, 3) BIL_WG_CASE(cob, 4) BIL_WG_CASE(cob, 5) BIL_WG_CASE(cob, 6)
+    case cob * 8 + tb: bil_wg_tile(d, X, S, G, oh0, oh1, co0, c, a, b0, cob, tb); break;
+/* the (COB, TB) pairs bil_wgrad_cob allows */
+#define BIL_WG_CASES                                                                                   \
+    BIL_WG_CASE(1, 1) BIL_WG_CASE(2, 1) BIL_WG_CASE(3, 1) BIL_WG_CASE(4, 1) BIL_WG_CASE(5, 1)          \
+    BIL_WG_CASE(6, 1) BIL_WG_CASE(7, 1) BIL_WG_CASE(8, 1) BIL_WG_CASE(1, 2) BIL_WG_CASE(2, 2)          \
+    BIL_WG_CASE(3, 2) BIL_WG_CASE(4, 2) BIL_WG_CASE(5, 2) BIL_WG_CASE(6, 2) BIL_WG_CASE(7, 2)          \
+    BIL_WG_CASE(8, 2) BIL_WG_CASE(1, 3) BIL_WG_CASE(2, 3) BIL_WG_CASE(3, 3) BIL_WG_CASE(4, 3)          \
+    BIL_WG_CASE(5, 3) BIL_WG_CASE(6, 3) BIL_WG_CASE(7, 3) BIL_WG_CASE(8, 3) BIL_WG_CASE(1, 4)          \
+    BIL_WG_CASE(2, 4) BIL_WG_CASE(3, 4) BIL_WG_CASE(4, 4) BIL_WG_CASE(5, 4) BIL_WG_CASE(6, 4)          \
+    BIL_WG_CASE(1, 5) BIL_WG_CASE(2, 5) BIL_WG_CASE(3, 5) BIL_WG_CASE(4, 5) BIL_WG_CASE(5, 5)          \
+    BIL_WG_CASE(1, 6) BIL_WG_CASE(2, 6) BIL_WG_CASE(3, 6) BIL_WG_CASE(4, 6)
+
+/* most output channels per weight-gradient tile for TB taps */
+static inline int64_t bil_wgrad_cob(int64_t tb) {
+    int64_t m = (31 - tb) / tb;
+    return m > 8 ? 8 : m;
+}
 
 /* G[Co][C][KH][KW][16] += lane-wise weight gradient of one sample group. */
 __attribute__((target("avx512f,fma"))) static void bil_wgrad(const bil_dims *d, const float *X, const float *S,
                                                             float *G) {
-    int64_t ntb = (d->KW + 5) / 6;
-    for (int64_t co0 = 0; co0 < d->Co; co0 += 4) {
-        int cob = d->Co - co0 < 4 ? (int)(d->Co - co0) : 4;
-        for (int64_t c = 0; c < d->C; c++)
-            for (int64_t a = 0; a < d->KH; a++)
-                for (int64_t t = 0; t < ntb; t++) {
-                    int64_t b0 = d->KW * t / ntb, b1 = d->KW * (t + 1) / ntb;
-                    switch (cob * 8 + (int)(b1 - b0)) {
-                        BIL_WG_COB(1)
-                        BIL_WG_COB(2)
-                        BIL_WG_COB(3)
-                        BIL_WG_COB(4)
-                        default: break;
+    int64_t ntb = (d->KW + 5) / 6, tbmax = (d->KW + ntb - 1) / ntb;
+    int64_t ncb = (d->Co + bil_wgrad_cob(tbmax) - 1) / bil_wgrad_cob(tbmax); /* channel blocks, balanced */
+    /* row blocks: a tile's output-gradient channels (~24 KiB) stay in L1 across C and taps */
+    int64_t rows = 24 * 1024 / (((d->Co + ncb - 1) / ncb) * d->oW * BL * (int64_t)sizeof(float));
+    if (rows < 1) rows = 1;
+    for (int64_t oh0 = 0; oh0 < d->oH; oh0 += rows) {
+        int64_t oh1 = oh0 + rows < d->oH ? oh0 + rows : d->oH;
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            int64_t co0 = d->Co * cb / ncb;
+            int cob = (int)(d->Co * (cb + 1) / ncb - co0);
+            for (int64_t c = 0; c < d->C; c++)
+                for (int64_t a = 0; a < d->KH; a++)
+                    for (int64_t t = 0; t < ntb; t++) {
+                        int64_t b0 = d->KW * t / ntb, b1 = d->KW * (t + 1) / ntb;
+                        switch (cob * 8 + (int)(b1 - b0)) {
+                            BIL_WG_CASES
+                            default: break;
+                        }
                     }
-                }
+        }
     }
 }
 
@@ -256,7 +277,7 @@ static int bil_ok(const ct_conv_geom *g) {
     if (g->k[0] != 1 || g->isz[0] != 1 || g->osz[0] != 1) return 0;
     if (g->N < 8 || (g->Ci == 1 && g->G > 1)) return 0;
     int64_t CiK = g->Ci * g->k[1] * g->k[2];
-    return CiK <= 512 && g->Cs <= 64;
+    return CiK <= 4096 && g->Cs <= 64;
 }
 
 typedef struct bil_ctx {
