@@ -593,5 +593,14 @@ def test_conv_batch_in_lanes_threads(threads):
                    dtype="float32", rtol=1e-4, atol=2e-4)
         check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2), (40, 1, 28, 28), (6, 1, 5, 5), (6,),
                    dtype="float32", rtol=1e-4, atol=2e-4)
+        # one sample group: output rows split between the threads
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1, stride=(2, 1)), (12, 3, 11, 9),
+                   (5, 3, 3, 3), (5,), dtype="float32", rtol=1e-4, atol=2e-4)
+        # images above the 1 MiB block: row blocks with halo rows, padding in the first and last block
+        # (weight gradients sum 1e5 terms: torch's own float32 result is off by ~4e-3 from float64)
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2, dilation=(2, 1)), (9, 2, 150, 90),
+                   (8, 2, 3, 5), (8,), dtype="float32", rtol=1e-4, atol=1e-2)
+        check_grad(lambda lib, x, w: F(lib).conv_transpose2d(x, w, padding=1), (10, 8, 120, 100), (8, 3, 3, 3),
+                   dtype="float32", rtol=1e-4, atol=1e-2)
     finally:
         ctorch.set_num_threads(prev)
