@@ -210,7 +210,12 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_
         const float *sr = S + (co0 * L + oh * d->oW) * BL;
         for (int64_t ow = 0; ow < d->oW; ow++) {
             __m512 xv[6];
-            for (int t = 0; t < TB; t++) xv[t] = _mm512_loadu_ps(xr + ow * xs + t * xd);
+            for (int t = 0; t < TB; t++) {
+                xv[t] = _mm512_loadu_ps(xr + ow * xs + t * xd);
+                /* keep it in a register: GCC otherwise folds the load into each of the COB
+                 * FMAs, and the loads, not the FMAs, bound the loop */
+                __asm__("" : "+v"(xv[t]));
+            }
             for (int j = 0; j < COB; j++) {
                 __m512 sv = _mm512_loadu_ps(sr + (j * L + ow) * BL);
                 for (int t = 0; t < TB; t++) acc[j][t] = _mm512_fmadd_ps(sv, xv[t], acc[j][t]);
