@@ -555,6 +555,23 @@ def test_conv_batch_in_lanes(xs, ws, kw):
                rtol=1e-4, atol=2e-4)
 
 
+# Winograd F(4x4, 3x3) / F(2x2, 5x5) inside the batch-in-lanes path (stride 1, no dilation, enough
+# channels): partial tiles at the right and bottom edges, input gradient through the same kernel.
+WINO_CASES = [
+    ((16, 16, 13, 11), (24, 16, 3, 3), dict(padding=1)),
+    ((20, 12, 9, 10), (10, 12, 3, 3), {}),
+    ((16, 16, 11, 14), (12, 16, 5, 5), dict(padding=2)),
+    ((9, 16, 12, 12), (16, 8, 3, 3), dict(groups=2, padding=(0, 1))),
+    ((10, 16, 61, 47), (16, 16, 3, 3), dict(padding=1)),  # several row blocks of whole tiles
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", WINO_CASES)
+def test_conv_winograd(xs, ws, kw):
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **kw), xs, ws, (ws[0],), dtype="float32",
+               rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("cout", [1, 2, 3, 5, 6, 7, 8, 9, 13, 16, 20])
 def test_conv_one_input_channel(cout):
     """Ci == 1 with every output-channel tile remainder, batch sizes around the 16 lanes."""

@@ -275,6 +275,182 @@ __attribute__((target("avx512f,fma"))) static void bil_wgrad(const bil_dims *d, 
     }
 }
 
+/* ------------------------------------------------------------------ Winograd (batch-in-lanes)
+ * NOTE [ Winograd F(m x m, r x r) ]
+ * For stride-1, undilated 3x3 and 5x5 convolutions with enough channels, the forward kernel
+ * computes m x m output tiles from 6 x 6 input tiles: F(4x4, 3x3) and F(2x2, 5x5), both from
+ * the points 0, +-1, +-2 and infinity, so they share the input transform V = B^T d B. Per tile
+ * and channel pair the 36 products U[xi][c][co] * V[xi][c] replace m*m*r*r multiply-adds
+ * (3x3: 36 for 144, 5x5: 36 for 100); the transforms cost O(C + Co) per tile. Output
+ * y = A^T M A with M[xi][co] = sum_c U V; U = G g G^T is computed once per call in double.
+ * G rows (points 0, 1, -1, 2, -2 then infinity): p^k / prod_{q != p}(p - q); A^T rows i:
+ * p^i, plus 1 at infinity in the last row. Lanes, as in the direct kernel, are 16 samples. */
+static const double wino_pts[5] = {0, 1, -1, 2, -2};
+static const double wino_den[5] = {4, -6, -6, 24, 24};
+
+/* U[xi][c][co] (xi = 6u + v) from Wt[c][r][r][Co]. */
+static void wino_weights(const float *Wt, int64_t C, int64_t Co, int r, float *U) {
+    double G[6][5];
+    for (int j = 0; j < 6; j++)
+        for (int k = 0; k < r; k++) {
+            double p = 1;
+            for (int e = 0; e < k; e++) p *= j < 5 ? wino_pts[j] : 0;
+            G[j][k] = j < 5 ? p / wino_den[j] : (k == r - 1);
+        }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t co = 0; co < Co; co++) {
+            double t[6][5]; /* G g */
+            for (int u = 0; u < 6; u++)
+                for (int l = 0; l < r; l++) {
+                    double s = 0;
+                    for (int k = 0; k < r; k++) s += G[u][k] * Wt[((c * r + k) * r + l) * Co + co];
+                    t[u][l] = s;
+                }
+            for (int u = 0; u < 6; u++)
+                for (int v = 0; v < 6; v++) {
+                    double s = 0;
+                    for (int l = 0; l < r; l++) s += t[u][l] * G[v][l];
+                    U[((u * 6 + v) * C + c) * Co + co] = (float)s;
+                }
+        }
+}
+
+/* r = B^T d for 6 vectors. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void wino_bt(const __m512 *d, __m512 *r) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 d4_d2 = _mm512_sub_ps(d[4], d[2]), d3_d1 = _mm512_sub_ps(d[3], d[1]);
+    r[0] = _mm512_add_ps(_mm512_fnmadd_ps(five, d[2], d[4]), _mm512_mul_ps(four, d[0]));
+    r[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+    r[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+    r[3] = _mm512_fmadd_ps(two, d3_d1, d4_d2);
+    r[4] = _mm512_fnmadd_ps(two, d3_d1, d4_d2);
+    r[5] = _mm512_add_ps(_mm512_fnmadd_ps(five, d[3], d[5]), _mm512_mul_ps(four, d[1]));
+}
+
+/* o[0..m) = A^T M for 6 vectors. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void wino_at(const __m512 *M, __m512 *o,
+                                                                               const int m) {
+    __m512 s12 = _mm512_add_ps(M[1], M[2]), d12 = _mm512_sub_ps(M[1], M[2]);
+    __m512 s34 = _mm512_add_ps(M[3], M[4]), d34 = _mm512_sub_ps(M[3], M[4]);
+    o[0] = _mm512_add_ps(M[0], _mm512_add_ps(s12, s34));
+    if (m == 2) {
+        o[1] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12), M[5]);
+    } else {
+        o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
+        o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
+        o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), M[5]);
+    }
+}
+
+/* V[(xi*C + c)*np + p] = B^T d B for the np tiles of tile row ty from tile column tx0. */
+__attribute__((target("avx512f,fma"))) static void wino_input(const bil_dims *d, const float *X, int m, int64_t ty,
+                                                             int64_t tx0, int np, float *V) {
+    for (int64_t c = 0; c < d->C; c++)
+        for (int p = 0; p < np; p++) {
+            const float *x0 = X + ((c * d->Hp + m * ty) * d->Wp + m * (tx0 + p)) * BL;
+            __m512 t[6][6], col[6], r[6];
+            for (int j = 0; j < 6; j++) { /* columns: t[i][j] = (B^T d)[i][j] */
+                for (int i = 0; i < 6; i++) col[i] = _mm512_loadu_ps(x0 + (i * d->Wp + j) * BL);
+                wino_bt(col, r);
+                for (int i = 0; i < 6; i++) t[i][j] = r[i];
+            }
+            for (int i = 0; i < 6; i++) { /* rows: V[i][.] = t[i][.] B */
+                wino_bt(t[i], r);
+                for (int j = 0; j < 6; j++) _mm512_storeu_ps(V + (((i * 6 + j) * d->C + c) * np + p) * BL, r[j]);
+            }
+        }
+}
+
+/* Mb[(p*COB + j)*36 + xi] = sum_c U[xi][c][co0 + j] * V[xi][c][p], for all 36 xi. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void wino_mul_tile(
+    const bil_dims *d, const float *V, const float *U, float *Mb, int64_t co0, const int COB, const int P) {
+    for (int xi = 0; xi < 36; xi++) {
+        __m512 acc[8][4];
+        for (int j = 0; j < COB; j++)
+            for (int p = 0; p < P; p++) acc[j][p] = _mm512_setzero_ps();
+        const float *vx = V + xi * d->C * P * BL, *ux = U + xi * d->C * d->Co + co0;
+        for (int64_t c = 0; c < d->C; c++) {
+            __m512 xv[4];
+            for (int p = 0; p < P; p++) {
+                xv[p] = _mm512_loadu_ps(vx + (c * P + p) * BL);
+                __asm__("" : "+v"(xv[p]));
+            }
+            for (int j = 0; j < COB; j++) {
+                __m512 wv = _mm512_set1_ps(ux[c * d->Co + j]);
+                for (int p = 0; p < P; p++) acc[j][p] = _mm512_fmadd_ps(xv[p], wv, acc[j][p]);
+            }
+        }
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < COB; j++) _mm512_storeu_ps(Mb + ((p * COB + j) * 36 + xi) * BL, acc[j][p]);
+    }
+}
+
+#define WINO_CASE(cob, p) \
+    case cob * 8 + p: wino_mul_tile(d, V, U, Mb, co0, cob, p); break;
+#define WINO_COB(cob) WINO_CASE(cob, 1) WINO_CASE(cob, 2) WINO_CASE(cob, 3) WINO_CASE(cob, 4)
+
+/* Y[Co][oH][oW][16] = bias + conv of X (Hp, Wp >= m * tiles + r - 1) by Winograd; U from
+ * wino_weights; scratch V (36 * C * 4 vectors) and Mb (4 * 8 * 36 vectors). */
+__attribute__((target("avx512f,fma"))) static void wino_fwd(const bil_dims *d, int m, const float *X, const float *U,
+                                                           const float *bias, float *Y, float *V, float *Mb) {
+    const int64_t nty = (d->oH + m - 1) / m, ntx = (d->oW + m - 1) / m, L = d->oH * d->oW;
+    for (int64_t ty = 0; ty < nty; ty++) {
+        int pmax = d->Co <= 6 ? 4 : 3;
+        int64_t ng = (ntx + pmax - 1) / pmax;
+        for (int64_t gi = 0; gi < ng; gi++) {
+            int64_t tx0 = ntx * gi / ng;
+            int np = (int)(ntx * (gi + 1) / ng - tx0);
+            wino_input(d, X, m, ty, tx0, np, V);
+            for (int64_t co0 = 0; co0 < d->Co; co0 += 8) {
+                int cob = d->Co - co0 < 8 ? (int)(d->Co - co0) : 8;
+                switch (cob * 8 + np) {
+                    WINO_COB(1)
+                    WINO_COB(2)
+                    WINO_COB(3)
+                    WINO_COB(4)
+                    WINO_COB(5)
+                    WINO_COB(6)
+                    WINO_CASE(7, 1) WINO_CASE(7, 2) WINO_CASE(7, 3)
+                    WINO_CASE(8, 1) WINO_CASE(8, 2) WINO_CASE(8, 3)
+                    default: break;
+                }
+                for (int p = 0; p < np; p++)
+                    for (int j = 0; j < cob; j++) {
+                        const float *M = Mb + (p * cob + j) * 36 * BL;
+                        __m512 t[4][6], row[6], o[4];
+                        for (int v = 0; v < 6; v++) { /* t = A^T M */
+                            for (int u = 0; u < 6; u++) row[u] = _mm512_loadu_ps(M + (u * 6 + v) * BL);
+                            wino_at(row, o, m);
+                            for (int i = 0; i < m; i++) t[i][v] = o[i];
+                        }
+                        __m512 bv = _mm512_set1_ps(bias ? bias[co0 + j] : 0.0f);
+                        for (int i = 0; i < m; i++) { /* y = t A */
+                            int64_t oh = m * ty + i;
+                            if (oh >= d->oH) break;
+                            wino_at(t[i], o, m);
+                            for (int e = 0; e < m; e++) {
+                                int64_t ow = m * (tx0 + p) + e;
+                                if (ow < d->oW)
+                                    _mm512_storeu_ps(Y + ((co0 + j) * L + oh * d->oW + ow) * BL, _mm512_add_ps(o[e], bv));
+                            }
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/* Winograd output tile for this geometry (0: direct kernel). Op counts per output tile:
+ * direct m^2 r^2 C Co multiply-adds against 36 C Co products plus the transforms. */
+static int wino_tile(const bil_dims *d) {
+    if (d->KH != d->KW || (d->KH != 3 && d->KH != 5) || d->s0 != 1 || d->s1 != 1 || d->d0 != 1 || d->d1 != 1)
+        return 0;
+    int64_t r = d->KH, m = 7 - r;
+    double direct = (double)(m * m * r * r) * d->C * d->Co;
+    double wino = 36.0 * d->C * d->Co + 216.0 * d->C + (double)(m * 30 + m * m * 5 + 36) * d->Co;
+    return wino < 0.75 * direct ? (int)m : 0;
+}
+
 /* The batch-in-lanes path applies: float32 with the AVX-512 GEMM kernel, 1-D/2-D geometry,
  * a batch that fills at least half a vector, not depthwise (dw_taps handles that), and a
  * bounded reduction and weight (the lane accumulators hold 16 copies of the weight gradient).
@@ -298,6 +474,8 @@ typedef struct bil_ctx {
     float *dst;
     int64_t sH, sW, pt, pl; /* source image planes (NCHW, G*d.C channels), placement in the pad */
     int64_t nrc;            /* output row blocks per image */
+    int wino;               /* Winograd output tile m (0: direct kernel); U: per group [36][C][Co] */
+    const float *U;
     int64_t nchunks;        /* weight grad: accumulator sets */
     const float *S;         /* weight grad: the column-side tensor [N][G*Co][oH][oW] */
     float *acc;             /* weight grad: per-chunk lane accumulators [G][Co][C*KH*KW][16] */
@@ -306,11 +484,17 @@ typedef struct bil_ctx {
 
 /* Output rows [oh0, oh1) of block rc as a geometry of its own: the packed image then holds
  * only the rows those outputs read, from padded row oh0*s0 (returned in *xr0). */
-static bil_dims bil_block(const bil_dims *d, int64_t nrc, int64_t rc, int64_t *oh0, int64_t *xr0) {
+static bil_dims bil_block(const bil_dims *d, int64_t nrc, int64_t rc, int m, int64_t *oh0, int64_t *xr0) {
     bil_dims b = *d;
-    int64_t r0 = d->oH * rc / nrc, r1 = d->oH * (rc + 1) / nrc;
+    int64_t gran = m ? m : 1, units = (d->oH + gran - 1) / gran; /* Winograd: whole tile rows */
+    int64_t r0 = gran * (units * rc / nrc), r1 = gran * (units * (rc + 1) / nrc);
+    if (r1 > d->oH) r1 = d->oH;
     b.oH = r1 - r0;
     b.Hp = (b.oH - 1) * d->s0 + (d->KH - 1) * d->d0 + 1;
+    if (m) { /* whole 6 x 6 input tiles */
+        b.Hp = (b.oH + m - 1) / m * m + d->KH - 1;
+        b.Wp = (d->oW + m - 1) / m * m + d->KW - 1;
+    }
     *oh0 = r0;
     *xr0 = r0 * d->s0;
     b.r0 -= *xr0;
@@ -330,9 +514,16 @@ static int64_t bil_row_blocks(const bil_dims *d) {
 static void bil_conv_task(int64_t begin, int64_t end, void *vctx) {
     bil_ctx *c = vctx;
     const bil_dims *d = &c->d;
-    const int64_t mrows = (d->oH + c->nrc - 1) / c->nrc;
-    const int64_t xsz = d->C * ((mrows - 1) * d->s0 + (d->KH - 1) * d->d0 + 1) * d->Wp * BL;
-    float *buf = ct_alloc_bytes((size_t)(xsz + d->Co * mrows * d->oW * BL) * sizeof(float));
+    const int64_t gran = c->wino ? c->wino : 1, units = (d->oH + gran - 1) / gran;
+    int64_t mrows = gran * ((units + c->nrc - 1) / c->nrc); /* largest block */
+    if (mrows > d->oH) mrows = d->oH;
+    bil_dims big = *d;
+    big.oH = mrows;
+    int64_t o0, x0;
+    big = bil_block(&big, 1, 0, c->wino, &o0, &x0);
+    const int64_t xsz = d->C * big.Hp * big.Wp * BL, ysz = d->Co * big.oH * d->oW * BL;
+    const int64_t vsz = c->wino ? 36 * d->C * 4 * BL : 0, msz = c->wino ? 4 * 8 * 36 * BL : 0;
+    float *buf = ct_alloc_bytes((size_t)(xsz + ysz + vsz + msz) * sizeof(float));
     if (!buf) {
         ct_clear_error();
         c->failed = 1;
@@ -342,11 +533,15 @@ static void bil_conv_task(int64_t begin, int64_t end, void *vctx) {
     for (int64_t t = begin; t < end; t++) {
         int64_t rc = t % c->nrc, gr = t / c->nrc % G, grp = t / c->nrc / G;
         int64_t n0 = grp * BL, nv = c->g->N - n0 < BL ? c->g->N - n0 : BL, oh0, xr0;
-        bil_dims b = bil_block(d, c->nrc, rc, &oh0, &xr0);
+        bil_dims b = bil_block(d, c->nrc, rc, c->wino, &oh0, &xr0);
         float *Y = buf + xsz, *dst = c->dst + n0 * dst_st + gr * d->Co * L;
+        const float *bias = c->bias ? c->bias + gr * d->Co : NULL;
         bil_pack(c->src + n0 * sst + gr * d->C * c->sH * c->sW, sst, nv, d->C, c->sH, c->sW, c->pt - xr0, c->pl,
                  b.Hp, b.Wp, buf);
-        bil_fwd(&b, buf, c->Wt + gr * d->C * d->KH * d->KW * d->Co, c->bias ? c->bias + gr * d->Co : NULL, Y);
+        if (c->wino)
+            wino_fwd(&b, c->wino, buf, c->U + gr * 36 * d->C * d->Co, bias, Y, Y + ysz, Y + ysz + vsz);
+        else
+            bil_fwd(&b, buf, c->Wt + gr * d->C * d->KH * d->KW * d->Co, bias, Y);
         if (c->nrc == 1)
             bil_unpack(Y, d->Co, L, nv, dst, dst_st);
         else
@@ -358,10 +553,23 @@ static void bil_conv_task(int64_t begin, int64_t end, void *vctx) {
 
 static int bil_run_conv(bil_ctx *c) {
     int64_t units = (c->g->N + BL - 1) / BL * c->g->G, nt = ct_get_num_threads();
-    c->nrc = bil_row_blocks(&c->d);
+    const bil_dims *d = &c->d;
+    c->wino = wino_tile(d);
+    float *U = NULL;
+    if (c->wino) {
+        U = ct_alloc_bytes((size_t)(c->g->G * 36 * d->C * d->Co) * sizeof(float));
+        if (!U) return -1;
+        for (int64_t gr = 0; gr < c->g->G; gr++)
+            wino_weights(c->Wt + gr * d->C * d->KH * d->KW * d->Co, d->C, d->Co, (int)d->KH,
+                         U + gr * 36 * d->C * d->Co);
+        c->U = U;
+    }
+    int64_t gran = c->wino ? c->wino : 1, rows = (d->oH + gran - 1) / gran;
+    c->nrc = bil_row_blocks(d);
     if (units * c->nrc < nt) c->nrc = (nt + units - 1) / units; /* every thread gets rows */
-    if (c->nrc > c->d.oH) c->nrc = c->d.oH > 0 ? c->d.oH : 1;
+    if (c->nrc > rows) c->nrc = rows > 0 ? rows : 1;
     ct_parallel_for(units * c->nrc, 1, bil_conv_task, c);
+    ct_free_bytes(U);
     return c->failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
 }
 
@@ -431,7 +639,7 @@ static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
         for (int64_t t = units * ch / c->nchunks; t < units * (ch + 1) / c->nchunks; t++) {
             int64_t rc = t % c->nrc, gr = t / c->nrc % g->G, grp = t / c->nrc / g->G;
             int64_t n0 = grp * BL, nv = g->N - n0 < BL ? g->N - n0 : BL, oh0, xr0;
-            bil_dims b = bil_block(d, c->nrc, rc, &oh0, &xr0);
+            bil_dims b = bil_block(d, c->nrc, rc, 0, &oh0, &xr0);
             bil_pack(c->src + n0 * xst + gr * d->C * IL, xst, nv, d->C, c->sH, c->sW, c->pt - xr0, c->pl, b.Hp, b.Wp,
                      buf);
             bil_pack(c->S + n0 * sst + gr * d->Co * L, sst, nv, d->Co, d->oH, d->oW, -oh0, 0, b.oH, d->oW,
