@@ -288,7 +288,7 @@ __attribute__((target("avx512f,fma"))) static void bil_wgrad(const bil_dims *d, 
 static const double wino_pts[5] = {0, 1, -1, 2, -2};
 static const double wino_den[5] = {4, -6, -6, 24, 24};
 
-/* U[xi][c][co] (xi = 6u + v) from Wt[c][r][r][Co]. */
+/* U[xi][c][co] (xi = 6u + v) from Wt[c][r][r][Co], in double, vectorised along co. */
 static void wino_weights(const float *Wt, int64_t C, int64_t Co, int r, float *U) {
     double G[6][5];
     for (int j = 0; j < 6; j++)
@@ -297,20 +297,27 @@ static void wino_weights(const float *Wt, int64_t C, int64_t Co, int r, float *U
             for (int e = 0; e < k; e++) p *= j < 5 ? wino_pts[j] : 0;
             G[j][k] = j < 5 ? p / wino_den[j] : (k == r - 1);
         }
+    enum { CB = 16 };
     for (int64_t c = 0; c < C; c++)
-        for (int64_t co = 0; co < Co; co++) {
-            double t[6][5]; /* G g */
+        for (int64_t co0 = 0; co0 < Co; co0 += CB) {
+            int64_t nc = Co - co0 < CB ? Co - co0 : CB;
+            double t[6][5][CB]; /* G g */
             for (int u = 0; u < 6; u++)
                 for (int l = 0; l < r; l++) {
-                    double s = 0;
-                    for (int k = 0; k < r; k++) s += G[u][k] * Wt[((c * r + k) * r + l) * Co + co];
-                    t[u][l] = s;
+                    double s[CB] = {0};
+                    for (int k = 0; k < r; k++) {
+                        const float *w = Wt + ((c * r + k) * r + l) * Co + co0;
+                        for (int64_t q = 0; q < nc; q++) s[q] += G[u][k] * w[q];
+                    }
+                    for (int64_t q = 0; q < CB; q++) t[u][l][q] = s[q];
                 }
             for (int u = 0; u < 6; u++)
                 for (int v = 0; v < 6; v++) {
-                    double s = 0;
-                    for (int l = 0; l < r; l++) s += t[u][l] * G[v][l];
-                    U[((u * 6 + v) * C + c) * Co + co] = (float)s;
+                    double s[CB] = {0};
+                    for (int l = 0; l < r; l++)
+                        for (int64_t q = 0; q < CB; q++) s[q] += t[u][l][q] * G[v][l];
+                    float *dst = U + ((u * 6 + v) * C + c) * Co + co0;
+                    for (int64_t q = 0; q < nc; q++) dst[q] = (float)s[q];
                 }
         }
 }
@@ -348,15 +355,18 @@ __attribute__((target("avx512f,fma"))) static void wino_input(const bil_dims *d,
     for (int64_t c = 0; c < d->C; c++)
         for (int p = 0; p < np; p++) {
             const float *x0 = X + ((c * d->Hp + m * ty) * d->Wp + m * (tx0 + p)) * BL;
-            __m512 t[6][6], col[6], r[6];
-            for (int j = 0; j < 6; j++) { /* columns: t[i][j] = (B^T d)[i][j] */
-                for (int i = 0; i < 6; i++) col[i] = _mm512_loadu_ps(x0 + (i * d->Wp + j) * BL);
-                wino_bt(col, r);
-                for (int i = 0; i < 6; i++) t[i][j] = r[i];
+            __m512 t[6], r[6];
+            float *v0 = V + (c * np + p) * BL;
+            const int64_t vs = d->C * np * BL; /* between consecutive xi */
+            for (int j = 0; j < 6; j++) { /* columns: (B^T d)[i][j], parked in V */
+                for (int i = 0; i < 6; i++) t[i] = _mm512_loadu_ps(x0 + (i * d->Wp + j) * BL);
+                wino_bt(t, r);
+                for (int i = 0; i < 6; i++) _mm512_storeu_ps(v0 + (i * 6 + j) * vs, r[i]);
             }
-            for (int i = 0; i < 6; i++) { /* rows: V[i][.] = t[i][.] B */
-                wino_bt(t[i], r);
-                for (int j = 0; j < 6; j++) _mm512_storeu_ps(V + (((i * 6 + j) * d->C + c) * np + p) * BL, r[j]);
+            for (int i = 0; i < 6; i++) { /* rows, in place: V[i][.] = (B^T d)[i][.] B */
+                for (int j = 0; j < 6; j++) t[j] = _mm512_loadu_ps(v0 + (i * 6 + j) * vs);
+                wino_bt(t, r);
+                for (int j = 0; j < 6; j++) _mm512_storeu_ps(v0 + (i * 6 + j) * vs, r[j]);
             }
         }
 }
@@ -391,8 +401,8 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void wino_mu
 
 /* Y[Co][oH][oW][16] = bias + conv of X (Hp, Wp >= m * tiles + r - 1) by Winograd; U from
  * wino_weights; scratch V (36 * C * 4 vectors) and Mb (4 * 8 * 36 vectors). */
-__attribute__((target("avx512f,fma"))) static void wino_fwd(const bil_dims *d, int m, const float *X, const float *U,
-                                                           const float *bias, float *Y, float *V, float *Mb) {
+__attribute__((target("avx512f,fma"), always_inline)) static inline void wino_fwd_m(
+    const bil_dims *d, const int m, const float *X, const float *U, const float *bias, float *Y, float *V, float *Mb) {
     const int64_t nty = (d->oH + m - 1) / m, ntx = (d->oW + m - 1) / m, L = d->oH * d->oW;
     for (int64_t ty = 0; ty < nty; ty++) {
         int pmax = d->Co <= 6 ? 4 : 3;
@@ -438,6 +448,14 @@ __attribute__((target("avx512f,fma"))) static void wino_fwd(const bil_dims *d, i
             }
         }
     }
+}
+
+__attribute__((target("avx512f,fma"))) static void wino_fwd(const bil_dims *d, int m, const float *X, const float *U,
+                                                           const float *bias, float *Y, float *V, float *Mb) {
+    if (m == 2)
+        wino_fwd_m(d, 2, X, U, bias, Y, V, Mb); /* m known at compile time in each copy */
+    else
+        wino_fwd_m(d, 4, X, U, bias, Y, V, Mb);
 }
 
 /* Winograd output tile for this geometry (0: direct kernel). Op counts per output tile:
