@@ -39,8 +39,9 @@
  *                weights broadcast from a [c][tap][co] copy);
  *   input grad   the forward on the zero-padded output gradient with the flipped,
  *                channel-swapped weights (stride 1 only);
- *   weight grad  per-lane partial sums of S[co][o] * X[c][o*s + tap*d] (tile: up to 4 output
- *                channels x up to 6 taps along w), the lanes summed once at the end.
+ *   weight grad  per-lane sums of S[co][o] * X[c][o*s + tap*d] over the positions (tile: up
+ *                to 8 output channels x up to 6 taps along w), the lanes then added sample
+ *                by sample (the im2col + GEMM path's order: see bil_wgrad_task).
  * Work is split over groups of 16 samples (lanes past the batch are zero). Used for float32
  * when the GEMM runs its AVX-512 kernel (ct_gemm_kernel_name), for 1-D/2-D geometry with a
  * batch of at least 8 and a small reduction (see bil_ok); everything else goes through the
@@ -201,9 +202,12 @@ __attribute__((target("avx512f,fma"))) static void bil_fwd(const bil_dims *d, co
 __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_tile(
     const bil_dims *d, const float *X, const float *S, float *G, int64_t oh0, int64_t oh1, int64_t co0, int64_t c,
     int64_t a, int64_t b0, const int COB, const int TB) {
+    /* the sums go on from G: one multiply-add chain per lane over the positions in order,
+     * whatever the row blocks */
+    const int64_t CK = d->C * d->KH * d->KW;
     __m512 acc[8][6];
     for (int j = 0; j < COB; j++)
-        for (int t = 0; t < TB; t++) acc[j][t] = _mm512_setzero_ps();
+        for (int t = 0; t < TB; t++) acc[j][t] = _mm512_loadu_ps(G + ((co0 + j) * CK + (c * d->KH + a) * d->KW + b0 + t) * BL);
     const int64_t L = d->oH * d->oW, xs = d->s1 * BL, xd = d->d1 * BL;
     for (int64_t oh = oh0; oh < oh1; oh++) {
         const float *xr = X + ((c * d->Hp + oh * d->s0 + a * d->d0) * d->Wp + b0 * d->d1) * BL;
@@ -222,12 +226,9 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void bil_wg_
             }
         }
     }
-    const int64_t CK = d->C * d->KH * d->KW;
     for (int j = 0; j < COB; j++)
-        for (int t = 0; t < TB; t++) {
-            float *gp = G + ((co0 + j) * CK + (c * d->KH + a) * d->KW + b0 + t) * BL;
-            _mm512_storeu_ps(gp, _mm512_add_ps(_mm512_loadu_ps(gp), acc[j][t]));
-        }
+        for (int t = 0; t < TB; t++)
+            _mm512_storeu_ps(G + ((co0 + j) * CK + (c * d->KH + a) * d->KW + b0 + t) * BL, acc[j][t]);
 }
 
 #define BIL_WG_CASE(cob, tb) \
@@ -496,7 +497,7 @@ typedef struct bil_ctx {
     const float *U;
     int64_t nchunks;        /* weight grad: accumulator sets */
     const float *S;         /* weight grad: the column-side tensor [N][G*Co][oH][oW] */
-    float *acc;             /* weight grad: per-chunk lane accumulators [G][Co][C*KH*KW][16] */
+    float *acc;             /* weight grad: per-chunk sums [G][Co][C*KH*KW] */
     int failed;
 } bil_ctx;
 
@@ -636,33 +637,47 @@ static int bil_cols2img(const ct_conv_geom *g, const float *S, const float *w, c
 }
 
 /* items: chunks of the (sample group, conv group, row block) units, each chunk summing into
- * its own lane accumulators */
+ * its own weight-gradient buffer. The lanes of a sample group are added to it one sample after
+ * the other, each lane holding its sample's sum over the output positions in order: the same
+ * association as a per-sample GEMM accumulated over the batch (the im2col path, and close to
+ * torch's), which matters more than one would think: Adam turns the rounding noise of
+ * near-zero gradients into full-size steps, and the main job's test compares whole training
+ * runs with torch's. */
 static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     bil_ctx *c = vctx;
     const ct_conv_geom *g = c->g;
     const bil_dims *d = &c->d;
     const int64_t mrows = (d->oH + c->nrc - 1) / c->nrc;
     const int64_t xsz = d->C * ((mrows - 1) * d->s0 + (d->KH - 1) * d->d0 + 1) * d->Wp * BL;
-    const int64_t asz = g->G * d->Co * d->C * d->KH * d->KW * BL, units = (g->N + BL - 1) / BL * g->G * c->nrc;
+    const int64_t ssz = d->Co * mrows * d->oW * BL, gsz = d->Co * d->C * d->KH * d->KW;
+    const int64_t units = (g->N + BL - 1) / BL * g->G * c->nrc;
     const int64_t IL = c->sH * c->sW, L = d->oH * d->oW, xst = g->G * d->C * IL, sst = g->G * d->Co * L;
-    float *buf = ct_alloc_bytes((size_t)(xsz + d->Co * mrows * d->oW * BL) * sizeof(float));
+    float *buf = ct_alloc_bytes((size_t)(xsz + ssz + gsz * BL) * sizeof(float));
     if (!buf) {
         ct_clear_error();
         c->failed = 1;
         return;
     }
+    float *lanes = buf + xsz + ssz;
     for (int64_t ch = begin; ch < end; ch++) {
-        float *acc = c->acc + ch * asz;
-        memset(acc, 0, (size_t)asz * sizeof(float));
-        for (int64_t t = units * ch / c->nchunks; t < units * (ch + 1) / c->nchunks; t++) {
+        float *run = c->acc + ch * g->G * gsz;
+        memset(run, 0, (size_t)(g->G * gsz) * sizeof(float));
+        int64_t t0 = units * ch / c->nchunks, t1 = units * (ch + 1) / c->nchunks;
+        for (int64_t t = t0; t < t1; t++) {
             int64_t rc = t % c->nrc, gr = t / c->nrc % g->G, grp = t / c->nrc / g->G;
             int64_t n0 = grp * BL, nv = g->N - n0 < BL ? g->N - n0 : BL, oh0, xr0;
+            if (rc == 0 || t == t0) memset(lanes, 0, (size_t)(gsz * BL) * sizeof(float));
             bil_dims b = bil_block(d, c->nrc, rc, 0, &oh0, &xr0);
             bil_pack(c->src + n0 * xst + gr * d->C * IL, xst, nv, d->C, c->sH, c->sW, c->pt - xr0, c->pl, b.Hp, b.Wp,
                      buf);
             bil_pack(c->S + n0 * sst + gr * d->Co * L, sst, nv, d->Co, d->oH, d->oW, -oh0, 0, b.oH, d->oW,
                      buf + xsz);
-            bil_wgrad(&b, buf, buf + xsz, acc + gr * d->Co * d->C * d->KH * d->KW * BL);
+            bil_wgrad(&b, buf, buf + xsz, lanes);
+            if (rc == c->nrc - 1 || t == t1 - 1) {
+                float *rg = run + gr * gsz;
+                for (int64_t i = 0; i < gsz; i++)
+                    for (int64_t n = 0; n < nv; n++) rg[i] += lanes[i * BL + n];
+            }
         }
     }
     ct_free_bytes(buf);
@@ -678,16 +693,15 @@ static int bil_weight_grad(const ct_conv_geom *g, const float *S, const float *i
     c.nrc = bil_row_blocks(&c.d);
     int64_t units = (g->N + BL - 1) / BL * g->G * c.nrc, nchunks = ct_get_num_threads();
     if (nchunks > units) nchunks = units;
-    float *acc = ct_alloc_bytes((size_t)(nchunks * wsize * BL) * sizeof(float));
+    float *acc = ct_alloc_bytes((size_t)(nchunks * wsize) * sizeof(float));
     if (!acc) return -1;
     c.src = img, c.S = S, c.acc = acc, c.nchunks = nchunks;
     c.sH = g->isz[1], c.sW = g->isz[2], c.pt = g->p[1], c.pl = g->p[2];
     ct_parallel_for(nchunks, 1, bil_wgrad_task, &c);
     if (!c.failed)
         for (int64_t i = 0; i < wsize; i++) {
-            float s = 0;
-            for (int64_t ch = 0; ch < nchunks; ch++)
-                for (int l = 0; l < BL; l++) s += acc[(ch * wsize + i) * BL + l];
+            float s = acc[i];
+            for (int64_t ch = 1; ch < nchunks; ch++) s += acc[ch * wsize + i];
             gw[i] = s;
         }
     ct_free_bytes(acc);
