@@ -359,13 +359,14 @@ __attribute__((target("avx512f,fma"))) static void wino_input(const bil_dims *d,
             __m512 t[6], r[6];
             float *v0 = V + (c * np + p) * BL;
             const int64_t vs = d->C * np * BL; /* between consecutive xi */
-            for (int j = 0; j < 6; j++) { /* columns: (B^T d)[i][j], parked in V */
+            float tmp[36 * BL] __attribute__((aligned(64))); /* B^T d, staged in L1 */
+            for (int j = 0; j < 6; j++) { /* columns */
                 for (int i = 0; i < 6; i++) t[i] = _mm512_loadu_ps(x0 + (i * d->Wp + j) * BL);
                 wino_bt(t, r);
-                for (int i = 0; i < 6; i++) _mm512_storeu_ps(v0 + (i * 6 + j) * vs, r[i]);
+                for (int i = 0; i < 6; i++) _mm512_store_ps(tmp + (i * 6 + j) * BL, r[i]);
             }
-            for (int i = 0; i < 6; i++) { /* rows, in place: V[i][.] = (B^T d)[i][.] B */
-                for (int j = 0; j < 6; j++) t[j] = _mm512_loadu_ps(v0 + (i * 6 + j) * vs);
+            for (int i = 0; i < 6; i++) { /* rows: V[i][.] = (B^T d)[i][.] B */
+                for (int j = 0; j < 6; j++) t[j] = _mm512_load_ps(tmp + (i * 6 + j) * BL);
                 wino_bt(t, r);
                 for (int j = 0; j < 6; j++) _mm512_storeu_ps(v0 + (i * 6 + j) * vs, r[j]);
             }
