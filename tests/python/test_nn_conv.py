@@ -601,6 +601,16 @@ def test_conv_batch_in_lanes_more():
     check(lambda lib, x, w: F(lib).conv2d(x[::2, :, 1:, ::1], w), x, w, rtol=1e-4, atol=1e-3)
 
 
+def test_conv_batch_in_lanes_double_backward():
+    """float32 double backward: the gradient graphs run the same kernels with swapped roles."""
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1), (16, 4, 7, 6), (5, 4, 3, 3), (5,),
+               dtype="float32", create_graph=True, rtol=1e-4, atol=5e-4)
+    check_grad(lambda lib, w, x: F(lib).conv2d(x, w, None, padding=2), (6, 1, 5, 5), (12, 1, 9, 9),
+               dtype="float32", create_graph=True, rtol=1e-4, atol=5e-4)
+    check_grad(lambda lib, x, w: F(lib).conv2d(x, w), (16, 12, 9, 9), (10, 12, 3, 3), dtype="float32",
+               create_graph=True, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_conv_batch_in_lanes_threads(threads):
     prev = ctorch.get_num_threads()
