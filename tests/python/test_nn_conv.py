@@ -555,8 +555,9 @@ def test_conv_batch_in_lanes(xs, ws, kw):
                rtol=1e-4, atol=2e-4)
 
 
-# Winograd F(4x4, 3x3) / F(2x2, 5x5) inside the batch-in-lanes path (stride 1, no dilation, enough
-# channels): partial tiles at the right and bottom edges, input gradient through the same kernel.
+# Winograd F(4x4, 3x3) / F(2x2, 5x5) inside the batch-in-lanes path (opt-in: CTORCH_CONV_WINOGRAD=1;
+# stride 1, no dilation, enough channels): partial tiles at the right and bottom edges, input
+# gradient through the same kernel.
 WINO_CASES = [
     ((16, 16, 13, 11), (24, 16, 3, 3), dict(padding=1)),
     ((20, 12, 9, 10), (10, 12, 3, 3), {}),
@@ -567,7 +568,8 @@ WINO_CASES = [
 
 
 @pytest.mark.parametrize("xs,ws,kw", WINO_CASES)
-def test_conv_winograd(xs, ws, kw):
+def test_conv_winograd(xs, ws, kw, monkeypatch):
+    monkeypatch.setenv("CTORCH_CONV_WINOGRAD", "1")
     check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **kw), xs, ws, (ws[0],), dtype="float32",
                rtol=1e-4, atol=1e-3)
 
@@ -609,6 +611,36 @@ def test_conv_batch_in_lanes_double_backward():
                dtype="float32", create_graph=True, rtol=1e-4, atol=5e-4)
     check_grad(lambda lib, x, w: F(lib).conv2d(x, w), (16, 12, 9, 9), (10, 12, 3, 3), dtype="float32",
                create_graph=True, rtol=1e-4, atol=1e-3)
+
+
+def test_conv_batch_in_lanes_same_bits():
+    """The direct kernels sum in the order of the paths they replace (the main job's test needs
+    it: see test_main_job.py): a batch of 16 (lanes) gives bit for bit the outputs of the same
+    samples run 4 at a time (im2col + GEMM, or direct loops for one input channel), and at one
+    thread the weight gradient of one sample after the other added in order."""
+    rng = np.random.default_rng(7)
+    prev = ctorch.get_num_threads()
+    ctorch.set_num_threads(1)
+    try:
+        for ci, co, k, pad in ((1, 6, 5, 2), (6, 16, 5, 0), (12, 10, 3, 1)):
+            xa = rng.standard_normal((16, ci, 11, 10)).astype(np.float32)
+            x = ctorch.tensor(xa)
+            w = ctorch.tensor(rng.standard_normal((co, ci, k, k)).astype(np.float32))
+            b = ctorch.tensor(rng.standard_normal(co).astype(np.float32))
+            full = F(ctorch).conv2d(x, w, b, padding=pad)
+            parts = ctorch.cat([F(ctorch).conv2d(x[i:i + 4], w, b, padding=pad) for i in range(0, 16, 4)])
+            assert bool((full == parts).all())
+            ga = rng.standard_normal(tuple(full.shape)).astype(np.float32)
+            wg = w.detach().requires_grad_()
+            F(ctorch).conv2d(x, wg, None, padding=pad).backward(ctorch.tensor(ga))
+            acc = np.zeros(tuple(w.shape), np.float32)
+            for n in range(16):
+                wn = w.detach().requires_grad_()
+                F(ctorch).conv2d(x[n:n + 1], wn, None, padding=pad).backward(ctorch.tensor(ga[n:n + 1]))
+                acc = acc + np.array(wn.grad.tolist(), np.float32)
+            assert (np.array(wg.grad.tolist(), np.float32) == acc).all()
+    finally:
+        ctorch.set_num_threads(prev)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
