@@ -660,8 +660,8 @@ static int bil_cols2img(const ct_conv_geom *g, const float *S, const float *w, c
     return rc;
 }
 
-/* items: chunks of the (sample group, conv group, row block) units of the samples
- * [c->n0, c->n1); each lane holds its sample's sum over the output positions, one
+/* items: chunks of the (sample group, conv group) units of the samples [c->n0, c->n1), each
+ * unit's row blocks in order; each lane holds its sample's sum over the output positions, one
  * multiply-add chain in position order (row blocks continue it), stored per sample in
  * c->acc [n - n0][G * Co * C*KH*KW] for bil_weight_grad to add up. */
 static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
@@ -671,7 +671,7 @@ static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     const int64_t mrows = (d->oH + c->nrc - 1) / c->nrc;
     const int64_t xsz = d->C * ((mrows - 1) * d->s0 + (d->KH - 1) * d->d0 + 1) * d->Wp * BL;
     const int64_t ssz = d->Co * mrows * d->oW * BL, gsz = d->Co * d->C * d->KH * d->KW, wsize = g->G * gsz;
-    const int64_t units = (c->n1 - c->n0 + BL - 1) / BL * g->G * c->nrc;
+    const int64_t units = (c->n1 - c->n0 + BL - 1) / BL * g->G; /* chains never span two chunks */
     const int64_t IL = c->sH * c->sW, L = d->oH * d->oW, xst = g->G * d->C * IL, sst = g->G * d->Co * L;
     float *buf = ct_alloc_bytes((size_t)(xsz + ssz + gsz * BL) * sizeof(float));
     if (!buf) {
@@ -681,23 +681,19 @@ static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     }
     float *lanes = buf + xsz + ssz;
     for (int64_t ch = begin; ch < end; ch++) {
-        int64_t t0 = units * ch / c->nchunks, t1 = units * (ch + 1) / c->nchunks;
-        for (int64_t t = t0; t < t1; t++) {
+        int64_t u0 = units * ch / c->nchunks, u1 = units * (ch + 1) / c->nchunks;
+        for (int64_t t = u0 * c->nrc; t < u1 * c->nrc; t++) {
             int64_t rc = t % c->nrc, gr = t / c->nrc % g->G, grp = t / c->nrc / g->G;
             int64_t n0 = c->n0 + grp * BL, nv = c->n1 - n0 < BL ? c->n1 - n0 : BL, oh0, xr0;
             float *P = c->acc + (n0 - c->n0) * wsize + gr * gsz;
-            if (rc == 0)
-                memset(lanes, 0, (size_t)(gsz * BL) * sizeof(float));
-            else if (t == t0) /* chain started by another chunk: go on from its partial sums */
-                for (int64_t i = 0; i < gsz; i++)
-                    for (int64_t n = 0; n < BL; n++) lanes[i * BL + n] = n < nv ? P[n * wsize + i] : 0.0f;
+            if (rc == 0) memset(lanes, 0, (size_t)(gsz * BL) * sizeof(float));
             bil_dims b = bil_block(d, c->nrc, rc, 0, &oh0, &xr0);
             bil_pack(c->src + n0 * xst + gr * d->C * IL, xst, nv, d->C, c->sH, c->sW, c->pt - xr0, c->pl, b.Hp, b.Wp,
                      buf);
             bil_pack(c->S + n0 * sst + gr * d->Co * L, sst, nv, d->Co, d->oH, d->oW, -oh0, 0, b.oH, d->oW,
                      buf + xsz);
             bil_wgrad(&b, buf, buf + xsz, lanes);
-            if (rc == c->nrc - 1 || t == t1 - 1)
+            if (rc == c->nrc - 1)
                 for (int64_t n = 0; n < nv; n++)
                     for (int64_t i = 0; i < gsz; i++) P[n * wsize + i] = lanes[i * BL + n];
         }
@@ -854,7 +850,7 @@ static int bil_weight_grad(const ct_conv_geom *g, const float *S, const float *i
     for (int64_t n0 = 0; n0 < g->N && !c.failed; n0 += slice) {
         c.n0 = n0;
         c.n1 = n0 + slice < g->N ? n0 + slice : g->N;
-        int64_t units = (c.n1 - c.n0 + BL - 1) / BL * g->G * c.nrc;
+        int64_t units = (c.n1 - c.n0 + BL - 1) / BL * g->G;
         c.nchunks = ct_get_num_threads() < units ? ct_get_num_threads() : units;
         ct_parallel_for(c.nchunks, 1, bil_wgrad_task, &c);
         bil_red_ctx rc = {P, run, wsize, g->N, R, c.n0, c.n1};
