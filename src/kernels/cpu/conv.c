@@ -782,7 +782,7 @@ __attribute__((target("avx512f,fma"))) static void bil_wgrad_cols(const bil_dims
 }
 
 /* items: blocks of output channels, each over the whole batch in sample order (c->nchunks
- * blocks; gw zeroed by the caller, one writer per element) */
+ * blocks, each writing its own part of the gradient c->acc) */
 static void bil_wgrad_cols_task(int64_t begin, int64_t end, void *vctx) {
     bil_ctx *c = vctx;
     const ct_conv_geom *g = c->g;
@@ -790,24 +790,25 @@ static void bil_wgrad_cols_task(int64_t begin, int64_t end, void *vctx) {
     const int64_t K = d->KH * d->KW, L = d->oH * d->oW, IL = c->sH * c->sW, ngrp = (g->N + BL - 1) / BL;
     const int64_t mcob = (d->Co + c->nchunks - 1) / c->nchunks;
     const int64_t xsz = d->Hp * d->Wp * BL, ssz = mcob * L * BL;
-    float *buf = ct_alloc_bytes((size_t)(xsz + ssz + mcob * K * BL) * sizeof(float));
+    float *buf = ct_alloc_bytes((size_t)(xsz + ssz + mcob * K * (BL + 1)) * sizeof(float));
     if (!buf) {
         ct_clear_error();
         c->failed = 1;
         return;
     }
-    float *T = buf + xsz + ssz;
+    float *T = buf + xsz + ssz, *sum = T + mcob * K * BL; /* sums kept here: no false sharing */
     for (int64_t cb = begin; cb < end; cb++) {
         int64_t co0 = d->Co * cb / c->nchunks, cob = d->Co * (cb + 1) / c->nchunks - co0;
+        memset(sum, 0, (size_t)(cob * K) * sizeof(float));
         for (int64_t grp = 0; grp < ngrp; grp++) {
             int64_t n0 = grp * BL, nv = g->N - n0 < BL ? g->N - n0 : BL;
             bil_pack(c->src + n0 * IL, IL, nv, 1, c->sH, c->sW, c->pt, c->pl, d->Hp, d->Wp, buf);
             bil_pack(c->S + (n0 * d->Co + co0) * L, d->Co * L, nv, cob, d->oH, d->oW, 0, 0, d->oH, d->oW, buf + xsz);
             bil_wgrad_cols(d, buf, buf + xsz, T, (int)cob);
-            float *gw = c->acc + co0 * K;
             for (int64_t i = 0; i < cob * K; i++)
-                for (int64_t n = 0; n < nv; n++) gw[i] += T[i * BL + n];
+                for (int64_t n = 0; n < nv; n++) sum[i] += T[i * BL + n];
         }
+        memcpy(c->acc + co0 * K, sum, (size_t)(cob * K) * sizeof(float));
     }
     ct_free_bytes(buf);
 }
@@ -822,10 +823,12 @@ static int bil_weight_grad(const ct_conv_geom *g, const float *S, const float *i
     c.nrc = bil_row_blocks(&c.d);
     if (g->Ci == 1 && g->G == 1 && c.nrc == 1) { /* column order, parallel over output channels */
         int64_t ntb = (KW + 4) / 5, tb = (KW + ntb - 1) / ntb, cobmax = bil_wgc_cob(tb);
+        int64_t nt = ct_get_num_threads();
         c.nchunks = (g->Cs + cobmax - 1) / cobmax;
+        if (c.nchunks % nt && (c.nchunks + nt - 1) / nt * nt <= g->Cs) /* whole rounds of threads */
+            c.nchunks = (c.nchunks + nt - 1) / nt * nt;
         c.src = img, c.S = S, c.acc = gw;
         c.sH = g->isz[1], c.sW = g->isz[2], c.pt = g->p[1], c.pl = g->p[2];
-        memset(gw, 0, (size_t)wsize * sizeof(float));
         ct_parallel_for(c.nchunks, 1, bil_wgrad_cols_task, &c);
         return c.failed ? ct_errorf(CT_ERR_MEMORY, "[conv] out of memory") : 0;
     }
