@@ -533,3 +533,133 @@ def test_bilinear_double_backward(xs1, xs2):
     check_grad(lambda lib, w, a, b: F(lib).bilinear(a, b, w), (2, 3, 5), xs1, xs2, create_graph=True)
     check_grad(lambda lib, bias, a, b, w: F(lib).bilinear(a, b, w, bias) * F(lib).bilinear(a, b, w, bias), (2,),
                xs1, xs2, (2, 3, 5), create_graph=True)
+
+
+# Batch-in-lanes path (float32, batch >= 8, 1-D/2-D, small reduction): 16 samples per vector,
+# partial last group, output-channel tiles of 1..8, column tiles of 1..4, tap tiles of 1..6.
+LANES_CASES = [
+    ((64, 1, 28, 28), (6, 1, 5, 5), dict(padding=2)),  # LeNet conv1
+    ((64, 6, 14, 14), (16, 6, 5, 5), {}),  # LeNet conv2
+    ((17, 3, 9, 11), (20, 3, 3, 3), dict(padding=1)),
+    ((9, 4, 12, 10), (6, 2, 3, 5), dict(groups=2, padding=(2, 1), dilation=(2, 1))),
+    ((8, 2, 13, 12), (5, 2, 3, 7), dict(stride=(2, 3), padding=(1, 3))),
+    ((20, 3, 7, 9), (7, 3, 2, 2), dict(padding=(1, 0), dilation=2)),  # padding below (k-1)*d
+    ((11, 2, 6, 6), (3, 2, 3, 3), dict(padding=3)),  # padding above (k-1)*d: im2col input grad
+    ((16, 8, 10, 10), (16, 1, 3, 3), dict(groups=8, padding=1)),  # depthwise x2: dw_taps
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", LANES_CASES)
+def test_conv_batch_in_lanes(xs, ws, kw):
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **kw), xs, ws, (ws[0],), dtype="float32",
+               rtol=1e-4, atol=2e-4)
+
+
+# Winograd F(4x4, 3x3) / F(2x2, 5x5) inside the batch-in-lanes path (opt-in: CTORCH_CONV_WINOGRAD=1;
+# stride 1, no dilation, enough channels): partial tiles at the right and bottom edges, input
+# gradient through the same kernel.
+WINO_CASES = [
+    ((16, 16, 13, 11), (24, 16, 3, 3), dict(padding=1)),
+    ((20, 12, 9, 10), (10, 12, 3, 3), {}),
+    ((16, 16, 11, 14), (12, 16, 5, 5), dict(padding=2)),
+    ((9, 16, 12, 12), (16, 8, 3, 3), dict(groups=2, padding=(0, 1))),
+    ((10, 16, 61, 47), (16, 16, 3, 3), dict(padding=1)),  # several row blocks of whole tiles
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", WINO_CASES)
+def test_conv_winograd(xs, ws, kw, monkeypatch):
+    monkeypatch.setenv("CTORCH_CONV_WINOGRAD", "1")
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **kw), xs, ws, (ws[0],), dtype="float32",
+               rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("cout", [1, 2, 3, 5, 6, 7, 8, 9, 13, 16, 20])
+def test_conv_one_input_channel(cout):
+    """Ci == 1 with every output-channel tile remainder, batch sizes around the 16 lanes."""
+    for n in (1, 3, 8, 33):
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2), (n, 1, 9, 8), (cout, 1, 5, 5), (cout,),
+                   dtype="float32", rtol=1e-4, atol=2e-4, seed=cout + n)
+
+
+def test_conv_batch_in_lanes_more():
+    # 1-D, transposed (its forward is the input-gradient kernel), non-contiguous input, float64
+    check_grad(lambda lib, x, w, b: F(lib).conv1d(x, w, b, padding=1, dilation=2), (24, 3, 19), (5, 3, 4), (5,),
+               dtype="float32", rtol=1e-4, atol=2e-4)
+    check_grad(lambda lib, x, w, b: F(lib).conv_transpose2d(x, w, b, padding=1, output_padding=0), (12, 4, 6, 5),
+               (4, 3, 3, 3), (3,), dtype="float32", rtol=1e-4, atol=2e-4)
+    check_grad(lambda lib, x, w: F(lib).conv_transpose2d(x, w, stride=2, output_padding=1), (10, 4, 5, 5),
+               (4, 2, 3, 3), dtype="float32", rtol=1e-4, atol=2e-4)
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2), (3, 6, 10, 10), (16, 6, 5, 5), (16,),
+               dtype="float32", rtol=1e-4, atol=2e-4, noncontig=True)
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b), (64, 6, 14, 14), (16, 6, 5, 5), (16,),
+               dtype="float32", rtol=1e-4, atol=2e-4, noncontig=True)
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2), (19, 1, 12, 12), (6, 1, 5, 5), (6,),
+               rtol=1e-9, atol=1e-9)
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b), (64, 6, 14, 14), (16, 6, 5, 5), (16,),
+               rtol=1e-9, atol=1e-9)
+    x = make_pair((40, 6, 14, 14), "float32", seed=5)
+    w = make_pair((16, 6, 5, 5), "float32", seed=6)
+    check(lambda lib, x, w: F(lib).conv2d(x[::2, :, 1:, ::1], w), x, w, rtol=1e-4, atol=1e-3)
+
+
+def test_conv_batch_in_lanes_double_backward():
+    """float32 double backward: the gradient graphs run the same kernels with swapped roles."""
+    check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1), (16, 4, 7, 6), (5, 4, 3, 3), (5,),
+               dtype="float32", create_graph=True, rtol=1e-4, atol=5e-4)
+    check_grad(lambda lib, w, x: F(lib).conv2d(x, w, None, padding=2), (6, 1, 5, 5), (12, 1, 9, 9),
+               dtype="float32", create_graph=True, rtol=1e-4, atol=5e-4)
+    check_grad(lambda lib, x, w: F(lib).conv2d(x, w), (16, 12, 9, 9), (10, 12, 3, 3), dtype="float32",
+               create_graph=True, rtol=1e-4, atol=1e-3)
+
+
+def test_conv_batch_in_lanes_same_bits():
+    """The direct kernels sum in the order of the paths they replace (the main job's test needs
+    it: see test_main_job.py): a batch of 16 (lanes) gives bit for bit the outputs of the same
+    samples run 4 at a time (im2col + GEMM, or direct loops for one input channel), and at one
+    thread the weight gradient of one sample after the other added in order."""
+    rng = np.random.default_rng(7)
+    prev = ctorch.get_num_threads()
+    ctorch.set_num_threads(1)
+    try:
+        for ci, co, k, pad in ((1, 6, 5, 2), (6, 16, 5, 0), (12, 10, 3, 1)):
+            xa = rng.standard_normal((16, ci, 11, 10)).astype(np.float32)
+            x = ctorch.tensor(xa)
+            w = ctorch.tensor(rng.standard_normal((co, ci, k, k)).astype(np.float32))
+            b = ctorch.tensor(rng.standard_normal(co).astype(np.float32))
+            full = F(ctorch).conv2d(x, w, b, padding=pad)
+            parts = ctorch.cat([F(ctorch).conv2d(x[i:i + 4], w, b, padding=pad) for i in range(0, 16, 4)])
+            assert bool((full == parts).all())
+            ga = rng.standard_normal(tuple(full.shape)).astype(np.float32)
+            wg = w.detach().requires_grad_()
+            F(ctorch).conv2d(x, wg, None, padding=pad).backward(ctorch.tensor(ga))
+            acc = np.zeros(tuple(w.shape), np.float32)
+            for n in range(16):
+                wn = w.detach().requires_grad_()
+                F(ctorch).conv2d(x[n:n + 1], wn, None, padding=pad).backward(ctorch.tensor(ga[n:n + 1]))
+                acc = acc + np.array(wn.grad.tolist(), np.float32)
+            assert (np.array(wg.grad.tolist(), np.float32) == acc).all()
+    finally:
+        ctorch.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv_batch_in_lanes_threads(threads):
+    prev = ctorch.get_num_threads()
+    ctorch.set_num_threads(threads)
+    try:
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b), (50, 6, 14, 14), (16, 6, 5, 5), (16,),
+                   dtype="float32", rtol=1e-4, atol=2e-4)
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2), (40, 1, 28, 28), (6, 1, 5, 5), (6,),
+                   dtype="float32", rtol=1e-4, atol=2e-4)
+        # one sample group: output rows split between the threads
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1, stride=(2, 1)), (12, 3, 11, 9),
+                   (5, 3, 3, 3), (5,), dtype="float32", rtol=1e-4, atol=2e-4)
+        # images above the 1 MiB block: row blocks with halo rows, padding in the first and last block
+        # (weight gradients sum 1e5 terms: torch's own float32 result is off by ~4e-3 from float64)
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=2, dilation=(2, 1)), (9, 2, 150, 90),
+                   (8, 2, 3, 5), (8,), dtype="float32", rtol=1e-4, atol=1e-2)
+        check_grad(lambda lib, x, w: F(lib).conv_transpose2d(x, w, padding=1), (10, 8, 120, 100), (8, 3, 3, 3),
+                   dtype="float32", rtol=1e-4, atol=1e-2)
+    finally:
+        ctorch.set_num_threads(prev)

@@ -1,7 +1,8 @@
 /* Convolution kernels (src/kernels/cpu/conv.c): im2col / col2im packing around the project's
  * GEMM, for 1-, 2- and 3-D convolutions (lower ranks are 3-D with unit leading sizes), groups,
- * and both directions (a transposed convolution is the data-gradient of a convolution). Not
- * installed. */
+ * and both directions (a transposed convolution is the data-gradient of a convolution); for
+ * float32 1-D/2-D layers with a batch of 8 or more on AVX-512, direct kernels with 16 samples
+ * per vector instead (NOTE [ Batch-in-lanes convolution ] in conv.c). Not installed. */
 #ifndef CTORCH_KERNELS_CONV_H
 #define CTORCH_KERNELS_CONV_H
 

@@ -30,8 +30,9 @@ static void FN(im2col_range)(const ct_conv_geom *g, const T *restrict img, T *re
                                   off2 = e * g->d[2] - g->p[2];
                     int64_t wlo, whi;
                     FN(valid_range)(oW, W, s2, off2, &wlo, &whi);
+                    /* position of l0, then advanced run by run (no divisions per output row) */
+                    int64_t od = l0 / (oH * oW), oh = l0 % (oH * oW) / oW, ow0 = l0 % oW;
                     for (int64_t l = l0; l < l1;) {
-                        int64_t od = l / (oH * oW), rem = l % (oH * oW), oh = rem / oW, ow0 = rem % oW;
                         int64_t run = oW - ow0 < l1 - l ? oW - ow0 : l1 - l;
                         int64_t id = od * s0 + off0, ih = oh * s1 + off1;
                         if (id < 0 || id >= D || ih < 0 || ih >= H) {
@@ -51,6 +52,8 @@ static void FN(im2col_range)(const ct_conv_geom *g, const T *restrict img, T *re
                         }
                         dst += run;
                         l += run;
+                        ow0 = 0;
+                        if (++oh == oH) oh = 0, od++;
                     }
                 }
 }
@@ -69,8 +72,9 @@ static void FN(col2im_range)(const ct_conv_geom *g, const T *restrict col, T *re
                                   off2 = e * g->d[2] - g->p[2];
                     int64_t wlo, whi;
                     FN(valid_range)(oW, W, s2, off2, &wlo, &whi);
+                    /* position of l0, then advanced run by run (no divisions per output row) */
+                    int64_t od = l0 / (oH * oW), oh = l0 % (oH * oW) / oW, ow0 = l0 % oW;
                     for (int64_t l = l0; l < l1;) {
-                        int64_t od = l / (oH * oW), rem = l % (oH * oW), oh = rem / oW, ow0 = rem % oW;
                         int64_t run = oW - ow0 < l1 - l ? oW - ow0 : l1 - l;
                         int64_t id = od * s0 + off0, ih = oh * s1 + off1;
                         if (id >= 0 && id < D && ih >= 0 && ih < H) {
@@ -85,6 +89,8 @@ static void FN(col2im_range)(const ct_conv_geom *g, const T *restrict col, T *re
                         }
                         src += run;
                         l += run;
+                        ow0 = 0;
+                        if (++oh == oH) oh = 0, od++;
                     }
                 }
 }
@@ -421,8 +427,12 @@ static void FN(bias_task)(int64_t begin, int64_t end, void *vctx) {
         double acc = 0;
         for (int64_t n = 0; n < b->N; n++) {
             const T *row = b->t + (n * b->C + c) * b->L;
-            T part = 0;
-            for (int64_t i = 0; i < b->L; i++) part += row[i];
+            T lanes[16] = {0}, part = 0; /* 16 partial sums: the compiler vectorises them */
+            int64_t i = 0;
+            for (; i + 16 <= b->L; i += 16)
+                for (int j = 0; j < 16; j++) lanes[j] += row[i + j];
+            for (; i < b->L; i++) part += row[i];
+            for (int j = 0; j < 16; j++) part += lanes[j];
             acc += part;
         }
         b->gb[c] = (T)acc;
