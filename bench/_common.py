@@ -26,3 +26,44 @@ def set_threads(threads):
         ctorch.set_num_threads(threads)
     else:
         ctorch.set_num_threads(torch.get_num_threads())
+
+
+def add_timing_args(ap, reps):
+    """--reps, --threads, --cpu-time for a kernel benchmark's argument parser."""
+    ap.add_argument("--reps", type=int, default=reps)
+    ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: ctorch's default)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time the process CPU time (steadier on a shared machine; use with --threads 1)")
+
+
+def apply_timing_args(args):
+    """Set both libraries' threads from args (torch follows ctorch) and print them; returns the
+    clock to time with (process CPU time with --cpu-time, else wall time)."""
+    if args.threads:
+        ctorch.set_num_threads(args.threads)
+    torch.set_num_threads(ctorch.get_num_threads())
+    print("threads: ctorch %d, torch %d; clock: %s" % (ctorch.get_num_threads(), torch.get_num_threads(),
+                                                       "process CPU time" if args.cpu_time else "wall"))
+    return time.process_time if args.cpu_time else time.perf_counter
+
+
+def best_of(fn, reps, clock):
+    """Best time of one call of fn over `reps` batches, in seconds of `clock`, after one untimed
+    call; each batch runs fn enough times to last ~20 ms, so that short calls are not lost in
+    the resolution of process_time."""
+    fn()
+    n = 1
+    while True:
+        t0 = clock()
+        for _ in range(n):
+            fn()
+        if clock() - t0 >= 0.02 or n >= 1 << 12:
+            break
+        n *= 2
+    best = 1e30
+    for _ in range(reps):
+        t0 = clock()
+        for _ in range(n):
+            fn()
+        best = min(best, (clock() - t0) / n)
+    return best

@@ -5,25 +5,12 @@ forward alone and a strided / 1x1 / depthwise case. Not a test.
     python bench/bench_conv.py [--batch N] [--reps R] [--threads T [--cpu-time]]
 """
 import argparse
-import time
 
 import numpy as np
 import torch
 
 import ctorch
-
-
-CLOCK = time.perf_counter
-
-
-def best_time(fn, reps):
-    fn()
-    best = 1e30
-    for _ in range(reps):
-        t0 = CLOCK()
-        fn()
-        best = min(best, CLOCK() - t0)
-    return best
+from _common import add_timing_args, apply_timing_args, best_of
 
 
 def case(lib, x, w, b, g, stride, padding, groups, backward):
@@ -43,18 +30,9 @@ def case(lib, x, w, b, g, stride, padding, groups, backward):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: ctorch's default)")
-    ap.add_argument("--cpu-time", action="store_true",
-                    help="with --threads 1: time the process CPU time (steadier on a shared machine)")
+    add_timing_args(ap, 5)
     args = ap.parse_args()
-    global CLOCK
-    if args.cpu_time:
-        CLOCK = time.process_time
-    if args.threads:
-        ctorch.set_num_threads(args.threads)
-    torch.set_num_threads(ctorch.get_num_threads())
-    print("threads: ctorch %d, torch %d" % (ctorch.get_num_threads(), torch.get_num_threads()))
+    clock = apply_timing_args(args)
     rng = np.random.default_rng(0)
     N = args.batch
     cases = [("3x3 64->64 56^2 fwd+bwd", 64, 64, 56, 3, 1, 1, 1, True),
@@ -69,10 +47,10 @@ def main():
         b = rng.standard_normal(cout).astype(np.float32)
         ho = (hw + 2 * p - k) // s + 1
         g = rng.standard_normal((N, cout, ho, ho)).astype(np.float32)
-        tc = best_time(case(ctorch, ctorch.tensor(x), ctorch.tensor(w), ctorch.tensor(b), ctorch.tensor(g), s, p,
-                            groups, bwd), args.reps)
-        tt = best_time(case(torch, torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
-                            torch.from_numpy(g), s, p, groups, bwd), args.reps)
+        tc = best_of(case(ctorch, ctorch.tensor(x), ctorch.tensor(w), ctorch.tensor(b), ctorch.tensor(g), s, p,
+                            groups, bwd), args.reps, clock)
+        tt = best_of(case(torch, torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                            torch.from_numpy(g), s, p, groups, bwd), args.reps, clock)
         print("%-30s %10.1f %10.1f %8.2f" % (name, tc * 1e3, tt * 1e3, tt / tc))
 
 

@@ -4,39 +4,18 @@ forward + backward of .sum() (the first layer's input does not require grad). No
     python bench/bench_conv_lenet.py [--batch N] [--reps R] [--threads T] [--cpu-time]
 """
 import argparse
-import time
 
 import torch
 
 import ctorch
-
-CLOCK = time.perf_counter
-
-
-def best_time(fn, reps):
-    fn()
-    best = 1e30
-    for _ in range(reps):
-        t0 = CLOCK()
-        fn()
-        best = min(best, CLOCK() - t0)
-    return best
-
+from _common import add_timing_args, apply_timing_args, best_of
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--reps", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--cpu-time", action="store_true")
+    add_timing_args(ap, 30)
     args = ap.parse_args()
-    global CLOCK
-    if args.cpu_time:
-        CLOCK = time.process_time
-    if args.threads:
-        ctorch.set_num_threads(args.threads)
-    torch.set_num_threads(ctorch.get_num_threads())
-    print("threads: ctorch %d, torch %d" % (ctorch.get_num_threads(), torch.get_num_threads()))
+    clock = apply_timing_args(args)
     N = args.batch
     cases = [("conv1 1->6 5x5 p2 28^2", 1, 6, 28, 2, False), ("conv2 6->16 5x5 14^2", 6, 16, 14, 0, True)]
     print("%-26s %-8s %10s %10s %7s" % ("layer", "pass", "ctorch us", "torch us", "ratio"))
@@ -60,7 +39,7 @@ def main():
                     def run(lib=lib, m=m, x=x):
                         with lib.no_grad():
                             m(x)
-                res.append(best_time(run, args.reps))
+                res.append(best_of(run, args.reps, clock))
             print("%-26s %-8s %10.0f %10.0f %7.2f" % (name, label, res[0] * 1e6, res[1] * 1e6, res[1] / res[0]))
 
 

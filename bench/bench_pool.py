@@ -8,14 +8,13 @@ time of each library and the ratio torch_time / ctorch_time (> 1: ctorch is fast
 shared machine, meaningful with --threads 1.
 """
 import argparse
-import time
 
 import numpy as np
 import torch
 
 import ctorch
+from _common import add_timing_args, apply_timing_args, best_of
 
-CLOCK = time.perf_counter
 
 # (name, input shape, call(F, x))
 CASES = [
@@ -38,27 +37,6 @@ CASES = [
 ]
 
 
-def best_time(fn, reps):
-    """Best time of one call of fn over `reps` batches; each batch runs fn enough times to last
-    ~20 ms so that short calls are not lost in the clock resolution of process_time."""
-    fn()
-    n = 1
-    while True:
-        t0 = CLOCK()
-        for _ in range(n):
-            fn()
-        if CLOCK() - t0 >= 0.02 or n >= 1 << 12:
-            break
-        n *= 2
-    best = 1e30
-    for _ in range(reps):
-        t0 = CLOCK()
-        for _ in range(n):
-            fn()
-        best = min(best, (CLOCK() - t0) / n)
-    return best
-
-
 def runner(lib, a, g, call, backward):
     F = lib.nn.functional
     x = lib.from_numpy(a.copy())
@@ -79,20 +57,10 @@ def runner(lib, a, g, call, backward):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: ctorch's default)")
-    ap.add_argument("--cpu-time", action="store_true",
-                    help="time the process CPU time (steadier on a shared machine; use with --threads 1)")
+    add_timing_args(ap, 5)
     ap.add_argument("--only", default="", help="run only the cases whose name contains this")
     args = ap.parse_args()
-    global CLOCK
-    if args.cpu_time:
-        CLOCK = time.process_time
-    if args.threads:
-        ctorch.set_num_threads(args.threads)
-    torch.set_num_threads(ctorch.get_num_threads())
-    print("threads: ctorch %d, torch %d; clock: %s" % (ctorch.get_num_threads(), torch.get_num_threads(),
-                                                       "process CPU time" if args.cpu_time else "wall"))
+    clock = apply_timing_args(args)
     print()
     print("| case | pass | torch us | ctorch us | torch/ctorch |")
     print("|---|---|---:|---:|---:|")
@@ -104,8 +72,8 @@ def main():
         with torch.no_grad():
             g = rng.standard_normal(tuple(call(torch.nn.functional, torch.from_numpy(a)).shape)).astype(np.float32)
         for backward in (False, True):
-            tt = best_time(runner(torch, a, g, call, backward), args.reps)
-            tc = best_time(runner(ctorch, a, g, call, backward), args.reps)
+            tt = best_of(runner(torch, a, g, call, backward), args.reps, clock)
+            tc = best_of(runner(ctorch, a, g, call, backward), args.reps, clock)
             print("| %s | %s | %.0f | %.0f | %.2f |" % (name, "fwd+bwd" if backward else "fwd", tt * 1e6, tc * 1e6,
                                                        tt / tc), flush=True)
 
