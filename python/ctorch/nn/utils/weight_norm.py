@@ -70,10 +70,15 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
-def remove_weight_norm(module, name="weight"):
+def _remove_hook(module, cls, name, what):
+    """Undo the reparametrization hook of class `cls` on module.<name> (hook.remove restores it)."""
     for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, cls) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError("weight_norm of '%s' not found in %s" % (name, module))
+    raise ValueError("%s of '%s' not found in %s" % (what, name, module))
+
+
+def remove_weight_norm(module, name="weight"):
+    return _remove_hook(module, WeightNorm, name, "weight_norm")
