@@ -206,7 +206,7 @@ static void test_hostile_pickles(void) {
     void *a = archive(g, strlen(g), NULL, 0, &len);
     CHECK(ct_load_buffer(a, len, NULL) == NULL);
     const char *names[] = {"my.mod.Thing"};
-    ct_load_options o = {names, 1, false, 0};
+    ct_load_options o = {names, 1, false, 0, NULL, NULL};
     ct_value *v = ct_load_buffer(a, len, &o);
     CHECK(v && v->kind == CT_VAL_OBJECT && (v->flags & CT_VALF_NEWOBJ) && v->u.obj.state);
     ct_value_release(v);
