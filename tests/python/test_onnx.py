@@ -261,11 +261,23 @@ def test_unsupported_op_names_the_op():
     class S(nn.Module):
         def forward(self, x):
             x = x.clone()
-            x[0] = 1.0
+            x[x[:, 0] > 0] = x[0]  # mask assignment of a row: needs nonzero
             return x
 
     with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="__setitem__"):
         ctorch.onnx.export(S(), ctorch.randn(2, 3), io.BytesIO())
+
+    class P(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 6, proj_size=3)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    # as torch.onnx: ONNX's LSTM has no projection
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="LSTM with proj_size"):
+        ctorch.onnx.export(P(), ctorch.randn(5, 2, 4), io.BytesIO())
 
 
 def test_tracer_is_off_after_export_and_on_error():
@@ -326,9 +338,10 @@ def test_cnn_and_residual_block():
     assert "Dropout" not in ops
     gap = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     assert "GlobalAveragePool" in op_types(roundtrip(gap, ctorch.randn(2, 3, 8, 8)))
-    # training-mode batch norm has no ONNX form
+    # training mode: batch norm exports (batch statistics, see test_batch_norm_batch_statistics);
+    # random dropout masks have no deterministic ONNX form
     m.train()
-    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="batch_norm"):
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="bernoulli_|dropout"):
         ctorch.onnx.export(m, ctorch.randn(2, 3, 16, 16), io.BytesIO(), training=True)
 
 
@@ -578,3 +591,72 @@ def test_verbose_and_in_export_flag(capsys):
     assert seen == [True] and not ctorch.onnx.is_in_onnx_export()
     out = capsys.readouterr().out
     assert out.startswith("graph(input) -> (output)") and "output = " in out
+
+
+def test_setitem_and_index_put():
+    class M(nn.Module):
+        def forward(self, x, i):
+            y = x.clone()
+            y[0] = 1.5                      # int
+            y[:, 1:3] = y[:, 3:5] * 2       # slices, tensor value
+            y[1, ::2] = -1.0                # int + stepped slice
+            y[..., -1] = x[:, 0]            # ellipsis, negative index, broadcast value
+            y[y > 2.0] = 0.25               # boolean mask, scalar value
+            y[i] = x[i] + 10                # an index tensor (from the input)
+            z = x.clone()
+            z[:, None, 2] = ctorch.tensor([7.0])  # None in the index
+            w = x.clone()
+            w.index_put_((i, ctorch.tensor([0, -1])), ctorch.tensor(3.0))
+            w.index_put_((i,), x[i] * 0.5, accumulate=True)
+            v = ctorch.zeros(3, 6).index_put((ctorch.tensor([[0], [2]]), ctorch.tensor([1, 4, 5])), ctorch.ones(3))
+            return y, z, w, v
+
+    m = M()
+    x, i = ctorch.randn(4, 6), ctorch.tensor([3, 1])
+    data = export_bytes(m, (x, i), input_names=["x", "i"], dynamic_axes={"x": {0: "N"}}, opset_version=17)
+    types = op_types(data)
+    assert "ScatterElements" in types and "ScatterND" in types and "Where" in types
+    sess = ort.InferenceSession(data)
+    for n in (4, 6):
+        xi = ctorch.randn(n, 6)
+        ii = ctorch.tensor([n - 1, 0])
+        got = sess.run(None, {"x": npy(xi), "i": npy(ii)})
+        for r, g in zip(m(xi, ii), got):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+
+    class Acc(nn.Module):
+        def forward(self, x):
+            return x.clone().index_put_((ctorch.tensor([0]),), x[1], accumulate=True)
+
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="opset 16"):
+        ctorch.onnx.export(Acc(), ctorch.randn(2, 3), io.BytesIO(), opset_version=15)
+    roundtrip(Acc(), ctorch.randn(3, 4), dynamic=False)
+
+
+@pytest.mark.parametrize("dims", [(4, 3), (4, 3, 5), (4, 3, 5, 6)])
+def test_batch_norm_batch_statistics(dims):
+    # torch.onnx exports the eval behaviour by default and the batch-statistics behaviour with
+    # training=TrainingMode.TRAINING; track_running_stats=False always uses batch statistics
+    bn_cls = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d}[len(dims)]
+    m = bn_cls(3)
+    m.weight.data.uniform_(0.5, 1.5)
+    m.bias.data.uniform_(-0.5, 0.5)
+    m.running_mean.fill_(0.3)
+    m.running_var.fill_(2.0)
+    x = ctorch.randn(*dims) * 2 + 1
+    for training, want_train in ((None, False), (ctorch.onnx.TrainingMode.EVAL, False),
+                                 (ctorch.onnx.TrainingMode.TRAINING, True)):
+        f = io.BytesIO()
+        kw = {} if training is None else {"training": training}
+        ctorch.onnx.export(m, (x,), f, input_names=["x"], dynamic_axes={"x": {0: "N"}}, **kw)
+        assert m.training  # modes restored
+        onnx.checker.check_model(onnx.load_from_string(f.getvalue()), full_check=True)
+        sess = ort.InferenceSession(f.getvalue())
+        for n in (4, 7):
+            xi = ctorch.randn(n, *dims[1:]) * 2 + 1
+            with ctorch.no_grad():
+                ref = F.batch_norm(xi, m.running_mean.clone(), m.running_var.clone(), m.weight, m.bias,
+                                   training=want_train, eps=m.eps)
+            np.testing.assert_allclose(sess.run(None, {"x": npy(xi)})[0], npy(ref), rtol=1e-4, atol=1e-5)
+    m2 = bn_cls(3, affine=False, track_running_stats=False).eval()
+    roundtrip(m2, x, sizes=(2, 5), atol=1e-5)

@@ -956,6 +956,11 @@ def _getitem(ex, a, r):
     idx2 = ex.arg2("index")
     if not isinstance(idx, tuple):
         idx, idx2 = (idx,), (idx2,)
+    return _index_nodes(ex, x, ex.val(x), idx, idx2)
+
+
+def _index_nodes(ex, x, src, idx, idx2):
+    """x[idx] applied to the ONNX value src (x's name, or a same-shaped value)."""
     n = x.dim()
     used = sum(1 for i in idx if i is not None and i is not Ellipsis and not isinstance(i, bool)
                and not (_is_tensor(i) and i.dtype == _ct.bool))
@@ -985,7 +990,7 @@ def _getitem(ex, a, r):
             raise UnsupportedOperatorError("ONNX export of indexing with %s is not supported" % type(it).__name__)
     if sum(1 for g in gathers if _is_tensor(g[1])) > 1:
         raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor is not supported")
-    cur = ex.val(x)
+    cur = src
     if slices:
         st1, st2, en1, en2, axes, steps = [], [], [], [], [], []
         for d, s, s2 in slices:
@@ -1002,14 +1007,115 @@ def _getitem(ex, a, r):
         cur = ex.emit("Gather", [cur, ex.val(g, _ct.int64)], {"axis": d})
     if unsq:
         cur = ex.emit("Unsqueeze", [cur, ex.i64(unsq)])
-    if cur == ex.val(x):
+    if cur == src:
         cur = ex.emit("Identity", [cur])
     return cur
 
 
+def _positions(ex, xn):
+    """INT64 tensor shaped like the value xn holding 0..numel-1 (flat positions)."""
+    shape = ex.shape_of(xn)
+    numel = ex.emit("ReduceProd", [shape], {"keepdims": 0})
+    flat = ex.emit("Range", [ex.val(0, _ct.int64), numel, ex.val(1, _ct.int64)])
+    return ex.emit("Reshape", [flat, shape])
+
+
+def _scatter_flat(ex, x, xn, pos, value):
+    """x with the flat positions pos (any shape) overwritten by value broadcast to pos's shape."""
+    vn = ex.val(value, x.dtype)
+    vn = ex.emit("Expand", [vn, ex.shape_of(pos)])
+    flat = ex.i64([-1])
+    out = ex.emit("ScatterElements", [ex.emit("Reshape", [xn, flat]), ex.emit("Reshape", [pos, flat]),
+                                      ex.emit("Reshape", [vn, flat])], {"axis": 0})
+    return ex.emit("Reshape", [out, ex.shape_of(xn)])
+
+
+def _is_mask(i):
+    return _is_tensor(i) and i.dtype == _ct.bool
+
+
 @handles("__setitem__")
 def _setitem(ex, a, r):
-    raise UnsupportedOperatorError("ONNX export of in-place index assignment (Tensor.__setitem__) is not supported")
+    """x[index] = value as a pure function of x: the positions x[index] selects are found by
+    indexing a tensor of flat positions the same way, then overwritten with ScatterElements;
+    a boolean mask (x[mask] = scalar) becomes Where."""
+    x, value = a["input"], a["value"]
+    idx, idx2 = a["index"], ex.arg2("index")
+    if not isinstance(idx, tuple):
+        idx, idx2 = (idx,), (idx2,)
+    xn = ex.val(x)
+    masks = [i for i in idx if _is_mask(i)]
+    if masks:
+        rest = [i for i in idx if not _is_mask(i) and i is not Ellipsis]
+        m = masks[0]
+        if len(masks) > 1 or rest or (_is_tensor(value) and value.numel() != 1) or m.dim() > x.dim() or \
+                tuple(m.shape) != tuple(x.shape[:m.dim()]):
+            raise UnsupportedOperatorError(
+                "ONNX export of Tensor.__setitem__ with a boolean mask supports x[mask] = scalar (one mask over the "
+                "leading dims); other mask assignments need nonzero")
+        mn = ex.val(m)
+        if m.dim() < x.dim():
+            mn = ex.emit("Unsqueeze", [mn, ex.i64(range(m.dim(), x.dim()))])
+        vn = ex.val(value, x.dtype)
+        if _is_tensor(value) and value.dim() > 0:
+            vn = ex.emit("Reshape", [vn, ex.i64([])])
+        return ex.emit("Where", [mn, vn, xn])
+    pos = _index_nodes(ex, x, _positions(ex, xn), idx, idx2)
+    return _scatter_flat(ex, x, xn, pos, value)
+
+
+@handles("index_put", "index_put_")
+def _index_put(ex, a, r):
+    """x.index_put_(indices, values, accumulate): the index tensors address the leading dims
+    (broadcast together); ScatterND writes (or, with accumulate, adds) the values there."""
+    x, values = a["input"], a["values"]
+    indices = list(a["indices"])
+    xn = ex.val(x)
+    if any(i is None for i in indices):
+        raise UnsupportedOperatorError("ONNX export of index_put with None indices is not supported")
+    if len(indices) == 1 and _is_mask(indices[0]):
+        m = indices[0]
+        if (values.numel() != 1 or a.get("accumulate")) or tuple(m.shape) != tuple(x.shape[:m.dim()]):
+            raise UnsupportedOperatorError("ONNX export of index_put with a boolean mask supports a single-element "
+                                           "value without accumulate")
+        mn = ex.val(m)
+        if m.dim() < x.dim():
+            mn = ex.emit("Unsqueeze", [mn, ex.i64(range(m.dim(), x.dim()))])
+        return ex.emit("Where", [mn, ex.emit("Reshape", [ex.val(values, x.dtype), ex.i64([])]), xn])
+    if any(_is_mask(i) or i.dtype.is_floating_point for i in indices):
+        raise UnsupportedOperatorError("ONNX export of index_put with boolean masks mixed with other indices is not "
+                                       "supported")
+    k = len(indices)
+    shape = ex.shape_of(xn)
+    cols = []
+    bshape = None
+    for d, i in enumerate(indices):
+        n = ex.val(i, _ct.int64)
+        size = ex.emit("Gather", [shape, ex.i64([d])], {"axis": 0})
+        n = ex.emit("Where", [ex.emit("Less", [n, ex.val(0, _ct.int64)]), ex.emit("Add", [n, size]), n])
+        cols.append(n)
+    # broadcast the index tensors together: the shape of their (zeroed) sum
+    if k > 1:
+        zero = ex.val(0, _ct.int64)
+        acc = ex.emit("Mul", [cols[0], zero])
+        for c in cols[1:]:
+            acc = ex.emit("Add", [acc, ex.emit("Mul", [c, zero])])
+        bshape = ex.emit("Shape", [acc])
+    else:
+        bshape = ex.shape_of(cols[0])
+    cols = [ex.emit("Unsqueeze", [ex.emit("Expand", [c, bshape]), ex.i64([-1])]) for c in cols]
+    nd = cols[0] if k == 1 else ex.emit("Concat", cols, {"axis": -1})
+    # values broadcast to index shape + the remaining dims of x
+    tail = ex.emit("Slice", [shape, ex.i64([k]), ex.i64([INT64_MAX]), ex.i64([0])])
+    vshape = ex.emit("Concat", [bshape, tail], {"axis": 0})
+    vn = ex.emit("Expand", [ex.val(values, x.dtype), vshape])
+    attrs = {}
+    if a.get("accumulate"):
+        if ex.opset < 16:
+            raise UnsupportedOperatorError("ONNX export of index_put with accumulate=True needs opset 16 "
+                                           "(ScatterND reduction)")
+        attrs["reduction"] = "add"
+    return ex.emit("ScatterND", [xn, nd, vn], attrs)
 
 
 # ------------------------------------------------------------------ conversions and copies
@@ -1275,11 +1381,28 @@ def _adaptive_max(ex, a, r):
 @handles("batch_norm")
 def _batch_norm(ex, a, r):
     x = _x(a)
-    if a.get("training"):
-        raise UnsupportedOperatorError("ONNX export of batch_norm in training mode (batch statistics) is not "
-                                       "supported: call model.eval() or track_running_stats=True")
     c = x.shape[1]
     w, b = a.get("weight"), a.get("bias")
+    if a.get("training") or a.get("running_mean") is None:
+        # batch statistics (training=TrainingMode.TRAINING / PRESERVE on a training model, or
+        # track_running_stats=False): normalise by the batch's own mean and biased variance over
+        # every axis but the channels. ONNX graphs are stateless, so the running-stat update
+        # that training mode also does is not part of the graph (onnxruntime ignores
+        # BatchNormalization's training_mode, so the statistics are computed explicitly).
+        if x.dim() < 2:
+            raise UnsupportedOperatorError("ONNX export of batch_norm needs an input with a channel dimension")
+        axes = [0] + list(range(2, x.dim()))
+        xn = ex.val(x)
+        m = ex.emit("ReduceMean", [xn], {"axes": axes, "keepdims": 1})
+        d = ex.emit("Sub", [xn, m])
+        v = ex.emit("ReduceMean", [ex.emit("Mul", [d, d])], {"axes": axes, "keepdims": 1})
+        y = ex.emit("Div", [d, ex.emit("Sqrt", [ex.emit("Add", [v, ex.val(float(a["eps"]), x.dtype)])])])
+        cshape = ex.i64([c] + [1] * (x.dim() - 2))
+        if w is not None:
+            y = ex.emit("Mul", [y, ex.emit("Reshape", [ex.val(w, x.dtype), cshape])])
+        if b is not None:
+            y = ex.emit("Add", [y, ex.emit("Reshape", [ex.val(b, x.dtype), cshape])])
+        return [y, None, None]
     wn = ex.val(w) if w is not None else ex.const([1.0] * c, x.dtype)
     bn = ex.val(b) if b is not None else ex.const([0.0] * c, x.dtype)
     y = ex.emit("BatchNormalization", [ex.val(x), wn, bn, ex.val(a["running_mean"]), ex.val(a["running_var"])],
