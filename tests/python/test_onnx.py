@@ -253,9 +253,9 @@ def test_static_export_file_and_names(tmp_path):
 def test_unsupported_op_names_the_op():
     class M(nn.Module):
         def forward(self, x):
-            return x.sort(dim=1)[0]
+            return x.cummax(dim=1)[0]
 
-    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'sort'"):
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'cummax'"):
         ctorch.onnx.export(M(), ctorch.randn(2, 3), io.BytesIO())
 
     class S(nn.Module):
@@ -660,3 +660,63 @@ def test_batch_norm_batch_statistics(dims):
             np.testing.assert_allclose(sess.run(None, {"x": npy(xi)})[0], npy(ref), rtol=1e-4, atol=1e-5)
     m2 = bn_cls(3, affine=False, track_running_stats=False).eval()
     roundtrip(m2, x, sizes=(2, 5), atol=1e-5)
+
+
+_MORE_OPS = [
+    ("sort", lambda x: x.sort(dim=1)[0] + x.sort(dim=1, descending=True)[1].float()),
+    ("argsort", lambda x: x.argsort(dim=-1, descending=True)),
+    ("sort_batch_axis", lambda x: x.sort(dim=0)[0]),  # sorts along the dynamic axis
+    ("topk", lambda x: x.topk(2, dim=1)[0] - x.topk(3, dim=1, largest=False)[1][:, :2].float()),
+    ("kthvalue", lambda x: x.kthvalue(2, 1)[0] + x.kthvalue(3, 1, keepdim=True)[1].squeeze(1).float()),
+    ("median", lambda x: x.median(1)[0] + x.median(0, keepdim=True)[0].sum() + x.median()),
+    ("scatter", lambda x: x.scatter(1, ctorch.tensor([[0, 1]]).expand(x.shape[0], 2), 9.0)),
+    ("scatter_src", lambda x: x.scatter(1, (x[:, :3].abs() * 10).long() % 6, x[:, 3:])),
+    ("scatter_add", lambda x: x.scatter_add(1, ctorch.tensor([[1, 1, 5]]).expand(x.shape[0], 3), x[:, :3])),
+    ("scatter_reduce", lambda x: x.scatter_reduce(1, ctorch.tensor([[1, 1, 5]]).expand(x.shape[0], 3), x[:, :3],
+                                                  "prod")),
+    ("one_hot", lambda x: nn.functional.one_hot((x.abs() * 3).long() % 4, 4).float().sum(-1)),
+    ("index_fill", lambda x: x.index_fill(1, ctorch.tensor([0, -2]), -1.0)),
+    ("index_copy", lambda x: x.index_copy(1, ctorch.tensor([5, 0]), x[:, 1:3] * 2)),
+    ("index_add", lambda x: x.index_add(1, ctorch.tensor([4, 4, 1]), x[:, :3], alpha=0.5)),
+    ("atan2", lambda x: ctorch.atan2(x, x.flip(1)) + ctorch.atan2(x, ctorch.zeros(6))),
+    ("roll", lambda x: x.roll(2, 1) + x.roll((1, -7), (1, 1))),
+    ("repeat_interleave", lambda x: x.repeat_interleave(2, dim=1)),
+    ("repeat_interleave_batch", lambda x: x.repeat_interleave(3, dim=0)),
+    ("normalize", lambda x: nn.functional.normalize(x, dim=1) + nn.functional.normalize(x, p=1.0, dim=-1)),
+    ("cosine_similarity", lambda x: nn.functional.cosine_similarity(x, x.flip(1) + 0.5, dim=1)),
+    ("pairwise_distance", lambda x: nn.functional.pairwise_distance(x, x * 0.5)),
+    ("frac", lambda x: (x * 3).frac()),
+    ("nan_to_num", lambda x: ctorch.nan_to_num(ctorch.log(x) / (x - x[:, :1]), nan=0.5, neginf=-7.0)),
+    ("count_nonzero", lambda x: ctorch.count_nonzero((x > 0).float(), dim=1)),
+    ("var_mean", lambda x: ctorch.var_mean(x, 1)[0] + ctorch.std_mean(x, 1, keepdim=True)[1].squeeze(1)),
+    ("diagonal", lambda x: x.view(-1, 2, 3).diagonal(0, 1, 2) + x.view(-1, 2, 3).diagonal(1, 1, 2)),
+    ("pad_circular", lambda x: nn.functional.pad(x.unsqueeze(1), (2, 3), mode="circular")),
+    ("interp_nearest_exact", lambda x: nn.functional.interpolate(x.view(-1, 1, 2, 3), size=(5, 7),
+                                                                 mode="nearest-exact")),
+]
+
+
+@pytest.mark.parametrize("i", range(len(_MORE_OPS)))
+def test_more_ops(i):
+    name, fn = _MORE_OPS[i]
+
+    class M(nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+    roundtrip(M(), ctorch.randn(4, 6), sizes=(2, 4, 5))
+
+
+def test_static_only_ops():
+    for fn in (lambda x: x.trace() + x[:3, :3].trace(), lambda x: ctorch.nonzero(x > 0).float().sum(0),
+               lambda x: x.roll(1)):
+        class M(nn.Module):
+            def forward(self, x):
+                return fn(x)
+        roundtrip(M(), ctorch.randn(4, 6), dynamic=False)
+    # still unsupported ops name themselves
+    class C(nn.Module):
+        def forward(self, x):
+            return x.cumprod(1)
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'cumprod'"):
+        ctorch.onnx.export(C(), ctorch.randn(2, 3), io.BytesIO())
