@@ -140,7 +140,31 @@ def test_killed_worker_raises_promptly():
     with pytest.raises(RuntimeError, match="killed by signal"):
         for _ in it:
             pass
-    assert time.time() - t0 < 15
+    assert time.time() - t0 < 3
+
+
+def test_iterator_collected_after_worker_error_shuts_down_promptly():
+    # the iterator stays alive in the exception's traceback; when the garbage collector finally
+    # runs its finalizer, the workers must exit at once (not after join timeouts)
+    import gc
+    import sys
+
+    def fail():
+        try:
+            list(DataLoader(Boom(), batch_size=2, num_workers=2))
+        except ValueError:
+            return sys.exc_info()
+    before = set(_children())
+    info = fail()
+    assert set(_children()) - before
+    t0 = time.time()
+    del info
+    gc.collect()
+    deadline = time.time() + 5
+    while time.time() < deadline and set(_children()) - before:
+        time.sleep(0.05)
+    assert not (set(_children()) - before)
+    assert time.time() - t0 < 2.5
 
 
 def test_timeout():

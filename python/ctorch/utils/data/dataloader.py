@@ -337,11 +337,11 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 if remaining <= 0:
                     self._shutdown_workers()
                     raise RuntimeError("DataLoader timed out after %s seconds" % self._timeout)
-                success, data = self._try_get_data(min(remaining, _utils.MP_STATUS_CHECK_INTERVAL))
+                success, data = self._try_get_data(min(remaining, _utils.LIVENESS_CHECK_INTERVAL))
                 if success:
                     return data
         while True:
-            success, data = self._try_get_data(_utils.MP_STATUS_CHECK_INTERVAL if len(self._workers) else 0.1)
+            success, data = self._try_get_data(_utils.LIVENESS_CHECK_INTERVAL if len(self._workers) else 0.1)
             if success:
                 return data
 
