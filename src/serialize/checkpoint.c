@@ -53,9 +53,10 @@ static ct_storage *map_storage(const ct_load_options *opts, ct_storage *s, const
     size_t need = ct_storage_nbytes(s);
     ct_storage_release(s);
     if (m && ct_storage_nbytes(m) < need) {
+        size_t got = ct_storage_nbytes(m);
         ct_storage_release(m);
         return ct_error(CT_ERR_RUNTIME, "[load] map_location returned a storage of %zu bytes for a record of %zu bytes",
-                        ct_storage_nbytes(m), need);
+                        got, need);
     }
     return m;
 }
