@@ -267,18 +267,6 @@ def test_unsupported_op_names_the_op():
     with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="__setitem__"):
         ctorch.onnx.export(S(), ctorch.randn(2, 3), io.BytesIO())
 
-    class P(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = nn.LSTM(4, 6, proj_size=3)
-
-        def forward(self, x):
-            return self.lstm(x)[0]
-
-    # as torch.onnx: ONNX's LSTM has no projection
-    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="LSTM with proj_size"):
-        ctorch.onnx.export(P(), ctorch.randn(5, 2, 4), io.BytesIO())
-
 
 def test_tracer_is_off_after_export_and_on_error():
     class Bad(nn.Module):
@@ -720,3 +708,36 @@ def test_static_only_ops():
             return x.cumprod(1)
     with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'cumprod'"):
         ctorch.onnx.export(C(), ctorch.randn(2, 3), io.BytesIO())
+
+
+@pytest.mark.parametrize("bidirectional,batch_first,layers", [(False, False, 1), (True, True, 2)])
+def test_lstm_proj_size_unrolled(bidirectional, batch_first, layers):
+    lstm = nn.LSTM(4, 6, num_layers=layers, proj_size=3, bidirectional=bidirectional, batch_first=batch_first)
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            y, (h, c) = self.lstm(x)
+            return y, h, c
+
+    m = M()
+    bax = 0 if batch_first else 1
+    shape = [5, 2, 4] if not batch_first else [2, 5, 4]
+    x = ctorch.randn(*shape)
+    data = export_bytes(m, (x,), input_names=["x"], output_names=["y", "h", "c"],
+                        dynamic_axes={"x": {bax: "B"}, "y": {bax: "B"}, "h": {1: "B"}, "c": {1: "B"}})
+    assert "LSTM" not in op_types(data)
+    sess = ort.InferenceSession(data)
+    for b in (1, 3):
+        shape[bax] = b
+        xi = ctorch.randn(*shape)
+        with ctorch.no_grad():
+            ref = m(xi)
+        for r, g in zip(ref, sess.run(None, {"x": npy(xi)})):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+    # the sequence length is unrolled: a dynamic time axis is refused with a clear error
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="proj_size"):
+        ctorch.onnx.export(m, (x,), io.BytesIO(), input_names=["x"], dynamic_axes={"x": {1 - bax: "T"}})

@@ -1509,12 +1509,12 @@ def _rnn_layer(ex, a, r):
     xg, w_hh, b_hh, w_hr = a["xg"], a["w_hh"], a.get("b_hh"), a.get("w_hr")
     h0, c0 = a["h0"], a.get("c0")
     bs, bs2 = _ilist(a["batch_sizes"]), _ilist(ex.arg2("batch_sizes"))
-    if w_hr is not None:
-        raise UnsupportedOperatorError("ONNX export of LSTM with proj_size is not supported")
     if len(set(bs)) > 1:
         raise UnsupportedOperatorError("ONNX export of packed sequences with varying lengths is not supported")
     t1, b1 = len(bs), bs[0] if bs else 0
     t2, b2 = len(bs2), bs2[0] if bs2 else 0
+    if w_hr is not None:
+        return _lstm_proj_unrolled(ex, a, t1, b1, t2, b2)
     g = xg.shape[1]
     h = w_hh.shape[1]
     nb = g // h
@@ -1546,6 +1546,41 @@ def _rnn_layer(ex, a, r):
     hn = ex.emit("Squeeze", [yh, ex.i64([0])])
     cn = ex.emit("Squeeze", [yc, ex.i64([0])]) if yc is not None else None
     return [out, hn, cn, None]
+
+
+def _lstm_proj_unrolled(ex, a, t1, b1, t2, b2):
+    """LSTM with proj_size: ONNX's LSTM has no projection (torch.onnx refuses these), so the
+    recurrence is unrolled step by step from MatMul/Sigmoid/Tanh; the batch axis may be
+    dynamic, the sequence length is fixed at the traced one."""
+    xg, w_hh, b_hh, w_hr = a["xg"], a["w_hh"], a.get("b_hh"), a["w_hr"]
+    if t1 != t2:
+        raise UnsupportedOperatorError("ONNX export of LSTM with proj_size over a dynamic sequence axis is not "
+                                       "supported (ONNX's LSTM has no projection; the steps are unrolled)")
+    g = xg.shape[1]
+    hs = g // 4
+    x3 = _reshape_runtime(ex, ex.val(xg), [t1, b1, g], [t2, b2, g])
+    whh_t = ex.emit("Transpose", [ex.val(w_hh)], {"perm": [1, 0]})
+    whr_t = ex.emit("Transpose", [ex.val(w_hr)], {"perm": [1, 0]})
+    bias = ex.val(b_hh) if b_hh is not None else None
+    h, c = ex.val(a["h0"]), ex.val(a["c0"])
+    outs = [None] * t1
+    split = ex.i64([hs] * 4)
+    for step in (reversed(range(t1)) if a.get("reverse") else range(t1)):
+        gates = ex.emit("Add", [ex.emit("Gather", [x3, ex.val(step, _ct.int64)], {"axis": 0}),
+                                ex.emit("MatMul", [h, whh_t])])
+        if bias is not None:
+            gates = ex.emit("Add", [gates, bias])
+        gi, gf, gg, go = ex.emit("Split", [gates, split], {"axis": 1}, nout=4)
+        c = ex.emit("Add", [ex.emit("Mul", [ex.emit("Sigmoid", [gf]), c]),
+                            ex.emit("Mul", [ex.emit("Sigmoid", [gi]), ex.emit("Tanh", [gg])])])
+        hfull = ex.emit("Mul", [ex.emit("Sigmoid", [go]), ex.emit("Tanh", [c])])
+        h = ex.emit("MatMul", [hfull, whr_t])
+        outs[step] = h
+    p = w_hr.shape[0]
+    if t1 == 0:
+        return [ex.emit("Reshape", [x3, ex.i64([0, p])]), h, c, None]
+    y = ex.emit("Concat", outs, {"axis": 0}) if t1 > 1 else ex.emit("Identity", [outs[0]])
+    return [y, h, c, None]
 
 
 @handles("sdpa")
