@@ -320,7 +320,14 @@ def _is_zip(src):
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
-    """Load a checkpoint written by torch.save or ctorch.save (ZIP or legacy format)."""
+    """Load a checkpoint written by torch.save or ctorch.save (ZIP or legacy format).
+
+    map_location as torch.load: None keeps each storage where the file says it was saved
+    (a GPU location raises RuntimeError: ctorch runs on the CPU); a str or device sends every
+    storage there ('cpu'); a dict maps saved locations to new ones ({'cuda:0': 'cpu'});
+    a callable fn(storage, location) is called once per storage with an UntypedStorage
+    holding its bytes and the saved location string, and returns the storage to use (or None
+    for the default)."""
     restore = _restore_location(map_location)
     if weights_only is None:
         weights_only = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0") not in ("1", "true", "True")
