@@ -591,6 +591,7 @@ def test_setitem_and_index_put():
             y[..., -1] = x[:, 0]            # ellipsis, negative index, broadcast value
             y[y > 2.0] = 0.25               # boolean mask, scalar value
             y[i] = x[i] + 10                # an index tensor (from the input)
+            y[i, ctorch.tensor([0, -1])] = -3.0  # two index tensors
             z = x.clone()
             z[:, None, 2] = ctorch.tensor([7.0])  # None in the index
             w = x.clone()
@@ -678,6 +679,8 @@ _MORE_OPS = [
     ("count_nonzero", lambda x: ctorch.count_nonzero((x > 0).float(), dim=1)),
     ("var_mean", lambda x: ctorch.var_mean(x, 1)[0] + ctorch.std_mean(x, 1, keepdim=True)[1].squeeze(1)),
     ("diagonal", lambda x: x.view(-1, 2, 3).diagonal(0, 1, 2) + x.view(-1, 2, 3).diagonal(1, 1, 2)),
+    ("index_two_tensors", lambda x: x[ctorch.tensor([0, 1, -1]), ctorch.tensor([[2], [-1]])] + x[ctorch.tensor(
+        [1]), ctorch.tensor([0, 3]), ...].sum()),
     ("pad_circular", lambda x: nn.functional.pad(x.unsqueeze(1), (2, 3), mode="circular")),
     ("interp_nearest_exact", lambda x: nn.functional.interpolate(x.view(-1, 1, 2, 3), size=(5, 7),
                                                                  mode="nearest-exact")),
@@ -697,6 +700,7 @@ def test_more_ops(i):
 
 def test_static_only_ops():
     for fn in (lambda x: x.trace() + x[:3, :3].trace(), lambda x: ctorch.nonzero(x > 0).float().sum(0),
+               lambda x: x[ctorch.where(x > 0)].sum() + ctorch.nonzero(x[0] > 0, as_tuple=True)[0].sum(),
                lambda x: x.roll(1)):
         class M(nn.Module):
             def forward(self, x):

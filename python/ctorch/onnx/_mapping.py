@@ -560,7 +560,7 @@ def _float_rem(ex, a, r):
 @handles("where")
 def _where(ex, a, r):
     if "input" not in a or "other" not in a:
-        raise UnsupportedOperatorError("ONNX export of where(condition) (nonzero) is not supported")
+        return _nonzero_tuple_nodes(ex, a["condition"], r)
     c = ex.val(a["condition"], _ct.bool)
     return ex.emit("Where", [c, ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)])
 
@@ -989,7 +989,17 @@ def _index_nodes(ex, x, src, idx, idx2):
         else:
             raise UnsupportedOperatorError("ONNX export of indexing with %s is not supported" % type(it).__name__)
     if sum(1 for g in gathers if _is_tensor(g[1])) > 1:
-        raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor is not supported")
+        lead = []
+        for it in idx:
+            if not (_is_tensor(it) and not _is_mask(it) and not it.dtype.is_floating_point):
+                break
+            lead.append(it)
+        rest = idx[len(lead):]
+        if len(lead) < 2 or any(not (it is Ellipsis or (isinstance(it, slice) and it.start is None and it.stop is None
+                                                         and it.step in (None, 1))) for it in rest):
+            raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor supports only "
+                                           "x[i, j, ...] (index tensors on the leading dims, then full slices)")
+        return _gather_nd(ex, x, src, lead)
     cur = src
     if slices:
         st1, st2, en1, en2, axes, steps = [], [], [], [], [], []
@@ -2136,3 +2146,37 @@ def _trace_op(ex, a, r):
     flat = ex.emit("Reshape", [ex.val(x, r.dtype), ex.i64([-1])])
     diag = ex.emit("Gather", [flat, ex.i64([k * x.shape[1] + k for k in range(n)])], {"axis": 0})
     return ex.emit("ReduceSum", [diag], {"keepdims": 0})
+
+
+def _nonzero_tuple_nodes(ex, x, r):
+    """nonzero(as_tuple=True) / where(cond): one 1-D index tensor per dim, rows of NonZero."""
+    nz = ex.emit("NonZero", [ex.val(x)])
+    n = max(x.dim(), 1)
+    if n == 1:
+        parts = [nz]
+    else:
+        parts = ex.emit("Split", [nz, ex.i64([1] * n)], {"axis": 0}, nout=n)
+    return [ex.emit("Squeeze", [p_, ex.i64([0])]) for p_ in parts][:len(r)]
+
+
+@handles("_nonzero_tuple", "nonzero_numpy")
+def _nonzero_tuple(ex, a, r):
+    return _nonzero_tuple_nodes(ex, _x(a), r)
+
+
+def _gather_nd(ex, x, src, indices):
+    """x[i0, i1, ..., ik-1] for integer index tensors on the leading dims: GatherND over the
+    broadcast, stacked indices (negative entries wrapped)."""
+    shape = ex.shape_of(src)
+    cols = []
+    for d, i in enumerate(indices):
+        n = ex.val(i, _ct.int64)
+        size = ex.emit("Gather", [shape, ex.i64([d])], {"axis": 0})
+        cols.append(ex.emit("Where", [ex.emit("Less", [n, ex.val(0, _ct.int64)]), ex.emit("Add", [n, size]), n]))
+    zero = ex.val(0, _ct.int64)
+    acc = ex.emit("Mul", [cols[0], zero])
+    for c in cols[1:]:
+        acc = ex.emit("Add", [acc, ex.emit("Mul", [c, zero])])
+    bshape = ex.emit("Shape", [acc])
+    cols = [ex.emit("Unsqueeze", [ex.emit("Expand", [c, bshape]), ex.i64([-1])]) for c in cols]
+    return ex.emit("GatherND", [src, ex.emit("Concat", cols, {"axis": -1})])
