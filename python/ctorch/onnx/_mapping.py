@@ -1663,8 +1663,13 @@ def _upsample(ex, a, r):
     scales = [a.get("scale_%d" % i) for i in range(x.dim() - 2)]
     ins, outs = list(x.shape[2:]), list(r.shape[2:])
     if any(s is not None and abs(s * i - o) > 1e-9 for s, i, o in zip(scales, ins, outs)):
-        raise UnsupportedOperatorError("ONNX export of interpolate with a scale_factor that does not give an "
-                                       "integer size is not supported")
+        # a scale_factor that does not give an integer size: torch maps coordinates with the
+        # given scale and floors the size, which is what Resize does with a scales input
+        if any(s_ is None for s_ in scales):
+            raise UnsupportedOperatorError("ONNX export of interpolate mixing sizes and non-integral scales is not "
+                                           "supported")
+        sc = ex.const([1.0, 1.0] + [float(s_) for s_ in scales], _ct.float32)
+        return ex.emit("Resize", [ex.val(x), "", sc], attrs)
     sizes = ex.ints(r.shape, ex.shape2(r))
     return ex.emit("Resize", [ex.val(x), "", "", sizes], attrs)
 
