@@ -110,6 +110,14 @@ typedef struct ct_load_options {
     size_t n_extra_globals;
     bool mmap;        /* path loads: storages map the file (copy-on-write) instead of copying */
     size_t max_depth; /* nesting limit of the result (0: 1000) */
+    /* map_location: called once per storage record after it is read, with the location the
+     * file tags it with ("cpu", "cuda:0", ...). Returns the storage to use instead (a new
+     * reference: s itself retained, or another storage of at least s's size), or NULL with a
+     * ct error set to fail the load. NULL: every storage is used as read, whatever its location.
+     * For legacy (pre-1.6) files the storage is still zero-filled when the hook sees it; its
+     * bytes are read into the returned storage afterwards. */
+    ct_storage *(*map_storage)(void *map_ctx, ct_storage *s, const char *location);
+    void *map_ctx;
 } ct_load_options;
 
 /* Write value (a weights-only-compatible tree: dict/list/tuple/str/bytes/int/float/bool/None/

@@ -55,6 +55,7 @@ def _find_lapack():
 _find_lapack()
 from . import random  # noqa: E402,F401
 from . import onnx  # noqa: E402,F401
+from .storage import UntypedStorage  # noqa: E402,F401
 from ._C import Generator, default_generator  # noqa: E402,F401
 from .random import manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: E402,F401
 from ._reduce import unique, unique_consecutive, _install as _install_reduce  # noqa: E402,F401

@@ -247,23 +247,51 @@ def save(obj, f, pickle_module=pickle, pickle_protocol=DEFAULT_PROTOCOL, _use_ne
 # ------------------------------------------------------------------ load
 
 
-def _check_map_location(map_location):
-    if map_location is None or callable(map_location):
-        return
+_GPU_KINDS = ("cuda", "mps", "xpu", "hpu", "meta", "mtia", "privateuseone")
+
+
+def _default_restore(byte_tensor, location):
+    """What a storage tagged with `location` becomes when nothing maps it elsewhere: CPU
+    storages stay; other devices raise RuntimeError as torch does when they are unavailable."""
+    kind = location.split(":")[0]
+    if kind == "cpu":
+        return byte_tensor
+    if kind in _GPU_KINDS:
+        raise RuntimeError("Attempting to deserialize object on a %s device but ctorch runs on the CPU only. Use "
+                           "ctorch.load with map_location=torch.device('cpu') (or 'cpu', or a dict such as "
+                           "{'%s': 'cpu'}) to map your storages to the CPU." % (kind.upper(), location))
+    raise RuntimeError("don't know how to restore data location of torch.storage.UntypedStorage (tagged with %s)"
+                       % location)
+
+
+def _restore_location(map_location):
+    """map_location as torch interprets it -> restore(byte_tensor, location) -> byte_tensor:
+    None: every storage to the location it was saved from; str / device: all storages to it;
+    dict: saved location -> new location (others unchanged); callable: fn(storage, location)
+    gives the storage to use (an UntypedStorage), or None for the default."""
     from ._device import device
-    targets = map_location.values() if isinstance(map_location, dict) else [map_location]
-    for t in targets:
-        if isinstance(t, device):
-            t = str(t)
-        if not isinstance(t, str):
-            raise TypeError("map_location should be a str, torch.device, dict or callable, got %s"
-                            % type(map_location).__name__)
-        kind = t.split(":")[0]
-        if kind != "cpu":
-            if kind in ("cuda", "mps", "xpu", "hpu", "meta"):
-                raise RuntimeError("Attempting to deserialize object on a %s device but this build of ctorch "
-                                   "supports only the CPU; use map_location='cpu'" % kind.upper())
-            raise RuntimeError("Invalid device string: '%s'" % t)
+
+    def is_device(x):  # ctorch.device, or a real torch.device
+        return isinstance(x, device) or (type(x).__name__ == "device" and hasattr(x, "type"))
+    if map_location is None:
+        return _default_restore
+    if isinstance(map_location, str) or is_device(map_location):
+        target = str(map_location)
+        return lambda t, location: _default_restore(t, target)
+    if isinstance(map_location, dict):
+        mapping = {k: str(v) if is_device(v) else v for k, v in map_location.items()}
+        return lambda t, location: _default_restore(t, mapping.get(location, location))
+    from .storage import UntypedStorage
+
+    def restore(t, location):
+        result = map_location(UntypedStorage._wrap(t), location)
+        if result is None:
+            return _default_restore(t, location)
+        if not isinstance(result, UntypedStorage):
+            raise TypeError("map_location must return an UntypedStorage (or None), but got %s"
+                            % type(result).__name__)
+        return result._bytes
+    return restore
 
 
 def _source(f, mmap):
@@ -292,8 +320,15 @@ def _is_zip(src):
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
-    """Load a checkpoint written by torch.save or ctorch.save (ZIP or legacy format)."""
-    _check_map_location(map_location)
+    """Load a checkpoint written by torch.save or ctorch.save (ZIP or legacy format).
+
+    map_location as torch.load: None keeps each storage where the file says it was saved
+    (a GPU location raises RuntimeError: ctorch runs on the CPU); a str or device sends every
+    storage there ('cpu'); a dict maps saved locations to new ones ({'cuda:0': 'cpu'});
+    a callable fn(storage, location) is called once per storage with an UntypedStorage
+    holding its bytes and the saved location string, and returns the storage to use (or None
+    for the default)."""
+    restore = _restore_location(map_location)
     if weights_only is None:
         weights_only = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0") not in ("1", "true", "True")
     if weights_only and pickle_module is not None and pickle_module is not pickle:
@@ -302,8 +337,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     if weights_only or not _is_zip(src):
         with _lock:
             allowed = dict(_safe)
-        return _C._load(src, allowed, bool(mmap))
-    return _load_python(src, bool(mmap), pickle_module or pickle, pickle_load_args)
+        return _C._load(src, allowed, bool(mmap), restore)
+    return _load_python(src, bool(mmap), pickle_module or pickle, pickle_load_args, restore)
 
 
 # ---- weights_only=False: Python's Unpickler over the C archive reader
@@ -350,11 +385,11 @@ class _StorageType:
 
 
 class _LazyStorage:
-    def __init__(self, loader, key, dtype):
-        self.loader, self.key, self.dtype = loader, key, dtype
+    def __init__(self, loader, key, dtype, location):
+        self.loader, self.key, self.dtype, self.location = loader, key, dtype, location
 
     def resolve(self, dtype):
-        return self.loader._storage(self.key, dtype or self.dtype)
+        return self.loader._storage(self.key, dtype or self.dtype, self.location)
 
 
 _UTILS = {
@@ -410,27 +445,35 @@ class _CtorchUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
             raise pickle.UnpicklingError("unsupported persistent id %r" % (pid,))
-        _, stype, key, _location, _numel = pid
+        _, stype, key, location, _numel = pid
         dt = stype.dtype if isinstance(stype, _StorageType) else stype
-        return _LazyStorage(self.loader, str(key), dt)
+        return _LazyStorage(self.loader, str(key), dt, str(location))
 
 
 class _ZipLoader:
-    def __init__(self, src, mmap):
+    def __init__(self, src, mmap, restore):
         self.handle = _C._zip_open(src)
         self.mmap = mmap
+        self.restore = restore
+        self.records = {}  # key -> byte tensor (after map_location)
         self.cache = {}
 
-    def _storage(self, key, dtype):
+    def _storage(self, key, dtype, location):
         got = self.cache.get((key, dtype))
         if got is None:
-            got = _C._zip_storage(self.handle, "data/" + key, dtype, self.mmap)
+            raw = self.records.get(key)
+            if raw is None:
+                from . import uint8
+                raw = _C._zip_storage(self.handle, "data/" + key, uint8, self.mmap)
+                raw = self.restore(raw, location)
+                self.records[key] = raw
+            got = _C._storage_view(raw, dtype)
             self.cache[(key, dtype)] = got
         return got
 
 
-def _load_python(src, mmap, pickle_module, kw):
-    loader = _ZipLoader(src, mmap)
+def _load_python(src, mmap, pickle_module, kw, restore=_default_restore):
+    loader = _ZipLoader(src, mmap, restore)
     data = _C._zip_record(loader.handle, "data.pkl")
     if data is None:
         raise RuntimeError("[load] invalid checkpoint archive: no data.pkl record")

@@ -452,12 +452,50 @@ static void drop_src(src_buf *b) {
     free(b->path);
 }
 
-/* _load(src: str path | bytes-like, globals: dict name->object, mmap: bool) */
+/* map_location hook: restore(bytes_tensor, location) -> uint8 tensor whose storage to use.
+ * Runs with the GIL released around it (ct_load drops it); a Python exception is kept in
+ * the context and re-raised as is once the load returns. */
+typedef struct map_hook {
+    PyObject *restore;
+    PyObject *exc; /* the first exception raised by restore */
+} map_hook;
+
+static ct_storage *py_map_storage(void *ctx, ct_storage *s, const char *location) {
+    map_hook *h = ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    ct_storage *out = NULL;
+    int64_t n = (int64_t)ct_storage_nbytes(s);
+    ct_tensor *t = ct_tensor_new_view(s, CT_UINT8, 0, &n, NULL, 1);
+    PyObject *pt = t ? ctp_wrap(t) : ctp_raise_ct_error();
+    PyObject *r = pt ? PyObject_CallFunction(h->restore, "Ns", pt, location) : NULL;
+    if (r && PyTensor_Check(r)) {
+        out = ctp_t(r)->storage;
+        ct_storage_retain(out);
+    } else if (r) {
+        PyErr_Format(PyExc_TypeError, "map_location must give a storage, got %s", Py_TYPE(r)->tp_name);
+    }
+    Py_XDECREF(r);
+    if (!out) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        if (tb && ev) PyException_SetTraceback(ev, tb);
+        Py_XDECREF(et);
+        Py_XDECREF(tb);
+        if (!h->exc) h->exc = ev;
+        else Py_XDECREF(ev);
+        ct_error(CT_ERR_RUNTIME, "[load] map_location failed");
+    }
+    PyGILState_Release(g);
+    return out;
+}
+
+/* _load(src: str path | bytes-like, globals: dict name->object, mmap: bool, restore=None) */
 static PyObject *f_load(PyObject *m, PyObject *args) {
     (void)m;
-    PyObject *src, *globals;
+    PyObject *src, *globals, *restore = Py_None;
     int mmap_;
-    if (!PyArg_ParseTuple(args, "OOp", &src, &globals, &mmap_)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOp|O", &src, &globals, &mmap_, &restore)) return NULL;
     if (!PyDict_Check(globals)) return PyErr_Format(PyExc_TypeError, "globals must be a dict");
     Py_ssize_t ng = PyDict_GET_SIZE(globals), pos = 0;
     const char **names = PyMem_Calloc((size_t)ng + 1, sizeof *names);
@@ -473,7 +511,12 @@ static PyObject *f_load(PyObject *m, PyObject *args) {
         }
         i++;
     }
-    ct_load_options opts = {names, (size_t)ng, mmap_ != 0, 0};
+    map_hook hook = {restore, NULL};
+    ct_load_options opts = {names, (size_t)ng, mmap_ != 0, 0, NULL, NULL};
+    if (restore != Py_None) {
+        opts.map_storage = py_map_storage;
+        opts.map_ctx = &hook;
+    }
     src_buf b;
     if (get_src(src, &b)) {
         PyMem_Free(names);
@@ -483,6 +526,12 @@ static PyObject *f_load(PyObject *m, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS v = b.path ? ct_load(b.path, &opts) : ct_load_buffer(b.view.buf, (size_t)b.view.len, &opts);
     Py_END_ALLOW_THREADS drop_src(&b);
     PyMem_Free(names);
+    if (hook.exc) {
+        ct_value_release(v);
+        PyErr_SetObject((PyObject *)Py_TYPE(hook.exc), hook.exc);
+        Py_DECREF(hook.exc);
+        return NULL;
+    }
     if (!v) return ctp_raise_ct_error();
     from_ctx c = {PyDict_New(), globals};
     PyObject *r = c.memo ? from_value(v, &c) : NULL;
@@ -625,6 +674,18 @@ static PyObject *f_zip_storage(PyObject *m, PyObject *args) {
     ct_tensor *t = ct_tensor_new_view(s, dtype, 0, &n, NULL, 1);
     ct_storage_release(s);
     return ctp_wrap(t);
+}
+
+/* _storage_view(t, dtype) -> 1-D tensor of dtype over the whole storage of t */
+static PyObject *f_storage_view(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *o, *dt;
+    int dtype;
+    if (!PyArg_ParseTuple(args, "O!O", ctp_Tensor_Type, &o, &dt) || ctp_dtype(dt, &dtype)) return NULL;
+    ct_storage *s = ctp_t(o)->storage;
+    int64_t n = (int64_t)(ct_storage_nbytes(s) / ct_dtype_size(dtype));
+    ct_tensor *t = ct_tensor_new_view(s, dtype, 0, &n, NULL, 1);
+    return t ? ctp_wrap(t) : ctp_raise_ct_error();
 }
 
 /* _storage_info(t) -> (storage address, storage nbytes) */
@@ -787,6 +848,7 @@ static PyMethodDef serialize_functions[] = {
     {"_serialize_setup", f_setup, METH_VARARGS, NULL},
     {"_save", f_save, METH_VARARGS, NULL},
     {"_load", f_load, METH_VARARGS, NULL},
+    {"_storage_view", f_storage_view, METH_VARARGS, NULL},
     {"_zip_write", f_zip_write, METH_VARARGS, NULL},
     {"_zip_open", f_zip_open, METH_O, NULL},
     {"_zip_names", f_zip_names, METH_O, NULL},

@@ -28,6 +28,7 @@ int ct_save_buffer(const ct_value *value, void **out, size_t *out_len) { return 
 /* ------------------------------------------------------------------ ZIP load */
 
 typedef struct zip_loader {
+    const ct_load_options *opts;
     ct_zip_reader *r;
     bool share, big_endian;
     struct { char *key; ct_storage *s; } *cache;
@@ -45,8 +46,22 @@ static void byteswap(void *p, size_t nbytes, size_t es) {
         }
 }
 
+/* Applies opts->map_storage to a freshly read storage s (consumed); new reference or NULL. */
+static ct_storage *map_storage(const ct_load_options *opts, ct_storage *s, const char *location) {
+    if (!opts || !opts->map_storage) return s;
+    ct_storage *m = opts->map_storage(opts->map_ctx, s, location ? location : "");
+    size_t need = ct_storage_nbytes(s);
+    ct_storage_release(s);
+    if (m && ct_storage_nbytes(m) < need) {
+        size_t got = ct_storage_nbytes(m);
+        ct_storage_release(m);
+        return ct_error(CT_ERR_RUNTIME, "[load] map_location returned a storage of %zu bytes for a record of %zu bytes",
+                        got, need);
+    }
+    return m;
+}
+
 static ct_storage *zip_load_storage(void *ctx, const char *key, int dtype, uint64_t numel, const char *where) {
-    (void)where;
     zip_loader *L = ctx;
     size_t i = ct_strmap_get(&L->index, key);
     if (i != (size_t)-1) {
@@ -70,6 +85,8 @@ static ct_storage *zip_load_storage(void *ctx, const char *key, int dtype, uint6
     ct_storage *s = ct_zip_reader_storage(L->r, name, L->share && !L->big_endian);
     if (!s) return NULL;
     if (L->big_endian) byteswap(ct_storage_data(s), ct_storage_nbytes(s), ct_dtype_size(dtype));
+    s = map_storage(L->opts, s, where);
+    if (!s) return NULL;
     if (L->n == L->cap) {
         size_t cap = L->cap ? 2 * L->cap : 16;
         void *nc = realloc(L->cache, cap * sizeof *L->cache);
@@ -107,6 +124,7 @@ ct_value *ct_unpickle_zip(ct_zip_reader *r, const ct_load_options *opts) {
         return ct_error(CT_ERR_RUNTIME, "[load] TorchScript archives are not supported");
     zip_loader L;
     memset(&L, 0, sizeof L);
+    L.opts = opts;
     L.r = r;
     L.share = opts && opts->mmap;
     const void *bo;
@@ -131,6 +149,7 @@ ct_value *ct_unpickle_zip(ct_zip_reader *r, const ct_load_options *opts) {
 /* ------------------------------------------------------------------ legacy load */
 
 typedef struct legacy_loader {
+    const ct_load_options *opts;
     size_t budget; /* bytes the file can still justify */
     struct { char *key; ct_storage *s; int dtype; uint64_t numel; int filled; } *st;
     size_t n, cap;
@@ -138,7 +157,6 @@ typedef struct legacy_loader {
 } legacy_loader;
 
 static ct_storage *legacy_load_storage(void *ctx, const char *key, int dtype, uint64_t numel, const char *where) {
-    (void)where;
     legacy_loader *L = ctx;
     size_t i = ct_strmap_get(&L->index, key);
     if (i != (size_t)-1) {
@@ -161,6 +179,8 @@ static ct_storage *legacy_load_storage(void *ctx, const char *key, int dtype, ui
     ct_storage *s = ct_storage_new((size_t)nb);
     if (!s) return NULL;
     memset(ct_storage_data(s), 0, (size_t)nb);
+    s = map_storage(L->opts, s, where);
+    if (!s) return NULL;
     L->st[L->n].key = strdup(key);
     if (!L->st[L->n].key) {
         ct_storage_release(s);
@@ -209,6 +229,7 @@ static ct_value *load_legacy(const unsigned char *d, size_t len, const ct_load_o
     legacy_loader L;
     memset(&L, 0, sizeof L);
     L.budget = len - pos;
+    L.opts = opts;
     ct_unpickle_ctx ctx = {opts, legacy_load_storage, &L, 1};
     ct_value *root = ct_unpickle(d, len, &pos, &ctx);
     ct_value *keys = NULL;

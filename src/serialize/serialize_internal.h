@@ -136,6 +136,8 @@ typedef struct ct_mapping {
 } ct_mapping;
 /* Memory writers: make room for this many more bytes up front (one allocation). */
 int ct_zip_writer_reserve(ct_zip_writer *w, size_t bytes);
+/* CRC-32 of the record added last (0 before any). */
+uint32_t ct_zip_writer_last_crc(const ct_zip_writer *w);
 ct_mapping *ct_mapping_open(const char *path); /* NULL with CT_ERR_IO set */
 void ct_mapping_release(ct_mapping *m);
 /* Storage over [off, off+len) of the mapping: copy-on-write private pages when share,

@@ -510,7 +510,12 @@ static ct_value *persistent(upk *u, ct_value *pid) {
     else return uerr(u, "bad storage key%s", "");
     int64_t numel;
     if (get_int(a[4], &numel) || numel < 0) return uerr(u, "bad storage size%s", "");
-    ct_storage *s = u->ctx->load_storage(u->ctx->loader_ctx, key, dtype, (uint64_t)numel, NULL);
+    char loc[64] = "";
+    if (a[3]->kind == CT_VAL_STR && a[3]->u.s.len < sizeof loc && !memchr(a[3]->u.s.data, 0, a[3]->u.s.len))
+        memcpy(loc, a[3]->u.s.data, a[3]->u.s.len + 1);
+    else if (a[3]->kind == CT_VAL_STR)
+        return uerr(u, "bad storage location%s", "");
+    ct_storage *s = u->ctx->load_storage(u->ctx->loader_ctx, key, dtype, (uint64_t)numel, loc);
     if (!s) return NULL; /* archive problems stay RuntimeErrors */
     int64_t off = 0, n = numel;
     if (u->ctx->legacy && a[5]->kind != CT_VAL_NONE) {

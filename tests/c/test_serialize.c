@@ -206,7 +206,7 @@ static void test_hostile_pickles(void) {
     void *a = archive(g, strlen(g), NULL, 0, &len);
     CHECK(ct_load_buffer(a, len, NULL) == NULL);
     const char *names[] = {"my.mod.Thing"};
-    ct_load_options o = {names, 1, false, 0};
+    ct_load_options o = {names, 1, false, 0, NULL, NULL};
     ct_value *v = ct_load_buffer(a, len, &o);
     CHECK(v && v->kind == CT_VAL_OBJECT && (v->flags & CT_VALF_NEWOBJ) && v->u.obj.state);
     ct_value_release(v);
@@ -279,8 +279,54 @@ static void test_safetensors(void) {
     ct_clear_error();
 }
 
+/* map_location hook: called once per storage with its location; may substitute a storage */
+typedef struct map_rec {
+    int calls;
+    char last[32];
+    int mode; /* 0: keep, 1: replace with a zeroed copy, 2: fail, 3: too small */
+} map_rec;
+
+static ct_storage *map_hook(void *ctx, ct_storage *s, const char *location) {
+    map_rec *m = ctx;
+    m->calls++;
+    snprintf(m->last, sizeof m->last, "%s", location);
+    if (m->mode == 2) return ct_error(CT_ERR_RUNTIME, "[test] refused %s", location);
+    if (m->mode == 1 || m->mode == 3) {
+        size_t n = m->mode == 1 ? ct_storage_nbytes(s) : 1;
+        ct_storage *c = ct_storage_new(n);
+        memset(ct_storage_data(c), 0, n);
+        return c;
+    }
+    ct_storage_retain(s);
+    return s;
+}
+
+static void test_map_storage(void) {
+    ct_value *v = example_value();
+    void *buf;
+    size_t len;
+    CHECK(ct_save_buffer(v, &buf, &len) == 0);
+    ct_value_release(v);
+    for (int mode = 0; mode < 4; mode++) {
+        map_rec m = {0, "", mode};
+        ct_load_options o = {NULL, 0, false, 0, map_hook, &m};
+        ct_value *r = ct_load_buffer(buf, len, &o);
+        CHECK(m.calls == 1 && strcmp(m.last, "cpu") == 0);
+        if (mode < 2) {
+            ct_value *w = r ? ct_value_dict_get_str(r, "w") : NULL;
+            CHECK(w && ((float *)ct_tensor_data(w->u.tensor))[1] == (mode == 0 ? 2.0f : 0.0f));
+        } else {
+            CHECK(r == NULL && ct_last_error_kind() == CT_ERR_RUNTIME);
+            ct_clear_error();
+        }
+        ct_value_release(r);
+    }
+    free(buf);
+}
+
 int main(void) {
     test_crc();
+    test_map_storage();
     test_worked_example();
     test_roundtrip_sharing();
     test_hostile_pickles();

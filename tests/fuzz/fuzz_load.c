@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const extra[] = {"my.mod.Thing"};
-    ct_load_options opts = {extra, 1, false, 0};
+    ct_load_options opts = {extra, 1, false, 0, NULL, NULL};
     ct_value *v = ct_load_buffer(data, size, &opts);
     ct_value_release(v);
     ct_clear_error();

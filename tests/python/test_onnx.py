@@ -253,15 +253,15 @@ def test_static_export_file_and_names(tmp_path):
 def test_unsupported_op_names_the_op():
     class M(nn.Module):
         def forward(self, x):
-            return x.sort(dim=1)[0]
+            return x.cummax(dim=1)[0]
 
-    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'sort'"):
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'cummax'"):
         ctorch.onnx.export(M(), ctorch.randn(2, 3), io.BytesIO())
 
     class S(nn.Module):
         def forward(self, x):
             x = x.clone()
-            x[0] = 1.0
+            x[x[:, 0] > 0] = x[0]  # mask assignment of a row: needs nonzero
             return x
 
     with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="__setitem__"):
@@ -326,9 +326,10 @@ def test_cnn_and_residual_block():
     assert "Dropout" not in ops
     gap = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     assert "GlobalAveragePool" in op_types(roundtrip(gap, ctorch.randn(2, 3, 8, 8)))
-    # training-mode batch norm has no ONNX form
+    # training mode: batch norm exports (batch statistics, see test_batch_norm_batch_statistics);
+    # random dropout masks have no deterministic ONNX form
     m.train()
-    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="batch_norm"):
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="bernoulli_|dropout"):
         ctorch.onnx.export(m, ctorch.randn(2, 3, 16, 16), io.BytesIO(), training=True)
 
 
@@ -486,6 +487,9 @@ _ZOO = [
     ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4, 4)),
     ("Upsample", lambda: nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True), (2, 3, 4, 4)),
     ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (2, 3, 4, 4)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=1.5, mode="bilinear"), (2, 3, 5, 7)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=(0.6, 1.7), mode="nearest"), (2, 3, 5, 7)),
+    ("Upsample", lambda: nn.Upsample(scale_factor=1.3, mode="bicubic", align_corners=True), (2, 3, 5, 7)),
     ("PixelUnshuffle", lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
     ("LocalResponseNorm", lambda: nn.LocalResponseNorm(3, alpha=0.01, beta=0.7, k=1.5), (2, 5, 4, 4)),
     ("LPPool2d", lambda: nn.LPPool2d(2, 2), (2, 3, 6, 6)),
@@ -578,3 +582,169 @@ def test_verbose_and_in_export_flag(capsys):
     assert seen == [True] and not ctorch.onnx.is_in_onnx_export()
     out = capsys.readouterr().out
     assert out.startswith("graph(input) -> (output)") and "output = " in out
+
+
+def test_setitem_and_index_put():
+    class M(nn.Module):
+        def forward(self, x, i):
+            y = x.clone()
+            y[0] = 1.5                      # int
+            y[:, 1:3] = y[:, 3:5] * 2       # slices, tensor value
+            y[1, ::2] = -1.0                # int + stepped slice
+            y[..., -1] = x[:, 0]            # ellipsis, negative index, broadcast value
+            y[y > 2.0] = 0.25               # boolean mask, scalar value
+            y[i] = x[i] + 10                # an index tensor (from the input)
+            y[i, ctorch.tensor([0, -1])] = -3.0  # two index tensors
+            z = x.clone()
+            z[:, None, 2] = ctorch.tensor([7.0])  # None in the index
+            w = x.clone()
+            w.index_put_((i, ctorch.tensor([0, -1])), ctorch.tensor(3.0))
+            w.index_put_((i,), x[i] * 0.5, accumulate=True)
+            v = ctorch.zeros(3, 6).index_put((ctorch.tensor([[0], [2]]), ctorch.tensor([1, 4, 5])), ctorch.ones(3))
+            return y, z, w, v
+
+    m = M()
+    x, i = ctorch.randn(4, 6), ctorch.tensor([3, 1])
+    data = export_bytes(m, (x, i), input_names=["x", "i"], dynamic_axes={"x": {0: "N"}}, opset_version=17)
+    types = op_types(data)
+    assert "ScatterElements" in types and "ScatterND" in types and "Where" in types
+    sess = ort.InferenceSession(data)
+    for n in (4, 6):
+        xi = ctorch.randn(n, 6)
+        ii = ctorch.tensor([n - 1, 0])
+        got = sess.run(None, {"x": npy(xi), "i": npy(ii)})
+        for r, g in zip(m(xi, ii), got):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+
+    class Acc(nn.Module):
+        def forward(self, x):
+            return x.clone().index_put_((ctorch.tensor([0]),), x[1], accumulate=True)
+
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="opset 16"):
+        ctorch.onnx.export(Acc(), ctorch.randn(2, 3), io.BytesIO(), opset_version=15)
+    roundtrip(Acc(), ctorch.randn(3, 4), dynamic=False)
+
+
+@pytest.mark.parametrize("dims", [(4, 3), (4, 3, 5), (4, 3, 5, 6)])
+def test_batch_norm_batch_statistics(dims):
+    # torch.onnx exports the eval behaviour by default and the batch-statistics behaviour with
+    # training=TrainingMode.TRAINING; track_running_stats=False always uses batch statistics
+    bn_cls = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d}[len(dims)]
+    m = bn_cls(3)
+    m.weight.data.uniform_(0.5, 1.5)
+    m.bias.data.uniform_(-0.5, 0.5)
+    m.running_mean.fill_(0.3)
+    m.running_var.fill_(2.0)
+    x = ctorch.randn(*dims) * 2 + 1
+    for training, want_train in ((None, False), (ctorch.onnx.TrainingMode.EVAL, False),
+                                 (ctorch.onnx.TrainingMode.TRAINING, True)):
+        f = io.BytesIO()
+        kw = {} if training is None else {"training": training}
+        ctorch.onnx.export(m, (x,), f, input_names=["x"], dynamic_axes={"x": {0: "N"}}, **kw)
+        assert m.training  # modes restored
+        onnx.checker.check_model(onnx.load_from_string(f.getvalue()), full_check=True)
+        sess = ort.InferenceSession(f.getvalue())
+        for n in (4, 7):
+            xi = ctorch.randn(n, *dims[1:]) * 2 + 1
+            with ctorch.no_grad():
+                ref = F.batch_norm(xi, m.running_mean.clone(), m.running_var.clone(), m.weight, m.bias,
+                                   training=want_train, eps=m.eps)
+            np.testing.assert_allclose(sess.run(None, {"x": npy(xi)})[0], npy(ref), rtol=1e-4, atol=1e-5)
+    m2 = bn_cls(3, affine=False, track_running_stats=False).eval()
+    roundtrip(m2, x, sizes=(2, 5), atol=1e-5)
+
+
+_MORE_OPS = [
+    ("sort", lambda x: x.sort(dim=1)[0] + x.sort(dim=1, descending=True)[1].float()),
+    ("argsort", lambda x: x.argsort(dim=-1, descending=True)),
+    ("sort_batch_axis", lambda x: x.sort(dim=0)[0]),  # sorts along the dynamic axis
+    ("topk", lambda x: x.topk(2, dim=1)[0] - x.topk(3, dim=1, largest=False)[1][:, :2].float()),
+    ("kthvalue", lambda x: x.kthvalue(2, 1)[0] + x.kthvalue(3, 1, keepdim=True)[1].squeeze(1).float()),
+    ("median", lambda x: x.median(1)[0] + x.median(0, keepdim=True)[0].sum() + x.median()),
+    ("scatter", lambda x: x.scatter(1, ctorch.tensor([[0, 1]]).expand(x.shape[0], 2), 9.0)),
+    ("scatter_src", lambda x: x.scatter(1, (x[:, :3].abs() * 10).long() % 6, x[:, 3:])),
+    ("scatter_add", lambda x: x.scatter_add(1, ctorch.tensor([[1, 1, 5]]).expand(x.shape[0], 3), x[:, :3])),
+    ("scatter_reduce", lambda x: x.scatter_reduce(1, ctorch.tensor([[1, 1, 5]]).expand(x.shape[0], 3), x[:, :3],
+                                                  "prod")),
+    ("one_hot", lambda x: nn.functional.one_hot((x.abs() * 3).long() % 4, 4).float().sum(-1)),
+    ("index_fill", lambda x: x.index_fill(1, ctorch.tensor([0, -2]), -1.0)),
+    ("index_copy", lambda x: x.index_copy(1, ctorch.tensor([5, 0]), x[:, 1:3] * 2)),
+    ("index_add", lambda x: x.index_add(1, ctorch.tensor([4, 4, 1]), x[:, :3], alpha=0.5)),
+    ("atan2", lambda x: ctorch.atan2(x, x.flip(1)) + ctorch.atan2(x, ctorch.zeros(6))),
+    ("roll", lambda x: x.roll(2, 1) + x.roll((1, -7), (1, 1))),
+    ("repeat_interleave", lambda x: x.repeat_interleave(2, dim=1)),
+    ("repeat_interleave_batch", lambda x: x.repeat_interleave(3, dim=0)),
+    ("normalize", lambda x: nn.functional.normalize(x, dim=1) + nn.functional.normalize(x, p=1.0, dim=-1)),
+    ("cosine_similarity", lambda x: nn.functional.cosine_similarity(x, x.flip(1) + 0.5, dim=1)),
+    ("pairwise_distance", lambda x: nn.functional.pairwise_distance(x, x * 0.5)),
+    ("frac", lambda x: (x * 3).frac()),
+    ("nan_to_num", lambda x: ctorch.nan_to_num(ctorch.log(x) / (x - x[:, :1]), nan=0.5, neginf=-7.0)),
+    ("count_nonzero", lambda x: ctorch.count_nonzero((x > 0).float(), dim=1)),
+    ("var_mean", lambda x: ctorch.var_mean(x, 1)[0] + ctorch.std_mean(x, 1, keepdim=True)[1].squeeze(1)),
+    ("diagonal", lambda x: x.view(-1, 2, 3).diagonal(0, 1, 2) + x.view(-1, 2, 3).diagonal(1, 1, 2)),
+    ("index_two_tensors", lambda x: x[ctorch.tensor([0, 1, -1]), ctorch.tensor([[2], [-1]])] + x[ctorch.tensor(
+        [1]), ctorch.tensor([0, 3]), ...].sum()),
+    ("pad_circular", lambda x: nn.functional.pad(x.unsqueeze(1), (2, 3), mode="circular")),
+    ("interp_nearest_exact", lambda x: nn.functional.interpolate(x.view(-1, 1, 2, 3), size=(5, 7),
+                                                                 mode="nearest-exact")),
+]
+
+
+@pytest.mark.parametrize("i", range(len(_MORE_OPS)))
+def test_more_ops(i):
+    name, fn = _MORE_OPS[i]
+
+    class M(nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+    roundtrip(M(), ctorch.randn(4, 6), sizes=(2, 4, 5))
+
+
+def test_static_only_ops():
+    for fn in (lambda x: x.trace() + x[:3, :3].trace(), lambda x: ctorch.nonzero(x > 0).float().sum(0),
+               lambda x: x[ctorch.where(x > 0)].sum() + ctorch.nonzero(x[0] > 0, as_tuple=True)[0].sum(),
+               lambda x: x.roll(1)):
+        class M(nn.Module):
+            def forward(self, x):
+                return fn(x)
+        roundtrip(M(), ctorch.randn(4, 6), dynamic=False)
+    # still unsupported ops name themselves
+    class C(nn.Module):
+        def forward(self, x):
+            return x.cumprod(1)
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="'cumprod'"):
+        ctorch.onnx.export(C(), ctorch.randn(2, 3), io.BytesIO())
+
+
+@pytest.mark.parametrize("bidirectional,batch_first,layers", [(False, False, 1), (True, True, 2)])
+def test_lstm_proj_size_unrolled(bidirectional, batch_first, layers):
+    lstm = nn.LSTM(4, 6, num_layers=layers, proj_size=3, bidirectional=bidirectional, batch_first=batch_first)
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            y, (h, c) = self.lstm(x)
+            return y, h, c
+
+    m = M()
+    bax = 0 if batch_first else 1
+    shape = [5, 2, 4] if not batch_first else [2, 5, 4]
+    x = ctorch.randn(*shape)
+    data = export_bytes(m, (x,), input_names=["x"], output_names=["y", "h", "c"],
+                        dynamic_axes={"x": {bax: "B"}, "y": {bax: "B"}, "h": {1: "B"}, "c": {1: "B"}})
+    assert "LSTM" not in op_types(data)
+    sess = ort.InferenceSession(data)
+    for b in (1, 3):
+        shape[bax] = b
+        xi = ctorch.randn(*shape)
+        with ctorch.no_grad():
+            ref = m(xi)
+        for r, g in zip(ref, sess.run(None, {"x": npy(xi)})):
+            np.testing.assert_allclose(g, npy(r), rtol=1e-5, atol=1e-5)
+    # the sequence length is unrolled: a dynamic time axis is refused with a clear error
+    with pytest.raises(ctorch.onnx.UnsupportedOperatorError, match="proj_size"):
+        ctorch.onnx.export(m, (x,), io.BytesIO(), input_names=["x"], dynamic_axes={"x": {1 - bax: "T"}})

@@ -163,6 +163,96 @@ def test_torch_files_paths_and_prefixes(tmp_path):
         ctorch.load(p, map_location="cuda:0")
 
 
+def _torch_bytes_at(obj, location, legacy=False):
+    """torch.save output whose storages are tagged with `location` (as a GPU-trained
+    checkpoint is), written by real torch."""
+    import torch.serialization as S
+    orig = S.location_tag
+    S.location_tag = lambda s: location
+    try:
+        b = io.BytesIO()
+        torch.save(obj, b, _use_new_zipfile_serialization=not legacy)
+    finally:
+        S.location_tag = orig
+    return b.getvalue()
+
+
+def _load_outcome(lib, data, ml, **kw):
+    try:
+        r = lib.load(io.BytesIO(data), map_location=ml, **kw)
+    except Exception as e:  # noqa: BLE001 - compared with torch's exception class
+        return type(e)
+    return {k: v.tolist() for k, v in r.items()}
+
+
+_ML_CASES = [None, "cpu", "cuda", "cuda:1", "foo", b"cpu", {"cuda:1": "cpu"}, {"cuda:0": "cpu"}, {"cuda:1": "foo"},
+             {"cuda:1": "cuda:0"}, {"cpu": "cpu"}]
+
+
+@pytest.mark.parametrize("weights_only", [True, False])
+@pytest.mark.parametrize("location", ["cpu", "cuda:1"])
+@pytest.mark.parametrize("legacy", [False, True])
+def test_map_location_str_device_dict_like_torch(location, weights_only, legacy):
+    data = _torch_bytes_at({"a": torch.arange(4.0), "b": torch.arange(3), "v": torch.arange(6.0)[2:]}, location,
+                           legacy)
+    for ml in _ML_CASES + ["device"]:
+        tml, cml = ml, ml
+        if ml == "device":
+            tml, cml = torch.device("cpu"), ctorch.device("cpu")
+        want = _load_outcome(torch, data, tml, weights_only=weights_only)
+        got = _load_outcome(ctorch, data, cml, weights_only=weights_only)
+        assert got == want, (ml, got, want)
+
+
+@pytest.mark.parametrize("weights_only", [True, False])
+def test_map_location_callable_called_like_torch(weights_only):
+    a = torch.arange(4.0)
+    data = _torch_bytes_at({"a": a, "b": torch.arange(3), "v": a[1:]}, "cuda:0")
+    calls = {"torch": [], "ctorch": []}
+
+    def spy(name):
+        def fn(storage, location):
+            calls[name].append((location, storage.nbytes(), storage.device.type, bytes(storage.tolist())))
+            return storage.cpu()
+        return fn
+    want = torch.load(io.BytesIO(data), map_location=spy("torch"), weights_only=weights_only)
+    got = ctorch.load(io.BytesIO(data), map_location=spy("ctorch"), weights_only=weights_only)
+    assert sorted(calls["ctorch"]) == sorted(calls["torch"]) and len(calls["ctorch"]) == 2
+    assert {k: v.tolist() for k, v in got.items()} == {k: v.tolist() for k, v in want.items()}
+    # the views still share the one storage
+    got["a"][2] = 7.0
+    assert got["v"][1].item() == 7.0
+    # None from the callable means the default restore: a cuda location is then an error
+    for lib in (torch, ctorch):
+        with pytest.raises(RuntimeError):
+            lib.load(io.BytesIO(data), map_location=lambda s, loc: None, weights_only=weights_only)
+    # the returned storage is the one used
+    got = ctorch.load(io.BytesIO(data), map_location=lambda s, loc: ctorch.UntypedStorage(s.nbytes()).fill_(0),
+                      weights_only=weights_only)
+    assert got["a"].tolist() == [0.0] * 4
+    # anything else than a storage: TypeError, as torch
+    for lib in (torch, ctorch):
+        with pytest.raises(TypeError):
+            lib.load(io.BytesIO(data), map_location=lambda s, loc: 3, weights_only=weights_only)
+    # an exception raised by the callable propagates unchanged
+    def boom(s, loc):
+        raise KeyError("no room for " + loc)
+    with pytest.raises(KeyError, match="no room for cuda:0"):
+        ctorch.load(io.BytesIO(data), map_location=boom, weights_only=weights_only)
+    # too small a storage is refused cleanly
+    with pytest.raises(RuntimeError, match="map_location"):
+        ctorch.load(io.BytesIO(data), map_location=lambda s, loc: ctorch.UntypedStorage(1), weights_only=True)
+
+
+def test_map_location_with_mmap(tmp_path):
+    p = tmp_path / "gpu.pt"
+    p.write_bytes(_torch_bytes_at({"w": torch.arange(1000.0)}, "cuda:0"))
+    seen = []
+    r = ctorch.load(p, mmap=True, map_location=lambda s, loc: seen.append(loc) or s)
+    assert seen == ["cuda:0"] and r["w"].sum().item() == 499500.0
+    assert ctorch.load(p, mmap=True, map_location="cpu")["w"][999].item() == 999.0
+
+
 # ------------------------------------------------------------------ ctorch -> torch
 
 
@@ -557,3 +647,21 @@ def test_zip64_records():
     bad[i + 2] = 8
     with pytest.raises(RuntimeError):
         ctorch.load(io.BytesIO(bytes(bad)))
+
+
+def test_big_records_crc_and_torch_readback(tmp_path):
+    # records >= 16 MB take the overlapped path (CRC on a helper thread, chunked writes with
+    # early writeback): the CRCs must still be right and torch must read the file
+    p = tmp_path / "big.pt"
+    a = ctorch.randn(5_000_000)
+    sd = {"a": a, "b": ctorch.arange(10), "c": a[7:]}
+    ctorch.save(sd, p)
+    with zipfile.ZipFile(p) as z:
+        assert z.testzip() is None
+    r = torch.load(p, weights_only=True)
+    assert np.array_equal(r["a"].numpy(), a.numpy()) and r["c"].data_ptr() == r["a"].data_ptr() + 28
+    # the Python-pickle path (a non-weights-only object) goes through the same writer
+    ctorch.save({"sd": sd, "obj": collections.Counter("ab")}, p)
+    with zipfile.ZipFile(p) as z:
+        assert z.testzip() is None
+    assert np.array_equal(ctorch.load(p, weights_only=False)["sd"]["a"].numpy(), a.numpy())

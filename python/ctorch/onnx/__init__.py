@@ -10,6 +10,7 @@ a distinct amount: a dimension (or a Python int argument) that differs between t
 depends on a dynamic axis, and is computed at run time in the graph (Shape/Gather/Concat,
 or 0/-1 in Reshape) instead of being frozen.
 """
+import enum
 import io
 import os
 
@@ -18,7 +19,15 @@ from ctorch import _C
 
 from ._mapping import Exporter, UnsupportedOperatorError, OnnxExporterError
 
-__all__ = ["export", "UnsupportedOperatorError", "OnnxExporterError", "is_in_onnx_export"]
+__all__ = ["export", "UnsupportedOperatorError", "OnnxExporterError", "is_in_onnx_export", "TrainingMode"]
+
+
+class TrainingMode(enum.IntEnum):
+    """export(training=...): EVAL (default) exports the model's eval behaviour, TRAINING its
+    training behaviour (batch norm with batch statistics), PRESERVE each module's current mode."""
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
 
 _exporting = False
 
@@ -122,8 +131,11 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
 
     # torch's default (TrainingMode.EVAL): export in eval mode, restore the modes after
     saved_modes = [(m, m.training) for m in model.modules()] if hasattr(model, "modules") else []
-    if saved_modes and (training is None or not training or str(training).endswith("EVAL")):
-        model.eval()
+    if saved_modes:
+        if training is None or training == TrainingMode.EVAL or training is False:
+            model.eval()
+        elif training == TrainingMode.TRAINING or training is True:
+            model.train()
     _exporting = True
     try:
         records, out = _trace(model, args, kwargs)

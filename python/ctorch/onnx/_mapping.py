@@ -560,7 +560,7 @@ def _float_rem(ex, a, r):
 @handles("where")
 def _where(ex, a, r):
     if "input" not in a or "other" not in a:
-        raise UnsupportedOperatorError("ONNX export of where(condition) (nonzero) is not supported")
+        return _nonzero_tuple_nodes(ex, a["condition"], r)
     c = ex.val(a["condition"], _ct.bool)
     return ex.emit("Where", [c, ex.val(a["input"], r.dtype), ex.val(a["other"], r.dtype)])
 
@@ -956,6 +956,11 @@ def _getitem(ex, a, r):
     idx2 = ex.arg2("index")
     if not isinstance(idx, tuple):
         idx, idx2 = (idx,), (idx2,)
+    return _index_nodes(ex, x, ex.val(x), idx, idx2)
+
+
+def _index_nodes(ex, x, src, idx, idx2):
+    """x[idx] applied to the ONNX value src (x's name, or a same-shaped value)."""
     n = x.dim()
     used = sum(1 for i in idx if i is not None and i is not Ellipsis and not isinstance(i, bool)
                and not (_is_tensor(i) and i.dtype == _ct.bool))
@@ -984,8 +989,18 @@ def _getitem(ex, a, r):
         else:
             raise UnsupportedOperatorError("ONNX export of indexing with %s is not supported" % type(it).__name__)
     if sum(1 for g in gathers if _is_tensor(g[1])) > 1:
-        raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor is not supported")
-    cur = ex.val(x)
+        lead = []
+        for it in idx:
+            if not (_is_tensor(it) and not _is_mask(it) and not it.dtype.is_floating_point):
+                break
+            lead.append(it)
+        rest = idx[len(lead):]
+        if len(lead) < 2 or any(not (it is Ellipsis or (isinstance(it, slice) and it.start is None and it.stop is None
+                                                         and it.step in (None, 1))) for it in rest):
+            raise UnsupportedOperatorError("ONNX export of indexing with more than one index tensor supports only "
+                                           "x[i, j, ...] (index tensors on the leading dims, then full slices)")
+        return _gather_nd(ex, x, src, lead)
+    cur = src
     if slices:
         st1, st2, en1, en2, axes, steps = [], [], [], [], [], []
         for d, s, s2 in slices:
@@ -1002,14 +1017,115 @@ def _getitem(ex, a, r):
         cur = ex.emit("Gather", [cur, ex.val(g, _ct.int64)], {"axis": d})
     if unsq:
         cur = ex.emit("Unsqueeze", [cur, ex.i64(unsq)])
-    if cur == ex.val(x):
+    if cur == src:
         cur = ex.emit("Identity", [cur])
     return cur
 
 
+def _positions(ex, xn):
+    """INT64 tensor shaped like the value xn holding 0..numel-1 (flat positions)."""
+    shape = ex.shape_of(xn)
+    numel = ex.emit("ReduceProd", [shape], {"keepdims": 0})
+    flat = ex.emit("Range", [ex.val(0, _ct.int64), numel, ex.val(1, _ct.int64)])
+    return ex.emit("Reshape", [flat, shape])
+
+
+def _scatter_flat(ex, x, xn, pos, value):
+    """x with the flat positions pos (any shape) overwritten by value broadcast to pos's shape."""
+    vn = ex.val(value, x.dtype)
+    vn = ex.emit("Expand", [vn, ex.shape_of(pos)])
+    flat = ex.i64([-1])
+    out = ex.emit("ScatterElements", [ex.emit("Reshape", [xn, flat]), ex.emit("Reshape", [pos, flat]),
+                                      ex.emit("Reshape", [vn, flat])], {"axis": 0})
+    return ex.emit("Reshape", [out, ex.shape_of(xn)])
+
+
+def _is_mask(i):
+    return _is_tensor(i) and i.dtype == _ct.bool
+
+
 @handles("__setitem__")
 def _setitem(ex, a, r):
-    raise UnsupportedOperatorError("ONNX export of in-place index assignment (Tensor.__setitem__) is not supported")
+    """x[index] = value as a pure function of x: the positions x[index] selects are found by
+    indexing a tensor of flat positions the same way, then overwritten with ScatterElements;
+    a boolean mask (x[mask] = scalar) becomes Where."""
+    x, value = a["input"], a["value"]
+    idx, idx2 = a["index"], ex.arg2("index")
+    if not isinstance(idx, tuple):
+        idx, idx2 = (idx,), (idx2,)
+    xn = ex.val(x)
+    masks = [i for i in idx if _is_mask(i)]
+    if masks:
+        rest = [i for i in idx if not _is_mask(i) and i is not Ellipsis]
+        m = masks[0]
+        if len(masks) > 1 or rest or (_is_tensor(value) and value.numel() != 1) or m.dim() > x.dim() or \
+                tuple(m.shape) != tuple(x.shape[:m.dim()]):
+            raise UnsupportedOperatorError(
+                "ONNX export of Tensor.__setitem__ with a boolean mask supports x[mask] = scalar (one mask over the "
+                "leading dims); other mask assignments need nonzero")
+        mn = ex.val(m)
+        if m.dim() < x.dim():
+            mn = ex.emit("Unsqueeze", [mn, ex.i64(range(m.dim(), x.dim()))])
+        vn = ex.val(value, x.dtype)
+        if _is_tensor(value) and value.dim() > 0:
+            vn = ex.emit("Reshape", [vn, ex.i64([])])
+        return ex.emit("Where", [mn, vn, xn])
+    pos = _index_nodes(ex, x, _positions(ex, xn), idx, idx2)
+    return _scatter_flat(ex, x, xn, pos, value)
+
+
+@handles("index_put", "index_put_")
+def _index_put(ex, a, r):
+    """x.index_put_(indices, values, accumulate): the index tensors address the leading dims
+    (broadcast together); ScatterND writes (or, with accumulate, adds) the values there."""
+    x, values = a["input"], a["values"]
+    indices = list(a["indices"])
+    xn = ex.val(x)
+    if any(i is None for i in indices):
+        raise UnsupportedOperatorError("ONNX export of index_put with None indices is not supported")
+    if len(indices) == 1 and _is_mask(indices[0]):
+        m = indices[0]
+        if (values.numel() != 1 or a.get("accumulate")) or tuple(m.shape) != tuple(x.shape[:m.dim()]):
+            raise UnsupportedOperatorError("ONNX export of index_put with a boolean mask supports a single-element "
+                                           "value without accumulate")
+        mn = ex.val(m)
+        if m.dim() < x.dim():
+            mn = ex.emit("Unsqueeze", [mn, ex.i64(range(m.dim(), x.dim()))])
+        return ex.emit("Where", [mn, ex.emit("Reshape", [ex.val(values, x.dtype), ex.i64([])]), xn])
+    if any(_is_mask(i) or i.dtype.is_floating_point for i in indices):
+        raise UnsupportedOperatorError("ONNX export of index_put with boolean masks mixed with other indices is not "
+                                       "supported")
+    k = len(indices)
+    shape = ex.shape_of(xn)
+    cols = []
+    bshape = None
+    for d, i in enumerate(indices):
+        n = ex.val(i, _ct.int64)
+        size = ex.emit("Gather", [shape, ex.i64([d])], {"axis": 0})
+        n = ex.emit("Where", [ex.emit("Less", [n, ex.val(0, _ct.int64)]), ex.emit("Add", [n, size]), n])
+        cols.append(n)
+    # broadcast the index tensors together: the shape of their (zeroed) sum
+    if k > 1:
+        zero = ex.val(0, _ct.int64)
+        acc = ex.emit("Mul", [cols[0], zero])
+        for c in cols[1:]:
+            acc = ex.emit("Add", [acc, ex.emit("Mul", [c, zero])])
+        bshape = ex.emit("Shape", [acc])
+    else:
+        bshape = ex.shape_of(cols[0])
+    cols = [ex.emit("Unsqueeze", [ex.emit("Expand", [c, bshape]), ex.i64([-1])]) for c in cols]
+    nd = cols[0] if k == 1 else ex.emit("Concat", cols, {"axis": -1})
+    # values broadcast to index shape + the remaining dims of x
+    tail = ex.emit("Slice", [shape, ex.i64([k]), ex.i64([INT64_MAX]), ex.i64([0])])
+    vshape = ex.emit("Concat", [bshape, tail], {"axis": 0})
+    vn = ex.emit("Expand", [ex.val(values, x.dtype), vshape])
+    attrs = {}
+    if a.get("accumulate"):
+        if ex.opset < 16:
+            raise UnsupportedOperatorError("ONNX export of index_put with accumulate=True needs opset 16 "
+                                           "(ScatterND reduction)")
+        attrs["reduction"] = "add"
+    return ex.emit("ScatterND", [xn, nd, vn], attrs)
 
 
 # ------------------------------------------------------------------ conversions and copies
@@ -1209,6 +1325,25 @@ def _pad(ex, a, r):
         d = n - 1 - i
         begins[d], ends[d] = pad[2 * i], pad[2 * i + 1]
     mode = a.get("mode", "constant")
+    if mode == "circular":
+        # wrap around: [x[-b:], x, x[:e]] per padded dim (negative pads crop)
+        cur = ex.val(x)
+        for d in range(n):
+            b, e = begins[d], ends[d]
+            if b == 0 and e == 0:
+                continue
+            if d in ex.dyn_dims(x):
+                raise UnsupportedOperatorError("ONNX export of circular pad over a dynamic axis is not supported")
+            size = x.shape[d]
+            parts = []
+            if b > 0:
+                parts.append(ex.emit("Slice", [cur, ex.i64([size - b]), ex.i64([size]), ex.i64([d])]))
+            parts.append(ex.emit("Slice", [cur, ex.i64([max(-b, 0)]), ex.i64([size - max(-e, 0)]), ex.i64([d])]))
+            if e > 0:
+                parts.append(ex.emit("Slice", [cur, ex.i64([0]), ex.i64([e]), ex.i64([d])]))
+            cur = ex.emit("Concat", parts, {"axis": d}) if len(parts) > 1 else parts[0]
+            size = size + b + e
+        return cur
     onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}.get(mode)
     if onnx_mode is None:
         raise UnsupportedOperatorError("ONNX export of pad mode '%s' is not supported (opset %d)" % (mode, ex.opset))
@@ -1281,11 +1416,28 @@ def _adaptive_max(ex, a, r):
 @handles("batch_norm")
 def _batch_norm(ex, a, r):
     x = _x(a)
-    if a.get("training"):
-        raise UnsupportedOperatorError("ONNX export of batch_norm in training mode (batch statistics) is not "
-                                       "supported: call model.eval() or track_running_stats=True")
     c = x.shape[1]
     w, b = a.get("weight"), a.get("bias")
+    if a.get("training") or a.get("running_mean") is None:
+        # batch statistics (training=TrainingMode.TRAINING / PRESERVE on a training model, or
+        # track_running_stats=False): normalise by the batch's own mean and biased variance over
+        # every axis but the channels. ONNX graphs are stateless, so the running-stat update
+        # that training mode also does is not part of the graph (onnxruntime ignores
+        # BatchNormalization's training_mode, so the statistics are computed explicitly).
+        if x.dim() < 2:
+            raise UnsupportedOperatorError("ONNX export of batch_norm needs an input with a channel dimension")
+        axes = [0] + list(range(2, x.dim()))
+        xn = ex.val(x)
+        m = ex.emit("ReduceMean", [xn], {"axes": axes, "keepdims": 1})
+        d = ex.emit("Sub", [xn, m])
+        v = ex.emit("ReduceMean", [ex.emit("Mul", [d, d])], {"axes": axes, "keepdims": 1})
+        y = ex.emit("Div", [d, ex.emit("Sqrt", [ex.emit("Add", [v, ex.val(float(a["eps"]), x.dtype)])])])
+        cshape = ex.i64([c] + [1] * (x.dim() - 2))
+        if w is not None:
+            y = ex.emit("Mul", [y, ex.emit("Reshape", [ex.val(w, x.dtype), cshape])])
+        if b is not None:
+            y = ex.emit("Add", [y, ex.emit("Reshape", [ex.val(b, x.dtype), cshape])])
+        return [y, None, None]
     wn = ex.val(w) if w is not None else ex.const([1.0] * c, x.dtype)
     bn = ex.val(b) if b is not None else ex.const([0.0] * c, x.dtype)
     y = ex.emit("BatchNormalization", [ex.val(x), wn, bn, ex.val(a["running_mean"]), ex.val(a["running_var"])],
@@ -1373,12 +1525,12 @@ def _rnn_layer(ex, a, r):
     xg, w_hh, b_hh, w_hr = a["xg"], a["w_hh"], a.get("b_hh"), a.get("w_hr")
     h0, c0 = a["h0"], a.get("c0")
     bs, bs2 = _ilist(a["batch_sizes"]), _ilist(ex.arg2("batch_sizes"))
-    if w_hr is not None:
-        raise UnsupportedOperatorError("ONNX export of LSTM with proj_size is not supported")
     if len(set(bs)) > 1:
         raise UnsupportedOperatorError("ONNX export of packed sequences with varying lengths is not supported")
     t1, b1 = len(bs), bs[0] if bs else 0
     t2, b2 = len(bs2), bs2[0] if bs2 else 0
+    if w_hr is not None:
+        return _lstm_proj_unrolled(ex, a, t1, b1, t2, b2)
     g = xg.shape[1]
     h = w_hh.shape[1]
     nb = g // h
@@ -1410,6 +1562,41 @@ def _rnn_layer(ex, a, r):
     hn = ex.emit("Squeeze", [yh, ex.i64([0])])
     cn = ex.emit("Squeeze", [yc, ex.i64([0])]) if yc is not None else None
     return [out, hn, cn, None]
+
+
+def _lstm_proj_unrolled(ex, a, t1, b1, t2, b2):
+    """LSTM with proj_size: ONNX's LSTM has no projection (torch.onnx refuses these), so the
+    recurrence is unrolled step by step from MatMul/Sigmoid/Tanh; the batch axis may be
+    dynamic, the sequence length is fixed at the traced one."""
+    xg, w_hh, b_hh, w_hr = a["xg"], a["w_hh"], a.get("b_hh"), a["w_hr"]
+    if t1 != t2:
+        raise UnsupportedOperatorError("ONNX export of LSTM with proj_size over a dynamic sequence axis is not "
+                                       "supported (ONNX's LSTM has no projection; the steps are unrolled)")
+    g = xg.shape[1]
+    hs = g // 4
+    x3 = _reshape_runtime(ex, ex.val(xg), [t1, b1, g], [t2, b2, g])
+    whh_t = ex.emit("Transpose", [ex.val(w_hh)], {"perm": [1, 0]})
+    whr_t = ex.emit("Transpose", [ex.val(w_hr)], {"perm": [1, 0]})
+    bias = ex.val(b_hh) if b_hh is not None else None
+    h, c = ex.val(a["h0"]), ex.val(a["c0"])
+    outs = [None] * t1
+    split = ex.i64([hs] * 4)
+    for step in (reversed(range(t1)) if a.get("reverse") else range(t1)):
+        gates = ex.emit("Add", [ex.emit("Gather", [x3, ex.val(step, _ct.int64)], {"axis": 0}),
+                                ex.emit("MatMul", [h, whh_t])])
+        if bias is not None:
+            gates = ex.emit("Add", [gates, bias])
+        gi, gf, gg, go = ex.emit("Split", [gates, split], {"axis": 1}, nout=4)
+        c = ex.emit("Add", [ex.emit("Mul", [ex.emit("Sigmoid", [gf]), c]),
+                            ex.emit("Mul", [ex.emit("Sigmoid", [gi]), ex.emit("Tanh", [gg])])])
+        hfull = ex.emit("Mul", [ex.emit("Sigmoid", [go]), ex.emit("Tanh", [c])])
+        h = ex.emit("MatMul", [hfull, whr_t])
+        outs[step] = h
+    p = w_hr.shape[0]
+    if t1 == 0:
+        return [ex.emit("Reshape", [x3, ex.i64([0, p])]), h, c, None]
+    y = ex.emit("Concat", outs, {"axis": 0}) if t1 > 1 else ex.emit("Identity", [outs[0]])
+    return [y, h, c, None]
 
 
 @handles("sdpa")
@@ -1467,6 +1654,10 @@ def _upsample(ex, a, r):
     attrs = {}
     if mode == "nearest":
         attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    elif mode == "nearest-exact":
+        # source index floor((dst + 0.5) * in / out) == round_prefer_ceil of the half-pixel coordinate
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+                 "nearest_mode": "round_prefer_ceil"}
     elif mode in ("linear", "bilinear", "trilinear", "bicubic"):
         attrs = {"mode": "cubic" if mode == "bicubic" else "linear",
                  "coordinate_transformation_mode": "align_corners" if a.get("align_corners")
@@ -1478,8 +1669,13 @@ def _upsample(ex, a, r):
     scales = [a.get("scale_%d" % i) for i in range(x.dim() - 2)]
     ins, outs = list(x.shape[2:]), list(r.shape[2:])
     if any(s is not None and abs(s * i - o) > 1e-9 for s, i, o in zip(scales, ins, outs)):
-        raise UnsupportedOperatorError("ONNX export of interpolate with a scale_factor that does not give an "
-                                       "integer size is not supported")
+        # a scale_factor that does not give an integer size: torch maps coordinates with the
+        # given scale and floors the size, which is what Resize does with a scales input
+        if any(s_ is None for s_ in scales):
+            raise UnsupportedOperatorError("ONNX export of interpolate mixing sizes and non-integral scales is not "
+                                           "supported")
+        sc = ex.const([1.0, 1.0] + [float(s_) for s_ in scales], _ct.float32)
+        return ex.emit("Resize", [ex.val(x), "", sc], attrs)
     sizes = ex.ints(r.shape, ex.shape2(r))
     return ex.emit("Resize", [ex.val(x), "", "", sizes], attrs)
 
@@ -1612,3 +1808,386 @@ def _bilinear(ex, a, r):
     if a.get("bias") is not None:
         y = ex.emit("Add", [y, ex.val(a["bias"])])
     return y
+
+
+# ------------------------------------------------------------------ sorting and selection
+
+def _dim_size(ex, x, xn, d):
+    """1-D INT64 [size of dim d of x] (a constant unless the dim is dynamic)."""
+    if d in ex.dyn_dims(x):
+        return ex.emit("Gather", [ex.shape_of(xn), ex.i64([d])], {"axis": 0})
+    return ex.i64([x.shape[d]])
+
+
+@handles("sort", "argsort")
+def _sort(ex, a, r):
+    x = _x(a)
+    if x.dim() == 0:
+        n = ex.val(x)
+        outs = [ex.emit("Identity", [n]), ex.const(0, _ct.int64)]
+        return outs[1] if ex.cur_name == "argsort" else outs
+    d = _norm_dim(a.get("dim", -1), x.dim())
+    xn = ex.val(x)
+    vals, idx = ex.emit("TopK", [xn, _dim_size(ex, x, xn, d)],
+                        {"axis": d, "largest": 1 if a.get("descending") else 0, "sorted": 1}, nout=2)
+    return idx if ex.cur_name == "argsort" else [vals, idx]
+
+
+@handles("topk")
+def _topk(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a.get("dim", -1), max(x.dim(), 1))
+    vals, idx = ex.emit("TopK", [ex.val(x), ex.i64([int(a["k"])])],
+                        {"axis": d, "largest": 1 if a.get("largest", True) else 0, "sorted": 1}, nout=2)
+    return [vals, idx]
+
+
+def _kth_smallest(ex, x, xn, d, k, keepdim):
+    """(values, indices) of the k-th smallest along d; k a 1-D INT64 value [k]."""
+    vals, idx = ex.emit("TopK", [xn, k], {"axis": d, "largest": 0, "sorted": 1}, nout=2)
+    pick = ex.emit("Sub", [k, ex.i64([1])])
+    outs = [ex.emit("Gather", [v, pick], {"axis": d}) for v in (vals, idx)]
+    if not keepdim:
+        outs = [ex.emit("Squeeze", [o, ex.i64([d])]) for o in outs]
+    return outs
+
+
+@handles("kthvalue")
+def _kthvalue(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a.get("dim", -1), max(x.dim(), 1))
+    return _kth_smallest(ex, x, ex.val(x), d, ex.i64([int(a["k"])]), a.get("keepdim", False))
+
+
+@handles("median")
+def _median(ex, a, r):
+    """The lower median, as torch: the ((n - 1) // 2 + 1)-th smallest."""
+    x = _x(a)
+    xn = ex.val(x)
+    if a.get("dim") is None:
+        flat = ex.emit("Reshape", [xn, ex.i64([-1])])
+        n = ex.emit("Shape", [flat])
+        k = ex.emit("Add", [ex.emit("Div", [ex.emit("Sub", [n, ex.i64([1])]), ex.i64([2])]), ex.i64([1])])
+        vals = ex.emit("TopK", [flat, k], {"axis": 0, "largest": 0, "sorted": 1}, nout=2)[0]
+        return ex.emit("Squeeze", [ex.emit("Gather", [vals, ex.emit("Sub", [k, ex.i64([1])])], {"axis": 0}),
+                                   ex.i64([0])])
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    n = _dim_size(ex, x, xn, d)
+    k = ex.emit("Add", [ex.emit("Div", [ex.emit("Sub", [n, ex.i64([1])]), ex.i64([2])]), ex.i64([1])])
+    return _kth_smallest(ex, x, xn, d, k, a.get("keepdim", False))
+
+
+# ------------------------------------------------------------------ scatter / index_* family
+
+def _scatter_src(ex, a, x):
+    src = a.get("src")
+    if src is None:
+        src = a.get("value")
+    n = ex.val(src, x.dtype)
+    if not _is_tensor(src) or src.dim() == 0:
+        n = ex.emit("Expand", [n, ex.shape_of(ex.val(a["index"]))])
+    elif tuple(src.shape) != tuple(a["index"].shape):
+        # scatter reads src only where index has entries: src[:index.shape]
+        ish = list(a["index"].shape)
+        n = ex.emit("Slice", [n, ex.i64([0] * len(ish)), ex.i64(ish), ex.i64(range(len(ish)))])
+    return n
+
+
+@handles("scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_")
+def _scatter(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    name = ex.cur_name.rstrip("_")
+    reduce = a.get("reduce")
+    if name == "scatter_add":
+        reduce = "sum"
+    if name == "scatter_reduce" and not a.get("include_self", True):
+        raise UnsupportedOperatorError("ONNX export of scatter_reduce with include_self=False is not supported")
+    red = {None: None, "sum": "add", "add": "add", "prod": "mul", "multiply": "mul"}
+    if reduce not in red:
+        raise UnsupportedOperatorError("ONNX export of %s with reduce='%s' needs opset 18" % (ex.cur_name, reduce))
+    attrs = {"axis": d}
+    if red[reduce] is not None:
+        if ex.opset < 16:
+            raise UnsupportedOperatorError("ONNX export of %s with a reduction needs opset 16" % ex.cur_name)
+        attrs["reduction"] = red[reduce]
+    return ex.emit("ScatterElements", [ex.val(x), ex.val(a["index"], _ct.int64), _scatter_src(ex, a, x)], attrs)
+
+
+def _norm_index(ex, x, xn, d, index):
+    """index (1-D) with negative entries wrapped by the size of dim d."""
+    i = ex.val(index, _ct.int64)
+    if index.dim() == 0:
+        i = ex.emit("Reshape", [i, ex.i64([1])])
+    n = _dim_size(ex, x, xn, d)
+    return ex.emit("Where", [ex.emit("Less", [i, ex.i64([0])]), ex.emit("Add", [i, n]), i])
+
+
+def _along(ex, name, d, rank):
+    """name (1-D) reshaped to broadcast along dim d of a rank-`rank` tensor."""
+    return ex.emit("Reshape", [name, ex.i64([1] * d + [-1] + [1] * (rank - d - 1))])
+
+
+@handles("index_fill", "index_fill_")
+def _index_fill(ex, a, r):
+    x = _x(a)
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    xn = ex.val(x)
+    i = _norm_index(ex, x, xn, d, a["index"])
+    n = ex.emit("Squeeze", [_dim_size(ex, x, xn, d), ex.i64([0])])
+    ar = ex.emit("Range", [ex.val(0, _ct.int64), n, ex.val(1, _ct.int64)])
+    eq = ex.emit("Equal", [ex.emit("Unsqueeze", [ar, ex.i64([1])]), ex.emit("Unsqueeze", [i, ex.i64([0])])])
+    hit = ex.emit("Cast", [ex.emit("ReduceMax", [ex.cast(eq, _ct.int32)], {"axes": [1], "keepdims": 0})],
+                  {"to": _elem(_ct.bool)})
+    v = a["value"]
+    vn = ex.val(v, x.dtype)
+    if _is_tensor(v) and v.dim() > 0:
+        vn = ex.emit("Reshape", [vn, ex.i64([])])
+    return ex.emit("Where", [_along(ex, hit, d, max(x.dim(), 1)), vn, xn])
+
+
+@handles("index_copy", "index_copy_", "index_add", "index_add_")
+def _index_copy(ex, a, r):
+    x, src = _x(a), a["source"]
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    xn = ex.val(x)
+    sn = ex.val(src, x.dtype)
+    i = _norm_index(ex, x, xn, d, a["index"])
+    idx = ex.emit("Expand", [_along(ex, i, d, max(x.dim(), 1)), ex.shape_of(sn)])
+    attrs = {"axis": d}
+    if ex.cur_name.startswith("index_add"):
+        if ex.opset < 16:
+            raise UnsupportedOperatorError("ONNX export of index_add needs opset 16 (ScatterElements reduction)")
+        attrs["reduction"] = "add"
+        alpha = a.get("alpha", 1)
+        if alpha != 1:
+            sn = ex.emit("Mul", [sn, ex.val(alpha, x.dtype)])
+    return ex.emit("ScatterElements", [xn, idx, sn], attrs)
+
+
+# ------------------------------------------------------------------ more elementwise / shape
+
+@handles("atan2", "arctan2")
+def _atan2(ex, a, r):
+    """atan2(y, x) from Atan with the quadrant corrections (ONNX has no Atan2)."""
+    y = ex.val(a["input"], r.dtype)
+    x = ex.val(a["other"], r.dtype)
+    zero = ex.val(0.0, r.dtype)
+    pi = ex.val(math.pi, r.dtype)
+    base = ex.emit("Atan", [ex.emit("Div", [y, x])])
+    ylt0 = ex.emit("Less", [y, zero])
+    shift = ex.emit("Where", [ylt0, ex.emit("Neg", [pi]), pi])
+    res = ex.emit("Where", [ex.emit("Less", [x, zero]), ex.emit("Add", [base, shift]), base])
+    half = ex.emit("Mul", [ex.emit("Sign", [y]), ex.val(math.pi / 2, r.dtype)])
+    return ex.emit("Where", [ex.emit("Equal", [x, zero]), half, res])
+
+
+@handles("roll")
+def _roll(ex, a, r):
+    x = _x(a)
+    shifts = _ilist(a["shifts"])
+    dims = a.get("dims")
+    xn = ex.val(x)
+    if dims is None or _ilist(dims) == []:
+        flat = ex.emit("Reshape", [xn, ex.i64([-1])])
+        if ex.dyn_dims(x):
+            raise UnsupportedOperatorError("ONNX export of roll without dims over dynamic axes is not supported")
+        n = x.numel()
+        out = _roll_dim(ex, flat, 0, n, shifts[0])
+        return ex.emit("Reshape", [out, ex.shape_of(xn)])
+    dims = _ilist(dims)
+    cur = xn
+    for sh, d in zip(shifts, dims):
+        d = _norm_dim(d, x.dim())
+        if d in ex.dyn_dims(x):
+            raise UnsupportedOperatorError("ONNX export of roll over a dynamic axis is not supported")
+        cur = _roll_dim(ex, cur, d, x.shape[d], sh)
+    return cur
+
+
+def _roll_dim(ex, cur, d, n, shift):
+    if n == 0:
+        return cur
+    s = shift % n
+    if s == 0:
+        return ex.emit("Identity", [cur])
+    tail = ex.emit("Slice", [cur, ex.i64([n - s]), ex.i64([n]), ex.i64([d])])
+    head = ex.emit("Slice", [cur, ex.i64([0]), ex.i64([n - s]), ex.i64([d])])
+    return ex.emit("Concat", [tail, head], {"axis": d})
+
+
+@handles("repeat_interleave")
+def _repeat_interleave(ex, a, r):
+    x = _x(a)
+    reps = a.get("repeats")
+    if _is_tensor(reps):
+        if reps.numel() != 1:
+            raise UnsupportedOperatorError("ONNX export of repeat_interleave with per-element repeats is not "
+                                           "supported")
+        reps = int(reps.item())
+    xn = ex.val(x)
+    d = a.get("dim")
+    if d is None:
+        xn = ex.emit("Reshape", [xn, ex.i64([-1])])
+        d, rank = 0, 1
+    else:
+        rank = max(x.dim(), 1)
+        d = _norm_dim(d, rank)
+    shape = ex.emit("Shape", [xn])
+    u = ex.emit("Unsqueeze", [xn, ex.i64([d + 1])])
+    head = ex.emit("Slice", [shape, ex.i64([0]), ex.i64([d + 1]), ex.i64([0])])
+    rest = ex.emit("Slice", [shape, ex.i64([d + 1]), ex.i64([INT64_MAX]), ex.i64([0])])
+    big = ex.emit("Expand", [u, ex.emit("Concat", [head, ex.i64([int(reps)]), rest], {"axis": 0})])
+    head2 = ex.emit("Slice", [shape, ex.i64([0]), ex.i64([d]), ex.i64([0])])
+    return ex.emit("Reshape", [big, ex.emit("Concat", [head2, ex.i64([-1]), rest], {"axis": 0})])
+
+
+@handles("_norm_dim")
+def _norm_dim_op(ex, a, r):
+    x = _x(a)
+    p = float(a["p"])
+    if p not in (1.0, 2.0):
+        raise UnsupportedOperatorError("ONNX export of a p=%s norm is not supported" % p)
+    d = _norm_dim(a["dim"], max(x.dim(), 1))
+    out = ex.emit("ReduceL2" if p == 2.0 else "ReduceL1", [ex.val(x)],
+                  {"axes": [d], "keepdims": 1 if a.get("keepdim") else 0})
+    eps = float(a.get("eps") or 0.0)
+    if eps > 0:
+        out = ex.emit("Max", [out, ex.val(eps, r.dtype)])
+    return out
+
+
+@handles("_cosine_similarity")
+def _cosine(ex, a, r):
+    if a.get("mode", 0) != 0:
+        raise UnsupportedOperatorError("ONNX export of this cosine-similarity variant is not supported")
+    x1, x2 = a["x1"], a["x2"]
+    nd = max(x1.dim(), x2.dim(), 1)
+    d = _norm_dim(a.get("dim", 1), nd)
+    n1, n2 = ex.val(x1, r.dtype), ex.val(x2, r.dtype)
+    dot = ex.emit("ReduceSum", [ex.emit("Mul", [n1, n2]), ex.i64([d])], {"keepdims": 0})
+    s1 = ex.emit("ReduceSum", [ex.emit("Mul", [n1, n1]), ex.i64([d])], {"keepdims": 0})
+    s2 = ex.emit("ReduceSum", [ex.emit("Mul", [n2, n2]), ex.i64([d])], {"keepdims": 0})
+    eps = float(a.get("eps", 1e-8))
+    den = ex.emit("Sqrt", [ex.emit("Max", [ex.emit("Mul", [s1, s2]), ex.val(eps * eps, r.dtype)])])
+    return ex.emit("Div", [dot, den])
+
+
+@handles("frac", "frac_")
+def _frac(ex, a, r):
+    x = ex.val(_x(a))
+    t = ex.emit("Mul", [ex.emit("Sign", [x]), ex.emit("Floor", [ex.emit("Abs", [x])])])
+    return ex.emit("Sub", [x, t])
+
+
+@handles("nan_to_num", "nan_to_num_")
+def _nan_to_num(ex, a, r):
+    x = _x(a)
+    xn = ex.val(x)
+    if not x.dtype.is_floating_point:
+        return ex.emit("Identity", [xn])
+    big = {_ct.float16: 65504.0, _ct.bfloat16: 3.3895313892515355e38, _ct.float32: 3.4028234663852886e38,
+           _ct.float64: 1.7976931348623157e308}[x.dtype]  # the dtype's largest finite value
+    nan = a.get("nan")
+    pos, neg = a.get("posinf"), a.get("neginf")
+    pos = big if pos is None else pos
+    neg = -big if neg is None else neg
+    out = ex.emit("Where", [ex.emit("IsNaN", [xn]), ex.val(0.0 if nan is None else nan, x.dtype), xn])
+    out = ex.emit("Where", [ex.emit("IsInf", [xn], {"detect_negative": 0}), ex.val(pos, x.dtype), out])
+    return ex.emit("Where", [ex.emit("IsInf", [xn], {"detect_positive": 0}), ex.val(neg, x.dtype), out])
+
+
+@handles("count_nonzero")
+def _count_nonzero(ex, a, r):
+    x = _x(a)
+    xn = ex.val(x)
+    nz = ex.cast(ex.emit("Not", [ex.emit("Equal", [xn, ex.val(0, x.dtype) if x.dtype != _ct.bool
+                                                     else ex.val(False)])]), _ct.int64)
+    axes = _axes(a, x)
+    ins = [nz] + ([ex.i64(axes)] if axes is not None else [])
+    return ex.emit("ReduceSum", ins, {"keepdims": 0})
+
+
+@handles("_nonzero", "nonzero", "argwhere")
+def _nonzero(ex, a, r):
+    return ex.emit("Transpose", [ex.emit("NonZero", [ex.val(_x(a))])], {"perm": [1, 0]})
+
+
+@handles("var_mean", "std_mean")
+def _var_mean(ex, a, r):
+    name = ex.cur_name
+    ex.cur_name = name.split("_")[0]
+    try:
+        v = _var(ex, a, r[0])
+    finally:
+        ex.cur_name = name
+    x = _x(a)
+    axes = _axes(a, x)
+    attrs = {"keepdims": 1 if a.get("keepdim", False) else 0}
+    if axes is not None:
+        attrs["axes"] = axes
+    else:
+        attrs["keepdims"] = 0
+    return [v, ex.emit("ReduceMean", [ex.val(x)], attrs)]
+
+
+@handles("diagonal")
+def _diagonal(ex, a, r):
+    x = _x(a)
+    d1 = _norm_dim(a.get("dim1", 0), x.dim())
+    d2 = _norm_dim(a.get("dim2", 1), x.dim())
+    off = int(a.get("offset", 0))
+    if d1 in ex.dyn_dims(x) or d2 in ex.dyn_dims(x):
+        raise UnsupportedOperatorError("ONNX export of diagonal over a dynamic axis is not supported")
+    rest = [i for i in range(x.dim()) if i not in (d1, d2)]
+    t = ex.emit("Transpose", [ex.val(x)], {"perm": rest + [d1, d2]})
+    n1, n2 = x.shape[d1], x.shape[d2]
+    length = max(0, min(n1, n2 - off) if off >= 0 else min(n1 + off, n2))
+    r0, c0 = (0, off) if off >= 0 else (-off, 0)
+    flat_idx = [(r0 + k) * n2 + (c0 + k) for k in range(length)]
+    lead = ex.emit("Slice", [ex.emit("Shape", [t]), ex.i64([0]), ex.i64([len(rest)]), ex.i64([0])])
+    flat = ex.emit("Reshape", [t, ex.emit("Concat", [lead, ex.i64([n1 * n2])], {"axis": 0})])
+    return ex.emit("Gather", [flat, ex.i64(flat_idx)], {"axis": len(rest)})
+
+
+@handles("trace")
+def _trace_op(ex, a, r):
+    x = _x(a)
+    n = min(x.shape)
+    flat = ex.emit("Reshape", [ex.val(x, r.dtype), ex.i64([-1])])
+    diag = ex.emit("Gather", [flat, ex.i64([k * x.shape[1] + k for k in range(n)])], {"axis": 0})
+    return ex.emit("ReduceSum", [diag], {"keepdims": 0})
+
+
+def _nonzero_tuple_nodes(ex, x, r):
+    """nonzero(as_tuple=True) / where(cond): one 1-D index tensor per dim, rows of NonZero."""
+    nz = ex.emit("NonZero", [ex.val(x)])
+    n = max(x.dim(), 1)
+    if n == 1:
+        parts = [nz]
+    else:
+        parts = ex.emit("Split", [nz, ex.i64([1] * n)], {"axis": 0}, nout=n)
+    return [ex.emit("Squeeze", [p_, ex.i64([0])]) for p_ in parts][:len(r)]
+
+
+@handles("_nonzero_tuple", "nonzero_numpy")
+def _nonzero_tuple(ex, a, r):
+    return _nonzero_tuple_nodes(ex, _x(a), r)
+
+
+def _gather_nd(ex, x, src, indices):
+    """x[i0, i1, ..., ik-1] for integer index tensors on the leading dims: GatherND over the
+    broadcast, stacked indices (negative entries wrapped)."""
+    shape = ex.shape_of(src)
+    cols = []
+    for d, i in enumerate(indices):
+        n = ex.val(i, _ct.int64)
+        size = ex.emit("Gather", [shape, ex.i64([d])], {"axis": 0})
+        cols.append(ex.emit("Where", [ex.emit("Less", [n, ex.val(0, _ct.int64)]), ex.emit("Add", [n, size]), n]))
+    zero = ex.val(0, _ct.int64)
+    acc = ex.emit("Mul", [cols[0], zero])
+    for c in cols[1:]:
+        acc = ex.emit("Add", [acc, ex.emit("Mul", [c, zero])])
+    bshape = ex.emit("Shape", [acc])
+    cols = [ex.emit("Unsqueeze", [ex.emit("Expand", [c, bshape]), ex.i64([-1])]) for c in cols]
+    return ex.emit("GatherND", [src, ex.emit("Concat", cols, {"axis": -1})])

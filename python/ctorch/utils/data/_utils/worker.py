@@ -6,9 +6,12 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-from . import MP_STATUS_CHECK_INTERVAL
 
 _worker_info = None
+
+_WORKER_POLL_INTERVAL = 0.25
+"""Seconds an idle worker waits on its index queue before checking for shutdown / parent death
+(a blocking wait: data arriving ends it at once)."""
 
 
 class WorkerInfo:
@@ -99,10 +102,13 @@ def _worker_loop(dataset_kind, dataset, index_queue, data_queue, done_event, aut
         watchdog_ppid = os.getppid()
         while True:
             try:
-                r = index_queue.get(timeout=MP_STATUS_CHECK_INTERVAL)
+                r = index_queue.get(timeout=_WORKER_POLL_INTERVAL)
             except queue.Empty:
-                if os.getppid() != watchdog_ppid:
-                    break  # the main process died
+                # the main process died, or is shutting the workers down: the None it sends
+                # can be lost when the shutdown runs from a garbage collection (the index
+                # queue's feeder thread is finalized first), so the event decides too
+                if os.getppid() != watchdog_ppid or done_event.is_set():
+                    break
                 continue
             if isinstance(r, _ResumeIteration):
                 data_queue.put((r, None))
