@@ -48,11 +48,21 @@ static void run_case(const char *kernel, int64_t M, int64_t N, int64_t K, int tr
         }
     ct_sgemm(M, N, K, (float)alpha, Af, rsa, csa, Bf, N, 1, (float)beta, Cf, rsc, csc);
     ct_dgemm(M, N, K, alpha, A, rsa, csa, B, N, 1, beta, Cd, rsc, csc);
+    /* the same product from A packed once (recurrent weights), twice with one packing */
+    float *Cpf = malloc(sizeof(float) * M * N), *Apf = ct_sgemm_pack_a(M, K, Af, rsa, csa);
+    double *Cpd = malloc(sizeof(double) * M * N), *Apd = ct_dgemm_pack_a(M, K, A, rsa, csa);
+    CHECK(Apf && Apd);
+    for (int rep = 0; rep < 2; rep++) {
+        for (int64_t i = 0; i < M * N; i++) Cpf[i] = (float)(Cpd[i] = C0[i]);
+        ct_sgemm_packed(M, N, K, (float)alpha, Af, rsa, csa, Apf, Bf, N, 1, (float)beta, Cpf, rsc, csc);
+        ct_dgemm_packed(M, N, K, alpha, A, rsa, csa, Apd, B, N, 1, beta, Cpd, rsc, csc);
+    }
     double es = 0, ed = 0;
     for (int64_t i = 0; i < M * N; i++) {
-        es = fmax(es, fabs(Cf[i] - ref[i]));
-        ed = fmax(ed, fabs(Cd[i] - ref[i]));
+        es = fmax(es, fmax(fabs(Cf[i] - ref[i]), fabs(Cpf[i] - ref[i])));
+        ed = fmax(ed, fmax(fabs(Cd[i] - ref[i]), fabs(Cpd[i] - ref[i])));
     }
+    ct_free_bytes(Apf), ct_free_bytes(Apd), free(Cpf), free(Cpd);
     if (!(es < 1e-4 * (K + 1) && ed < 1e-12 * (K + 1))) {
         fprintf(stderr, "%s M=%lld N=%lld K=%lld transA=%d colC=%d: err f32 %g f64 %g\n", kernel, (long long)M,
                 (long long)N, (long long)K, transA, colC, es, ed);
@@ -71,6 +81,8 @@ static void test_kernels(void) {
         run_case(kernels[k], 33, 150, 70, 1, 0, -1.0, 0.5);
         run_case(kernels[k], 3, 2, 5, 0, 0, 1.0, 0.0);   /* naive path */
         run_case(kernels[k], 40, 1, 30, 0, 0, 1.0, 0.0); /* matrix-vector */
+        run_case(kernels[k], 100, 37, 1000, 1, 1, 1.0, 0.0); /* several equal K blocks */
+        run_case(kernels[k], 70, 20, 800, 0, 1, 0.5, 1.0);
     }
     ct_gemm_force_kernel(NULL);
 }

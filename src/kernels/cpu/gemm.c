@@ -400,12 +400,32 @@ static const gemm_cfg_d *cfg_d(void) {
 
 void ct_sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
               const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t rsc, int64_t csc) {
-    gemm_driver_s(cfg_s(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    gemm_driver_s(cfg_s(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, NULL);
 }
 
 void ct_dgemm(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa, int64_t csa,
               const double *B, int64_t rsb, int64_t csb, double beta, double *C, int64_t rsc, int64_t csc) {
-    gemm_driver_d(cfg_d(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    gemm_driver_d(cfg_d(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, NULL);
+}
+
+float *ct_sgemm_pack_a(int64_t M, int64_t K, const float *A, int64_t rsa, int64_t csa) {
+    return M > 0 && K > 0 ? pack_a_all_s(cfg_s(), M, K, A, rsa, csa) : NULL;
+}
+
+double *ct_dgemm_pack_a(int64_t M, int64_t K, const double *A, int64_t rsa, int64_t csa) {
+    return M > 0 && K > 0 ? pack_a_all_d(cfg_d(), M, K, A, rsa, csa) : NULL;
+}
+
+void ct_sgemm_packed(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
+                     const float *Apk, const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t rsc,
+                     int64_t csc) {
+    gemm_driver_s(cfg_s(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, Apk);
+}
+
+void ct_dgemm_packed(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa, int64_t csa,
+                     const double *Apk, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
+                     int64_t rsc, int64_t csc) {
+    gemm_driver_d(cfg_d(), M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, Apk);
 }
 
 /* ------------------------------------------------------------------ batched, every dtype */

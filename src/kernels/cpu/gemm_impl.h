@@ -82,6 +82,7 @@ typedef struct FN(gemm_ctx) {
     const T *A; int64_t rsa, csa;
     const T *Bp;
     T *C; int64_t rsc, csc;
+    const T *Apk; /* pre-packed A of this K block (ct_*gemm_pack_a), or NULL */
 } FN(gemm_ctx);
 
 /* Pack the rows [i0, i0+mc) of A and multiply them with the packed B panels [p0, p1). */
@@ -90,7 +91,9 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
     const int MR = cfg->MR, NR = cfg->NR;
     T tile[32 * 16] __attribute__((aligned(64)));
     const T *A = g->A + i0 * g->rsa;
-    if (!Ap) { /* out of memory: finish this block without packing */
+    if (g->Apk) { /* pre-packed: i0 is a multiple of MR, so its panels start at i0 * kc */
+        Ap = (T *)g->Apk + i0 * g->kc;
+    } else if (!Ap) { /* out of memory: finish this block without packing */
         int64_t j0 = p0 * NR, j1 = p1 * NR < g->nc ? p1 * NR : g->nc;
         for (int64_t j = j0; j < j1; j++)
             for (int64_t i = 0; i < mc; i++) {
@@ -103,7 +106,7 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
             }
         return;
     }
-    FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap, cfg->pack_a_t);
+    if (!g->Apk) FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap, cfg->pack_a_t);
     for (int64_t p = p0; p < p1; p++) {
         int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
         const T *bp = g->Bp + p * NR * g->kc;
@@ -134,7 +137,7 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
 static void FN(gemm_task)(int64_t begin, int64_t end, void *vctx) {
     const FN(gemm_ctx) *g = vctx;
     const int MR = g->cfg->MR;
-    T *Ap = ct_alloc_bytes((size_t)(g->mc + MR) * (size_t)g->kc * sizeof(T) + 64);
+    T *Ap = g->Apk ? NULL : ct_alloc_bytes((size_t)(g->mc + MR) * (size_t)g->kc * sizeof(T) + 64);
     if (!Ap) ct_clear_error();
     int64_t P = (g->M + MR - 1) / MR;
     for (int64_t t = begin; t < end; t++) {
@@ -162,9 +165,36 @@ static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
     FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc, p->tr);
 }
 
+/* K block size: at most cfg->KC, K split into equal blocks (784 = 392 + 392, not 384 + 384 + 16). */
+static int64_t FN(kc_block)(const FN(gemm_cfg) * cfg, int64_t K) {
+    int64_t KC = cfg->KC;
+    if (K > KC) {
+        int64_t nkb = (K + KC - 1) / KC;
+        KC = ((K + nkb - 1) / nkb + 7) / 8 * 8;
+    }
+    return KC;
+}
+
+/* A[0:M, 0:K] packed once for repeated products (recurrent weights): the K blocks one after
+ * another, block pc holding ceil(M/MR)*MR x kc in MR-tall panels. NULL when out of memory. */
+static T *FN(pack_a_all)(const FN(gemm_cfg) * cfg, int64_t M, int64_t K, const T *A, int64_t rsa, int64_t csa) {
+    int64_t KC = FN(kc_block)(cfg, K), Mp = (M + cfg->MR - 1) / cfg->MR * cfg->MR;
+    T *dst = ct_alloc_bytes((size_t)(Mp * K) * sizeof(T) + 64);
+    if (!dst) {
+        ct_clear_error();
+        return NULL;
+    }
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        int64_t kc = K - pc < KC ? K - pc : KC;
+        FN(pack_a)(M, kc, A + pc * csa, rsa, csa, cfg->MR, dst + pc * Mp, cfg->pack_a_t);
+    }
+    return dst;
+}
+
+/* Apk: NULL, or A packed by pack_a_all with the same cfg (used when C has unit row stride). */
 static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int64_t K, T alpha, const T *A,
                             int64_t rsa, int64_t csa, const T *B, int64_t rsb, int64_t csb, T beta, T *C,
-                            int64_t rsc, int64_t csc) {
+                            int64_t rsc, int64_t csc, const T *Apk) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0) {
         for (int64_t i = 0; i < M; i++)
@@ -174,6 +204,7 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
             }
         return;
     }
+    if (rsc != 1) Apk = NULL;
     /* Keep C's unit stride along M (the micro-kernel's vector direction): C^T = B^T A^T. */
     if (rsc != 1 && (csc == 1 || N == 1)) {
         int64_t t;
@@ -190,11 +221,8 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     }
     const int MR = cfg->MR, NR = cfg->NR;
     int nthreads = ct_get_num_threads();
-    int64_t KC = cfg->KC, NC = cfg->NC;
-    if (K > KC) { /* equal K blocks (784 = 392 + 392, not 384 + 384 + 16) */
-        int64_t nkb = (K + KC - 1) / KC;
-        KC = ((K + nkb - 1) / nkb + 7) / 8 * 8;
-    }
+    int64_t KC = FN(kc_block)(cfg, K), NC = cfg->NC;
+    const int64_t Mp = (M + MR - 1) / MR * MR;
     int64_t mc = cfg->MC;
     if (mc > (M + MR - 1) / MR * MR) mc = (M + MR - 1) / MR * MR; /* packed A buffer no bigger than M */
     /* Row shares: one per thread when M has enough micro-panels, else split N too. */
@@ -217,7 +245,7 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
             int64_t nsplit = (nthreads + nrs - 1) / nrs;
             if (nsplit > npanels) nsplit = npanels;
             FN(gemm_ctx) g = {cfg, M, kc, nc, mc, nrs, nsplit, npanels, alpha, pc == 0 ? beta : (T)1,
-                              A + pc * csa, rsa, csa, Bp, C + jc * csc, rsc, csc};
+                              A + pc * csa, rsa, csa, Bp, C + jc * csc, rsc, csc, Apk ? Apk + pc * Mp : NULL};
             int64_t ntasks = nrs * nsplit;
             /* Tiny work stays on this thread. */
             if ((double)M * (double)nc * (double)kc < 2e5) {

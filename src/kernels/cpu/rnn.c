@@ -75,7 +75,7 @@ typedef struct {
     void *dh, *dhpre, *dc, *dxg, *dgh;
 } rnn_ctx;
 
-#define RNN_DEFINE(T, SUF, EXP, TANH, SIGM, GEMM)                                                               \
+#define RNN_DEFINE(T, SUF, EXP, TANH, SIGM, GEMM, PACK, GEMMPK)                                                               \
     static void fw_rows_##SUF(int64_t b0, int64_t b1, void *vctx) {                                      \
         const rnn_ctx *cx = vctx;                                                                        \
         const rnn_geom *g = cx->g;                                                                       \
@@ -186,18 +186,18 @@ typedef struct {
                                   T *out, T *ws, T *hg) {                                                \
         const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
         int64_t *offs = malloc((size_t)(T_ + 1) * sizeof(int64_t));                                      \
-        /* contiguous W_hh^T (P, G) and W_hr^T (H, P): the per-step GEMMs read B row-major */           \
-        T *wt = malloc((size_t)(P * G + (whr ? H * P : 0) + 1) * sizeof(T));                            \
+        /* W_hh packed once for the per-step GEMMs (hg^T = W_hh h^T); contiguous W_hr^T (H, P) */        \
+        T *wt = malloc((size_t)((whr ? H * P : 0) + 1) * sizeof(T));                                     \
+        T *whh_pk = PACK(G, P, whh, P, 1);                                                               \
         if (!offs || !wt) {                                                                              \
             free(offs);                                                                                  \
             free(wt);                                                                                    \
+            ct_free_bytes(whh_pk);                                                                       \
             return ct_errorf(CT_ERR_MEMORY, "[rnn_layer] out of memory");                                \
         }                                                                                                \
-        T *wrt = wt + P * G;                                                                             \
+        T *wrt = wt;                                                                                     \
         offs[0] = 0;                                                                                     \
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
-        for (int64_t j = 0; j < G; j++)                                                                  \
-            for (int64_t k = 0; k < P; k++) wt[k * G + j] = whh[j * P + k];                              \
         if (whr)                                                                                         \
             for (int64_t j = 0; j < P; j++)                                                              \
                 for (int64_t k = 0; k < H; k++) wrt[k * P + j] = whr[j * H + k];                         \
@@ -205,7 +205,7 @@ typedef struct {
             int64_t t = reverse ? T_ - 1 - s : s, n = bs[t], off = offs[t];                              \
             T *w = ws + off * W;                                                                         \
             for (int64_t b = 0; b < n; b++) memcpy(w + b * W + g->o_hp, h + b * P, (size_t)P * sizeof(T)); \
-            GEMM(n, G, P, (T)1, h, P, 1, wt, G, 1, (T)0, hg, G, 1);                                      \
+            GEMMPK(G, n, P, (T)1, whh, P, 1, whh_pk, h, 1, P, (T)0, hg, 1, G);                           \
             rnn_ctx cx = {g, xg + off * G, hg, bhh, h, c, w, whr ? NULL : out + off * P,                  \
                           NULL, NULL, NULL, NULL, NULL};                                                 \
             ct_parallel_for(n, H >= 1024 ? 1 : 1024 / H + 1, fw_rows_##SUF, &cx);                        \
@@ -216,6 +216,7 @@ typedef struct {
         }                                                                                                \
         free(offs);                                                                                      \
         free(wt);                                                                                        \
+        ct_free_bytes(whh_pk);                                                                           \
         return 0;                                                                                        \
     }                                                                                                    \
     static int rnn_backward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,        \
@@ -228,6 +229,7 @@ typedef struct {
         offs[0] = 0;                                                                                     \
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
         T *dgh_base = g->mode == RNN_GRU ? dgh_all : dxg;                                                \
+        T *whh_pk = PACK(P, G, whh, 1, P); /* dh^T = W_hh^T dgh^T, packed once */                        \
         for (int64_t s = T_ - 1; s >= 0; s--) {                                                          \
             int64_t t = reverse ? T_ - 1 - s : s, n = bs[t], off = offs[t];                              \
             if (gout) {                                                                                  \
@@ -243,10 +245,11 @@ typedef struct {
             rnn_ctx cx = {g, NULL, NULL, NULL, NULL, NULL, (void *)(ws + off * W), NULL,                  \
                           dh, dhp, dc, dxg + off * G, dgh_all ? dgh_all + off * G : NULL};               \
             ct_parallel_for(n, H >= 1024 ? 1 : 1024 / H + 1, bw_rows_##SUF, &cx);                        \
-            GEMM(n, P, G, (T)1, dgh_base + off * G, G, 1, whh, P, 1, g->mode == RNN_GRU ? (T)1 : (T)0,   \
-                 dh, P, 1);                                                                              \
+            GEMMPK(P, n, G, (T)1, whh, 1, P, whh_pk, dgh_base + off * G, 1, G,                           \
+                   g->mode == RNN_GRU ? (T)1 : (T)0, dh, 1, P);                                          \
         }                                                                                                \
         free(offs);                                                                                      \
+        ct_free_bytes(whh_pk);                                                                           \
         if (N > 0) {                                                                                     \
             GEMM(G, P, N, (T)1, dgh_base, 1, G, ws + g->o_hp, W, 1, (T)0, dwhh, P, 1);                   \
             if (whr) GEMM(P, H, N, (T)1, dhall, 1, P, ws + g->o_hpre, W, 1, (T)0, dwhr, H, 1);           \
@@ -264,8 +267,8 @@ typedef struct {
 
 static inline double sigm_f64(double x) { return 1.0 / (1.0 + ct_vexp(-x)); }
 
-RNN_DEFINE(float, f32, ct_vexpf, ct_vtanhf, ct_vsigmoidf, ct_sgemm)
-RNN_DEFINE(double, f64, ct_vexp, tanh, sigm_f64, ct_dgemm)
+RNN_DEFINE(float, f32, ct_vexpf, ct_vtanhf, ct_vsigmoidf, ct_sgemm, ct_sgemm_pack_a, ct_sgemm_packed)
+RNN_DEFINE(double, f64, ct_vexp, tanh, sigm_f64, ct_dgemm, ct_dgemm_pack_a, ct_dgemm_packed)
 
 /* ------------------------------------------------------------------ ops */
 
