@@ -92,6 +92,26 @@ typedef struct {
             dc[j] = dcc * f;                                                                             \
         }                                                                                                \
     }                                                                                                    \
+    /* one LSTM row's gates, cell and hidden pre-projection (restrict streams: vectorised) */            \
+    static void lstm_fw_row_##SUF(int64_t H, const T *restrict xr, const T *restrict hr,                 \
+                                  const T *restrict bhh, T *restrict w, T *restrict wc,                  \
+                                  T *restrict wh, T *restrict c) {                                       \
+        const int64_t G = 4 * H;                                                                         \
+        if (bhh) {                                                                                       \
+            for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j] + bhh[j];                               \
+        } else {                                                                                         \
+            for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j];                                        \
+        }                                                                                                \
+        for (int64_t j = 0; j < 2 * H; j++) w[j] = SIGM(w[j]);                                           \
+        for (int64_t j = 2 * H; j < 3 * H; j++) w[j] = TANH(w[j]);                                       \
+        for (int64_t j = 3 * H; j < 4 * H; j++) w[j] = SIGM(w[j]);                                       \
+        for (int64_t j = 0; j < H; j++) {                                                                \
+            T cn = w[H + j] * c[j] + w[j] * w[2 * H + j];                                                \
+            wc[j] = cn;                                                                                  \
+            c[j] = cn;                                                                                   \
+            wh[j] = w[3 * H + j] * TANH(cn);                                                             \
+        }                                                                                                \
+    }                                                                                                    \
     static void fw_rows_##SUF(int64_t b0, int64_t b1, void *vctx) {                                      \
         const rnn_ctx *cx = vctx;                                                                        \
         const rnn_geom *g = cx->g;                                                                       \
@@ -106,23 +126,8 @@ typedef struct {
                 T *c = (T *)cx->c + b * H;                                                                       \
                 memcpy(w + g->o_cp, c, (size_t)H * sizeof(T));                                                   \
                 T *hd = P == H ? h : w + g->o_hpre;                                                              \
-                if (bhh) {                                                                                       \
-                    for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j] + bhh[j];                               \
-                } else {                                                                                         \
-                    for (int64_t j = 0; j < G; j++) w[j] = xr[j] + hr[j];                                        \
-                }                                                                                                \
-                for (int64_t j = 0; j < 2 * H; j++) w[j] = SIGM(w[j]);                                           \
-                for (int64_t j = 2 * H; j < 3 * H; j++) w[j] = TANH(w[j]);                                       \
-                for (int64_t j = 3 * H; j < 4 * H; j++) w[j] = SIGM(w[j]);                                       \
-                T *wc = w + g->o_c, *wh = w + g->o_hpre;                                                         \
-                const T *gi = w, *gf = w + H, *gg = w + 2 * H, *go = w + 3 * H;                                  \
-                for (int64_t j = 0; j < H; j++) {                                                                \
-                    T cn = gf[j] * c[j] + gi[j] * gg[j];                                                         \
-                    wc[j] = cn;                                                                                  \
-                    c[j] = cn;                                                                                   \
-                }                                                                                                \
-                for (int64_t j = 0; j < H; j++) wh[j] = go[j] * TANH(wc[j]);                                     \
-                if (hd != wh) memcpy(hd, wh, (size_t)H * sizeof(T));                                             \
+                lstm_fw_row_##SUF(H, xr, hr, bhh, w, w + g->o_c, w + g->o_hpre, c);                              \
+                if (hd != w + g->o_hpre) memcpy(hd, w + g->o_hpre, (size_t)H * sizeof(T));                       \
             } else if (g->mode == RNN_GRU) {                                                             \
                 for (int64_t j = 0; j < H; j++) {                                                        \
                     T hrr = hr[j], hz = hr[H + j], hn = hr[2 * H + j];                                   \
