@@ -25,10 +25,10 @@ typedef void (*ct_sukr_edge)(int64_t kc, const float *a, const float *b, float *
 typedef void (*ct_dukr_edge)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc, double alpha,
                              double beta, int mr, int nr);
 
-/* Transposing packs of a full panel (vectorised): A rows with unit column stride into an
- * MR-tall panel, B columns with unit row stride into an NR-wide panel. NULL: scalar loops. */
-typedef void (*ct_spack_t)(int64_t kc, const float *src, int64_t ld, float *dst);
-typedef void (*ct_dpack_t)(int64_t kc, const double *src, int64_t ld, double *dst);
+/* Transposing packs (vectorised): A rows with unit column stride into a full MR-tall panel,
+ * n <= NR columns of B with unit row stride into a zero-padded NR-wide panel. NULL: scalar loops. */
+typedef void (*ct_spack_t)(int64_t kc, const float *src, int64_t ld, float *dst, int n);
+typedef void (*ct_dpack_t)(int64_t kc, const double *src, int64_t ld, double *dst, int n);
 typedef struct gemm_cfg_s {
     int MR, NR;
     int64_t MC, KC, NC;
@@ -190,7 +190,9 @@ static inline __attribute__((always_inline, target("avx512f"))) void s512_tr16(_
 }
 
 /* A panel of 32 rows, each row contiguous along k (row stride ld): dst[k*32 + i] = src[i*ld + k]. */
-__attribute__((target("avx512f"))) static void spack_a32_t(int64_t kc, const float *src, int64_t ld, float *dst) {
+__attribute__((target("avx512f"))) static void spack_a32_t(int64_t kc, const float *src, int64_t ld, float *dst,
+                                                          int mr) {
+    (void)mr; /* full panels only */
     int64_t k0 = 0;
     for (; k0 + 16 <= kc; k0 += 16)
         for (int h = 0; h < 2; h++) {
@@ -205,20 +207,23 @@ __attribute__((target("avx512f"))) static void spack_a32_t(int64_t kc, const flo
         for (int64_t k = k0; k < kc; k++) dst[k * 32 + i] = src[i * ld + k];
 }
 
-/* A panel of 12 columns, each contiguous along k (column stride ld): dst[k*12 + j] = src[j*ld + k]. */
-__attribute__((target("avx512f"))) static void spack_b12_t(int64_t kc, const float *src, int64_t ld, float *dst) {
+/* A panel of nr <= 12 columns, each contiguous along k (column stride ld), zero padded to 12:
+ * dst[k*12 + j] = src[j*ld + k] for j < nr, 0 for nr <= j < 12. */
+__attribute__((target("avx512f"))) static void spack_b12_t(int64_t kc, const float *src, int64_t ld, float *dst,
+                                                          int nr) {
     int64_t k0 = 0;
+    const __m512 zero = _mm512_setzero_ps();
     for (; k0 + 16 <= kc; k0 += 16) {
         __m512 r[16];
 #pragma GCC unroll 12
-        for (int j = 0; j < 12; j++) r[j] = _mm512_loadu_ps(src + j * ld + k0);
-        r[12] = r[13] = r[14] = r[15] = _mm512_setzero_ps();
+        for (int j = 0; j < 12; j++) r[j] = _mm512_maskz_loadu_ps(j < nr ? 0xFFFF : 0, src + (j < nr ? j : 0) * ld + k0);
+        r[12] = r[13] = r[14] = r[15] = zero;
         s512_tr16(r);
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(dst + (k0 + i) * 12, 0x0FFF, r[i]);
     }
     for (int64_t j = 0; j < 12; j++)
-        for (int64_t k = k0; k < kc; k++) dst[k * 12 + j] = src[j * ld + k];
+        for (int64_t k = k0; k < kc; k++) dst[k * 12 + j] = j < nr ? src[j * ld + k] : 0.0f;
 }
 
 /* float64, 16 x 12. */

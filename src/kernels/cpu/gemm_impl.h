@@ -10,12 +10,12 @@
 /* Pack A[0:mc, 0:kc] (strides rsa, csa) into MR-tall panels: panel p holds, for each k,
  * MR consecutive rows (zero padded). dst: ceil(mc/MR)*MR*kc. */
 static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t csa, int MR, T *restrict dst,
-                       void (*tr)(int64_t, const T *, int64_t, T *)) {
+                       void (*tr)(int64_t, const T *, int64_t, T *, int)) {
     for (int64_t i0 = 0; i0 < mc; i0 += MR) {
         int64_t mr = mc - i0 < MR ? mc - i0 : MR;
         const T *a = A + i0 * rsa;
         if (tr && csa == 1 && rsa != 1 && mr == MR) {
-            tr(kc, a, rsa, dst);
+            tr(kc, a, rsa, dst, MR);
         } else if (rsa == 1 && mr == MR) { /* constant-size copies compile to vector moves */
             if (MR == 32)
                 for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 32, a + k * csa, 32 * sizeof(T));
@@ -37,12 +37,12 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t 
 
 /* Pack B[0:kc, j0:j1] into NR-wide panels: for each k, NR consecutive columns. */
 static void FN(pack_b)(int64_t kc, int64_t j0, int64_t j1, const T *B, int64_t rsb, int64_t csb, int NR,
-                       T *restrict dst, void (*tr)(int64_t, const T *, int64_t, T *)) {
+                       T *restrict dst, void (*tr)(int64_t, const T *, int64_t, T *, int)) {
     for (; j0 < j1; j0 += NR) {
         int64_t nr = j1 - j0 < NR ? j1 - j0 : NR;
         const T *b = B + j0 * csb;
-        if (tr && rsb == 1 && csb != 1 && nr == NR) {
-            tr(kc, b, csb, dst);
+        if (tr && rsb == 1 && csb != 1) { /* partial panels too: zero padded */
+            tr(kc, b, csb, dst, (int)nr);
         } else if (csb == 1 && nr == NR) {
             if (NR == 12)
                 for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 12, b + k * rsb, 12 * sizeof(T));
@@ -156,7 +156,7 @@ typedef struct FN(packb_ctx) {
     int NR;
     const T *B;
     T *Bp;
-    void (*tr)(int64_t, const T *, int64_t, T *);
+    void (*tr)(int64_t, const T *, int64_t, T *, int);
 } FN(packb_ctx);
 
 static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
