@@ -165,6 +165,56 @@ static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
     FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc, p->tr);
 }
 
+/* Narrow B (fewer than 16 NR panels, which the main path packs on one thread anyway) and M
+ * split in row shares: one parallel job for the whole product, each task packing B itself
+ * for each K block (the same packing the main path does serially) and walking its rows. This
+ * saves two fork/joins per K block, which dominate the per-step products of a recurrent layer
+ * (M = 4 x hidden, N = batch). Same blocking and kernel: bit-identical results. */
+typedef struct FN(narrow_ctx) {
+    const FN(gemm_cfg) * cfg;
+    int64_t M, N, K, KC, mc, nrs, Mp;
+    T alpha, beta;
+    const T *A; int64_t rsa, csa;
+    const T *B; int64_t rsb, csb;
+    T *C; int64_t rsc, csc;
+    const T *Apk;
+} FN(narrow_ctx);
+
+static void FN(gemm_naive)(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
+                           const T *B, int64_t rsb, int64_t csb, T beta, T *C, int64_t rsc, int64_t csc);
+
+static void FN(narrow_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(narrow_ctx) *n = vctx;
+    const FN(gemm_cfg) *cfg = n->cfg;
+    const int MR = cfg->MR, NR = cfg->NR;
+    const int64_t npanels = (n->N + NR - 1) / NR, kcmax = n->K < n->KC ? n->K : n->KC;
+    const int64_t P = (n->M + MR - 1) / MR;
+    T *Bp = ct_alloc_bytes((size_t)(npanels * NR * kcmax) * sizeof(T) + 64);
+    T *Ap = n->Apk ? NULL : ct_alloc_bytes((size_t)((n->mc + MR) * kcmax) * sizeof(T) + 64);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t r0 = P * t / n->nrs * MR, r1 = P * (t + 1) / n->nrs * MR;
+        if (r1 > n->M) r1 = n->M;
+        if (r0 >= r1) continue;
+        if (!Bp || (!n->Apk && !Ap)) { /* out of memory: this share unpacked */
+            FN(gemm_naive)(r1 - r0, n->N, n->K, n->alpha, n->A + r0 * n->rsa, n->rsa, n->csa, n->B, n->rsb, n->csb,
+                           n->beta, n->C + r0 * n->rsc, n->rsc, n->csc);
+            continue;
+        }
+        for (int64_t pc = 0; pc < n->K; pc += n->KC) {
+            int64_t kc = n->K - pc < n->KC ? n->K - pc : n->KC;
+            FN(pack_b)(kc, 0, n->N, n->B + pc * n->rsb, n->rsb, n->csb, NR, Bp, cfg->pack_b_t);
+            FN(gemm_ctx) g = {cfg, n->M, kc, n->N, n->mc, n->nrs, 1, npanels, n->alpha, pc == 0 ? n->beta : (T)1,
+                              n->A + pc * n->csa, n->rsa, n->csa, Bp, n->C, n->rsc, n->csc,
+                              n->Apk ? n->Apk + pc * n->Mp : NULL};
+            for (int64_t i0 = r0; i0 < r1; i0 += n->mc)
+                FN(gemm_block)(&g, Ap, i0, r1 - i0 < n->mc ? r1 - i0 : n->mc, 0, npanels);
+        }
+    }
+    ct_clear_error();
+    ct_free_bytes(Bp);
+    ct_free_bytes(Ap);
+}
+
 /* K block size: at most cfg->KC, K split into equal blocks (784 = 392 + 392, not 384 + 384 + 16). */
 static int64_t FN(kc_block)(const FN(gemm_cfg) * cfg, int64_t K) {
     int64_t KC = cfg->KC;
@@ -229,6 +279,11 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     int64_t P = (M + MR - 1) / MR;
     int64_t nrs = P >= nthreads ? nthreads : P;
     int64_t nbpan = ((N < NC ? N : NC) + NR - 1) / NR;
+    if (nthreads > 1 && nrs == nthreads && N <= NC && nbpan < 16 && (double)M * (double)N * (double)K >= 2e5) {
+        FN(narrow_ctx) nx = {cfg, M, N, K, KC, mc, nrs, Mp, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, Apk};
+        ct_parallel_for(nrs, 1, FN(narrow_task), &nx);
+        return;
+    }
     T *Bp = ct_alloc_bytes((size_t)nbpan * NR * (size_t)(K < KC ? K : KC) * sizeof(T) + 64);
     if (!Bp) {
         ct_clear_error();
