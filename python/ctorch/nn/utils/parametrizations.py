@@ -5,7 +5,7 @@ from ..functional import normalize
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ..modules.module import Module
 from . import parametrize
-from .spectral_norm import _no_grad
+from ..modules.module import _C_no_grad as _no_grad
 from .weight_norm import _weight_norm, norm_except_dim
 
 __all__ = ["weight_norm", "spectral_norm"]

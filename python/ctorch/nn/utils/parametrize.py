@@ -4,6 +4,7 @@ from contextlib import contextmanager
 
 from ..modules.container import ModuleDict, ModuleList
 from ..modules.module import Module
+from ..modules.module import _C_no_grad as _no_grad
 from ..parameter import Parameter
 
 _cache_enabled = 0
@@ -84,16 +85,6 @@ class ParametrizationList(ModuleList):
         for module in list(self)[1:]:
             x = module(x)
         return x
-
-
-class _no_grad:
-    def __enter__(self):
-        from ... import _C
-        self.prev = _C._set_grad_enabled(False)
-
-    def __exit__(self, *exc):
-        from ... import _C
-        _C._set_grad_enabled(self.prev)
 
 
 def _inject_new_class(module):

@@ -1,21 +1,13 @@
 """nn.utils.spectral_norm (hook style): weight = weight_orig / sigma, sigma the largest
 singular value of weight_orig seen as a matrix (dim first, the rest flattened), estimated by
 power iteration on the buffers weight_u / weight_v (one or more steps per training forward)."""
-from ... import _C
 from ..functional import normalize
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from ..modules.module import _C_no_grad as _no_grad
 from ..parameter import Parameter
 from .weight_norm import _remove_hook
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
-
-
-class _no_grad:
-    def __enter__(self):
-        self.prev = _C._set_grad_enabled(False)
-
-    def __exit__(self, *exc):
-        _C._set_grad_enabled(self.prev)
 
 
 class SpectralNorm:
