@@ -221,7 +221,13 @@ class RNNBase(Module):
             for d in range(D):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 idx = layer * D + d
-                xg = _proj(x, w_ih, b_ih)
+                if self.mode != "GRU" and b_ih is not None and b_hh is not None:
+                    # the gates are linear in both biases: one summed bias added by the kernel,
+                    # whose bias gradient then reaches b_ih and b_hh (no bias copy into xg, no
+                    # second sum of the same gradient)
+                    xg, b_hh = ctorch.mm(x, w_ih.t()), b_ih + b_hh
+                else:
+                    xg = _proj(x, w_ih, b_ih)
                 out, hn, cn, _ = _layer(self.mode, xg, w_hh, b_hh, w_hr, h0.select(0, idx), c0.select(0, idx) if is_lstm else None,
                                         batch_sizes, d == 1)
                 outs.append(out)
