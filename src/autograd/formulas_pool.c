@@ -63,9 +63,61 @@ static ct_node *record1(const char *name, ct_backward_fn fn, ct_tensor *out, ct_
     return node;
 }
 
+/* ------------------------------------------------------------------ input as a zero-derivative input
+ *
+ * torch's pool backward ops (max_pool*_with_indices_backward, avg_pool*_backward,
+ * _adaptive_avg_pool*_backward, adaptive_max_pool*_backward) take the pooled input `self` as an
+ * argument whose derivative is zero. Under create_graph the input gradient therefore requires
+ * grad even for a constant incoming gradient, and differentiating it again w.r.t. the input
+ * gives zeros. bwd_begin / bwd_link reproduce that: the adjoint is computed without recording,
+ * then one node with inputs {grad, self} is attached to it (self's edge copied from the
+ * forward node). Input 1 of such a node gets zeros. */
+
+static bool bwd_begin(ct_node *fwd, ct_tensor *grad, bool *prev) {
+    bool rec = ct_grad_enabled() && ct_dtype_is_floating(grad->dtype) &&
+               (ct_node_needs_grad(fwd, 0) || ct_tensor_requires_grad(grad));
+    if (rec) *prev = ct_set_grad_enabled(false);
+    return rec;
+}
+
+/* r: the adjoint computed between bwd_begin and here (NULL on error: passed through). Returns
+ * the new node (borrowed, owned by r) or NULL with r released. */
+static ct_node *bwd_link(ct_node *fwd, bool prev, ct_tensor **r, ct_tensor *grad, const char *name,
+                         ct_backward_fn fn) {
+    ct_set_grad_enabled(prev);
+    if (!*r) return NULL;
+    ct_tensor *ins[2] = {grad, NULL};
+    ct_node *node = ct_node_new(name, fn, 2, ins, 1);
+    if (node) {
+        node->next[1] = fwd->next[0];
+        if (node->next[1].fn) ct_node_retain(node->next[1].fn);
+        node->in_meta[1] = fwd->in_meta[0];
+        if (ct_node_set_output(node, *r, 0)) {
+            ct_node_release(node);
+            node = NULL;
+        } else {
+            ct_node_release(node); /* owned by r */
+        }
+    }
+    if (!node) {
+        ct_tensor_release(*r);
+        *r = NULL;
+    }
+    return node;
+}
+
+/* the zero gradient of the {grad, self} nodes' input 1 */
+static int self_zero(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (n->n_inputs < 2 || !ct_node_needs_grad(n, 1)) return 0;
+    const ct_input_meta *m = &n->in_meta[1];
+    return put(n, gi, 1, ct_zeros((ct_intlist){m->sizes, m->ndim}, g[0] ? g[0]->dtype : m->dtype, -1));
+}
+
 /* ------------------------------------------------------------------ index pair */
 
 static int scatter_add_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (self_zero(n, g, gi)) return -1;
+    if (!ct_node_needs_grad(n, 0)) return 0;
     ct_tensor *ind = ct_node_saved(n, 0);
     if (!ind) return -1;
     ct_tensor *r = ct_nn_pool_gather(g[0], ind, n->iv[0]);
@@ -105,16 +157,35 @@ static int max_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (!g[0]) return 0;
     ct_tensor *ind = ct_node_saved(n, 0);
     if (!ind) return -1;
+    bool prev = false, rec = bwd_begin(n, g[0], &prev);
     ct_tensor *r = ct_nn_pool_scatter_add(g[0], ind, meta_sizes(n, 0), n->iv[0]);
+    if (rec) {
+        int64_t nd = n->iv[0];
+        ct_node *node = bwd_link(n, prev, &r, g[0],
+                                 n->iv[1] ? pick(nd, "AdaptiveMaxPool1DBackwardBackward0", "AdaptiveMaxPool2DBackwardBackward0",
+                                                 "AdaptiveMaxPool3DBackwardBackward0")
+                                          : pick(nd, "MaxPool1DWithIndicesBackwardBackward0",
+                                                 "MaxPool2DWithIndicesBackwardBackward0",
+                                                 "MaxPool3DWithIndicesBackwardBackward0"),
+                                 scatter_add_backward);
+        if (node) {
+            node->iv[0] = nd;
+            if (ct_node_save(node, 0, ind, -1)) {
+                ct_tensor_release(r);
+                r = NULL;
+            }
+        }
+    }
     ct_tensor_release(ind);
     return put(n, gi, 0, r);
 }
 
-static int record_max(const char *name, ct_tensor *out, ct_tensor *ind, ct_tensor *self, int64_t nd) {
+static int record_max(const char *name, ct_tensor *out, ct_tensor *ind, ct_tensor *self, int64_t nd, bool adaptive) {
     if (!ct_autograd_should_record(1, &self) || !ct_dtype_is_floating(out->dtype)) return 0;
     ct_node *node = ct_node_new(name, max_backward, 1, &self, 2);
     if (!node) return -1;
     node->iv[0] = nd;
+    node->iv[1] = adaptive;
     int rc = ct_node_save(node, 0, ind, -1);
     if (!rc) rc = ct_node_set_output(node, out, 0);
     ct_node_release(node);
@@ -127,13 +198,13 @@ int ctg_nn_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_
     int64_t nd = kernel_size.n;
     return record_max(pick(nd, "MaxPool1DWithIndicesBackward0", "MaxPool2DWithIndicesBackward0",
                            "MaxPool3DWithIndicesBackward0"),
-                      result0, result1, self, nd);
+                      result0, result1, self, nd, false);
 }
 
 int ctg_nn_adaptive_max_pool(ct_tensor *result0, ct_tensor *result1, ct_tensor *self, ct_intlist output_size) {
     int64_t nd = output_size.n;
     return record_max(pick(nd, "AdaptiveMaxPool1DBackward0", "AdaptiveMaxPool2DBackward0", "AdaptiveMaxPool3DBackward0"),
-                      result0, result1, self, nd);
+                      result0, result1, self, nd, true);
 }
 
 static int unpool_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
@@ -158,14 +229,32 @@ int ctg_nn_max_unpool(ct_tensor *result, ct_tensor *self, ct_tensor *indices, ct
 
 static const int64_t *opt_div(const pool_params *pp) { return pp->has_divisor ? &pp->divisor : NULL; }
 
+static int avg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi);
+
 static int avg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     const pool_params *pp = n->payload;
+    bool prev = false, rec = bwd_begin(n, g[0], &prev);
     ct_tensor *r = ct_nn_avg_pool_backward(g[0], meta_sizes(n, 0), L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np),
                                            pp->ceil_mode, pp->count_include_pad, opt_div(pp));
+    if (rec) {
+        ct_node *node = bwd_link(n, prev, &r, g[0],
+                                 pick(pp->nk, "AvgPool1DBackwardBackward0", "AvgPool2DBackwardBackward0",
+                                      "AvgPool3DBackwardBackward0"),
+                                 avg_backward_backward);
+        pool_params *q = node ? params_new(node) : NULL;
+        if (q) {
+            *q = *pp;
+        } else if (node) {
+            ct_tensor_release(r);
+            r = NULL;
+        }
+    }
     return put(n, gi, 0, r);
 }
 
 static int avg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (self_zero(n, g, gi)) return -1;
+    if (!ct_node_needs_grad(n, 0)) return 0;
     const pool_params *pp = n->payload;
     ct_tensor *r = ct_nn_avg_pool(g[0], L(pp->k, pp->nk), L(pp->s, pp->ns), L(pp->p, pp->np), pp->ceil_mode,
                                   pp->count_include_pad, opt_div(pp));
@@ -208,21 +297,57 @@ int ctg_nn_avg_pool_backward(ct_tensor *result, ct_tensor *grad_output, ct_intli
 
 /* ------------------------------------------------------------------ adaptive avg pair */
 
+static int aavg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi);
+
 static int aavg_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    bool prev = false, rec = bwd_begin(n, g[0], &prev);
     ct_tensor *r = ct_nn_adaptive_avg_pool_backward(g[0], meta_sizes(n, 0), n->iv[0]);
+    if (rec) {
+        int64_t nd = n->iv[0];
+        ct_node *node = bwd_link(n, prev, &r, g[0],
+                                 pick(nd, "AdaptiveAvgPool1DBackwardBackward0", "AdaptiveAvgPool2DBackwardBackward0",
+                                      "AdaptiveAvgPool3DBackwardBackward0"),
+                                 aavg_backward_backward);
+        if (node) node->iv[0] = nd;
+    }
     return put(n, gi, 0, r);
 }
 
 static int aavg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (self_zero(n, g, gi)) return -1;
+    if (!ct_node_needs_grad(n, 0)) return 0;
     int64_t nd = n->iv[0];
     const ct_input_meta *m = &n->in_meta[0]; /* grad_output: its spatial sizes are the pool's output size */
     ct_tensor *r = ct_nn_adaptive_avg_pool(g[0], L(m->sizes + m->ndim - nd, (int)nd));
     return put(n, gi, 0, r);
 }
 
+/* torch computes an adaptive avg pool to all-ones output sizes (2-d, 3-d) as a mean over the
+ * spatial dims: MeanBackward1, whose gradient grad.expand(input) / numel does not involve the
+ * input (no second-order edge to it) */
+static int global_mean_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    ct_tensor *e = ct_expand(g[0], meta_sizes(n, 0), false);
+    ct_tensor *k = e ? ct_nn_scalar((double)n->iv[1]) : NULL;
+    ct_tensor *r = k ? ct_div(e, k, NULL) : NULL;
+    ct_tensor_release(e);
+    ct_tensor_release(k);
+    return put(n, gi, 0, r);
+}
+
 int ctg_nn_adaptive_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist output_size) {
     int64_t nd = output_size.n;
     int err;
+    bool global = nd >= 2 && self->ndim > nd;
+    for (int64_t i = 0; i < nd; i++) global = global && output_size.data[i] == 1;
+    if (global) {
+        ct_node *node = record1("MeanBackward1", global_mean_backward, result, self, &err);
+        if (!node) return err ? -1 : 0;
+        int64_t numel = 1;
+        for (int64_t i = self->ndim - nd; i < self->ndim; i++) numel *= self->sizes[i];
+        node->iv[0] = nd;
+        node->iv[1] = numel;
+        return 0;
+    }
     ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackward0", "AdaptiveAvgPool2DBackward0",
                                  "AdaptiveAvgPool3DBackward0"),
                             aavg_backward, result, self, &err);

@@ -234,9 +234,17 @@ int ctg_squeeze_dims(ct_tensor *result, ct_tensor *self, ct_intlist dim) {
     (void)dim;
     return reshape_like(result, self, "SqueezeBackward2");
 }
+/* torch's formula is grad.squeeze(dim): under create_graph it records SqueezeBackward1 */
+static int unsqueeze_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    return put(n, gi, 0, ct_squeeze_dim(g[0], n->iv[0]));
+}
+
 int ctg_unsqueeze(ct_tensor *result, ct_tensor *self, int64_t dim) {
-    (void)dim;
-    return reshape_like(result, self, "UnsqueezeBackward0");
+    ct_node *node;
+    RECORD("UnsqueezeBackward0", unsqueeze_backward, result, self);
+    node->iv[0] = dim;
+    ct_autograd_mark_view(result, self);
+    return 0;
 }
 int ctg_unflatten(ct_tensor *result, ct_tensor *self, int64_t dim, ct_intlist sizes) {
     (void)dim;
