@@ -197,6 +197,18 @@ static bool has_nan(ct_tensor *t) {
     return r;
 }
 
+/* g may become leaf.grad as it is: contiguous, or (torch's gradient layout contract) laid out
+ * with the leaf's own strides over a storage of exactly its elements, e.g. a channels-last
+ * gradient of a channels-last leaf */
+static bool grad_layout_ok(const ct_tensor *g, const ct_tensor *leaf) {
+    if (ct_tensor_is_contiguous(g)) return true;
+    if (g->ndim != leaf->ndim || g->offset != 0 || g->storage->nbytes != (size_t)g->numel * ct_dtype_size(g->dtype))
+        return false;
+    for (int i = 0; i < g->ndim; i++)
+        if (g->sizes[i] != leaf->sizes[i] || (g->sizes[i] != 1 && g->strides[i] != leaf->strides[i])) return false;
+    return true;
+}
+
 /* AccumulateGrad: leaf.grad += g (g is a new reference, consumed). */
 static int accumulate_leaf(ct_node *node, ct_tensor *g, bool create_graph) {
     ct_tensor *leaf = node->leaf;
@@ -209,7 +221,7 @@ static int accumulate_leaf(ct_node *node, ct_tensor *g, bool create_graph) {
         ct_tensor *ng;
         if (create_graph) {
             ng = g;
-        } else if (g->refcount == 1 && g->storage->refcount == 1 && !g->autograd && ct_tensor_is_contiguous(g)) {
+        } else if (g->refcount == 1 && g->storage->refcount == 1 && !g->autograd && grad_layout_ok(g, leaf)) {
             ng = g;
         } else {
             bool prev = ct_set_grad_enabled(false);

@@ -326,12 +326,33 @@ static int aavg_backward_backward(ct_node *n, ct_tensor *const *g, ct_tensor **g
  * spatial dims: MeanBackward1, whose gradient grad.expand(input) / numel does not involve the
  * input (no second-order edge to it) */
 static int global_mean_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
+    if (n->iv[2]) { /* channels-last input (N, C, H, W): the gradient is channels-last too */
+        const int64_t *s = n->in_meta[0].sizes;
+        int64_t to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2}, nhwc[4] = {s[0], s[2], s[3], s[1]};
+        ct_tensor *p = ct_permute(g[0], (ct_intlist){to_nhwc, 4});
+        ct_tensor *e = p ? ct_expand(p, (ct_intlist){nhwc, 4}, false) : NULL;
+        ct_tensor *k = e ? ct_nn_scalar((double)n->iv[1]) : NULL;
+        ct_tensor *d = k ? ct_div(e, k, NULL) : NULL;
+        ct_tensor *r = d ? ct_permute(d, (ct_intlist){to_nchw, 4}) : NULL;
+        ct_tensor *tmp[] = {p, e, k, d};
+        for (int i = 0; i < 4; i++) ct_tensor_release(tmp[i]);
+        return put(n, gi, 0, r);
+    }
     ct_tensor *e = ct_expand(g[0], meta_sizes(n, 0), false);
     ct_tensor *k = e ? ct_nn_scalar((double)n->iv[1]) : NULL;
     ct_tensor *r = k ? ct_div(e, k, NULL) : NULL;
     ct_tensor_release(e);
     ct_tensor_release(k);
     return put(n, gi, 0, r);
+}
+
+/* (N, C, H, W) laid out (N, H, W, C), not also NCHW-contiguous */
+static bool channels_last_4d(const ct_tensor *x) {
+    if (x->ndim != 4 || ct_tensor_is_contiguous(x)) return false;
+    int64_t C = x->sizes[1], H = x->sizes[2], W = x->sizes[3], want[4] = {H * W * C, 1, W * C, C};
+    for (int i = 0; i < 4; i++)
+        if (x->sizes[i] != 1 && x->strides[i] != want[i]) return false;
+    return true;
 }
 
 int ctg_nn_adaptive_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist output_size) {
@@ -346,6 +367,7 @@ int ctg_nn_adaptive_avg_pool(ct_tensor *result, ct_tensor *self, ct_intlist outp
         for (int64_t i = self->ndim - nd; i < self->ndim; i++) numel *= self->sizes[i];
         node->iv[0] = nd;
         node->iv[1] = numel;
+        node->iv[2] = nd == 2 && channels_last_4d(self);
         return 0;
     }
     ct_node *node = record1(pick(nd, "AdaptiveAvgPool1DBackward0", "AdaptiveAvgPool2DBackward0",

@@ -621,12 +621,14 @@ typedef struct {
     int64_t isz, osz;
     int kind;
     bool f64;
-    int bad; /* scatter: an index was out of range */
+    int bad;   /* scatter: an index was out of range */
+    int64_t C; /* channels-last kernels: channels */
 } pjob;
 
 enum {
     K_GAVG, K_GAVG_BWD, K_GMAX, K_MAX, K_AVG, K_AVG_BWD, K_AAVG, K_AAVG_BWD, K_AMAX, K_LP, K_LP_BWD,
-    K_SCATTER_ADD, K_SCATTER_SET, K_GATHER
+    K_SCATTER_ADD, K_SCATTER_SET, K_GATHER,
+    K_MAX_NHWC, K_AVG_NHWC, K_AVG_BWD_NHWC, K_AAVG_NHWC, K_AAVG_BWD_NHWC, K_SCATTER_NHWC
 };
 
 static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
@@ -651,6 +653,15 @@ static void pjob_run(int64_t p0, int64_t p1, void *ctx) {
         else
             scatter_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1, j->kind == K_SCATTER_SET, (int *)&j->bad);
         break;
+    case K_MAX_NHWC: if (j->f64) max_nhwc_k_f64(g, j->C, j->a, j->y, j->ind, p0, p1); else max_nhwc_k_f32(g, j->C, j->a, j->y, j->ind, p0, p1); break;
+    case K_AVG_NHWC: if (j->f64) avg_nhwc_k_f64(g, j->C, j->a, j->y, p0, p1); else avg_nhwc_k_f32(g, j->C, j->a, j->y, p0, p1); break;
+    case K_AVG_BWD_NHWC: if (j->f64) avg_nhwc_bwd_k_f64(g, j->C, j->a, j->y, p0, p1); else avg_nhwc_bwd_k_f32(g, j->C, j->a, j->y, p0, p1); break;
+    case K_AAVG_NHWC: if (j->f64) aavg_nhwc_k_f64(g, j->C, j->a, j->y, p0, p1); else aavg_nhwc_k_f32(g, j->C, j->a, j->y, p0, p1); break;
+    case K_AAVG_BWD_NHWC: if (j->f64) aavg_nhwc_bwd_k_f64(g, j->C, j->a, j->y, p0, p1); else aavg_nhwc_bwd_k_f32(g, j->C, j->a, j->y, p0, p1); break;
+    case K_SCATTER_NHWC:
+        if (j->f64) scatter_nhwc_k_f64(j->isz, j->osz, j->C, j->a, j->ind, j->y, p0, p1, (int *)&j->bad);
+        else scatter_nhwc_k_f32(j->isz, j->osz, j->C, j->a, j->ind, j->y, p0, p1, (int *)&j->bad);
+        break;
     case K_GATHER: if (j->f64) gather_k_f64(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); else gather_k_f32(j->isz, j->osz, j->a, j->ind, j->y, p0, p1); break;
     }
 }
@@ -666,6 +677,47 @@ static void run_planes(pjob *j, int64_t planes, int64_t work_per_plane) {
 static int64_t window_volume(const pgeom *g) { return g->k[0] * g->k[1] * g->k[2]; }
 static int64_t osz_of(const pgeom *g) { return g->out[0] * g->out[1] * g->out[2]; }
 
+/* ------------------------------------------------------------------ channels-last (NHWC) inputs
+ *
+ * A 4-d float32 / float64 tensor laid out (N, H, W, C) (torch's channels_last, not also
+ * contiguous as NCHW) is pooled in place of layout by the *_nhwc kernels, and the result is
+ * channels-last too, as torch's CPU kernels give it. */
+
+/* x (N, C, H, W) with channels-last strides (size-1 dims skipped), not NCHW-contiguous */
+static bool is_nhwc_layout(const ct_tensor *x) {
+    if (x->ndim != 4 || ct_tensor_is_contiguous(x)) return false;
+    int64_t N = x->sizes[0], C = x->sizes[1], H = x->sizes[2], W = x->sizes[3];
+    if (N * C * H * W == 0) return false;
+    int64_t want[4] = {H * W * C, 1, W * C, C};
+    for (int i = 0; i < 4; i++)
+        if (x->sizes[i] != 1 && x->strides[i] != want[i]) return false;
+    return true;
+}
+
+static bool is_nhwc(const ct_tensor *x) {
+    return (x->dtype == CT_FLOAT32 || x->dtype == CT_FLOAT64) && is_nhwc_layout(x);
+}
+
+/* empty (N, C, H, W) tensor with channels-last strides */
+static ct_tensor *empty_nhwc(int64_t N, int64_t C, int64_t H, int64_t W, int dtype) {
+    int64_t phys[4] = {N, H, W, C};
+    ct_tensor *b = ct_empty(phys, 4, dtype);
+    if (!b) return NULL;
+    int64_t sz[4] = {N, C, H, W}, st[4] = {H * W * C, 1, W * C, C};
+    ct_tensor *v = ct_tensor_new_view(b->storage, dtype, b->offset, sz, st, 4);
+    ct_tensor_release(b);
+    return v;
+}
+
+/* rows [0, rows) of work_per_row each, split over threads */
+static void run_rows(pjob *j, int64_t rows, int64_t work_per_row) {
+    run_planes(j, rows, work_per_row);
+}
+
+static ct_tensor *nhwc_out(const ct_tensor *x, const pgeom *g, int dtype) {
+    return empty_nhwc(x->sizes[0], x->sizes[1], g->out[1], g->out[2], dtype);
+}
+
 /* ------------------------------------------------------------------ max pool */
 
 int ct_nn_max_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intlist stride, ct_intlist padding,
@@ -675,6 +727,20 @@ int ct_nn_max_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intlist stri
     pgeom g;
     int cd = compute_dtype_int(op, self);
     if (cd < 0 || pool_setup(op, self, nd, kernel_size, stride, padding, dilation, ceil_mode, true, &g)) return -1;
+    if (nd == 2 && is_nhwc(self)) {
+        ct_tensor *y = nhwc_out(self, &g, self->dtype);
+        ct_tensor *ind = y ? nhwc_out(self, &g, CT_INT64) : NULL;
+        if (!ind) {
+            ct_tensor_release(y);
+            return -1;
+        }
+        pjob j = {.g = &g, .a = ct_tensor_data(self), .y = ct_tensor_data(y), .ind = ct_tensor_data(ind),
+                  .kind = K_MAX_NHWC, .f64 = self->dtype == CT_FLOAT64, .C = self->sizes[1]};
+        run_rows(&j, self->sizes[0] * g.out[1], g.out[2] * self->sizes[1] * window_volume(&g));
+        *out0 = y;
+        *out1 = ind;
+        return 0;
+    }
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
     ct_tensor *ind = y ? new_out(self, &g, CT_INT64) : NULL;
@@ -706,6 +772,15 @@ ct_tensor *ct_nn_max_pool_values(ct_tensor *self, ct_intlist kernel_size, ct_int
     int cd = compute_dtype_int(op, self);
     if (cd < 0 || pool_setup(op, self, (int)kernel_size.n, kernel_size, stride, padding, dilation, ceil_mode, true, &g))
         return NULL;
+    if (kernel_size.n == 2 && is_nhwc(self)) {
+        ct_tensor *y = nhwc_out(self, &g, self->dtype);
+        if (y) {
+            pjob j = {.g = &g, .a = ct_tensor_data(self), .y = ct_tensor_data(y), .ind = NULL, .kind = K_MAX_NHWC,
+                      .f64 = self->dtype == CT_FLOAT64, .C = self->sizes[1]};
+            run_rows(&j, self->sizes[0] * g.out[1], g.out[2] * self->sizes[1] * window_volume(&g));
+        }
+        return y;
+    }
     if (cd == CT_FLOAT32 && avx_rows_f32(&g) && g.in[0] * g.in[1] * g.in[2] <= INT32_MAX) {
         ct_tensor *x = prep(self, cd);
         ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
@@ -745,6 +820,15 @@ ct_tensor *ct_nn_avg_pool_impl(ct_tensor *self, ct_intlist kernel_size, ct_intli
     int cd = compute_dtype_int(op, self);
     if (cd < 0 || avg_setup(op, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, &g))
         return NULL;
+    if (kernel_size.n == 2 && is_nhwc(self)) {
+        ct_tensor *y = nhwc_out(self, &g, self->dtype);
+        if (y) {
+            pjob j = {.g = &g, .a = ct_tensor_data(self), .y = ct_tensor_data(y), .kind = K_AVG_NHWC,
+                      .f64 = self->dtype == CT_FLOAT64, .C = self->sizes[1]};
+            run_rows(&j, self->sizes[0] * g.out[1], g.out[2] * self->sizes[1] * window_volume(&g));
+        }
+        return y;
+    }
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
     if (y) {
@@ -773,9 +857,24 @@ ct_tensor *ct_nn_avg_pool_backward_impl(ct_tensor *grad_output, ct_intlist input
         ct_tensor_release(shape);
         return NULL;
     }
+    ct_tensor_release(shape);
+    if (g.nd == 2 && is_nhwc(grad_output)) {
+        for (int i = 0; i < 2; i++)
+            if (grad_output->sizes[2 + i] != g.out[1 + i])
+                return ct_error(CT_ERR_RUNTIME, "[%s] grad_output has the wrong spatial size", op);
+        const int64_t *is = input_size.data;
+        if (is[0] != grad_output->sizes[0] || is[1] != grad_output->sizes[1])
+            return ct_error(CT_ERR_RUNTIME, "[%s] grad_output and input_size batch sizes differ", op);
+        ct_tensor *gx = empty_nhwc(is[0], is[1], is[2], is[3], grad_output->dtype);
+        if (gx) {
+            pjob j = {.g = &g, .a = ct_tensor_data(grad_output), .y = ct_tensor_data(gx), .kind = K_AVG_BWD_NHWC,
+                      .f64 = grad_output->dtype == CT_FLOAT64, .C = is[1]};
+            run_rows(&j, is[0] * is[2], is[3] * is[1] * window_volume(&g));
+        }
+        return gx;
+    }
     ct_tensor *gy = prep(grad_output, cd);
     ct_tensor *gx = gy ? ct_empty(input_size.data, (int)input_size.n, cd) : NULL; /* zeroed by the kernel */
-    ct_tensor_release(shape);
     if (gx) {
         for (int i = 0; i < g.nd; i++)
             if (gy->sizes[gy->ndim - g.nd + i] != g.out[3 - g.nd + i]) {
@@ -833,6 +932,15 @@ ct_tensor *ct_nn_adaptive_avg_pool_impl(ct_tensor *self, ct_intlist output_size)
     pgeom g;
     int cd = compute_dtype(op, self);
     if (cd < 0 || adaptive_setup(op, self, output_size, &g)) return NULL;
+    if (output_size.n == 2 && is_nhwc(self)) {
+        ct_tensor *y = nhwc_out(self, &g, self->dtype);
+        if (y) {
+            pjob j = {.g = &g, .a = ct_tensor_data(self), .y = ct_tensor_data(y), .kind = K_AAVG_NHWC,
+                      .f64 = self->dtype == CT_FLOAT64, .C = self->sizes[1]};
+            run_rows(&j, self->sizes[0] * g.out[1], adaptive_work(&g) * self->sizes[1] / (g.out[1] > 0 ? g.out[1] : 1));
+        }
+        return y;
+    }
     ct_tensor *x = prep(self, cd);
     ct_tensor *y = x ? new_out(self, &g, cd) : NULL;
     if (y) {
@@ -858,6 +966,18 @@ ct_tensor *ct_nn_adaptive_avg_pool_backward_impl(ct_tensor *grad_output, ct_intl
     geom_fill_in(&g, shape, (int)nd);
     ct_tensor_release(shape);
     for (int i = 0; i < nd; i++) g.out[3 - nd + i] = grad_output->sizes[grad_output->ndim - nd + i];
+    if (nd == 2 && is_nhwc(grad_output)) {
+        const int64_t *is = input_size.data;
+        if (is[0] != grad_output->sizes[0] || is[1] != grad_output->sizes[1])
+            return ct_error(CT_ERR_RUNTIME, "[%s] grad_output and input_size batch sizes differ", op);
+        ct_tensor *gx = empty_nhwc(is[0], is[1], is[2], is[3], grad_output->dtype);
+        if (gx) {
+            pjob j = {.g = &g, .a = ct_tensor_data(grad_output), .y = ct_tensor_data(gx), .kind = K_AAVG_BWD_NHWC,
+                      .f64 = grad_output->dtype == CT_FLOAT64, .C = is[1]};
+            run_rows(&j, is[0] * is[2], is[3] * is[1] * (g.out[1] + g.out[2]));
+        }
+        return gx;
+    }
     int mode = adaptive_as_avg(&g);
     ct_tensor *gy = prep(grad_output, cd);
     ct_tensor *gx = !gy ? NULL : mode ? ct_empty(input_size.data, (int)input_size.n, cd) /* zeroed by the kernel */
@@ -1011,6 +1131,30 @@ static ct_tensor *scatter_common(const char *op, ct_tensor *src, ct_tensor *indi
 }
 
 ct_tensor *ct_nn_pool_scatter_add_impl(ct_tensor *grad, ct_tensor *indices, ct_intlist self_size, int64_t nd) {
+    if (nd == 2 && self_size.n == 4 && is_nhwc(grad) && indices->dtype == CT_INT64 && indices->ndim == 4 &&
+        is_nhwc_layout(indices)) {
+        const char *op = "max_pool_backward";
+        int64_t planes, isz, osz;
+        if (index_geom(op, self_size.data, 4, indices, nd, &planes, &isz, &osz)) return NULL;
+        for (int i = 0; i < 4; i++)
+            if (grad->sizes[i] != indices->sizes[i])
+                return ct_error(CT_ERR_RUNTIME, "[%s] Expected shape of indices to be same as that of the input tensor",
+                                op);
+        const int64_t *ss = self_size.data;
+        ct_tensor *gx = empty_nhwc(ss[0], ss[1], ss[2], ss[3], grad->dtype);
+        if (!gx) return NULL;
+        pjob j = {.a = ct_tensor_data(grad), .ind = ct_tensor_data(indices), .y = ct_tensor_data(gx), .isz = isz,
+                  .osz = osz, .kind = K_SCATTER_NHWC, .f64 = grad->dtype == CT_FLOAT64, .C = ss[1]};
+        run_rows(&j, ss[0], (isz + osz) * ss[1]);
+        if (j.bad) {
+            ct_tensor *ic = ct_contig_as(indices, CT_INT64);
+            if (ic) check_indices(op, ic, isz);
+            ct_tensor_release(ic);
+            ct_tensor_release(gx);
+            return NULL;
+        }
+        return gx;
+    }
     return scatter_common("max_pool_backward", grad, indices, self_size, nd, K_SCATTER_ADD);
 }
 

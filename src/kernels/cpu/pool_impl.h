@@ -453,6 +453,172 @@ static void FN(gather_k)(int64_t isz, int64_t osz, const T *x, const int64_t *in
         for (int64_t j = 0; j < osz; j++) y[p * osz + j] = x[p * isz + ind[p * osz + j]];
 }
 
+/* ------------------------------------------------------------------ channels-last (NHWC) 2-d pools
+ *
+ * Data (N, H, W, C) contiguous, g a 2-d geometry (in[0] = out[0] = 1). The loops over the C
+ * channels of one position are innermost and branch-free (vectorised); the kernels take rows
+ * [r0, r1) of the output (forward: n * OH + oh) or of the input (backward: n * H + h) so the
+ * caller splits rows over threads and every thread writes only its own rows. */
+
+/* max pool: scan order as max_window (last NaN, else first maximum); ind = h * W + w */
+static void FN(max_nhwc_k)(const pgeom *g, int64_t C, const T *restrict x, T *restrict y, int64_t *restrict ind,
+                           int64_t r0, int64_t r1) {
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / OH, oh = r % OH, h0, h1;
+        valid_taps(oh, H, g->k[1], g->s[1], g->p[1], g->d[1], &h0, &h1);
+        const T *xn = x + n * H * W * C;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t w0, w1;
+            valid_taps(ow, W, g->k[2], g->s[2], g->p[2], g->d[2], &w0, &w1);
+            T *restrict m = y + (r * OW + ow) * C;
+            int64_t *restrict id = ind ? ind + (r * OW + ow) * C : NULL;
+            for (int64_t c = 0; c < C; c++) m[c] = -(T)INFINITY;
+            if (id)
+                for (int64_t c = 0; c < C; c++) id[c] = h0 * W + w0;
+            for (int64_t a = h0; a < h1; a += g->d[1])
+                for (int64_t b = w0; b < w1; b += g->d[2]) {
+                    const T *restrict v = xn + (a * W + b) * C;
+                    int64_t pos = a * W + b;
+                    if (id) {
+                        for (int64_t c = 0; c < C; c++) {
+                            bool up = v[c] > m[c] || v[c] != v[c];
+                            m[c] = up ? v[c] : m[c];
+                            id[c] = up ? pos : id[c];
+                        }
+                    } else {
+                        for (int64_t c = 0; c < C; c++) {
+                            bool up = v[c] > m[c] || v[c] != v[c];
+                            m[c] = up ? v[c] : m[c];
+                        }
+                    }
+                }
+        }
+    }
+}
+
+/* avg pool forward: window sums in (h, w) order, divided by avg_window's divisor */
+static void FN(avg_nhwc_k)(const pgeom *g, int64_t C, const T *restrict x, T *restrict y, int64_t r0, int64_t r1) {
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / OH, oh = r % OH;
+        const T *xn = x + n * H * W * C;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t lo[3], hi[3];
+            T div = FN(avg_window)(g, 0, oh, ow, lo, hi);
+            T *restrict o = y + (r * OW + ow) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = 0;
+            for (int64_t a = lo[1]; a < hi[1]; a++)
+                for (int64_t b = lo[2]; b < hi[2]; b++) {
+                    const T *restrict v = xn + (a * W + b) * C;
+                    for (int64_t c = 0; c < C; c++) o[c] += v[c];
+                }
+            for (int64_t c = 0; c < C; c++) o[c] = o[c] / div;
+        }
+    }
+}
+
+/* outputs [*lo, *hi) of one dim whose window (kernel k, stride s, padding p) covers input i */
+static inline void FN(covering)(int64_t i, int64_t k, int64_t s, int64_t p, int64_t out, int64_t *lo, int64_t *hi) {
+    int64_t a = i + p - k + 1;
+    int64_t l = a <= 0 ? 0 : (a + s - 1) / s;
+    int64_t h = (i + p) / s + 1;
+    *lo = l;
+    *hi = h < out ? h : out;
+}
+
+/* avg pool adjoint, per input row (n * H + h): gx = sum over covering outputs of gy / divisor,
+ * outputs in increasing (oh, ow) order */
+static void FN(avg_nhwc_bwd_k)(const pgeom *g, int64_t C, const T *restrict gy, T *restrict gx, int64_t r0,
+                               int64_t r1) {
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / H, h = r % H, oh0, oh1;
+        FN(covering)(h, g->k[1], g->s[1], g->p[1], OH, &oh0, &oh1);
+        for (int64_t w = 0; w < W; w++) {
+            int64_t ow0, ow1;
+            FN(covering)(w, g->k[2], g->s[2], g->p[2], OW, &ow0, &ow1);
+            T *restrict o = gx + (r * W + w) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = 0;
+            for (int64_t oh = oh0; oh < oh1; oh++)
+                for (int64_t ow = ow0; ow < ow1; ow++) {
+                    int64_t lo[3], hi[3];
+                    T div = FN(avg_window)(g, 0, oh, ow, lo, hi);
+                    if (h < lo[1] || h >= hi[1] || w < lo[2] || w >= hi[2]) continue;
+                    const T *restrict v = gy + ((n * OH + oh) * OW + ow) * C;
+                    for (int64_t c = 0; c < C; c++) o[c] += v[c] / div;
+                }
+        }
+    }
+}
+
+/* adaptive avg pool forward, rows n * OH + oh */
+static void FN(aavg_nhwc_k)(const pgeom *g, int64_t C, const T *restrict x, T *restrict y, int64_t r0, int64_t r1) {
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / OH, oh = r % OH;
+        int64_t h0 = ad_start(oh, OH, H), h1 = ad_end(oh, OH, H);
+        const T *xn = x + n * H * W * C;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t w0 = ad_start(ow, OW, W), w1 = ad_end(ow, OW, W);
+            T *restrict o = y + (r * OW + ow) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = 0;
+            for (int64_t a = h0; a < h1; a++)
+                for (int64_t b = w0; b < w1; b++) {
+                    const T *restrict v = xn + (a * W + b) * C;
+                    for (int64_t c = 0; c < C; c++) o[c] += v[c];
+                }
+            T cnt = (T)((h1 - h0) * (w1 - w0));
+            for (int64_t c = 0; c < C; c++) o[c] = o[c] / cnt;
+        }
+    }
+}
+
+/* adaptive avg pool adjoint, per input row (n * H + h) */
+static void FN(aavg_nhwc_bwd_k)(const pgeom *g, int64_t C, const T *restrict gy, T *restrict gx, int64_t r0,
+                                int64_t r1) {
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / H, h = r % H;
+        for (int64_t w = 0; w < W; w++) {
+            T *restrict o = gx + (r * W + w) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = 0;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t h0 = ad_start(oh, OH, H), h1 = ad_end(oh, OH, H);
+                if (h < h0 || h >= h1) continue;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t w0 = ad_start(ow, OW, W), w1 = ad_end(ow, OW, W);
+                    if (w < w0 || w >= w1) continue;
+                    T cnt = (T)((h1 - h0) * (w1 - w0));
+                    const T *restrict v = gy + ((n * OH + oh) * OW + ow) * C;
+                    for (int64_t c = 0; c < C; c++) o[c] += v[c] / cnt;
+                }
+            }
+        }
+    }
+}
+
+/* max pool adjoint (index scatter-add), per image n in [r0, r1): gx (N, isz, C) zeroed here,
+ * gy / ind (N, osz, C) */
+static void FN(scatter_nhwc_k)(int64_t isz, int64_t osz, int64_t C, const T *restrict gy,
+                               const int64_t *restrict ind, T *restrict gx, int64_t r0, int64_t r1, int *bad) {
+    for (int64_t n = r0; n < r1; n++) {
+        T *gp = gx + n * isz * C;
+        memset(gp, 0, (size_t)(isz * C) * sizeof(T));
+        int64_t nbad = 0;
+        for (int64_t j = 0; j < osz; j++) {
+            const T *v = gy + (n * osz + j) * C;
+            const int64_t *ip = ind + (n * osz + j) * C;
+            for (int64_t c = 0; c < C; c++) {
+                uint64_t i = (uint64_t)ip[c];
+                if (i < (uint64_t)isz) gp[i * C + c] += v[c];
+                else nbad++;
+            }
+        }
+        if (nbad) __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+    }
+}
+
 #undef FN
 #undef CAT
 #undef CAT_
