@@ -34,19 +34,34 @@ CASES = [
     ("adaptive_avg_pool2d 7 16x64x14x14", (16, 64, 14, 14), lambda F, x: F.adaptive_avg_pool2d(x, 7)),
     ("adaptive_max_pool2d 1 16x512x7x7", (16, 512, 7, 7), lambda F, x: F.adaptive_max_pool2d(x, 1)),
     ("adaptive_max_pool2d 7 16x64x15x15", (16, 64, 15, 15), lambda F, x: F.adaptive_max_pool2d(x, 7)),
+    # channels_last inputs (an NHWC array viewed as NCHW; incoming gradients channels_last too)
+    ("CL max_pool2d k2 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.max_pool2d(x, 2)),
+    ("CL max_pool2d k3 s2 p1 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.max_pool2d(x, 3, 2, 1)),
+    ("CL avg_pool2d k2 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.avg_pool2d(x, 2)),
+    ("CL avg_pool2d k3 s2 p1 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.avg_pool2d(x, 3, 2, 1)),
+    ("CL adaptive_avg_pool2d 1 16x64x56x56", (16, 64, 56, 56), lambda F, x: F.adaptive_avg_pool2d(x, 1)),
+    ("CL adaptive_avg_pool2d 1 16x512x7x7", (16, 512, 7, 7), lambda F, x: F.adaptive_avg_pool2d(x, 1)),
+    ("CL adaptive_avg_pool2d 7 16x64x14x14", (16, 64, 14, 14), lambda F, x: F.adaptive_avg_pool2d(x, 7)),
 ]
 
 
-def runner(lib, a, g, call, backward):
+def as_lib(lib, a, channels_last):
+    """a (NCHW numpy array) as lib's tensor; channels_last: an NHWC copy viewed as NCHW"""
+    if not channels_last:
+        return lib.from_numpy(a.copy())
+    return lib.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
+
+
+def runner(lib, a, g, call, backward, channels_last=False):
     F = lib.nn.functional
-    x = lib.from_numpy(a.copy())
+    x = as_lib(lib, a, channels_last)
     if not backward:
         def run():
             with lib.no_grad():
                 call(F, x)
         return run
     x.requires_grad_(True)
-    gy = lib.from_numpy(g.copy())
+    gy = as_lib(lib, g, channels_last)
 
     def run():
         y = call(F, x)
@@ -72,8 +87,9 @@ def main():
         with torch.no_grad():
             g = rng.standard_normal(tuple(call(torch.nn.functional, torch.from_numpy(a)).shape)).astype(np.float32)
         for backward in (False, True):
-            tt = best_of(runner(torch, a, g, call, backward), args.reps, clock)
-            tc = best_of(runner(ctorch, a, g, call, backward), args.reps, clock)
+            cl = name.startswith("CL ")
+            tt = best_of(runner(torch, a, g, call, backward, cl), args.reps, clock)
+            tc = best_of(runner(ctorch, a, g, call, backward, cl), args.reps, clock)
             print("| %s | %s | %.0f | %.0f | %.2f |" % (name, "fwd+bwd" if backward else "fwd", tt * 1e6, tc * 1e6,
                                                        tt / tc), flush=True)
 

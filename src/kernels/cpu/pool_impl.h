@@ -580,13 +580,18 @@ static void FN(aavg_nhwc_bwd_k)(const pgeom *g, int64_t C, const T *restrict gy,
     int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / H, h = r % H;
+        /* the outputs whose windows hold h: floor(h OH / H) <= oh < ceil((h + 1) OH / H) */
+        int64_t oh_lo = h * OH / H, oh_hi = ((h + 1) * OH + H - 1) / H;
+        if (oh_hi > OH) oh_hi = OH;
         for (int64_t w = 0; w < W; w++) {
             T *restrict o = gx + (r * W + w) * C;
             for (int64_t c = 0; c < C; c++) o[c] = 0;
-            for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t ow_lo = w * OW / W, ow_hi = ((w + 1) * OW + W - 1) / W;
+            if (ow_hi > OW) ow_hi = OW;
+            for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
                 int64_t h0 = ad_start(oh, OH, H), h1 = ad_end(oh, OH, H);
                 if (h < h0 || h >= h1) continue;
-                for (int64_t ow = 0; ow < OW; ow++) {
+                for (int64_t ow = ow_lo; ow < ow_hi; ow++) {
                     int64_t w0 = ad_start(ow, OW, W), w1 = ad_end(ow, OW, W);
                     if (w < w0 || w >= w1) continue;
                     T cnt = (T)((h1 - h0) * (w1 - w0));
