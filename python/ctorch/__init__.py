@@ -27,6 +27,8 @@ _C._set_size_type(Size)
 from ._device import device  # noqa: E402,F401
 from . import cuda, accelerator  # noqa: E402,F401
 from . import _tensor  # noqa: E402,F401  (Python-level Tensor methods)
+from ._memory_format import (  # noqa: E402,F401
+    memory_format, contiguous_format, channels_last, channels_last_3d, preserve_format)
 from . import autograd  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401

@@ -163,3 +163,34 @@ def test_channels_last_ambiguous_layouts():
             yc = f(ctorch.nn.functional, _cl(ctorch, a))
             yt = f(torch.nn.functional, _cl(torch, a))
             _close(yc, yt, 1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 1, 4, 5), (2, 3, 1, 1), (1, 3, 4, 1), (0, 3, 2, 2)])
+def test_memory_format_api(shape):
+    a = _data(shape, "float32", 9) if 0 not in shape else np.zeros(shape, np.float32)
+    for lib in (ctorch, torch):
+        x = lib.from_numpy(a.copy())
+        y = x.to(memory_format=lib.channels_last)
+        z = x.contiguous(memory_format=lib.channels_last)
+        res = (y.stride(), z.stride(), y.is_contiguous(), y.is_contiguous(memory_format=lib.channels_last),
+               x.is_contiguous(memory_format=lib.channels_last), y.contiguous().stride(),
+               str(x.to(lib.float64, memory_format=lib.channels_last).dtype), y.tolist() == x.tolist())
+        if lib is ctorch:
+            rc = res
+        else:
+            assert rc == res
+    with pytest.raises(RuntimeError):
+        ctorch.zeros(2, 3, 4).contiguous(memory_format=ctorch.channels_last)
+    assert repr(ctorch.channels_last) == repr(torch.channels_last)
+
+
+def test_memory_format_pool_outputs():
+    a = _data((2, 8, 9, 7), "float32", 10)
+    for f in (lambda F, x: F.max_pool2d(x, 3, 2, 1), lambda F, x: F.avg_pool2d(x, 2, ceil_mode=True),
+              lambda F, x: F.adaptive_avg_pool2d(x, (4, 3))):
+        yc = f(ctorch.nn.functional, ctorch.from_numpy(a.copy()).to(memory_format=ctorch.channels_last))
+        yt = f(torch.nn.functional, torch.from_numpy(a.copy()).to(memory_format=torch.channels_last))
+        _close(yc, yt, 1e-6)
+        assert yc.is_contiguous(memory_format=ctorch.channels_last)
+        assert yc.is_contiguous(memory_format=ctorch.channels_last) == yt.is_contiguous(memory_format=torch.channels_last)
+        assert yc.stride() == yt.stride()
