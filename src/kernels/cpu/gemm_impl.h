@@ -320,7 +320,7 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
         ct_parallel_for(nrs, 1, FN(narrow_task), &nx);
         return;
     }
-    if (nthreads > 1 && P <= 16 && N <= NC && nbpan >= 8 * nthreads &&
+    if (nthreads > 1 && P <= 32 && N <= NC && nbpan >= 8 * nthreads &&
         (double)M * (double)N * (double)K >= 2e5) {
         FN(narrow_ctx) nx = {cfg, M, N, K, KC, mc, nthreads, Mp, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, Apk};
         ct_parallel_for(nthreads, 1, FN(wide_task), &nx);
