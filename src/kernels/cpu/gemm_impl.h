@@ -215,6 +215,42 @@ static void FN(narrow_task)(int64_t begin, int64_t end, void *vctx) {
     ct_free_bytes(Ap);
 }
 
+/* Short M (at most 16 MR panels) and wide N: the column panels of B split in shares, one parallel
+ * job for the whole product; each task packs its own B panels (per K block) and all of A. With
+ * row shares instead, every thread streams the whole packed B, half of it packed by (and dirty
+ * in the cache of) the other core, for only a few micro-panels of A each. Same blocking and
+ * kernel: bit-identical results. */
+static void FN(wide_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(narrow_ctx) *n = vctx; /* nrs: the number of column shares */
+    const FN(gemm_cfg) *cfg = n->cfg;
+    const int MR = cfg->MR, NR = cfg->NR;
+    const int64_t npan = (n->N + NR - 1) / NR, kcmax = n->K < n->KC ? n->K : n->KC;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t p0 = npan * t / n->nrs, p1 = npan * (t + 1) / n->nrs;
+        if (p0 >= p1) continue;
+        int64_t j0 = p0 * NR, j1 = p1 * NR < n->N ? p1 * NR : n->N;
+        T *Bp = ct_alloc_bytes((size_t)((p1 - p0) * NR * kcmax) * sizeof(T) + 64);
+        T *Ap = n->Apk ? NULL : ct_alloc_bytes((size_t)((n->mc + MR) * kcmax) * sizeof(T) + 64);
+        if (!Bp || (!n->Apk && !Ap)) { /* out of memory: this share unpacked */
+            FN(gemm_naive)(n->M, j1 - j0, n->K, n->alpha, n->A, n->rsa, n->csa, n->B + j0 * n->csb, n->rsb, n->csb,
+                           n->beta, n->C + j0 * n->csc, n->rsc, n->csc);
+        } else {
+            for (int64_t pc = 0; pc < n->K; pc += n->KC) {
+                int64_t kc = n->K - pc < n->KC ? n->K - pc : n->KC;
+                FN(pack_b)(kc, j0, j1, n->B + pc * n->rsb, n->rsb, n->csb, NR, Bp, cfg->pack_b_t);
+                FN(gemm_ctx) g = {cfg, n->M, kc, j1 - j0, n->mc, 1, 1, p1 - p0, n->alpha, pc == 0 ? n->beta : (T)1,
+                                  n->A + pc * n->csa, n->rsa, n->csa, Bp, n->C + j0 * n->csc, n->rsc, n->csc,
+                                  n->Apk ? n->Apk + pc * n->Mp : NULL};
+                for (int64_t i0 = 0; i0 < n->M; i0 += n->mc)
+                    FN(gemm_block)(&g, Ap, i0, n->M - i0 < n->mc ? n->M - i0 : n->mc, 0, p1 - p0);
+            }
+        }
+        ct_clear_error();
+        ct_free_bytes(Bp);
+        ct_free_bytes(Ap);
+    }
+}
+
 /* K block size: at most cfg->KC, K split into equal blocks (784 = 392 + 392, not 384 + 384 + 16). */
 static int64_t FN(kc_block)(const FN(gemm_cfg) * cfg, int64_t K) {
     int64_t KC = cfg->KC;
@@ -282,6 +318,12 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     if (nthreads > 1 && nrs == nthreads && N <= NC && nbpan < 16 && (double)M * (double)N * (double)K >= 2e5) {
         FN(narrow_ctx) nx = {cfg, M, N, K, KC, mc, nrs, Mp, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, Apk};
         ct_parallel_for(nrs, 1, FN(narrow_task), &nx);
+        return;
+    }
+    if (nthreads > 1 && P <= 32 && N <= NC && nbpan >= 8 * nthreads &&
+        (double)M * (double)N * (double)K >= 2e5) {
+        FN(narrow_ctx) nx = {cfg, M, N, K, KC, mc, nthreads, Mp, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, Apk};
+        ct_parallel_for(nthreads, 1, FN(wide_task), &nx);
         return;
     }
     T *Bp = ct_alloc_bytes((size_t)nbpan * NR * (size_t)(K < KC ? K : KC) * sizeof(T) + 64);
