@@ -113,7 +113,8 @@ class _Global:
         return g
 
     def __call__(self, *a):  # pickle insists that a reduce function be callable
-        raise TypeError("placeholder for %s.%s" % (self.module, self.name))
+        raise TypeError("%s.%s stands for a global in a pickle being written; it cannot be called"
+                        % (self.module, self.name))
 
 
 class _StorageRef:

@@ -133,10 +133,9 @@ DEF_KERNEL(sgd_k, {
     }
 })
 
-/* Adam/AdamW. c: wd, decay, 1-beta1, beta2, 1-beta2, sqrt(bc2), eps, -step_size;
- * f: maximize, wd mode (0 none, 1 L2, 2 decoupled), amsgrad. */
-#define ADAM_LOOP(DEC, L2, AMS)                                         \
-    for (int64_t i = b; i < e; i++) {                                   \
+/* Adam, NAdam, RAdam: element i's gradient g (weight decay: decoupled DEC or L2) and parameter
+ * pi, first and second moments mi, vi updated and stored. */
+#define ADAM_MOMENTS(DEC, L2)                                           \
         T g = LD(G, i) * gs, pi = LD(p, i);                             \
         if (DEC) pi = R(pi * decay);                                    \
         if (L2) g = R(g + wd * pi);                                     \
@@ -145,7 +144,13 @@ DEF_KERNEL(sgd_k, {
         T vi = R(LD(v, i) * b2);                                        \
         vi = R(vi + omb2 * g * g);                                      \
         STO(m, i, mi);                                                  \
-        STO(v, i, vi);                                                  \
+        STO(v, i, vi);
+
+/* Adam/AdamW. c: wd, decay, 1-beta1, beta2, 1-beta2, sqrt(bc2), eps, -step_size;
+ * f: maximize, wd mode (0 none, 1 L2, 2 decoupled), amsgrad. */
+#define ADAM_LOOP(DEC, L2, AMS)                                         \
+    for (int64_t i = b; i < e; i++) {                                   \
+        ADAM_MOMENTS(DEC, L2)                                           \
         if (AMS) {                                                      \
             T x = LD(mx, i);                                            \
             x = (x > vi || x != x) ? x : vi;                            \
@@ -271,15 +276,7 @@ DEF_KERNEL(adamax_k, {
  * f: maximize, wd mode. */
 #define NADAM_LOOP(DEC, L2)                                             \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = LD(G, i) * gs, pi = LD(p, i);                             \
-        if (DEC) pi = R(pi * decay);                                    \
-        if (L2) g = R(g + wd * pi);                                     \
-        T mi = LD(m, i);                                                \
-        mi = R(LERP(mi, g, w1));                                        \
-        T vi = R(LD(v, i) * b2);                                        \
-        vi = R(vi + omb2 * g * g);                                      \
-        STO(m, i, mi);                                                  \
-        STO(v, i, vi);                                                  \
+        ADAM_MOMENTS(DEC, L2)                                           \
         T den = R(vi / bc2);                                            \
         den = R(SQ(den));                                               \
         den = R(den + eps);                                             \
@@ -298,15 +295,7 @@ DEF_KERNEL(nadam_k, {
  * f: maximize, wd mode, rectified (rho_t > 5). */
 #define RADAM_LOOP(DEC, L2, RECT)                                       \
     for (int64_t i = b; i < e; i++) {                                   \
-        T g = LD(G, i) * gs, pi = LD(p, i);                             \
-        if (DEC) pi = R(pi * decay);                                    \
-        if (L2) g = R(g + wd * pi);                                     \
-        T mi = LD(m, i);                                                \
-        mi = R(LERP(mi, g, w1));                                        \
-        T vi = R(LD(v, i) * b2);                                        \
-        vi = R(vi + omb2 * g * g);                                      \
-        STO(m, i, mi);                                                  \
-        STO(v, i, vi);                                                  \
+        ADAM_MOMENTS(DEC, L2)                                           \
         T upd = R(mi / bc1);                                            \
         upd = R(upd * lr);                                              \
         if (RECT) {                                                     \

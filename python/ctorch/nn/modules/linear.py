@@ -11,7 +11,7 @@ __all__ = ["Identity", "Linear", "Bilinear"]
 
 
 class Identity(Module):
-    """A placeholder identity operator that is argument-insensitive."""
+    """Returns its input unchanged; any constructor arguments are accepted and ignored."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
