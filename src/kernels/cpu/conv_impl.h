@@ -194,6 +194,16 @@ static int FN(is_direct)(const ct_conv_geom *g) {
     return 1;
 }
 
+/* A task's im2col buffer (CiK x lb); NULL after marking the job failed (out of memory). */
+static T *FN(col_buffer)(FN(conv_ctx) * c, int64_t CiK) {
+    T *col = ct_alloc_bytes((size_t)CiK * (size_t)c->lb * sizeof(T));
+    if (!col) {
+        ct_clear_error();
+        c->failed = 1;
+    }
+    return col;
+}
+
 /* items: (n, group, column block) */
 static void FN(img2cols_task)(int64_t begin, int64_t end, void *vctx) {
     FN(conv_ctx) *c = vctx;
@@ -202,14 +212,7 @@ static void FN(img2cols_task)(int64_t begin, int64_t end, void *vctx) {
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
     const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
     T *col = NULL;
-    if (!direct && !dw) {
-        col = ct_alloc_bytes((size_t)CiK * (size_t)c->lb * sizeof(T));
-        if (!col) {
-            ct_clear_error();
-            c->failed = 1;
-            return;
-        }
-    }
+    if (!direct && !dw && !(col = FN(col_buffer)(c, CiK))) return;
     for (int64_t t = begin; t < end; t++) {
         int64_t blk = t % c->nblk, ng = t / c->nblk, n = ng / g->G, gr = ng % g->G;
         const T *im = c->img + (n * g->G + gr) * g->Ci * IL;
@@ -252,14 +255,7 @@ static void FN(cols2img_task)(int64_t begin, int64_t end, void *vctx) {
     const int64_t IL = g->isz[0] * g->isz[1] * g->isz[2], CiK = g->Ci * K;
     const int direct = FN(is_direct)(g), dw = g->Ci == 1 && !direct;
     T *col = NULL;
-    if (!direct && !dw) {
-        col = ct_alloc_bytes((size_t)CiK * (size_t)c->lb * sizeof(T));
-        if (!col) {
-            ct_clear_error();
-            c->failed = 1;
-            return;
-        }
-    }
+    if (!direct && !dw && !(col = FN(col_buffer)(c, CiK))) return;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / g->G, gr = t % g->G;
         T *im = c->out + (n * g->G + gr) * g->Ci * IL;
@@ -297,14 +293,7 @@ static void FN(wgrad_task)(int64_t begin, int64_t end, void *vctx) {
     const int64_t wsize = g->G * g->Cs * CiK;
     const int direct = FN(is_direct)(g);
     T *col = NULL;
-    if (!direct) {
-        col = ct_alloc_bytes((size_t)CiK * (size_t)c->lb * sizeof(T));
-        if (!col) {
-            ct_clear_error();
-            c->failed = 1;
-            return;
-        }
-    }
+    if (!direct && !(col = FN(col_buffer)(c, CiK))) return;
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = g->N * ch / c->nchunks, n1 = g->N * (ch + 1) / c->nchunks;
         T *gw = c->gw + ch * wsize;
