@@ -91,6 +91,42 @@ def test_rnn_forward_backward(cls, kw, dtype, with_hx):
             close(a.grad, b.grad, tol * 10)
 
 
+
+@pytest.mark.parametrize("cls,kw", [("LSTM", {"bidirectional": True}), ("LSTM", {"proj_size": 3}),
+                                    ("GRU", {"bidirectional": True}), ("RNN", {"nonlinearity": "relu"})])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batch_shares(cls, kw, threads):
+    """Batches of 8+ rows per thread run each thread's rows through the whole sequence on their own
+    (NOTE [ RNN batch shares ]): uneven shares and sequences ending inside a share."""
+    tm, cm = pair(cls, 5, 6, num_layers=2, **kw)
+    lengths = [9] * 7 + [8, 8, 6, 5, 5, 5, 4] + [3] * 20 + [1] * 7
+    x = torch.randn(9, len(lengths), 5, dtype=torch.float64, requires_grad=True)
+    cx = t2c(x, True)
+    old = ctorch.get_num_threads()
+    ctorch.set_num_threads(threads)
+    try:
+        for packed in (False, True):
+            x.grad = cx.grad = None
+            for m in (tm, cm):
+                m.zero_grad()
+            if packed:
+                to, th = tm(torch.nn.utils.rnn.pack_padded_sequence(x, lengths))
+                co, ch = cm(ctorch.nn.utils.rnn.pack_padded_sequence(cx, lengths))
+                to, co = to.data, co.data
+            else:
+                to, th = tm(x)
+                co, ch = cm(cx)
+            close(co, to, 1e-10)
+            close(ch[0] if cls == "LSTM" else ch, th[0] if cls == "LSTM" else th, 1e-10)
+            ((to * to * to).sum() + hidden_loss(th)).backward()
+            ((co * co * co).sum() + hidden_loss(ch)).backward()
+            close(cx.grad, x.grad, 1e-9)
+            for p, q in zip(tm.parameters(), cm.parameters()):
+                close(q.grad, p.grad, 1e-9)
+    finally:
+        ctorch.set_num_threads(old)
+
+
 @pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("enforce_sorted", [True, False])
 def test_packed_sequence(cls, enforce_sorted):

@@ -190,10 +190,89 @@ typedef struct {
             }                                                                                            \
         }                                                                                                \
     }                                                                                                    \
+    /* NOTE [ RNN batch shares ]                                                                        \
+     * Batch rows of a recurrent layer never interact: row b at step t needs only row b of step         \
+     * t-1. With batch B >= 8 per thread, each thread takes a share of the rows for the whole           \
+     * sequence (one fork/join per layer instead of two per step) and runs its own per-step GEMM        \
+     * against the shared packed W_hh. Smaller batches keep one share and parallelise each step's       \
+     * GEMM over W_hh's rows instead. Every row sees the same operations either way. */                 \
+    typedef struct {                                                                                     \
+        const rnn_geom *g;                                                                               \
+        const int64_t *bs, *offs;                                                                        \
+        int64_t T_, nparts, B;                                                                           \
+        bool reverse;                                                                                    \
+        const T *xg, *whh, *bhh, *wrt, *whh_pk, *gout, *whr, *ws_c;                                      \
+        T *h, *c, *out, *ws, *hg;                                                                        \
+        T *dxg, *dgh_all, *dh, *dc, *dhpre, *dhall;                                                      \
+    } rnn_seq_##SUF;                                                                                     \
+    static void fw_span_##SUF(int64_t p0, int64_t p1, void *vctx) {                                      \
+        const rnn_seq_##SUF *q = vctx;                                                                   \
+        const rnn_geom *g = q->g;                                                                        \
+        const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
+        for (int64_t part = p0; part < p1; part++) {                                                     \
+            int64_t b0 = q->B * part / q->nparts, b1 = q->B * (part + 1) / q->nparts;                    \
+            for (int64_t s = 0; s < q->T_; s++) {                                                        \
+                int64_t t = q->reverse ? q->T_ - 1 - s : s, off = q->offs[t] + b0;                       \
+                int64_t nl = (q->bs[t] < b1 ? q->bs[t] : b1) - b0;                                       \
+                if (nl <= 0) continue;                                                                   \
+                T *w = q->ws + off * W, *h = q->h + b0 * P, *hg = q->hg + b0 * G;                        \
+                for (int64_t b = 0; b < nl; b++) memcpy(w + b * W + g->o_hp, h + b * P, (size_t)P * sizeof(T)); \
+                GEMMPK(G, nl, P, (T)1, q->whh, P, 1, q->whh_pk, h, 1, P, (T)0, hg, 1, G);                 \
+                rnn_ctx cx = {g, q->xg + off * G, hg, q->bhh, h, q->c ? q->c + b0 * H : NULL, w,          \
+                              q->wrt ? NULL : q->out + off * P, NULL, NULL, NULL, NULL, NULL};           \
+                ct_parallel_for(nl, H >= 1024 ? 1 : 1024 / H + 1, fw_rows_##SUF, &cx);                   \
+                if (q->wrt) {                                                                            \
+                    GEMM(nl, P, H, (T)1, w + g->o_hpre, W, 1, q->wrt, P, 1, (T)0, h, P, 1);              \
+                    memcpy(q->out + off * P, h, (size_t)(nl * P) * sizeof(T));                           \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+    }                                                                                                    \
+    static void bw_span_##SUF(int64_t p0, int64_t p1, void *vctx) {                                      \
+        const rnn_seq_##SUF *q = vctx;                                                                   \
+        const rnn_geom *g = q->g;                                                                        \
+        const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
+        T *dgh_base = g->mode == RNN_GRU ? q->dgh_all : q->dxg;                                          \
+        for (int64_t part = p0; part < p1; part++) {                                                     \
+            int64_t b0 = q->B * part / q->nparts, b1 = q->B * (part + 1) / q->nparts;                    \
+            for (int64_t s = q->T_ - 1; s >= 0; s--) {                                                   \
+                int64_t t = q->reverse ? q->T_ - 1 - s : s, off = q->offs[t] + b0;                       \
+                int64_t nl = (q->bs[t] < b1 ? q->bs[t] : b1) - b0;                                       \
+                if (nl <= 0) continue;                                                                   \
+                T *dh = q->dh + b0 * P, *dhp = dh;                                                       \
+                if (q->gout) {                                                                           \
+                    const T *go = q->gout + off * P;                                                     \
+                    for (int64_t k = 0; k < nl * P; k++) dh[k] += go[k];                                 \
+                }                                                                                        \
+                if (q->whr) {                                                                            \
+                    memcpy(q->dhall + off * P, dh, (size_t)(nl * P) * sizeof(T));                        \
+                    dhp = q->dhpre + b0 * H;                                                             \
+                    GEMM(nl, H, P, (T)1, dh, P, 1, q->whr, H, 1, (T)0, dhp, H, 1);                       \
+                }                                                                                        \
+                rnn_ctx cx = {g, NULL, NULL, NULL, NULL, NULL, (void *)(q->ws_c + off * W), NULL, dh, dhp, \
+                              q->dc ? q->dc + b0 * H : NULL, q->dxg + off * G,                            \
+                              q->dgh_all ? q->dgh_all + off * G : NULL};                                 \
+                ct_parallel_for(nl, H >= 1024 ? 1 : 1024 / H + 1, bw_rows_##SUF, &cx);                   \
+                GEMMPK(P, nl, G, (T)1, q->whh, 1, P, q->whh_pk, dgh_base + off * G, 1, G,                \
+                       g->mode == RNN_GRU ? (T)1 : (T)0, dh, 1, P);                                      \
+            }                                                                                            \
+        }                                                                                                \
+    }                                                                                                    \
+    static int64_t rnn_parts_##SUF(int64_t B) {                                                          \
+        int64_t nt = ct_get_num_threads(), parts = B / 8;                                                \
+        return parts < 1 ? 1 : parts > nt ? nt : parts;                                                 \
+    }                                                                                                    \
+    static void rnn_run_##SUF(rnn_seq_##SUF *q, ct_range_fn fn) {                                        \
+        q->nparts = rnn_parts_##SUF(q->B);                                                               \
+        if (q->nparts > 1)                                                                               \
+            ct_parallel_for(q->nparts, 1, fn, q);                                                        \
+        else                                                                                             \
+            fn(0, 1, q);                                                                                 \
+    }                                                                                                    \
     static int rnn_forward_##SUF(const rnn_geom *g, const int64_t *bs, int64_t T_, bool reverse,         \
                                   const T *xg, const T *whh, const T *bhh, const T *whr, T *h, T *c,     \
                                   T *out, T *ws, T *hg) {                                                \
-        const int64_t H = g->H, G = g->G, W = g->W, P = g->P;                                          \
+        const int64_t H = g->H, G = g->G, P = g->P;                                                     \
         int64_t *offs = malloc((size_t)(T_ + 1) * sizeof(int64_t));                                      \
         /* W_hh packed once for the per-step GEMMs (hg^T = W_hh h^T); contiguous W_hr^T (H, P) */        \
         T *wt = malloc((size_t)((whr ? H * P : 0) + 1) * sizeof(T));                                     \
@@ -204,25 +283,16 @@ typedef struct {
             ct_free_bytes(whh_pk);                                                                       \
             return ct_errorf(CT_ERR_MEMORY, "[rnn_layer] out of memory");                                \
         }                                                                                                \
-        T *wrt = wt;                                                                                     \
         offs[0] = 0;                                                                                     \
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
         if (whr)                                                                                         \
             for (int64_t j = 0; j < P; j++)                                                              \
-                for (int64_t k = 0; k < H; k++) wrt[k * P + j] = whr[j * H + k];                         \
-        for (int64_t s = 0; s < T_; s++) {                                                               \
-            int64_t t = reverse ? T_ - 1 - s : s, n = bs[t], off = offs[t];                              \
-            T *w = ws + off * W;                                                                         \
-            for (int64_t b = 0; b < n; b++) memcpy(w + b * W + g->o_hp, h + b * P, (size_t)P * sizeof(T)); \
-            GEMMPK(G, n, P, (T)1, whh, P, 1, whh_pk, h, 1, P, (T)0, hg, 1, G);                           \
-            rnn_ctx cx = {g, xg + off * G, hg, bhh, h, c, w, whr ? NULL : out + off * P,                  \
-                          NULL, NULL, NULL, NULL, NULL};                                                 \
-            ct_parallel_for(n, H >= 1024 ? 1 : 1024 / H + 1, fw_rows_##SUF, &cx);                        \
-            if (whr) {                                                                                   \
-                GEMM(n, P, H, (T)1, w + g->o_hpre, W, 1, wrt, P, 1, (T)0, h, P, 1);                      \
-                memcpy(out + off * P, h, (size_t)(n * P) * sizeof(T));                                   \
-            }                                                                                            \
-        }                                                                                                \
+                for (int64_t k = 0; k < H; k++) wt[k * P + j] = whr[j * H + k];                          \
+        rnn_seq_##SUF q = {g, bs, offs, T_, 1, T_ > 0 ? bs[0] : 0, reverse, xg, whh, bhh,                \
+                           whr ? wt : NULL, whh_pk, NULL, NULL, NULL, h, g->mode == RNN_LSTM ? c : NULL, out, ws, hg,                  \
+                           NULL, NULL, NULL, NULL, NULL, NULL};                                          \
+        (void)G;                                                                                         \
+        rnn_run_##SUF(&q, fw_span_##SUF);                                                                \
         free(offs);                                                                                      \
         free(wt);                                                                                        \
         ct_free_bytes(whh_pk);                                                                           \
@@ -239,24 +309,10 @@ typedef struct {
         for (int64_t t = 0; t < T_; t++) offs[t + 1] = offs[t] + bs[t];                                  \
         T *dgh_base = g->mode == RNN_GRU ? dgh_all : dxg;                                                \
         T *whh_pk = PACK(P, G, whh, 1, P); /* dh^T = W_hh^T dgh^T, packed once */                        \
-        for (int64_t s = T_ - 1; s >= 0; s--) {                                                          \
-            int64_t t = reverse ? T_ - 1 - s : s, n = bs[t], off = offs[t];                              \
-            if (gout) {                                                                                  \
-                const T *go = gout + off * P;                                                            \
-                for (int64_t k = 0; k < n * P; k++) dh[k] += go[k];                                      \
-            }                                                                                            \
-            T *dhp = dh;                                                                                 \
-            if (whr) {                                                                                   \
-                memcpy(dhall + off * P, dh, (size_t)(n * P) * sizeof(T));                                \
-                GEMM(n, H, P, (T)1, dh, P, 1, whr, H, 1, (T)0, dhpre, H, 1);                             \
-                dhp = dhpre;                                                                             \
-            }                                                                                            \
-            rnn_ctx cx = {g, NULL, NULL, NULL, NULL, NULL, (void *)(ws + off * W), NULL,                  \
-                          dh, dhp, dc, dxg + off * G, dgh_all ? dgh_all + off * G : NULL};               \
-            ct_parallel_for(n, H >= 1024 ? 1 : 1024 / H + 1, bw_rows_##SUF, &cx);                        \
-            GEMMPK(P, n, G, (T)1, whh, 1, P, whh_pk, dgh_base + off * G, 1, G,                           \
-                   g->mode == RNN_GRU ? (T)1 : (T)0, dh, 1, P);                                          \
-        }                                                                                                \
+        rnn_seq_##SUF q = {g, bs, offs, T_, 1, T_ > 0 ? bs[0] : 0, reverse, NULL, whh, NULL, NULL,       \
+                           whh_pk, gout, whr, ws, NULL, NULL, NULL, NULL, NULL, dxg, dgh_all, dh,         \
+                           g->mode == RNN_LSTM ? dc : NULL, dhpre, dhall};                               \
+        rnn_run_##SUF(&q, bw_span_##SUF);                                                                \
         free(offs);                                                                                      \
         ct_free_bytes(whh_pk);                                                                           \
         if (N > 0) {                                                                                     \
