@@ -86,6 +86,15 @@ static ct_tensor *scalar_like(double v, int dtype) {
     return s;
 }
 
+/* NOTE [ Gradient layout of transposed operands ]
+ * A weight used transposed (x @ W.t(), nn.Linear's layout) is a column-major 2-D operand. Its
+ * gradient is then computed as the transpose of a row-major product, so that after the
+ * transpose view's backward it is contiguous like the weight itself and AccumulateGrad keeps
+ * it instead of copying it (torch does the same). Same elements, same summation order. */
+static bool colmajor(const ct_tensor *t) {
+    return t->ndim == 2 && t->sizes[0] > 1 && t->sizes[1] > 1 && t->strides[0] == 1 && t->strides[1] == t->sizes[0];
+}
+
 static bool is_one(ct_scalar s) { return s.kind == CT_SCALAR_FLOAT ? s.v.d == 1.0 : s.v.i == 1; }
 
 /* g * s (g consumed). */
@@ -143,7 +152,11 @@ static int matmul_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     int rc = gg && a2 && b2 ? 0 : -1;
     for (int i = 0; i < 2 && !rc; i++) {
         if (!ct_node_needs_grad(n, i)) continue;
-        ct_tensor *r = i == 0 ? mm_c(ref(gg), mT(b2)) : mm_c(mT(a2), ref(gg));
+        ct_tensor *r;
+        if (n->iv[2 + i]) /* NOTE [ Gradient layout of transposed operands ] */
+            r = i == 0 ? mT_c(mm_c(ref(b2), mT(gg))) : mT_c(mm_c(mT(gg), ref(a2)));
+        else
+            r = i == 0 ? mm_c(ref(gg), mT(b2)) : mm_c(mT(a2), ref(gg));
         if (!r) {
             rc = -1;
             break;
@@ -180,6 +193,10 @@ static const char *matmul_name(const ct_tensor *a, const ct_tensor *b) {
 static int matmul_rec(ct_tensor *result, ct_tensor *a, ct_tensor *b, const char *name) {
     ct_node *node;
     RECORD(name, matmul_backward, result, a, b);
+    if (a->ndim == 2 && b->ndim == 2) {
+        node->iv[2] = colmajor(a);
+        node->iv[3] = colmajor(b);
+    }
     if (ct_node_save(node, 0, a, -1)) return -1;
     return ct_node_save(node, 1, b, -1);
 }
@@ -216,16 +233,20 @@ static int addmm_backward(ct_node *n, ct_tensor *const *g, ct_tensor **gi) {
     if (ct_node_needs_grad(n, 1)) {
         ct_tensor *m2 = ct_node_saved(n, 1);
         if (!m2) return -1;
-        ct_tensor *r = vec ? mul_c(ct_unsqueeze(g[0], -1), ct_unsqueeze(m2, 0)) : mm_c(ref(g[0]), mT(m2));
+        /* NOTE [ Gradient layout of transposed operands ] */
+        ct_tensor *r = vec        ? scale_c(mul_c(ct_unsqueeze(g[0], -1), ct_unsqueeze(m2, 0)), n->sc[1])
+                       : n->iv[1] ? mT_c(scale_c(mm_c(ref(m2), mT(g[0])), n->sc[1]))
+                                  : scale_c(mm_c(ref(g[0]), mT(m2)), n->sc[1]);
         rel(m2);
-        if (put(n, gi, 1, scale_c(r, n->sc[1]))) return -1;
+        if (put(n, gi, 1, r)) return -1;
     }
     if (ct_node_needs_grad(n, 2)) {
         ct_tensor *m1 = ct_node_saved(n, 0);
         if (!m1) return -1;
-        ct_tensor *r = mm_c(mT(m1), ref(g[0]));
+        ct_tensor *r = n->iv[2] ? mT_c(scale_c(mm_c(mT(g[0]), ref(m1)), n->sc[1]))
+                                : scale_c(mm_c(mT(m1), ref(g[0])), n->sc[1]);
         rel(m1);
-        if (put(n, gi, 2, scale_c(r, n->sc[1]))) return -1;
+        if (put(n, gi, 2, r)) return -1;
     }
     return 0;
 }
@@ -237,6 +258,10 @@ static int addmm_rec(ct_tensor *result, ct_tensor *self, ct_tensor *m1, ct_tenso
     node->sc[0] = beta;
     node->sc[1] = alpha;
     node->iv[0] = vec;
+    if (!vec && m1->ndim == 2 && m2->ndim == 2) {
+        node->iv[1] = colmajor(m1);
+        node->iv[2] = colmajor(m2);
+    }
     if (ct_node_needs_grad(node, 2) && ct_node_save(node, 0, m1, -1)) return -1;
     if (ct_node_needs_grad(node, 1) && ct_node_save(node, 1, m2, -1)) return -1;
     return 0;

@@ -365,3 +365,37 @@ def test_grads_from_two_nodes_accumulate():
     """a node whose gradient is an expanded view, plus a second contribution to the same input"""
     check_grad(lambda lib, x, y: lib.einsum("ij->", x) + lib.einsum("ij->", x) * y, (2, 3), (2,))
     check_grad(lambda lib, x, y: lib.einsum("ij,j->", x, y) * lib.einsum("ij,j->", x, y), (2, 3), (3,))
+
+
+@pytest.mark.parametrize("case", ["linear", "mm_bt", "mm_at", "addmm_bt", "addmm_at", "both"])
+def test_grad_layout_of_transposed_operands(case):
+    """A weight used transposed gets a gradient laid out like itself (contiguous), as in torch,
+    so AccumulateGrad keeps it without a copy; the hooks see torch's strides, values equal torch's."""
+    rng = np.random.default_rng(3)
+    a_np, b_np, c_np = rng.standard_normal((4, 5)), rng.standard_normal((6, 5)), rng.standard_normal(6)
+    res = {}
+    for lib in (torch, ctorch):
+        a = lib.tensor(a_np, requires_grad=True)
+        b = lib.tensor(b_np, requires_grad=True)
+        c = lib.tensor(c_np, requires_grad=True)
+        if case == "linear":
+            y = lib.nn.functional.linear(a, b, c)
+        elif case == "mm_bt":
+            y = a @ b.t()
+        elif case == "mm_at":
+            y = lib.mm(b.t().t().t().t(), a.t())  # (6,5) @ (5,4), a used transposed
+        elif case == "addmm_bt":
+            y = lib.addmm(c[:4].unsqueeze(1), a, b.t(), beta=0.5, alpha=2.0)
+        elif case == "addmm_at":
+            y = lib.addmm(c.unsqueeze(1), b, a.t())
+        else:
+            y = lib.mm(a.t().t(), b.t()) @ b
+        seen = {}
+        a.register_hook(lambda g: seen.__setitem__("a", g.stride()))
+        b.register_hook(lambda g: seen.__setitem__("b", g.stride()))
+        (y * y).sum().backward()
+        res[lib] = [(seen[k], t.grad.detach().numpy() if lib is torch else np.array(t.grad.tolist()))
+                    for k, t in (("a", a), ("b", b))]
+    for (ts, tv), (cs, cv) in zip(res[torch], res[ctorch]):
+        assert tuple(cs) == tuple(ts)
+        np.testing.assert_allclose(cv, tv, rtol=1e-12, atol=1e-12)

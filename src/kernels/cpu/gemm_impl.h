@@ -35,28 +35,52 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsa, int64_t 
     }
 }
 
-/* Pack B[0:kc, j0:j1] into NR-wide panels: for each k, NR consecutive columns. */
-static void FN(pack_b)(int64_t kc, int64_t j0, int64_t j1, const T *B, int64_t rsb, int64_t csb, int NR,
-                       T *restrict dst, void (*tr)(int64_t, const T *, int64_t, T *, int)) {
-    for (; j0 < j1; j0 += NR) {
-        int64_t nr = j1 - j0 < NR ? j1 - j0 : NR;
+#ifndef CT_GEMM_PANEL_DEFINED
+#define CT_GEMM_PANEL_DEFINED
+/* NOTE [ Balanced last panels ]
+ * Panel p of an nc-column block of B covers columns [p*NR, p*NR + NR). A short tail (nc % NR
+ * under NR/2, nc > NR) would be an edge tile that streams a whole A block for a few columns,
+ * bound by cache bandwidth, not the FMA units; the last two panels split NR + tail evenly
+ * instead (16 = 8 + 8, not 12 + 4). Panel p still sits at p*NR*kc in the packed buffer (zero
+ * padded), and every element is the same k-ordered sum whatever the panels: results are
+ * unchanged. */
+static inline void gemm_panel(int64_t nc, int NR, int64_t p, int64_t *j0, int64_t *nr) {
+    int64_t np = (nc + NR - 1) / NR, r = nc % NR;
+    if (nc > NR && r > 0 && 2 * r < NR && p >= np - 2) {
+        int64_t w1 = (NR + r + 1) / 2;
+        *j0 = p == np - 2 ? p * NR : (np - 2) * NR + w1;
+        *nr = p == np - 2 ? w1 : NR + r - w1;
+        return;
+    }
+    *j0 = p * NR;
+    *nr = nc - *j0 < NR ? nc - *j0 : NR;
+}
+#endif
+
+/* Pack panels [p0, p1) of B[0:kc, 0:nc] (gemm_panel's columns) into NR-wide panels: for each k,
+ * NR consecutive columns, zero padded; panel p at dst + p*NR*kc. */
+static void FN(pack_b)(int64_t kc, int64_t nc, int64_t p0, int64_t p1, const T *B, int64_t rsb, int64_t csb,
+                       int NR, T *restrict dst, void (*tr)(int64_t, const T *, int64_t, T *, int)) {
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t j0, nr;
+        gemm_panel(nc, NR, p, &j0, &nr);
         const T *b = B + j0 * csb;
+        T *d = dst + p * NR * kc;
         if (tr && rsb == 1 && csb != 1) { /* partial panels too: zero padded */
-            tr(kc, b, csb, dst, (int)nr);
+            tr(kc, b, csb, d, (int)nr);
         } else if (csb == 1 && nr == NR) {
             if (NR == 12)
-                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * 12, b + k * rsb, 12 * sizeof(T));
+                for (int64_t k = 0; k < kc; k++) memcpy(d + k * 12, b + k * rsb, 12 * sizeof(T));
             else
-                for (int64_t k = 0; k < kc; k++) memcpy(dst + k * NR, b + k * rsb, (size_t)NR * sizeof(T));
+                for (int64_t k = 0; k < kc; k++) memcpy(d + k * NR, b + k * rsb, (size_t)NR * sizeof(T));
         } else {
             for (int64_t j = 0; j < nr; j++) {
                 const T *src = b + j * csb;
-                for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = src[k * rsb];
+                for (int64_t k = 0; k < kc; k++) d[k * NR + j] = src[k * rsb];
             }
             for (int64_t j = nr; j < NR; j++)
-                for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0;
+                for (int64_t k = 0; k < kc; k++) d[k * NR + j] = 0;
         }
-        dst += NR * kc;
     }
 }
 
@@ -94,21 +118,25 @@ static void FN(gemm_block)(const FN(gemm_ctx) * g, T *Ap, int64_t i0, int64_t mc
     if (g->Apk) { /* pre-packed: i0 is a multiple of MR, so its panels start at i0 * kc */
         Ap = (T *)g->Apk + i0 * g->kc;
     } else if (!Ap) { /* out of memory: finish this block without packing */
-        int64_t j0 = p0 * NR, j1 = p1 * NR < g->nc ? p1 * NR : g->nc;
-        for (int64_t j = j0; j < j1; j++)
+        for (int64_t p = p0; p < p1; p++) {
+            int64_t j0, nr;
+            gemm_panel(g->nc, NR, p, &j0, &nr);
+            for (int64_t j = j0; j < j0 + nr; j++)
             for (int64_t i = 0; i < mc; i++) {
-                const T *bp = g->Bp + (j / NR) * NR * g->kc + j % NR;
+                const T *bp = g->Bp + p * NR * g->kc + (j - j0);
                 double acc = 0;
                 for (int64_t k = 0; k < g->kc; k++) acc += (double)A[i * g->rsa + k * g->csa] * bp[k * NR];
                 T *c = g->C + (i0 + i) * g->rsc + j * g->csc;
                 T v = (T)(g->alpha * (T)acc);
                 *c = g->beta == 0 ? v : v + g->beta * *c;
             }
+        }
         return;
     }
     if (!g->Apk) FN(pack_a)(mc, g->kc, A, g->rsa, g->csa, MR, Ap, cfg->pack_a_t);
     for (int64_t p = p0; p < p1; p++) {
-        int64_t j0 = p * NR, nr = g->nc - j0 < NR ? g->nc - j0 : NR;
+        int64_t j0, nr;
+        gemm_panel(g->nc, NR, p, &j0, &nr);
         const T *bp = g->Bp + p * NR * g->kc;
         for (int64_t ii = 0; ii < mc; ii += MR) {
             int64_t mr = mc - ii < MR ? mc - ii : MR;
@@ -161,8 +189,7 @@ typedef struct FN(packb_ctx) {
 
 static void FN(packb_task)(int64_t begin, int64_t end, void *vctx) {
     const FN(packb_ctx) *p = vctx;
-    int64_t j1 = end * p->NR < p->nc ? end * p->NR : p->nc;
-    FN(pack_b)(p->kc, begin * p->NR, j1, p->B, p->rsb, p->csb, p->NR, p->Bp + begin * p->NR * p->kc, p->tr);
+    FN(pack_b)(p->kc, p->nc, begin, end, p->B, p->rsb, p->csb, p->NR, p->Bp, p->tr);
 }
 
 /* Narrow B (fewer than 16 NR panels, which the main path packs on one thread anyway) and M
@@ -202,7 +229,7 @@ static void FN(narrow_task)(int64_t begin, int64_t end, void *vctx) {
         }
         for (int64_t pc = 0; pc < n->K; pc += n->KC) {
             int64_t kc = n->K - pc < n->KC ? n->K - pc : n->KC;
-            FN(pack_b)(kc, 0, n->N, n->B + pc * n->rsb, n->rsb, n->csb, NR, Bp, cfg->pack_b_t);
+            FN(pack_b)(kc, n->N, 0, npanels, n->B + pc * n->rsb, n->rsb, n->csb, NR, Bp, cfg->pack_b_t);
             FN(gemm_ctx) g = {cfg, n->M, kc, n->N, n->mc, n->nrs, 1, npanels, n->alpha, pc == 0 ? n->beta : (T)1,
                               n->A + pc * n->csa, n->rsa, n->csa, Bp, n->C, n->rsc, n->csc,
                               n->Apk ? n->Apk + pc * n->Mp : NULL};
@@ -237,7 +264,8 @@ static void FN(wide_task)(int64_t begin, int64_t end, void *vctx) {
         } else {
             for (int64_t pc = 0; pc < n->K; pc += n->KC) {
                 int64_t kc = n->K - pc < n->KC ? n->K - pc : n->KC;
-                FN(pack_b)(kc, j0, j1, n->B + pc * n->rsb, n->rsb, n->csb, NR, Bp, cfg->pack_b_t);
+                FN(pack_b)(kc, j1 - j0, 0, p1 - p0, n->B + pc * n->rsb + j0 * n->csb, n->rsb, n->csb, NR, Bp,
+                           cfg->pack_b_t);
                 FN(gemm_ctx) g = {cfg, n->M, kc, j1 - j0, n->mc, 1, 1, p1 - p0, n->alpha, pc == 0 ? n->beta : (T)1,
                                   n->A + pc * n->csa, n->rsa, n->csa, Bp, n->C + j0 * n->csc, n->rsc, n->csc,
                                   n->Apk ? n->Apk + pc * n->Mp : NULL};

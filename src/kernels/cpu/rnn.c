@@ -258,6 +258,22 @@ typedef struct {
             }                                                                                            \
         }                                                                                                \
     }                                                                                                    \
+    /* db = column sums of the gate gradients, split in 64-column strips (same order as serial) */      \
+    typedef struct {                                                                                     \
+        const T *x;                                                                                      \
+        T *out;                                                                                          \
+        int64_t N, G;                                                                                    \
+    } rnn_colsum_ctx_##SUF;                                                                              \
+    static void rnn_colsum_##SUF(int64_t s0, int64_t s1, void *vctx) {                                   \
+        const rnn_colsum_ctx_##SUF *q = vctx;                                                            \
+        int64_t j0 = s0 * 64, j1 = s1 * 64 < q->G ? s1 * 64 : q->G;                                      \
+        T *restrict o = q->out;                                                                          \
+        for (int64_t j = j0; j < j1; j++) o[j] = 0;                                                      \
+        for (int64_t r = 0; r < q->N; r++) {                                                             \
+            const T *restrict row = q->x + r * q->G;                                                     \
+            for (int64_t j = j0; j < j1; j++) o[j] += row[j];                                            \
+        }                                                                                                \
+    }                                                                                                    \
     static int64_t rnn_parts_##SUF(int64_t B) {                                                          \
         int64_t nt = ct_get_num_threads(), parts = B / 8;                                                \
         return parts < 1 ? 1 : parts > nt ? nt : parts;                                                 \
@@ -322,11 +338,8 @@ typedef struct {
             memset(dwhh, 0, (size_t)(G * P) * sizeof(T));                                                \
             if (whr) memset(dwhr, 0, (size_t)(P * H) * sizeof(T));                                       \
         }                                                                                                \
-        for (int64_t j = 0; j < G; j++) dbhh[j] = 0;                                                     \
-        for (int64_t r = 0; r < N; r++) {                                                                \
-            const T *row = dgh_base + r * G;                                                             \
-            for (int64_t j = 0; j < G; j++) dbhh[j] += row[j];                                           \
-        }                                                                                                \
+        rnn_colsum_ctx_##SUF cs = {dgh_base, dbhh, N, G};                                               \
+        ct_parallel_for((G + 63) / 64, N * G >= 65536 ? 1 : (G + 63) / 64, rnn_colsum_##SUF, &cs);        \
         return 0;                                                                                        \
     }
 
@@ -397,7 +410,7 @@ int ct_nn_rnn_layer_impl(ct_tensor *xg, ct_tensor *w_hh, ct_tensor *b_hh, ct_ten
         return ct_errorf(CT_ERR_RUNTIME, "[rnn_layer] weight_hr must be (%lld, %lld)", (long long)P, (long long)H);
     if (mode == RNN_LSTM && (!c0 || c0->ndim != 2 || c0->sizes[0] != B || c0->sizes[1] != H))
         return ct_errorf(CT_ERR_RUNTIME, "[rnn_layer] LSTM needs a (%lld, %lld) cell state", (long long)B, (long long)H);
-    int64_t N;
+    int64_t N = 0;
     if (check_bs(batch_sizes, &N, B)) return -1;
     if (N != xg->sizes[0])
         return ct_errorf(CT_ERR_RUNTIME, "[rnn_layer] batch_sizes sum to %lld but xg has %lld rows", (long long)N,
@@ -450,7 +463,7 @@ int ct_nn_rnn_layer_backward(ct_tensor *grad_output, ct_tensor *grad_hn, ct_tens
     int64_t G = w_hh->sizes[0], P = w_hh->sizes[1], H = hidden, B = batch;
     rnn_geom g;
     if (rnn_geometry((int)mode, H, P, &g)) return -1;
-    int64_t N;
+    int64_t N = 0;
     if (check_bs(batch_sizes, &N, B)) return -1;
     if (g.G != G || workspace->ndim != 2 || workspace->sizes[0] != N || workspace->sizes[1] != g.W ||
         (grad_output && (grad_output->numel != N * P)) || (grad_hn && grad_hn->numel != B * P) ||
