@@ -56,6 +56,29 @@ def test_conv_grad_float32(nd, xs, ws, kw):
                rtol=1e-4, atol=1e-4)
 
 
+BIL_CASES = [
+    # float32 batches of 8+ take the batch-in-lanes kernels (NOTE [ Batch-in-lanes convolution ])
+    ((16, 6, 9, 8), (5, 6, 3, 3), dict(padding=1)),               # one sample group
+    ((12, 5, 7, 7), (4, 5, 3, 2), dict(stride=(1, 2), padding=(1, 0))),
+    ((40, 3, 6, 6), (4, 3, 3, 3), dict(dilation=2, padding=2)),    # three groups, the last partial
+    ((16, 4, 8, 8), (6, 2, 3, 3), dict(groups=2, padding=1)),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", BIL_CASES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv_grad_float32_batch_lanes(xs, ws, kw, threads):
+    """The lane kernels split the weight gradient over input-channel blocks when a batch has
+    fewer sample groups than threads; every split must still give torch's gradients."""
+    old = ctorch.get_num_threads()
+    ctorch.set_num_threads(threads)
+    try:
+        check_grad(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **kw), xs, ws, (ws[0],), dtype="float32",
+                   rtol=1e-4, atol=1e-4)
+    finally:
+        ctorch.set_num_threads(old)
+
+
 CONVT_CASES = [
     (1, (2, 4, 7), (4, 3, 3), {}),
     (1, (2, 4, 7), (4, 2, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),

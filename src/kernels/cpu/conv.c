@@ -518,6 +518,7 @@ typedef struct bil_ctx {
     int wino;               /* Winograd output tile m (0: direct kernel); U: per group [36][C][Co] */
     const float *U;
     int64_t nchunks;        /* weight grad: accumulator sets */
+    int64_t ncb;            /* weight grad: input-channel blocks per unit */
     const float *S;         /* weight grad: the column-side tensor [N][G*Co][oH][oW] */
     float *acc;             /* weight grad: per-sample sums [n1 - n0][G][Co][C*KH*KW] (one input
                              * channel: the gradient itself) */
@@ -660,10 +661,12 @@ static int bil_cols2img(const ct_conv_geom *g, const float *S, const float *w, c
     return rc;
 }
 
-/* items: chunks of the (sample group, conv group) units of the samples [c->n0, c->n1), each
- * unit's row blocks in order; each lane holds its sample's sum over the output positions, one
- * multiply-add chain in position order (row blocks continue it), stored per sample in
- * c->acc [n - n0][G * Co * C*KH*KW] for bil_weight_grad to add up. */
+/* items: chunks of the (sample group, conv group, input-channel block) units of the samples
+ * [c->n0, c->n1), each unit's row blocks in order; each lane holds its sample's sum over the
+ * output positions, one multiply-add chain in position order (row blocks continue it), stored
+ * per sample in c->acc [n - n0][G * Co * C*KH*KW] for bil_weight_grad to add up. Input-channel
+ * blocks (c->ncb > 1: fewer sample groups than threads, e.g. one batch of 16) give each thread
+ * its own gradient elements, whose sums keep their order. */
 static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     bil_ctx *c = vctx;
     const ct_conv_geom *g = c->g;
@@ -671,7 +674,8 @@ static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     const int64_t mrows = (d->oH + c->nrc - 1) / c->nrc;
     const int64_t xsz = d->C * ((mrows - 1) * d->s0 + (d->KH - 1) * d->d0 + 1) * d->Wp * BL;
     const int64_t ssz = d->Co * mrows * d->oW * BL, gsz = d->Co * d->C * d->KH * d->KW, wsize = g->G * gsz;
-    const int64_t units = (c->n1 - c->n0 + BL - 1) / BL * g->G; /* chains never span two chunks */
+    const int64_t ncb = c->ncb, K = d->KH * d->KW;
+    const int64_t units = (c->n1 - c->n0 + BL - 1) / BL * g->G * ncb; /* chains never span two chunks */
     const int64_t IL = c->sH * c->sW, L = d->oH * d->oW, xst = g->G * d->C * IL, sst = g->G * d->Co * L;
     float *buf = ct_alloc_bytes((size_t)(xsz + ssz + gsz * BL) * sizeof(float));
     if (!buf) {
@@ -683,19 +687,23 @@ static void bil_wgrad_task(int64_t begin, int64_t end, void *vctx) {
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t u0 = units * ch / c->nchunks, u1 = units * (ch + 1) / c->nchunks;
         for (int64_t t = u0 * c->nrc; t < u1 * c->nrc; t++) {
-            int64_t rc = t % c->nrc, gr = t / c->nrc % g->G, grp = t / c->nrc / g->G;
+            int64_t rc = t % c->nrc, u = t / c->nrc, cbk = u % ncb, gr = u / ncb % g->G, grp = u / ncb / g->G;
+            int64_t c0 = d->C * cbk / ncb, cn = d->C * (cbk + 1) / ncb - c0;
             int64_t n0 = c->n0 + grp * BL, nv = c->n1 - n0 < BL ? c->n1 - n0 : BL, oh0, xr0;
-            float *P = c->acc + (n0 - c->n0) * wsize + gr * gsz;
-            if (rc == 0) memset(lanes, 0, (size_t)(gsz * BL) * sizeof(float));
+            float *P = c->acc + (n0 - c->n0) * wsize + gr * gsz + c0 * K;
+            if (rc == 0) memset(lanes, 0, (size_t)(d->Co * cn * K * BL) * sizeof(float));
             bil_dims b = bil_block(d, c->nrc, rc, 0, &oh0, &xr0);
-            bil_pack(c->src + n0 * xst + gr * d->C * IL, xst, nv, d->C, c->sH, c->sW, c->pt - xr0, c->pl, b.Hp, b.Wp,
-                     buf);
+            b.C = cn;
+            bil_pack(c->src + n0 * xst + (gr * d->C + c0) * IL, xst, nv, cn, c->sH, c->sW, c->pt - xr0, c->pl, b.Hp,
+                     b.Wp, buf);
             bil_pack(c->S + n0 * sst + gr * d->Co * L, sst, nv, d->Co, d->oH, d->oW, -oh0, 0, b.oH, d->oW,
                      buf + xsz);
-            bil_wgrad(&b, buf, buf + xsz, lanes);
+            bil_wgrad(&b, buf, buf + xsz, lanes); /* lanes: [Co][cn*K][16] */
             if (rc == c->nrc - 1)
                 for (int64_t n = 0; n < nv; n++)
-                    for (int64_t i = 0; i < gsz; i++) P[n * wsize + i] = lanes[i * BL + n];
+                    for (int64_t co = 0; co < d->Co; co++)
+                        for (int64_t i = 0; i < cn * K; i++)
+                            P[n * wsize + co * d->C * K + i] = lanes[(co * cn * K + i) * BL + n];
         }
     }
     ct_free_bytes(buf);
@@ -853,8 +861,11 @@ static int bil_weight_grad(const ct_conv_geom *g, const float *S, const float *i
     for (int64_t n0 = 0; n0 < g->N && !c.failed; n0 += slice) {
         c.n0 = n0;
         c.n1 = n0 + slice < g->N ? n0 + slice : g->N;
-        int64_t units = (c.n1 - c.n0 + BL - 1) / BL * g->G;
-        c.nchunks = ct_get_num_threads() < units ? ct_get_num_threads() : units;
+        int64_t units = (c.n1 - c.n0 + BL - 1) / BL * g->G, nt = ct_get_num_threads();
+        c.ncb = units < nt ? (nt + units - 1) / units : 1;
+        if (c.ncb > g->Ci) c.ncb = g->Ci;
+        units *= c.ncb;
+        c.nchunks = nt < units ? nt : units;
         ct_parallel_for(c.nchunks, 1, bil_wgrad_task, &c);
         bil_red_ctx rc = {P, run, wsize, g->N, R, c.n0, c.n1};
         ct_parallel_for(wsize, 4096, bil_red_task, &rc);
