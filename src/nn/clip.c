@@ -2,6 +2,8 @@
  * gradients (as torch.nn.utils.clip_grad_norm_ computes it: the norm of the per-tensor
  * norms) and in-place scaling, or elementwise clamping by value. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "ctorch/ops_gen.h"
 #include "../core/internal.h"
@@ -78,10 +80,20 @@ ct_tensor *ct__clip_grad_norm_(ct_tensorlist grads, double max_norm, double norm
     double total = ct_load_f64(ct_tensor_data(tn), tn->dtype);
     if (error_if_nonfinite && !isfinite(total)) {
         ct_tensor_release(tn);
+        char order[32]; /* as Python prints the float: 2.0, 0.5, inf */
+        if (isinf(norm_type))
+            snprintf(order, sizeof order, "%sinf", norm_type < 0 ? "-" : "");
+        else if (norm_type == floor(norm_type) && fabs(norm_type) < 1e16)
+            snprintf(order, sizeof order, "%.1f", norm_type);
+        else /* the shortest digits that read back as the same double */
+            for (int prec = 1; prec <= 17; prec++) {
+                snprintf(order, sizeof order, "%.*g", prec, norm_type);
+                if (strtod(order, NULL) == norm_type) break;
+            }
         return ct_error(CT_ERR_RUNTIME,
-                        "The total norm of order %g for gradients from `parameters` is non-finite, so it cannot be "
+                        "The total norm of order %s for gradients from `parameters` is non-finite, so it cannot be "
                         "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
-                        "`error_if_nonfinite=False`", norm_type);
+                        "`error_if_nonfinite=False`", order);
     }
     /* torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1, in the norm's dtype */
     double coef = max_norm / (total + 1e-6);

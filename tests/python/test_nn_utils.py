@@ -82,3 +82,15 @@ def test_parametrize_symmetric():
         assert not lib.nn.utils.parametrize.is_parametrized(m)
         outs.append((m.weight.tolist(), list(m.state_dict().keys()), type(m).__name__))
     assert outs[0] == outs[2] and outs[1] == outs[3]
+
+
+@pytest.mark.parametrize("norm_type", [2, 0.1, 3.5, float("inf"), 1])
+def test_clip_grad_norm_nonfinite_message(norm_type):
+    msgs = []
+    for lib in (torch, ctorch):
+        p = lib.nn.Parameter(lib.ones(2))
+        p.grad = lib.tensor([float("nan"), 1.0])
+        with pytest.raises(RuntimeError) as e:
+            lib.nn.utils.clip_grad_norm_([p], 1.0, norm_type=norm_type, error_if_nonfinite=True)
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1]
