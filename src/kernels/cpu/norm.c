@@ -276,11 +276,18 @@ static int layer_geom(const char *op, ct_tensor *input, ct_intlist shape, ct_ten
     int k = (int)shape.n;
     bool ok = k >= 1 && k <= input->ndim;
     for (int i = 0; ok && i < k; i++) ok = input->sizes[input->ndim - k + i] == shape.data[i];
-    char b1[128], b2[128];
-    if (!ok)
+    if (!ok) {
+        char b1[128], b2[128], b3[128];
+        ct_shape_str(shape.data, k, b2, sizeof b2); /* "[3, 4]": printed as "[*, 3, 4]" */
+        size_t n2 = strlen(b2);
+        if (n2 >= 2) {
+            b2[n2 - 1] = 0;
+            memmove(b2, b2 + 1, n2 - 1);
+        }
         return ct_errorf(CT_ERR_RUNTIME, "[%s] Given normalized_shape=%s, expected input with shape [*, %s], but got "
-                         "input of size %s", op, ct_shape_str(shape.data, k, b1, sizeof b1),
-                         ct_shape_str(shape.data, k, b2, sizeof b2), ct_shape_str(input->sizes, input->ndim, b1, sizeof b1));
+                         "input of size%s", op, ct_shape_str(shape.data, k, b1, sizeof b1), b2,
+                         ct_shape_str(input->sizes, input->ndim, b3, sizeof b3));
+    }
     rg->L = 1;
     for (int i = 0; i < k; i++) rg->L *= shape.data[i];
     rg->R = 1;
@@ -294,6 +301,7 @@ static int layer_geom(const char *op, ct_tensor *input, ct_intlist shape, ct_ten
         if (!t) continue;
         bool same = t->ndim == k;
         for (int i = 0; same && i < k; i++) same = t->sizes[i] == shape.data[i];
+        char b1[128], b2[128];
         if (!same)
             return ct_errorf(CT_ERR_RUNTIME, "[%s] Expected %s to be of same shape as normalized_shape, but got %s of "
                              "shape %s and normalized_shape = %s", op, p ? "bias" : "weight", p ? "bias" : "weight",
