@@ -67,3 +67,24 @@ def best_of(fn, reps, clock):
             fn()
         best = min(best, (clock() - t0) / n)
     return best
+
+
+def paired(fn_torch, fn_ctorch, repeat, clock=time.perf_counter):
+    """Alternate one timed call of each library `repeat` times (after one untimed call of each).
+    Returns (best torch, best ctorch, median of the per-pair ratios torch/ctorch): on a shared
+    machine whose speed drifts, a pair sees nearly the same conditions, so the median pair
+    ratio is steadier than the ratio of two minima taken a few seconds apart."""
+    fn_torch()
+    fn_ctorch()
+    tt, tc, ratios = [], [], []
+    for _ in range(repeat):
+        t0 = clock()
+        fn_torch()
+        t1 = clock()
+        fn_ctorch()
+        t2 = clock()
+        tt.append(t1 - t0)
+        tc.append(t2 - t1)
+        ratios.append((t1 - t0) / (t2 - t1))
+    ratios.sort()
+    return min(tt), min(tc), ratios[len(ratios) // 2]
