@@ -305,6 +305,30 @@ static T *FN(pack_a_all)(const FN(gemm_cfg) * cfg, int64_t M, int64_t K, const T
     return dst;
 }
 
+/* pack_a_all's layout, built in parallel: task t packs a share of the MR panels of every K block. */
+typedef struct FN(packa_ctx) {
+    const FN(gemm_cfg) * cfg;
+    int64_t M, K, KC, Mp, ntasks;
+    const T *A; int64_t rsa, csa;
+    T *dst;
+} FN(packa_ctx);
+
+static void FN(packa_task)(int64_t begin, int64_t end, void *vctx) {
+    const FN(packa_ctx) *q = vctx;
+    const int MR = q->cfg->MR;
+    const int64_t P = (q->M + MR - 1) / MR;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t p0 = P * t / q->ntasks, p1 = P * (t + 1) / q->ntasks, i0 = p0 * MR;
+        int64_t mc = (p1 * MR < q->M ? p1 * MR : q->M) - i0;
+        if (mc <= 0) continue;
+        for (int64_t pc = 0; pc < q->K; pc += q->KC) {
+            int64_t kc = q->K - pc < q->KC ? q->K - pc : q->KC;
+            FN(pack_a)(mc, kc, q->A + i0 * q->rsa + pc * q->csa, q->rsa, q->csa, MR, q->dst + pc * q->Mp + i0 * kc,
+                       q->cfg->pack_a_t);
+        }
+    }
+}
+
 /* Apk: NULL, or A packed by pack_a_all with the same cfg (used when C has unit row stride). */
 static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int64_t K, T alpha, const T *A,
                             int64_t rsa, int64_t csa, const T *B, int64_t rsb, int64_t csb, T beta, T *C,
@@ -350,8 +374,18 @@ static void FN(gemm_driver)(const FN(gemm_cfg) * cfg, int64_t M, int64_t N, int6
     }
     if (nthreads > 1 && P <= 32 && N <= NC && nbpan >= 8 * nthreads &&
         (double)M * (double)N * (double)K >= 2e5) {
+        /* Every column share multiplies all of A: pack it once, in parallel, instead of once per
+         * thread (same panels, same results). */
+        T *own = NULL;
+        if (!Apk && Mp * K >= 16384 && (own = ct_alloc_bytes((size_t)(Mp * K) * sizeof(T) + 64)) != NULL) {
+            FN(packa_ctx) pq = {cfg, M, K, KC, Mp, nthreads, A, rsa, csa, own};
+            ct_parallel_for(nthreads, 1, FN(packa_task), &pq);
+            Apk = own;
+        }
+        ct_clear_error();
         FN(narrow_ctx) nx = {cfg, M, N, K, KC, mc, nthreads, Mp, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, Apk};
         ct_parallel_for(nthreads, 1, FN(wide_task), &nx);
+        ct_free_bytes(own);
         return;
     }
     T *Bp = ct_alloc_bytes((size_t)nbpan * NR * (size_t)(K < KC ? K : KC) * sizeof(T) + 64);

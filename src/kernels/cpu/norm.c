@@ -131,7 +131,7 @@ int ct_nn_batch_norm_impl(ct_tensor *input, ct_tensor *weight, ct_tensor *bias, 
                           ct_tensor *running_var, bool training, double momentum, double eps, ct_tensor **out0,
                           ct_tensor **out1, ct_tensor **out2) {
     const char *op = "batch_norm";
-    int64_t N, C, S;
+    int64_t N = 0, C = 0, S = 0;
     int cd = cdtype(op, input);
     if (cd < 0 || bn_dims(op, input, &N, &C, &S)) return -1;
     if (check_vec(op, "weight", weight, C) || check_vec(op, "bias", bias, C) ||
@@ -202,7 +202,7 @@ int ct_nn_batch_norm_bwd(ct_tensor *grad, ct_tensor *input, ct_tensor *weight, c
                          bool training, const bool need[3], ct_tensor **gi, ct_tensor **gw, ct_tensor **gb) {
     const char *op = "batch_norm_backward";
     *gi = *gw = *gb = NULL;
-    int64_t N, C, S;
+    int64_t N = 0, C = 0, S = 0;
     int cd = cdtype(op, input);
     if (cd < 0 || bn_dims(op, input, &N, &C, &S)) return -1;
     ct_tensor *x = ct_contig_as(input, cd), *g = x ? ct_contig_as(grad, cd) : NULL;
@@ -405,7 +405,7 @@ done:
 int ct_nn_instance_norm_update_stats(ct_tensor *input, ct_tensor *running_mean, ct_tensor *running_var,
                                      double momentum) {
     const char *op = "instance_norm";
-    int64_t N, C, S;
+    int64_t N = 0, C = 0, S = 0;
     int cd = cdtype(op, input);
     if (cd < 0 || bn_dims(op, input, &N, &C, &S)) return -1;
     if (check_vec(op, "running_mean", running_mean, C) || check_vec(op, "running_var", running_var, C)) return -1;
