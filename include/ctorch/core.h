@@ -236,6 +236,11 @@ typedef struct ct_tensorlist { ct_tensor *const *data; int64_t n; } ct_tensorlis
 typedef struct ct_tensorvec { ct_tensor **data; int64_t n; } ct_tensorvec;
 CT_API ct_tensorvec ct_tensorvec_new(int64_t n); /* zero-filled slots */
 CT_API void ct_tensorvec_release(ct_tensorvec v);
+
+/* Threads of the CPU kernels (torch.get/set_num_threads): the default is the CPUs this process
+ * may run on, or OMP_NUM_THREADS when set. Set it before or between ops, not from inside one. */
+CT_API int ct_get_num_threads(void);
+CT_API void ct_set_num_threads(int n);
 #define CT_TENSORVEC_ERR ((ct_tensorvec){NULL, -1})
 
 typedef struct ct_generator ct_generator; /* see random.h */

@@ -142,8 +142,7 @@ static inline void ct_store_scalar(void *p, int dtype, ct_scalar s) {
  * inside a parallel region. fn must not fail (no errors across threads). */
 typedef void (*ct_range_fn)(int64_t begin, int64_t end, void *ctx);
 void ct_parallel_for(int64_t n, int64_t grain, ct_range_fn fn, void *ctx);
-CT_API int ct_get_num_threads(void);
-CT_API void ct_set_num_threads(int n);
+/* ct_get_num_threads / ct_set_num_threads: include/ctorch/core.h */
 
 /* Grain size (elements) below which elementwise work stays on one thread. */
 #define CT_GRAIN 32768

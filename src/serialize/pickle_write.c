@@ -170,9 +170,14 @@ static int w_str(pwriter *w, const char *s, size_t n) {
 }
 
 static int w_global(pwriter *w, const char *module, const char *name) {
-    char buf[160];
-    int n = snprintf(buf, sizeof buf, "%s\n%s", module, name);
-    return w_content(w, 'g', buf, (size_t)n, emit_global);
+    char stackbuf[160];
+    size_t n = strlen(module) + 1 + strlen(name);
+    char *buf = n < sizeof stackbuf ? stackbuf : malloc(n + 1); /* long qualified names too */
+    if (!buf) return ct_errorf(CT_ERR_MEMORY, "[save] out of memory");
+    snprintf(buf, n + 1, "%s\n%s", module, name);
+    int rc = w_content(w, 'g', buf, n, emit_global);
+    if (buf != stackbuf) free(buf);
+    return rc;
 }
 
 static int w_int(pwriter *w, int64_t v) {

@@ -154,7 +154,72 @@ static void test_sdpa(bool causal, bool with_mask, bool with_dropout) {
     if (dm) ct_tensor_release(dm);
 }
 
+/* NOTE [ RNN batch shares ]: a batch of 8+ rows per thread runs each thread's rows through the
+ * whole sequence on its own. Every row sees the same operations whatever the split, so outputs
+ * and gradients at 1, 2 and 3 threads are bit for bit those of one thread (packed sizes ending
+ * inside a share, both directions, projection). */
+static ct_tensor *filled(int64_t a, int64_t b, int nd, double scale) {
+    int64_t sz[2] = {a, b};
+    ct_tensor *t = ct_empty(sz, nd, CT_FLOAT64);
+    double *d = ct_tensor_data(t);
+    for (int64_t i = 0; i < t->numel; i++) d[i] = urand() * scale;
+    return t;
+}
+
+static void rnn_shares_run(int mode, bool reverse, bool proj, int threads, ct_tensor **res) {
+    static const int64_t bs[6] = {20, 20, 17, 9, 9, 2};
+    int64_t N = 77, H = 5, P = proj ? 3 : 5, G = (mode == 2 ? 4 : mode == 3 ? 3 : 1) * H;
+    rng_state = 777;
+    ct_tensor *in[6] = {filled(N, G, 2, 2), filled(G, P, 2, 1), filled(G, 0, 1, 1), proj ? filled(P, H, 2, 1) : NULL,
+                        filled(20, P, 2, 1), mode == 2 ? filled(20, H, 2, 1) : NULL};
+    for (int k = 0; k < 6; k++)
+        if (in[k]) ct_tensor_set_requires_grad(in[k], true);
+    ct_set_num_threads(threads);
+    ct_tensor *o[4];
+    ct_intlist bl = {bs, 6};
+    CHECK(!ct_nn_rnn_layer(in[0], in[1], in[2], in[3], in[4], in[5], bl, mode, reverse, &o[0], &o[1], &o[2], &o[3]));
+    ct_tensor *l0 = wsq(o[0]), *l1 = wsq(o[1]), *l2 = wsq(o[2]);
+    ct_tensor *s01 = ct_add(l0, l1, ct_scalar_i(1)), *loss = ct_add(s01, l2, ct_scalar_i(1));
+    CHECK(!ct_autograd_backward(1, &loss, NULL, false, false, 0, NULL));
+    res[0] = ct_contiguous(o[0]);
+    res[1] = ct_contiguous(o[1]);
+    for (int k = 0; k < 6; k++) res[2 + k] = in[k] ? ct_tensor_grad(in[k]) : NULL;
+    for (int k = 2; k < 8; k++)
+        if (res[k]) ct_tensor_retain(res[k]);
+    ct_tensor *rel[] = {o[0], o[1], o[2], o[3], l0, l1, l2, s01, loss};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) ct_tensor_release(rel[i]);
+    for (int k = 0; k < 6; k++)
+        if (in[k]) ct_tensor_release(in[k]);
+    ct_set_num_threads(1);
+}
+
+static void test_rnn_shares(int mode, bool reverse, bool proj) {
+    ct_tensor *ref[8], *got[8];
+    rnn_shares_run(mode, reverse, proj, 1, ref);
+    for (int threads = 2; threads <= 3; threads++) {
+        rnn_shares_run(mode, reverse, proj, threads, got);
+        for (int k = 0; k < 8; k++) {
+            CHECK((ref[k] == NULL) == (got[k] == NULL));
+            if (ref[k] && got[k]) {
+                CHECK(ref[k]->numel == got[k]->numel);
+                if (ref[k]->numel == got[k]->numel &&
+                    memcmp(ct_tensor_data(ref[k]), ct_tensor_data(got[k]), (size_t)ref[k]->numel * sizeof(double))) {
+                    fprintf(stderr, "rnn shares mode %d reverse %d proj %d threads %d: result %d differs\n", mode,
+                            reverse, proj, threads, k);
+                    failures++;
+                }
+            }
+            if (got[k]) ct_tensor_release(got[k]);
+        }
+    }
+    for (int k = 0; k < 8; k++)
+        if (ref[k]) ct_tensor_release(ref[k]);
+}
+
 int main(void) {
+    for (int mode = 0; mode < 4; mode++)
+        for (int rev = 0; rev < 2; rev++) test_rnn_shares(mode, rev, false);
+    test_rnn_shares(2, true, true);
     for (int mode = 0; mode < 4; mode++)
         for (int rev = 0; rev < 2; rev++) test_rnn(mode, rev, false);
     test_rnn(2, false, true);

@@ -692,7 +692,6 @@ static const char *tname(int d) {
 
 static int ce_prepare(ct_tensor *input, ct_tensor *target, ct_tensor *weight, int mode, double ls, ce_prep *p) {
     memset(p, 0, sizeof *p);
-    const char *op = mode == 0 ? "cross_entropy" : "nll_loss";
     if (input->ndim < 1) return ct_errorf(CT_ERR_VALUE, "Expected 1 or more dimensions (got %d)", input->ndim);
     if (!ct_dtype_is_floating(input->dtype))
         return ct_errorf(CT_ERR_RUNTIME, "\"%s\" not implemented for '%s'", mode == 0 ? "log_softmax_lastdim_kernel_impl" : "nll_loss_out_frame", tname(input->dtype));
