@@ -83,6 +83,18 @@ static void test_kernels(void) {
         run_case(kernels[k], 40, 1, 30, 0, 0, 1.0, 0.0); /* matrix-vector */
         run_case(kernels[k], 100, 37, 1000, 1, 1, 1.0, 0.0); /* several equal K blocks */
         run_case(kernels[k], 70, 20, 800, 0, 1, 0.5, 1.0);
+        /* the parallel paths at 1-3 threads: row shares with narrow B (balanced last panels:
+         * 16 = 8 + 8, 28 = 12 + 8 + 8, 13 = 7 + 6), column shares of a wide B with A packed once */
+        int nt0 = ct_get_num_threads();
+        for (int threads = 1; threads <= 3; threads++) {
+            ct_set_num_threads(threads);
+            run_case(kernels[k], 200, 16, 300, 0, 1, 1.0, 0.0);
+            run_case(kernels[k], 200, 28, 300, 1, 1, 0.5, 1.0);
+            run_case(kernels[k], 150, 13, 90, 0, 0, 1.0, 0.0);
+            run_case(kernels[k], 64, 400, 300, 0, 1, 1.0, 0.0);
+            run_case(kernels[k], 50, 420, 700, 1, 1, -1.0, 0.5);
+        }
+        ct_set_num_threads(nt0);
     }
     ct_gemm_force_kernel(NULL);
 }
